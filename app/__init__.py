@@ -1,0 +1,1 @@
+"""Allmine-compatible live-stream backend."""

@@ -1,0 +1,250 @@
+"""In-process MongoDB look-alike behind PyMongo's async API (mongomock-ng on one worker thread).
+
+Repositories are written once against `pymongo.AsyncMongoClient`; with `MONGODB_URL` unset the app
+hands them this adapter instead. Rules (see docs/decisions.md and ../shared/notes/embedded-mongo.md):
+
+* every engine call runs on ONE dedicated worker thread, which makes each operation atomic with
+  respect to the others, as single-document writes are on mongod (a bigger pool overspends
+  conditional updates);
+* cursors are built synchronously and read on the worker at the first `__anext__`/`to_list`;
+* sessions/transactions and change streams raise instead of silently doing nothing.
+"""
+
+import asyncio
+import collections
+import functools
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import bson
+import mongomock_ng
+from mongomock_ng.collection import Collection as _SyncCollection
+from mongomock_ng.collection import Cursor as _SyncCursor
+from mongomock_ng.collection import _cast_document_class
+from mongomock_ng.filtering import filter_applies
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-mongo")
+
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+def _on_worker(*names: str) -> Callable[[type], type]:
+    """Class decorator adding `async def name(...)` that runs `self._sync.name(...)` on the worker."""
+
+    def decorate(cls: type) -> type:
+        for name in names:
+
+            def make(name: str) -> Callable[..., Any]:
+                async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
+
+                method.__name__ = method.__qualname__ = name
+                return method
+
+            setattr(cls, name, make(name))
+        return cls
+
+    return decorate
+
+
+class EmbeddedCursor:
+    """AsyncCursor / AsyncCommandCursor look-alike."""
+
+    def __init__(self, worker: _Worker, sync_cursor: Any = None, docs: list[dict] | None = None) -> None:
+        self._worker, self._sync = worker, sync_cursor
+        self._docs = None if docs is None else collections.deque(docs)
+
+    def sort(self, *args: Any, **kwargs: Any) -> "EmbeddedCursor":
+        self._sync.sort(*args, **kwargs)
+        return self
+
+    def skip(self, n: int) -> "EmbeddedCursor":
+        self._sync.skip(n)
+        return self
+
+    def limit(self, n: int) -> "EmbeddedCursor":
+        self._sync.limit(n)
+        return self
+
+    def hint(self, index: Any) -> "EmbeddedCursor":
+        return self  # the engine has no planner; accepted for portability
+
+    def batch_size(self, _n: int) -> "EmbeddedCursor":
+        return self
+
+    async def _load(self) -> collections.deque:
+        if self._docs is None:
+            self._docs = collections.deque(await self._worker.run(list, self._sync))
+        return self._docs
+
+    def __aiter__(self) -> "EmbeddedCursor":
+        return self
+
+    async def __anext__(self) -> dict:
+        docs = await self._load()
+        if not docs:
+            raise StopAsyncIteration
+        return docs.popleft()
+
+    next = __anext__
+
+    async def to_list(self, length: int | None = None) -> list[dict]:
+        docs = await self._load()
+        count = len(docs) if length is None else min(length, len(docs))
+        return [docs.popleft() for _ in range(count)]
+
+    async def close(self) -> None:
+        self._docs = collections.deque()
+
+    async def __aenter__(self) -> "EmbeddedCursor":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+@_on_worker(
+    "insert_one", "insert_many", "find_one", "update_one", "update_many", "replace_one", "delete_one",
+    "delete_many", "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "count_documents",
+    "estimated_document_count", "distinct", "bulk_write", "create_index", "create_indexes", "drop_index",
+    "drop_indexes", "index_information", "drop",
+)  # fmt: skip
+class EmbeddedCollection:
+    def __init__(self, database: "EmbeddedDatabase", sync_collection: Any, worker: _Worker) -> None:
+        self.database, self._sync, self._worker = database, sync_collection, worker
+        self.name, self.full_name = sync_collection.name, sync_collection.full_name
+
+    def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
+        return EmbeddedCursor(self._worker, sync_cursor=self._sync.find(*args, **kwargs))
+
+    async def aggregate(self, pipeline: list[dict], **kwargs: Any) -> EmbeddedCursor:
+        docs = await self._worker.run(lambda: list(self._sync.aggregate(pipeline, **kwargs)))
+        return EmbeddedCursor(self._worker, docs=docs)
+
+    async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
+        docs = await self._worker.run(lambda: list(self._sync.list_indexes(**kwargs)))
+        return EmbeddedCursor(self._worker, docs=docs)
+
+    def with_options(self, **kwargs: Any) -> "EmbeddedCollection":
+        return EmbeddedCollection(self.database, self._sync.with_options(**kwargs), self._worker)
+
+    async def watch(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("change streams are not available on the embedded engine")
+
+
+@_on_worker("list_collection_names", "drop_collection")
+class EmbeddedDatabase:
+    def __init__(self, client: "EmbeddedAsyncClient", sync_database: Any, worker: _Worker) -> None:
+        self.client, self._sync, self._worker = client, sync_database, worker
+        self.name = sync_database.name
+
+    def get_collection(self, name: str, **kwargs: Any) -> EmbeddedCollection:
+        return EmbeddedCollection(self, self._sync.get_collection(name, **kwargs), self._worker)
+
+    __getitem__ = get_collection
+
+    def __getattr__(self, name: str) -> EmbeddedCollection:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get_collection(name)
+
+    async def command(self, command: str | dict, **kwargs: Any) -> dict:
+        name = command if isinstance(command, str) else next(iter(command))
+        if name.lower() in {"ping", "hello", "ismaster"}:
+            return {"ok": 1.0}
+        return await self._worker.run(self._sync.command, command, **kwargs)
+
+
+class EmbeddedAsyncClient:
+    """`pymongo.AsyncMongoClient` look-alike holding the whole database in process memory."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("tz_aware", True)
+        self._sync = mongomock_ng.MongoClient(**kwargs)
+        self._sync._speedups = True  # read by the patches below, which are scoped to our clients
+        self._worker = _Worker()
+        _install_speedups()
+
+    def get_database(self, name: str, **kwargs: Any) -> EmbeddedDatabase:
+        return EmbeddedDatabase(self, self._sync.get_database(name, **kwargs), self._worker)
+
+    __getitem__ = get_database
+
+    async def aconnect(self) -> None:
+        return None
+
+    async def drop_database(self, name: str) -> None:
+        await self._worker.run(self._sync.drop_database, name)
+
+    async def list_database_names(self) -> list[str]:
+        return await self._worker.run(self._sync.list_database_names)
+
+    def start_session(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("sessions and transactions are not available on the embedded engine")
+
+    async def close(self) -> None:
+        self._worker.shutdown()
+
+    async def __aenter__(self) -> "EmbeddedAsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+_MISSING = object()
+
+
+def _install_speedups() -> None:
+    """Two small fixes for mongomock-ng hot paths, active only for collections of our clients.
+
+    1. A filter with a plain `_id` equality looks the document up by key instead of scanning.
+    2. Cursor iteration in O(n): stock `Cursor.__next__` copies the remaining results on every call.
+    They patch private methods, hence the pinned mongomock-ng version and tests/test_embedded.py.
+    """
+    if getattr(_SyncCollection._iter_documents, "speedup", False):
+        return
+    scan, step = _SyncCollection._iter_documents, _SyncCursor.__next__
+
+    def enabled(collection: Any) -> bool:
+        return vars(collection.database.client).get("_speedups", False)
+
+    def _iter_documents(self: Any, filter: Any) -> Any:
+        _id = filter.get("_id", _MISSING) if isinstance(filter, dict) else _MISSING
+        if (
+            _id is _MISSING
+            or isinstance(_id, dict | list | re.Pattern | bson.regex.Regex)
+            or not enabled(self)
+        ):
+            return scan(self, filter)
+        try:
+            doc = self._store[_id]
+        except (KeyError, TypeError):
+            return iter(())
+        return iter([doc] if filter_applies(filter, doc) else [])
+
+    def __next__(self: Any) -> Any:
+        if not enabled(self.collection):
+            return step(self)
+        results = self._compute_results()
+        skip = self._skip or 0
+        start = skip + self._emitted
+        stop = len(results) if not self._limit else min(len(results), skip + abs(self._limit))
+        if start >= stop:
+            raise StopIteration
+        self._emitted += 1
+        return _cast_document_class(results[start], self.collection.codec_options.document_class)
+
+    _iter_documents.speedup = True  # type: ignore[attr-defined]
+    _SyncCollection._iter_documents = _iter_documents
+    _SyncCursor.__next__ = _SyncCursor.next = __next__

@@ -1,0 +1,126 @@
+"""The Allmine response envelope `{isSuccess, statusCode, data, errors, timestamp}`.
+
+Handlers build their JSON with orjson straight from documents into a `Response` (see
+docs/decisions.md, "serialization"); the pydantic `Envelope[T]` models exist for the OpenAPI document
+and for tests that validate real answers against it.
+"""
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import orjson
+import structlog
+from bson import ObjectId
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import AppError, generic_message
+from app.core.timeutils import iso_ms, utcnow
+
+T = TypeVar("T")
+log = structlog.get_logger("app.errors")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_ms(value)
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+def envelope_bytes(status_code: int, data: Any, errors: list[str]) -> bytes:
+    return dumps(
+        {
+            "isSuccess": status_code < 400,
+            "statusCode": status_code,
+            "data": data,
+            "errors": errors,
+            "timestamp": iso_ms(utcnow()),
+        }
+    )
+
+
+def ok(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        envelope_bytes(status_code, data, []),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def failure(status_code: int, messages: list[str], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        envelope_bytes(status_code, None, messages),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+class Envelope(BaseModel, Generic[T]):
+    isSuccess: bool
+    statusCode: int
+    data: T
+    errors: list[str]
+    timestamp: str
+
+
+class ErrorEnvelope(BaseModel):
+    isSuccess: bool
+    statusCode: int
+    data: None
+    errors: list[str]
+    timestamp: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the error envelope for each status code."""
+    return {code: {"model": ErrorEnvelope, "description": generic_message(code)} for code in codes}
+
+
+def _field_messages(exc: RequestValidationError) -> list[str]:
+    messages = []
+    for error in exc.errors()[:10]:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        messages.append(f"{location}: {error.get('msg', 'invalid value')}")
+    return messages
+
+
+async def _app_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return failure(exc.status_code, exc.messages, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return failure(400, [generic_message(400), *_field_messages(exc)])
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = 400 if exc.status_code == 422 else exc.status_code
+    return failure(status, [generic_message(status)], getattr(exc, "headers", None))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # The client gets the generic text only; the traceback goes to the log with the request id.
+    log.exception("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
+    return failure(500, [generic_message(500)])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,31 @@
+"""Liveness and readiness probes."""
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from app.core.db import Db, ping
+from app.core.envelope import Envelope, error_responses, failure, ok
+
+router = APIRouter(tags=["Operations"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/health", response_model=Envelope[Health], summary="Liveness: the process answers")
+async def health() -> Response:
+    return ok({"status": "ok"})
+
+
+@router.get(
+    "/ready",
+    response_model=Envelope[Health],
+    responses=error_responses(503),
+    summary="Readiness: the database answers a ping",
+)
+async def ready(db: Db) -> Response:
+    if await ping(db):
+        return ok({"status": "ready"})
+    return failure(503, ["Service unavailable", "database is not reachable"])

@@ -1,0 +1,97 @@
+"""Repository base: one collection, its indexes, the soft-delete filter and ObjectId handling.
+
+Queries live in repositories only. Every query shape must be backed by an index declared in the
+repository's `indexes` (created at start-up by `app.core.db.ensure_indexes`).
+"""
+
+from typing import Any, ClassVar
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+from pymongo.operations import IndexModel
+
+from app.core.db import Database
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.timeutils import utcnow
+
+_REGISTRY: list[type["Repository"]] = []
+
+
+def registered_repositories() -> list[type["Repository"]]:
+    return list(_REGISTRY)
+
+
+def parse_object_id(value: str | ObjectId, field: str = "id") -> ObjectId:
+    if isinstance(value, ObjectId):
+        return value
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise ValidationFailed(f"{field} must be a 24-character hex ObjectId") from None
+
+
+class Repository:
+    collection_name: ClassVar[str]
+    indexes: ClassVar[list[IndexModel]] = []
+    soft_delete: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "collection_name" in cls.__dict__:
+            _REGISTRY.append(cls)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.collection = db[self.collection_name]
+
+    def scoped(self, query: dict[str, Any], include_deleted: bool = False) -> dict[str, Any]:
+        if self.soft_delete and not include_deleted and "deletedAt" not in query:
+            return {**query, "deletedAt": None}
+        return query
+
+    async def get(self, _id: ObjectId, *, include_deleted: bool = False) -> dict[str, Any] | None:
+        return await self.collection.find_one(self.scoped({"_id": _id}, include_deleted))
+
+    async def get_or_404(self, _id: ObjectId, *, include_deleted: bool = False) -> dict[str, Any]:
+        doc = await self.get(_id, include_deleted=include_deleted)
+        if doc is None:
+            raise NotFound()
+        return doc
+
+    async def get_many(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        """Batch load by id (one query per page, never one per item)."""
+        if not ids:
+            return {}
+        docs = await self.collection.find(self.scoped({"_id": {"$in": list(set(ids))}})).to_list()
+        return {doc["_id"]: doc for doc in docs}
+
+    async def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
+        try:
+            result = await self.collection.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Conflict(_duplicate_detail(exc)) from None
+        doc["_id"] = result.inserted_id
+        return doc
+
+    async def update(
+        self, query: dict[str, Any], update: dict[str, Any], *, include_deleted: bool = False
+    ) -> dict[str, Any] | None:
+        """Atomic conditional update; returns the updated document or None when nothing matched."""
+        update = {**update, "$set": {**update.get("$set", {}), "updatedAt": utcnow()}}
+        try:
+            return await self.collection.find_one_and_update(
+                self.scoped(query, include_deleted), update, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict(_duplicate_detail(exc)) from None
+
+    async def soft_delete_one(self, query: dict[str, Any]) -> dict[str, Any] | None:
+        now = utcnow()
+        return await self.update(query, {"$set": {"deletedAt": now}})
+
+
+def _duplicate_detail(exc: DuplicateKeyError) -> str:
+    fields = ", ".join((exc.details or {}).get("keyPattern", {}) or [])
+    return f"duplicate value for {fields}" if fields else "duplicate value"

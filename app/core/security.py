@@ -1,0 +1,106 @@
+"""JWT bearer authentication: `CurrentUser` (required) and `OptionalUser` (anonymous allowed).
+
+A token that is sent must be valid on every endpoint, optional ones included: malformed, expired,
+wrongly signed, `alg: none` or another algorithm than configured, or naming an unknown/deleted user
+all answer 401 instead of falling back to anonymous.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+import jwt
+from bson import ObjectId
+from bson.errors import InvalidId
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.core.config import Settings
+from app.core.errors import NotAuthenticated
+from app.core.timeutils import utcnow
+
+bearer_scheme = HTTPBearer(
+    scheme_name="JWT-auth",
+    bearerFormat="JWT",
+    description="Paste the raw access token (for example from `POST /api/v1/dev/token`).",
+    auto_error=False,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    id: ObjectId
+    doc: dict[str, Any]
+
+    @property
+    def interests(self) -> list[str]:
+        return list(self.doc.get("interests") or [])
+
+
+def create_access_token(settings: Settings, user_id: ObjectId, ttl_seconds: int | None = None) -> str:
+    """Mint a token the way the identity service does (dev endpoints, demo seed and tests)."""
+    now = utcnow()
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_seconds or settings.dev_token_ttl_seconds),
+    }
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_algorithm.startswith("HS"):
+        key = settings.jwt_secret.get_secret_value()
+    elif settings.jwt_private_key is not None:
+        key = settings.jwt_private_key.get_secret_value()
+    else:
+        raise RuntimeError("minting RS/ES tokens needs JWT_PRIVATE_KEY")
+    return jwt.encode(claims, key, algorithm=settings.jwt_algorithm)
+
+
+def decode_subject(settings: Settings, token: str) -> ObjectId:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_verification_key,
+            algorithms=[settings.jwt_algorithm],  # one algorithm: no `none`, no HS/RS confusion
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            options={"require": ["exp", "sub"], "verify_aud": settings.jwt_audience is not None},
+        )
+        return ObjectId(claims["sub"])
+    except (jwt.PyJWTError, InvalidId, TypeError):
+        raise NotAuthenticated() from None
+
+
+async def _user_from_credentials(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> AuthenticatedUser | None:
+    if credentials is None:
+        if request.headers.get("authorization"):
+            raise NotAuthenticated()  # a header was sent but is not `Bearer <token>`
+        return None
+    user_id = decode_subject(request.app.state.settings, credentials.credentials)
+    doc = await request.app.state.db["users"].find_one({"_id": user_id, "deletedAt": None})
+    if doc is None:
+        raise NotAuthenticated()
+    return AuthenticatedUser(id=user_id, doc=doc)
+
+
+async def optional_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+) -> AuthenticatedUser | None:
+    return await _user_from_credentials(request, credentials)
+
+
+async def required_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+) -> AuthenticatedUser:
+    user = await _user_from_credentials(request, credentials)
+    if user is None:
+        raise NotAuthenticated()
+    return user
+
+
+CurrentUser = Annotated[AuthenticatedUser, Depends(required_user)]
+OptionalUser = Annotated[AuthenticatedUser | None, Depends(optional_user)]

@@ -1,0 +1,77 @@
+"""Development helpers: create users and mint tokens. Never mounted in production."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.core.db import Db
+from app.core.envelope import Envelope, error_responses, ok
+from app.core.security import create_access_token
+from app.core.types import ObjectIdStr
+from app.users.repository import UserRepository
+from app.users.schemas import UserSummary, user_summary
+
+router = APIRouter(prefix="/api/v1/dev", tags=["Development"])
+
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.]{3,30}$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)]
+
+
+class DevUserIn(BaseModel):
+    username: Username
+    name: ShortText | None = None
+    surname: ShortText | None = None
+    expertise: ShortText | None = None
+    interests: list[ShortText] = Field(default_factory=list, max_length=50)
+    credits: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
+class DevUserOut(UserSummary):
+    expertise: str | None
+    interests: list[str]
+    credits: int
+
+
+class DevUserCreated(BaseModel):
+    user: DevUserOut
+    accessToken: str
+
+
+class DevTokenIn(BaseModel):
+    userId: ObjectIdStr
+
+
+class DevToken(BaseModel):
+    accessToken: str
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=Envelope[DevUserCreated],
+    responses=error_responses(400, 409),
+    summary="Create a user and get an access token for it",
+)
+async def create_dev_user(body: DevUserIn, request: Request, db: Db) -> Response:
+    doc = await UserRepository(db).create(body.model_dump())
+    user = {
+        **user_summary(doc),
+        "expertise": doc["expertise"],
+        "interests": doc["interests"],
+        "credits": doc["credits"],
+    }
+    token = create_access_token(request.app.state.settings, doc["_id"])
+    return ok({"user": user, "accessToken": token}, status_code=201)
+
+
+@router.post(
+    "/token",
+    response_model=Envelope[DevToken],
+    responses=error_responses(400, 404),
+    summary="Mint an access token for an existing user",
+)
+async def create_dev_token(body: DevTokenIn, request: Request, db: Db) -> Response:
+    await UserRepository(db).get_or_404(body.userId)
+    return ok({"accessToken": create_access_token(request.app.state.settings, body.userId)})

@@ -1,0 +1,101 @@
+"""Queries on users and follows."""
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from app.core.repository import Repository
+from app.core.timeutils import utcnow
+
+SUMMARY_FIELDS = ("username", "name", "surname", "profilePhoto", "availabilityStatus")
+
+
+class UserRepository(Repository):
+    collection_name = "users"
+    soft_delete = True
+    indexes = [IndexModel([("usernameLower", ASCENDING)], unique=True, name="username_unique")]
+
+    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+        now = utcnow()
+        doc = {
+            "username": fields["username"],
+            "usernameLower": fields["username"].lower(),
+            "name": fields.get("name") or "",
+            "surname": fields.get("surname") or "",
+            "profilePhoto": fields.get("profilePhoto"),
+            "availabilityStatus": fields.get("availabilityStatus") or "available",
+            "expertise": fields.get("expertise"),
+            "interests": sorted(set(fields.get("interests") or [])),
+            "credits": int(fields.get("credits") or 0),
+            "appliedTxs": [],
+            "createdAt": now,
+            "updatedAt": now,
+            "deletedAt": None,
+        }
+        return await self.insert(doc)
+
+    async def search_ids(self, ids: list[ObjectId], pattern: str) -> list[ObjectId]:
+        """Ids among `ids` whose username, name or surname contains `pattern` (already regex-escaped)."""
+        regex = {"$regex": pattern, "$options": "i"}
+        docs = await self.collection.find(
+            self.scoped(
+                {
+                    "_id": {"$in": ids},
+                    "$or": [{"usernameLower": regex}, {"name": regex}, {"surname": regex}],
+                }
+            ),
+            {"_id": 1},
+        ).to_list()
+        return [doc["_id"] for doc in docs]
+
+
+class FollowRepository(Repository):
+    collection_name = "follows"
+    indexes = [
+        IndexModel([("followerId", ASCENDING), ("followeeId", ASCENDING)], unique=True, name="follow_unique"),
+        IndexModel([("followeeId", ASCENDING), ("createdAt", DESCENDING)], name="followers_of"),
+    ]
+
+    async def follow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
+        """Create the relation; returns True when it already existed."""
+        try:
+            await self.collection.insert_one(
+                {"followerId": follower_id, "followeeId": followee_id, "createdAt": utcnow()}
+            )
+        except DuplicateKeyError:
+            return True
+        return False
+
+    async def unfollow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
+        result = await self.collection.delete_one({"followerId": follower_id, "followeeId": followee_id})
+        return result.deleted_count == 1
+
+    async def followed_among(self, follower_id: ObjectId, candidate_ids: list[ObjectId]) -> set[ObjectId]:
+        if not candidate_ids:
+            return set()
+        docs = await self.collection.find(
+            {"followerId": follower_id, "followeeId": {"$in": candidate_ids}}, {"followeeId": 1}
+        ).to_list()
+        return {doc["followeeId"] for doc in docs}
+
+    async def count_followers(self, user_id: ObjectId) -> int:
+        return await self.collection.count_documents({"followeeId": user_id})
+
+    async def count_following(self, user_id: ObjectId) -> int:
+        return await self.collection.count_documents({"followerId": user_id})
+
+    async def counts_for(self, user_ids: list[ObjectId]) -> dict[ObjectId, tuple[int, int]]:
+        """(followers, following) for each user id, in two grouped queries."""
+        if not user_ids:
+            return {}
+        followers = await self._grouped_count("followeeId", user_ids)
+        following = await self._grouped_count("followerId", user_ids)
+        return {uid: (followers.get(uid, 0), following.get(uid, 0)) for uid in user_ids}
+
+    async def _grouped_count(self, field: str, user_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        cursor = await self.collection.aggregate(
+            [{"$match": {field: {"$in": user_ids}}}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
+        )
+        return {row["_id"]: row["n"] async for row in cursor}
