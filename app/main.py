@@ -1,23 +1,35 @@
 """App factory: `create_app(settings)` builds a fully wired FastAPI application."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from app.agora.tokens import AgoraTokenIssuer
 from app.core import health
 from app.core.config import Settings
 from app.core.db import create_client, ensure_indexes
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.storage import MEDIA_URL_PREFIX, LocalStorage
+from app.core.upstreams import build_aioz
 from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
+from app.live_streams import router as live_stream_router
+from app.live_streams.reconcile import Reconciler
+from app.live_streams.streaming import StreamingGateway
 from app.users import router as users_router
 
 log = structlog.get_logger("app")
+
+STATIC_DIR = Path(__file__).parent / "static"
 
 DESCRIPTION = """
 Allmine-compatible live-stream API. Every answer is wrapped in
@@ -39,11 +51,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = create_client(settings)
         app.state.mongo_client = client
         app.state.db = client[settings.mongodb_db]
+        app.state.aioz, app.state.aioz_fake = build_aioz(settings)
         await ensure_indexes(app.state.db)
         await seed_demo_if_wanted(app, settings)
+        loop_task = None
+        if settings.background_tasks:
+            gateway = StreamingGateway(app.state.db, app.state.aioz, settings.aioz_qualities)
+            loop_task = asyncio.create_task(
+                Reconciler(app.state.db, gateway).run_forever(settings.reconcile_interval_seconds)
+            )
         try:
             yield
         finally:
+            if loop_task is not None:
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop_task
+            await app.state.aioz.aclose()
             await client.close()
 
     app = FastAPI(
@@ -55,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
+    app.state.agora = AgoraTokenIssuer(settings)
     install_error_handlers(app)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     Instrumentator(excluded_handlers=["/metrics", "/health", "/ready"]).instrument(app).expose(
@@ -63,6 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(users_router.router)
+    app.include_router(live_stream_router.router)
+    app.include_router(live_stream_router.item_router)
     if settings.dev_endpoints_enabled:
         app.include_router(dev_router.router)
+    Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
+    app.mount(MEDIA_URL_PREFIX, StaticFiles(directory=settings.media_dir), name="media")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

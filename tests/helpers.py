@@ -19,3 +19,24 @@ def assert_error(response: httpx.Response, status: int, first_message: str) -> d
     assert body["errors"][0] == first_message
     assert body["timestamp"].endswith("Z") and len(body["timestamp"]) == 24
     return body
+
+
+def iso_in(**delta: float) -> str:
+    """An ISO-8601 UTC time relative to now, e.g. iso_in(hours=2)."""
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) + timedelta(**delta)).isoformat().replace("+00:00", "Z")
+
+
+async def create_stream(client: httpx.AsyncClient, token: str, **fields: Any) -> dict[str, Any]:
+    """POST /create as multipart (like the mobile apps); returns `data` of the 201 answer."""
+    files = fields.pop("files", None)
+    form = {
+        "title": "Evening jam",
+        **{k: str(v) if not isinstance(v, bool) else str(v).lower() for k, v in fields.items()},
+    }
+    response = await client.post(
+        "/api/v1/live-stream/create", data=form, files=files or {"_": (None, "")}, headers=auth(token)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["data"]

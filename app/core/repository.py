@@ -60,11 +60,14 @@ class Repository:
             raise NotFound()
         return doc
 
-    async def get_many(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+    async def get_many(
+        self, ids: list[ObjectId], *, include_deleted: bool = False
+    ) -> dict[ObjectId, dict[str, Any]]:
         """Batch load by id (one query per page, never one per item)."""
         if not ids:
             return {}
-        docs = await self.collection.find(self.scoped({"_id": {"$in": list(set(ids))}})).to_list()
+        query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
+        docs = await self.collection.find(query).to_list()
         return {doc["_id"]: doc for doc in docs}
 
     async def insert(self, doc: dict[str, Any]) -> dict[str, Any]:

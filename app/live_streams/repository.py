@@ -1,9 +1,18 @@
-"""Queries on live streams."""
+"""Queries on live streams, participants, the viewer rollup and fundings."""
+
+from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
+from app.core.errors import Conflict
 from app.core.repository import Repository
+from app.core.timeutils import utcnow
+from app.live_streams.schemas import LiveStreamStatus, Role
+
+APPLIED_MEMORY = 64  # bounded list of applied funding ids kept on the stream (see funding.py)
 
 
 class LiveStreamRepository(Repository):
@@ -11,10 +20,255 @@ class LiveStreamRepository(Repository):
     soft_delete = True
     indexes = [
         IndexModel([("channelName", ASCENDING)], unique=True, name="channel_unique"),
+        # At most one stream per creator holds the live slot (starting or active): the hard guarantee
+        # behind "one active stream per creator", race-free across replicas. `liveSlotOwner` exists only
+        # while the slot is held, so a sparse unique index does it (a partial index would too on mongod,
+        # but mongomock-ng checks partial filters on stored documents only, not on the new one).
+        IndexModel([("liveSlotOwner", ASCENDING)], unique=True, sparse=True, name="one_live_slot_per_creator"),
         IndexModel(
-            [("creatorId", ASCENDING), ("deletedAt", ASCENDING), ("status", ASCENDING)], name="by_creator"
+            [("creatorId", ASCENDING), ("status", ASCENDING), ("startedAt", DESCENDING)],
+            name="creator_status",
         ),
+        IndexModel([("guestIds", ASCENDING), ("status", ASCENDING)], name="guest_status"),
+        IndexModel([("status", ASCENDING), ("startedAt", DESCENDING)], name="status_started"),
+        IndexModel([("deletedAt", ASCENDING), ("createdAt", DESCENDING)], name="all_by_created"),
+        IndexModel([("aioz.reconcileAt", ASCENDING)], sparse=True, name="aioz_reconcile"),
     ]
 
     async def count_by_creator(self, creator_id: ObjectId) -> int:
         return await self.collection.count_documents(self.scoped({"creatorId": creator_id}))
+
+    async def list_all(self, limit: int) -> list[dict[str, Any]]:
+        cursor = self.collection.find(self.scoped({})).sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+        return await cursor.limit(limit).to_list()
+
+    async def active_of_creator(self, creator_id: ObjectId) -> list[dict[str, Any]]:
+        cursor = self.collection.find(
+            self.scoped({"creatorId": creator_id, "status": LiveStreamStatus.active.value})
+        ).sort([("startedAt", DESCENDING), ("_id", DESCENDING)])
+        return await cursor.limit(5).to_list()
+
+    async def guest_streams(
+        self, guest_id: ObjectId, status: LiveStreamStatus | None, sort_by: str, descending: bool
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"guestIds": guest_id}
+        if status is not None:
+            query["status"] = status.value
+        order = DESCENDING if descending else ASCENDING
+        cursor = self.collection.find(self.scoped(query)).sort([(sort_by, order), ("_id", order)])
+        return await cursor.limit(500).to_list()
+
+    async def transition(
+        self,
+        _id: ObjectId,
+        from_statuses: tuple[LiveStreamStatus, ...],
+        update: dict[str, Any],
+        extra_query: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Conditional status change: applies only while the stream is in one of `from_statuses`."""
+        query = {"_id": _id, "status": {"$in": [s.value for s in from_statuses]}, **(extra_query or {})}
+        return await self.update(query, update)
+
+    async def due_for_reconcile(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        cursor = self.collection.find({"aioz.reconcileAt": {"$lte": now}}).sort("aioz.reconcileAt", ASCENDING)
+        return await cursor.limit(limit).to_list()
+
+
+class ParticipantRepository(Repository):
+    """One document per (stream, user, role); repeated joins update it, never duplicate it."""
+
+    collection_name = "participants"
+    indexes = [
+        IndexModel(
+            [("liveStreamId", ASCENDING), ("userId", ASCENDING), ("role", ASCENDING)],
+            unique=True,
+            name="participant_unique",
+        ),
+        IndexModel(
+            [
+                ("liveStreamId", ASCENDING),
+                ("role", ASCENDING),
+                ("isPresent", ASCENDING),
+                ("joinedAt", DESCENDING),
+            ],
+            name="stream_presence",
+        ),
+        IndexModel(
+            [("userId", ASCENDING), ("role", ASCENDING), ("joinedAt", DESCENDING)], name="user_history"
+        ),
+    ]
+
+    async def record_join(
+        self, stream: dict[str, Any], user_id: ObjectId, role: Role, device: dict[str, Any]
+    ) -> dict[str, Any]:
+        now = utcnow()
+        key = {"liveStreamId": stream["_id"], "userId": user_id, "role": role.value}
+        update = {
+            "$set": {"isPresent": True, "joinedAt": now, "leftAt": None, "device": device},
+            "$inc": {"joinCount": 1},
+            "$setOnInsert": {"creatorId": stream["creatorId"], "firstJoinedAt": now, "watchSeconds": 0},
+        }
+        try:
+            return await self.collection.find_one_and_update(
+                key, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:  # a concurrent first join inserted it; now it exists
+            return await self.collection.find_one_and_update(
+                key, update, return_document=ReturnDocument.AFTER
+            )
+
+    async def record_leave(self, stream_id: ObjectId, user_id: ObjectId) -> list[dict[str, Any]]:
+        """Close every present participation of the user in the stream; returns the closed ones."""
+        now = utcnow()
+        closed = []
+        present = await self.collection.find(
+            {"liveStreamId": stream_id, "userId": user_id, "isPresent": True}
+        ).to_list()
+        for doc in present:
+            seconds = max(0, int((now - doc["joinedAt"]).total_seconds()))
+            updated = await self.collection.find_one_and_update(
+                {"_id": doc["_id"], "isPresent": True, "joinedAt": doc["joinedAt"]},
+                {"$set": {"isPresent": False, "leftAt": now}, "$inc": {"watchSeconds": seconds}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if updated is not None:
+                closed.append(updated)
+        return closed
+
+    async def close_all(self, stream_id: ObjectId) -> None:
+        await self.collection.update_many(
+            {"liveStreamId": stream_id, "isPresent": True}, {"$set": {"isPresent": False, "leftAt": utcnow()}}
+        )
+
+    async def count_present(self, stream_id: ObjectId) -> int:
+        return await self.collection.count_documents(
+            {"liveStreamId": stream_id, "role": Role.audience.value, "isPresent": True}
+        )
+
+    async def count_audience(self, stream_id: ObjectId) -> int:
+        return await self.collection.count_documents({"liveStreamId": stream_id, "role": Role.audience.value})
+
+    async def present_viewers(
+        self, stream_id: ObjectId, user_ids: list[ObjectId] | None, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        query: dict[str, Any] = {"liveStreamId": stream_id, "role": Role.audience.value, "isPresent": True}
+        if user_ids is not None:
+            query["userId"] = {"$in": user_ids}
+        cursor = self.collection.find(query).sort([("joinedAt", DESCENDING), ("_id", DESCENDING)])
+        docs = await cursor.skip(skip).limit(limit).to_list()
+        return docs, await self.collection.count_documents(query)
+
+    async def present_user_ids(self, stream_id: ObjectId) -> list[ObjectId]:
+        docs = await self.collection.find(
+            {"liveStreamId": stream_id, "role": Role.audience.value, "isPresent": True}, {"userId": 1}
+        ).to_list()
+        return [doc["userId"] for doc in docs]
+
+    async def roles_of(self, user_id: ObjectId, stream_ids: list[ObjectId]) -> dict[ObjectId, set[str]]:
+        if not stream_ids:
+            return {}
+        docs = await self.collection.find(
+            {"userId": user_id, "liveStreamId": {"$in": stream_ids}}, {"liveStreamId": 1, "role": 1}
+        ).to_list()
+        roles: dict[ObjectId, set[str]] = {}
+        for doc in docs:
+            roles.setdefault(doc["liveStreamId"], set()).add(doc["role"])
+        return roles
+
+
+class ViewerRollupRepository(Repository):
+    """(creator, viewer, stream) rows with the last time seen, written at join time.
+
+    Most-watched creators is computed from this rollup, so its cost grows with distinct
+    viewer-stream pairs in the window, not with raw join events (docs/decisions.md).
+    """
+
+    collection_name = "creator_viewers"
+    indexes = [
+        IndexModel(
+            [("creatorId", ASCENDING), ("viewerId", ASCENDING), ("liveStreamId", ASCENDING)],
+            unique=True,
+            name="rollup_unique",
+        ),
+        IndexModel(
+            [("lastSeenAt", DESCENDING), ("creatorId", ASCENDING), ("viewerId", ASCENDING)], name="window"
+        ),
+        IndexModel([("liveStreamId", ASCENDING)], name="by_stream"),
+    ]
+
+    async def touch(self, creator_id: ObjectId, viewer_id: ObjectId, stream_id: ObjectId) -> None:
+        key = {"creatorId": creator_id, "viewerId": viewer_id, "liveStreamId": stream_id}
+        try:
+            await self.collection.update_one(key, {"$set": {"lastSeenAt": utcnow()}}, upsert=True)
+        except DuplicateKeyError:  # two first joins raced on the upsert; the other one wrote the row
+            await self.collection.update_one(key, {"$set": {"lastSeenAt": utcnow()}})
+
+    async def forget_stream(self, stream_id: ObjectId) -> None:
+        await self.collection.delete_many({"liveStreamId": stream_id})
+
+    async def top_creators(self, since: datetime, limit: int) -> list[tuple[ObjectId, int]]:
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"lastSeenAt": {"$gte": since}}},
+                {"$group": {"_id": {"c": "$creatorId", "v": "$viewerId"}}},
+                {"$group": {"_id": "$_id.c", "viewers": {"$sum": 1}}},
+                {"$sort": {"viewers": -1, "_id": 1}},
+                {"$limit": limit},
+            ]
+        )
+        return [(row["_id"], row["viewers"]) async for row in cursor]
+
+
+class FundingRepository(Repository):
+    collection_name = "fundings"
+    indexes = [
+        IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
+        IndexModel(
+            [("userId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)], name="by_funder"
+        ),
+        IndexModel([("liveStreamId", ASCENDING), ("status", ASCENDING)], name="by_stream"),
+        IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="pending_scan"),
+    ]
+
+    async def start(self, doc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Insert a pending funding; returns (funding, created). An existing key returns the original."""
+        try:
+            await self.collection.insert_one(doc)
+            return doc, True
+        except DuplicateKeyError:
+            existing = await self.collection.find_one(
+                {"userId": doc["userId"], "idempotencyKey": doc["idempotencyKey"]}
+            )
+            if existing is None:
+                raise Conflict("funding is being processed") from None
+            return existing, False
+
+    async def set_status(
+        self, _id: ObjectId, from_statuses: tuple[str, ...], status: str, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        return await self.update(
+            {"_id": _id, "status": {"$in": list(from_statuses)}},
+            {"$set": {"status": status, **(extra or {})}},
+        )
+
+    async def funded_stream_ids(self, user_id: ObjectId, limit: int) -> list[ObjectId]:
+        """Streams the user funded, newest funding first, each once."""
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"userId": user_id, "status": "completed"}},
+                {"$sort": {"createdAt": -1, "_id": -1}},
+                {"$group": {"_id": "$liveStreamId", "last": {"$first": "$createdAt"}}},
+                {"$sort": {"last": -1, "_id": -1}},
+                {"$limit": limit},
+            ]
+        )
+        return [row["_id"] async for row in cursor]
+
+    async def of_stream(self, stream_id: ObjectId, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        return await self.collection.find(
+            {"liveStreamId": stream_id, "status": {"$in": list(statuses)}}
+        ).to_list()
+
+    async def stale_pending(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
+        cursor = self.collection.find({"status": "pending", "createdAt": {"$lte": older_than}})
+        return await cursor.sort("createdAt", ASCENDING).limit(limit).to_list()

@@ -1,0 +1,184 @@
+"""Joining (Agora tokens + participation records), leaving, viewers and most-watched creators."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from app.agora.tokens import AgoraRole, AgoraTokenIssuer, RtcToken, agora_uid
+from app.core.errors import Conflict, Forbidden, ValidationFailed
+from app.core.pagination import PageParams
+from app.core.security import AuthenticatedUser
+from app.core.timeutils import utcnow
+from app.live_streams.presenter import LiveStreamPresenter
+from app.live_streams.repository import LiveStreamRepository, ParticipantRepository, ViewerRollupRepository
+from app.live_streams.schemas import STARTABLE, JoinIn, LiveStreamStatus, Role
+from app.users.repository import FollowRepository, UserRepository
+
+JOINABLE = (*STARTABLE, LiveStreamStatus.active)
+RANKING_WINDOW = timedelta(days=30)
+
+
+def _ensure_joinable(stream: dict[str, Any], statuses: tuple[LiveStreamStatus, ...]) -> None:
+    if stream["status"] not in statuses:
+        raise Conflict(f"a {stream['status']} stream cannot be joined")
+
+
+def token_fields(token: RtcToken) -> dict[str, Any]:
+    return {
+        "appId": token.appId,
+        "channelName": token.channelName,
+        "uid": token.uid,
+        "role": token.role,
+        "token": token.token,
+        "expiresAt": token.expiresAt,
+        "isDevToken": token.isDevToken,
+    }
+
+
+class AudienceService:
+    def __init__(self, db: Any, tokens: AgoraTokenIssuer, presenter: LiveStreamPresenter) -> None:
+        self.db = db
+        self.streams = LiveStreamRepository(db)
+        self.participants = ParticipantRepository(db)
+        self.rollup = ViewerRollupRepository(db)
+        self.users = UserRepository(db)
+        self.follows = FollowRepository(db)
+        self.tokens = tokens
+        self.presenter = presenter
+
+    async def join(self, body: JoinIn, caller: AuthenticatedUser) -> dict[str, Any]:
+        if body.role not in (None, Role.audience):
+            raise ValidationFailed("use join-as-guest or join-as-creator for other roles")
+        stream = await self.streams.get_or_404(body.liveStreamId)
+        if stream["creatorId"] == caller.id:
+            raise Forbidden("the creator joins with join-as-creator")
+        _ensure_joinable(stream, (LiveStreamStatus.active,))
+        device = body.model_dump(exclude={"liveStreamId", "role"}, exclude_none=True)
+        await self.participants.record_join(stream, caller.id, Role.audience, device)
+        await self.rollup.touch(stream["creatorId"], caller.id, stream["_id"])
+        token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.subscriber)
+        return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}
+
+    async def join_as_guest(self, stream_id: ObjectId, caller: AuthenticatedUser) -> dict[str, Any]:
+        stream = await self.streams.get_or_404(stream_id)
+        if caller.id not in stream.get("guestIds", []):
+            raise Forbidden("only an invited guest can join as guest")
+        _ensure_joinable(stream, JOINABLE)
+        broadcaster = {"user": caller.id, "role": Role.guest.value, "uid": agora_uid(caller.id)}
+        updated = await self.streams.update(
+            {"_id": stream_id, "broadcasters.user": {"$ne": caller.id}},
+            {"$push": {"broadcasters": broadcaster}},
+        )
+        stream = updated or stream
+        await self.participants.record_join(stream, caller.id, Role.guest, {})
+        token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.publisher)
+        return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}
+
+    async def join_as_creator(
+        self, stream_id: ObjectId, caller: AuthenticatedUser, ingest_key: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        stream = await self.streams.get_or_404(stream_id)
+        if stream["creatorId"] != caller.id:
+            raise Forbidden("only the creator can join as creator")
+        _ensure_joinable(stream, JOINABLE)
+        token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.publisher)
+        result = {
+            "liveStream": await self.presenter.one(stream, caller),
+            **token_fields(token),
+            "ingest": None,
+        }
+        aioz = stream.get("aioz") or {}
+        if stream["status"] == LiveStreamStatus.active and ingest_key and aioz.get("state") == "open":
+            rtmp = ingest_key["rtmpUrl"].rstrip("/")
+            result["ingest"] = {
+                "rtmpUrl": rtmp,
+                "streamKey": ingest_key["streamKey"],
+                "publishUrl": f"{rtmp}/{ingest_key['streamKey']}",
+                "playbackHlsUrl": aioz.get("hlsUrl"),
+            }
+        return result
+
+    async def leave(self, stream_id: ObjectId, caller: AuthenticatedUser) -> dict[str, Any]:
+        await self.streams.get_or_404(stream_id)
+        closed = await self.participants.record_leave(stream_id, caller.id)
+        if not closed:
+            raise Conflict("you are not in this stream")
+        return {
+            "streamId": stream_id,
+            "leftAt": max(p["leftAt"] for p in closed),
+            "watchTimeSeconds": max(p["watchSeconds"] for p in closed),
+        }
+
+    async def viewers(
+        self, stream_id: ObjectId, caller: AuthenticatedUser, page: PageParams, search: str | None
+    ) -> dict[str, Any]:
+        stream = await self.streams.get_or_404(stream_id)
+        if stream["status"] != LiveStreamStatus.active:
+            raise Conflict("viewers are listed for active streams only")
+        user_filter = None
+        if search:
+            present = await self.participants.present_user_ids(stream_id)
+            user_filter = await self.users.search_ids(present, re.escape(search.strip().lower()))
+        participants, total = await self.participants.present_viewers(
+            stream_id, user_filter, page.skip, page.limit
+        )
+        ids = [p["userId"] for p in participants]
+        users = await self.users.get_many(ids)
+        counts = await self.follows.counts_for(ids)
+        following = await self.follows.followed_among(caller.id, ids)
+        items = []
+        for participant in participants:
+            user = users.get(participant["userId"])
+            if user is None:
+                continue
+            followers, following_count = counts.get(user["_id"], (0, 0))
+            items.append(
+                {
+                    "_id": user["_id"],
+                    "username": user["username"],
+                    "name": user.get("name", ""),
+                    "surname": user.get("surname", ""),
+                    "profilePhoto": user.get("profilePhoto"),
+                    "followersCount": followers,
+                    "followingCount": following_count,
+                    "expertise": user.get("expertise"),
+                    "isFollowing": user["_id"] in following,
+                    "joinedAt": participant["joinedAt"],
+                }
+            )
+        return {
+            **page.page_of(items, total),
+            "participantAudienceTotal": await self.participants.count_audience(stream_id),
+        }
+
+    async def viewer_count(self, stream_id: ObjectId) -> dict[str, Any]:
+        await self.streams.get_or_404(stream_id)
+        return {"streamId": stream_id, "viewerCount": await self.participants.count_present(stream_id)}
+
+    async def most_watched_creators(
+        self, caller: AuthenticatedUser | None, limit: int
+    ) -> list[dict[str, Any]]:
+        ranked = await self.rollup.top_creators(utcnow() - RANKING_WINDOW, limit)
+        ids = [creator_id for creator_id, _ in ranked]
+        users = await self.users.get_many(ids)
+        following = await self.follows.followed_among(caller.id, ids) if caller else set()
+        result = []
+        for creator_id in ids:
+            user = users.get(creator_id)
+            if user is None:
+                continue  # deleted accounts drop out of the ranking
+            result.append(
+                {
+                    "_id": user["_id"],
+                    "username": user["username"],
+                    "name": user.get("name", ""),
+                    "surname": user.get("surname", ""),
+                    "availabilityStatus": user.get("availabilityStatus", "available"),
+                    "profilePhoto": user.get("profilePhoto"),
+                    "expertise": user.get("expertise"),
+                    "isFollowing": (creator_id in following) if caller else None,
+                }
+            )
+        return result

@@ -1,0 +1,110 @@
+"""Start and end a live stream, provisioning the video side on AIOZ.
+
+One active stream per creator is guaranteed by the creator's *live slot*: a unique partial index on
+`liveSlotOwner` (set to the creator's id only while the slot is held). Start claims the slot with one conditional update (a second start,
+even on another replica, hits the index → 409), provisions AIOZ while holding it, then flips the stream
+to `active`. If AIOZ fails, the slot is released and the stream is untouched (→ 502/503). A start that
+dies between claim and activation is healed by the reconcile loop (`reconcile.py`).
+"""
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from bson import ObjectId
+
+from app.agora.tokens import agora_uid
+from app.core.errors import AppError, Conflict
+from app.core.security import AuthenticatedUser
+from app.core.timeutils import utcnow
+from app.live_streams.presenter import LiveStreamPresenter
+from app.live_streams.repository import LiveStreamRepository, ParticipantRepository
+from app.live_streams.schemas import STARTABLE, LiveStreamStatus, Role
+from app.live_streams.streaming import StreamingGateway
+
+log = structlog.get_logger("app.lifecycle")
+
+STALE_START = timedelta(minutes=2)  # a claim older than this belongs to a start that died
+
+
+class StreamLifecycle:
+    def __init__(self, db: Any, gateway: StreamingGateway, presenter: LiveStreamPresenter) -> None:
+        self.streams = LiveStreamRepository(db)
+        self.participants = ParticipantRepository(db)
+        self.gateway = gateway
+        self.presenter = presenter
+
+    async def start(self, stream: dict[str, Any], creator: AuthenticatedUser) -> dict[str, Any]:
+        if stream["status"] not in STARTABLE:
+            raise Conflict(f"a {stream['status']} stream cannot be started")
+        now = utcnow()
+        claimed = await self.streams.transition(
+            stream["_id"],
+            STARTABLE,
+            {"$set": {"liveSlotOwner": creator.id, "startingAt": now, "aioz.reconcileAt": now + STALE_START}},
+            extra_query={"liveSlotOwner": None},
+        )  # the unique live-slot index raises Conflict when another stream of the creator holds it
+        if claimed is None:
+            raise Conflict("the stream is already starting or changed state")
+        try:
+            key = await self.gateway.ensure_key(creator.id)
+            streaming = await self.gateway.open_streaming(key, stream["title"], save=stream["recording"])
+        except AppError:
+            await self._release_slot(stream["_id"])
+            raise
+        activated = await self.streams.transition(
+            stream["_id"],
+            STARTABLE,
+            {
+                "$set": {
+                    "status": LiveStreamStatus.active.value,
+                    "startedAt": utcnow(),
+                    "broadcasters": [
+                        {"user": creator.id, "role": Role.host.value, "uid": agora_uid(creator.id)}
+                    ],
+                    "aioz": {
+                        "keyId": key["keyId"],
+                        "streamingId": streaming.id,
+                        "hlsUrl": streaming.assets.hls_url or None,
+                        "state": "open",
+                        "attempts": 0,
+                        "reconcileAt": None,
+                    },
+                }
+            },
+            extra_query={"liveSlotOwner": creator.id},
+        )
+        if activated is None:  # cannot happen while we hold the slot, but never leave a session open
+            await self.gateway.close_streaming(key["keyId"], streaming.id)
+            await self._release_slot(stream["_id"])
+            raise Conflict("the stream changed state while starting")
+        log.info("stream_started", stream_id=str(stream["_id"]), streaming_id=streaming.id)
+        return activated
+
+    async def _release_slot(self, stream_id: ObjectId) -> None:
+        await self.streams.update(
+            {"_id": stream_id, "liveSlotOwner": {"$exists": True}, "status": {"$ne": LiveStreamStatus.active.value}},
+            {"$set": {"aioz.reconcileAt": None}, "$unset": {"liveSlotOwner": ""}},
+            include_deleted=True,
+        )
+
+    async def end(self, stream: dict[str, Any]) -> dict[str, Any]:
+        now = utcnow()
+        ended = await self.streams.transition(
+            stream["_id"],
+            (LiveStreamStatus.active,),
+            {
+                "$set": {
+                    "status": LiveStreamStatus.ended.value,
+                    "endedAt": now,
+                    "aioz.state": "closing",
+                    "aioz.reconcileAt": now,
+                },
+                "$unset": {"liveSlotOwner": ""},
+            },
+        )
+        if ended is None:
+            raise Conflict("only an active stream can be ended")
+        await self.participants.close_all(stream["_id"])
+        log.info("stream_ended", stream_id=str(stream["_id"]))
+        return ended

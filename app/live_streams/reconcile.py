@@ -1,0 +1,122 @@
+"""Reconcile our streams with AIOZ, and roll forward interrupted fundings.
+
+Each stream that needs work carries `aioz.reconcileAt`; the loop picks due ones (indexed), handles
+each idempotently and reschedules it with exponential backoff on failure:
+
+* a start that died while holding the creator's live slot → close any session on the key, free the slot;
+* an ended stream without recording → close the AIOZ session;
+* an ended stream with recording → poll AIOZ until the recording is `done`, then fill `recordingUrl`.
+
+Safe with several replicas: a MongoDB lease lets one replica run a pass at a time, and every step is a
+conditional update anyway.
+"""
+
+import asyncio
+import os
+import socket
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from app.core.errors import AppError
+from app.core.leases import LeaseRepository
+from app.core.timeutils import utcnow
+from app.live_streams.funding import FundingService
+from app.live_streams.lifecycle import STALE_START
+from app.live_streams.repository import LiveStreamRepository
+from app.live_streams.schemas import STARTABLE
+from app.live_streams.streaming import StreamingGateway
+
+log = structlog.get_logger("app.reconcile")
+
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_MAX = timedelta(minutes=10)
+GIVE_UP_AFTER = timedelta(hours=48)
+LEASE = "reconcile"
+
+
+class Reconciler:
+    def __init__(self, db: Any, gateway: StreamingGateway) -> None:
+        self.streams = LiveStreamRepository(db)
+        self.gateway = gateway
+        self.fundings = FundingService(db)
+        self.leases = LeaseRepository(db)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+
+    async def run_once(self, batch: int = 50) -> int:
+        """One pass over everything due; returns the number of streams handled."""
+        due = await self.streams.due_for_reconcile(utcnow(), batch)
+        for stream in due:
+            await self.reconcile_one(stream)
+        await self.fundings.resume_stale()
+        return len(due)
+
+    async def reconcile_one(self, stream: dict[str, Any]) -> None:
+        aioz = stream.get("aioz") or {}
+        try:
+            if stream.get("liveSlotOwner") and stream["status"] in STARTABLE:
+                await self._heal_stale_start(stream)
+            elif aioz.get("state") == "closing":
+                await self._finish_session(stream, aioz)
+            else:
+                await self._set(stream, {"aioz.reconcileAt": None})
+        except AppError as exc:
+            await self._backoff(stream, aioz, reason=exc.detail or type(exc).__name__)
+
+    async def _heal_stale_start(self, stream: dict[str, Any]) -> None:
+        if stream.get("startingAt") and utcnow() - stream["startingAt"] < STALE_START:
+            return  # still within a live start's time budget
+        key = await self.gateway.keys.collection.find_one({"_id": stream["creatorId"]})
+        if key:
+            await self.gateway.close_open_streamings(key["keyId"])
+        await self.streams.update(
+            {"_id": stream["_id"], "liveSlotOwner": {"$exists": True}, "status": {"$in": [s.value for s in STARTABLE]}},
+            {"$set": {"aioz.reconcileAt": None}, "$unset": {"liveSlotOwner": ""}},
+            include_deleted=True,
+        )
+        log.warning("stale_start_released", stream_id=str(stream["_id"]))
+
+    async def _finish_session(self, stream: dict[str, Any], aioz: dict[str, Any]) -> None:
+        key_id, streaming_id = aioz["keyId"], aioz["streamingId"]
+        if not stream.get("recording"):
+            await self.gateway.close_streaming(key_id, streaming_id)
+            await self._set(stream, {"aioz.state": "closed", "aioz.reconcileAt": None})
+            return
+        url = await self.gateway.recording_url(streaming_id)
+        if url:
+            await self._set(stream, {"recordingUrl": url, "aioz.state": "recorded", "aioz.reconcileAt": None})
+            log.info("recording_collected", stream_id=str(stream["_id"]))
+            return
+        session = await self.gateway.streaming_state(key_id, streaming_id)
+        if session is not None and not session.is_live and session.duration == 0:
+            # Never went live: there is nothing to record, and the session blocks the key.
+            await self.gateway.close_streaming(key_id, streaming_id)
+            await self._set(stream, {"aioz.state": "closed", "aioz.reconcileAt": None})
+            return
+        await self._backoff(stream, aioz, reason="recording not ready")
+
+    async def _backoff(self, stream: dict[str, Any], aioz: dict[str, Any], reason: str) -> None:
+        attempts = int(aioz.get("attempts") or 0) + 1
+        since = stream.get("endedAt") or stream.get("startingAt") or stream["createdAt"]
+        if utcnow() - since > GIVE_UP_AFTER:
+            log.error("reconcile_gave_up", stream_id=str(stream["_id"]), reason=reason)
+            await self._set(stream, {"aioz.state": "failed", "aioz.reconcileAt": None})
+            return
+        delay = min(BACKOFF_BASE * 2 ** min(attempts, 16), BACKOFF_MAX)
+        await self._set(stream, {"aioz.attempts": attempts, "aioz.reconcileAt": utcnow() + delay})
+        log.info("reconcile_retry_later", stream_id=str(stream["_id"]), reason=reason, attempts=attempts)
+
+    async def _set(self, stream: dict[str, Any], fields: dict[str, Any]) -> None:
+        await self.streams.collection.update_one({"_id": stream["_id"]}, {"$set": fields})
+
+    async def run_forever(self, interval: float) -> None:
+        while True:
+            try:
+                if await self.leases.try_acquire(LEASE, self.holder, ttl_seconds=interval * 3):
+                    await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must survive any single failure; the next pass retries
+                log.exception("reconcile_pass_failed")
+            await asyncio.sleep(interval)

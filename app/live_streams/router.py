@@ -1,0 +1,329 @@
+"""`/api/v1/live-stream`: thin handlers — parse, authorise, delegate, pick the status code.
+
+`router` holds the fixed paths and is included before `item_router` (`/{id}` paths), so a fixed
+path such as `/featured` is never parsed as an id.
+"""
+
+from datetime import datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from app.core.envelope import Envelope, error_responses, ok
+from app.core.errors import ValidationFailed
+from app.core.pagination import PageParams
+from app.core.security import CurrentUser, OptionalUser
+from app.core.types import ObjectIdStr
+from app.live_streams.dependencies import Audience, Funding, Gateway, Lifecycle, ReconcilerDep, StreamService
+from app.live_streams.schemas import (
+    FundIn,
+    GuestStreamSort,
+    JoinAsIn,
+    JoinIn,
+    JoinResult,
+    LeaveResult,
+    LiveStream,
+    LiveStreamStatus,
+    LiveStreamType,
+    MostWatchedCreator,
+    ViewerCount,
+    ViewersPage,
+)
+from app.live_streams.service import NewLiveStream
+from app.live_streams.thumbnails import store_thumbnail
+from app.users.schemas import SortOrder
+
+log = structlog.get_logger("app.live_streams")
+
+router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
+item_router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
+
+STREAM = Envelope[LiveStream]
+STREAMS = Envelope[list[LiveStream]]
+
+
+@router.get("", response_model=STREAMS, responses=error_responses(400, 401), summary="List all live streams")
+async def list_live_streams(
+    user: CurrentUser,
+    service: StreamService,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Newest first; at most this many.")] = 100,
+) -> Response:
+    return ok(await service.list_all(user, limit))
+
+
+@router.post(
+    "/create",
+    status_code=201,
+    response_model=STREAM,
+    responses=error_responses(400, 401),
+    summary="Create a live stream (multipart form)",
+)
+async def create_live_stream(
+    request: Request,
+    user: CurrentUser,
+    service: StreamService,
+    title: Annotated[str, Form(min_length=1, max_length=150)],
+    guests: Annotated[
+        str, Form(max_length=2000, description='JSON array of user ids, e.g. ["64d1…"]')
+    ] = "[]",
+    thumbnail: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF")] = None,
+    price: Annotated[float | None, Form(ge=0, le=1_000_000, allow_inf_nan=False)] = None,
+    liveStreamType: Annotated[LiveStreamType, Form()] = LiveStreamType.solo,
+    interest: Annotated[str | None, Form(max_length=50)] = None,
+    durationGoal: Annotated[int | None, Form(ge=1, le=1440, description="minutes")] = None,
+    motivation: Annotated[str | None, Form(max_length=2000)] = None,
+    plannedStartDate: Annotated[datetime | None, Form(description="ISO-8601; absent = start now")] = None,
+    fundingGoal: Annotated[int | None, Form(ge=1, le=1_000_000_000, description="credits")] = None,
+    recording: Annotated[bool, Form(description="record on AIOZ for replays")] = False,
+) -> Response:
+    title = title.strip()
+    if not title:
+        raise ValidationFailed("title must not be blank")
+    if plannedStartDate is not None and plannedStartDate.tzinfo is None:
+        raise ValidationFailed("plannedStartDate must include a timezone, e.g. 2026-01-15T18:00:00.000Z")
+    settings = request.app.state.settings
+    thumbnail_url = None
+    if thumbnail is not None and thumbnail.filename:
+        thumbnail_url = await store_thumbnail(
+            thumbnail, request.app.state.storage, settings.max_thumbnail_bytes
+        )
+    new = NewLiveStream(
+        title=title,
+        guests=guests,
+        price=price,
+        liveStreamType=liveStreamType,
+        interest=interest.strip() if interest else None,
+        durationGoal=durationGoal,
+        motivation=motivation,
+        plannedStartDate=plannedStartDate,
+        fundingGoal=fundingGoal,
+        recording=recording,
+        thumbnailUrl=thumbnail_url,
+    )
+    return ok(await service.create(user, new), status_code=201)
+
+
+@router.get(
+    "/funded",
+    response_model=STREAMS,
+    responses=error_responses(400, 401, 403),
+    summary="Scheduled streams the caller has crowd-funded, newest funding first",
+)
+async def list_funded_streams(
+    user: CurrentUser,
+    service: StreamService,
+    funding: Funding,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Response:
+    ids = await funding.funded_stream_ids(user.id, limit=limit * 4)
+    streams = await service.streams.get_many(ids)
+    ordered = [streams[i] for i in ids if i in streams and streams[i]["status"] == LiveStreamStatus.scheduled]
+    return ok(await service.presenter.many(ordered[:limit], user))
+
+
+@router.get(
+    "/guest-streams",
+    response_model=STREAMS,
+    responses=error_responses(400, 401, 403),
+    summary="Streams the caller is invited to as a guest",
+)
+async def list_guest_streams(
+    user: CurrentUser,
+    service: StreamService,
+    status: LiveStreamStatus | None = None,
+    sortBy: GuestStreamSort = GuestStreamSort.createdAt,
+    sortOrder: SortOrder = SortOrder.desc,
+) -> Response:
+    return ok(await service.guest_streams(user, status, sortBy, sortOrder is SortOrder.desc))
+
+
+@router.get(
+    "/most-watched-creators",
+    response_model=Envelope[list[MostWatchedCreator]],
+    responses=error_responses(400, 401, 403, 500),
+    summary="Creators ranked by unique viewers over the last 30 days (optional auth)",
+)
+async def list_most_watched_creators(
+    user: OptionalUser,
+    audience: Audience,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    return ok(await audience.most_watched_creators(user, limit))
+
+
+@router.get(
+    "/my-active-stream",
+    response_model=STREAM,
+    responses=error_responses(401, 404),
+    summary="The caller's active live stream",
+)
+async def get_my_active_stream(user: CurrentUser, service: StreamService) -> Response:
+    return ok(await service.active_stream_of(user.id, user))
+
+
+@router.get(
+    "/user/{userId}/active-stream",
+    response_model=STREAM,
+    responses=error_responses(400, 401, 404),
+    summary="A user's active live stream (optional auth)",
+)
+async def get_user_active_stream(userId: ObjectIdStr, user: OptionalUser, service: StreamService) -> Response:
+    return ok(await service.active_stream_of(userId, user))
+
+
+@router.post(
+    "/join",
+    response_model=Envelope[JoinResult],
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Watch an active stream: Agora subscriber token + participation record",
+)
+async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) -> Response:
+    return ok(await audience.join(body, user))
+
+
+@router.post(
+    "/join-as-guest",
+    response_model=Envelope[JoinResult],
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Join as an invited guest: Agora publisher token",
+)
+async def join_live_stream_as_guest(body: JoinAsIn, user: CurrentUser, audience: Audience) -> Response:
+    return ok(await audience.join_as_guest(body.liveStreamId, user))
+
+
+@router.post(
+    "/join-as-creator",
+    response_model=Envelope[JoinResult],
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Join as the creator: Agora publisher token and, once started, the RTMP ingest",
+)
+async def join_live_stream_as_creator(
+    body: JoinAsIn, user: CurrentUser, audience: Audience, gateway: Gateway
+) -> Response:
+    key = await gateway.keys.collection.find_one({"_id": user.id})
+    return ok(await audience.join_as_creator(body.liveStreamId, user, key))
+
+
+# --- /{id} paths -----------------------------------------------------------------------------------------
+
+
+@item_router.get(
+    "/{id}", response_model=STREAM, responses=error_responses(400, 401, 404), summary="Live stream detail"
+)
+async def get_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
+    return ok(await service.presenter.one(await service.get(id), user))
+
+
+@item_router.delete(
+    "/{id}",
+    response_model=STREAM,
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Soft delete your own stream (not while active)",
+)
+async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
+    return ok(await service.delete(id, user))
+
+
+@item_router.post(
+    "/{id}/cancel",
+    response_model=STREAM,
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Cancel before start (creator or invited guest); funders are refunded",
+)
+async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
+    return ok(await service.cancel(id, user))
+
+
+@item_router.post(
+    "/{id}/start",
+    response_model=STREAM,
+    responses=error_responses(400, 401, 403, 404, 409, 502, 503),
+    summary="Go live: opens the AIOZ session (creator only)",
+)
+async def start_live_stream(
+    id: ObjectIdStr, user: CurrentUser, service: StreamService, lifecycle: Lifecycle
+) -> Response:
+    stream = await service.get_owned(id, user)
+    return ok(await service.presenter.one(await lifecycle.start(stream, user), user))
+
+
+@item_router.post(
+    "/{id}/end",
+    response_model=STREAM,
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="End the broadcast (creator only); the recording is collected in the background",
+)
+async def end_live_stream(
+    id: ObjectIdStr,
+    user: CurrentUser,
+    service: StreamService,
+    lifecycle: Lifecycle,
+    reconciler: ReconcilerDep,
+) -> Response:
+    stream = await service.get_owned(id, user)
+    ended = await lifecycle.end(stream)
+    await reconciler.reconcile_one(ended)  # best effort now; the loop retries with backoff
+    return ok(await service.presenter.one(await service.streams.get_or_404(id), user))
+
+
+@item_router.post(
+    "/{id}/fund",
+    response_model=STREAM,
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Crowd-fund a scheduled stream with credits (supports Idempotency-Key)",
+)
+async def fund_live_stream(
+    id: ObjectIdStr,
+    body: FundIn,
+    user: CurrentUser,
+    service: StreamService,
+    funding: Funding,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> Response:
+    stream, stored = await funding.fund(id, user.id, body.amount, idempotency_key)
+    if stored is not None:
+        return ok(stored)
+    answer = await service.presenter.one(stream, user)
+    await funding.store_answer(idempotency_key, user.id, answer)
+    return ok(answer)
+
+
+@item_router.post(
+    "/{id}/leave",
+    response_model=Envelope[LeaveResult],
+    responses=error_responses(400, 401, 404, 409),
+    summary="End the caller's participation (watch time is recorded)",
+)
+async def leave_live_stream(id: ObjectIdStr, user: CurrentUser, audience: Audience) -> Response:
+    return ok(await audience.leave(id, user))
+
+
+@item_router.get(
+    "/{id}/viewers",
+    response_model=Envelope[ViewersPage],
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Audience currently watching an active stream",
+)
+async def list_viewers(
+    id: ObjectIdStr,
+    user: CurrentUser,
+    audience: Audience,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    search: Annotated[str | None, Query(max_length=100, description="name, surname or username")] = None,
+) -> Response:
+    return ok(await audience.viewers(id, user, PageParams(page=page, limit=limit), search))
+
+
+@item_router.get(
+    "/{id}/viewer-count",
+    response_model=Envelope[ViewerCount],
+    responses=error_responses(400, 401, 403, 404, 500),
+    summary="Current viewer count",
+)
+async def get_viewer_count(id: ObjectIdStr, _: CurrentUser, audience: Audience) -> Response:
+    return ok(await audience.viewer_count(id))

@@ -1,0 +1,315 @@
+"""The credit ledger (`app.users.credits`) and `GET /api/v1/users/me/transactions`."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bson import ObjectId
+
+from app.core.envelope import Envelope
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.pagination import Page
+from app.users.credits import CreditLedger, Direction, InsufficientCredits, TxType
+from app.users.schemas import Transaction
+from tests.helpers import assert_error, auth
+
+ENDPOINT = "/api/v1/users/me/transactions"
+
+
+async def user_with(make_user, credits: int) -> tuple[ObjectId, str]:
+    user, token = await make_user(credits=credits)
+    return ObjectId(user["_id"]), token
+
+
+async def balance(db, user_id: ObjectId) -> int:
+    return (await db.users.find_one({"_id": user_id}))["credits"]
+
+
+def debit(key: str, amount: int = 10, type: TxType = TxType.replay_rental) -> dict:
+    return {"amount": amount, "direction": Direction.debit, "type": type, "idempotency_key": key}
+
+
+def credit(key: str, amount: int = 10, type: TxType = TxType.grant) -> dict:
+    return {"amount": amount, "direction": Direction.credit, "type": type, "idempotency_key": key}
+
+
+class TestLedger:
+    async def test_debit_and_credit(self, db, make_user):
+        user_id, _ = await user_with(make_user, 100)
+        ledger = CreditLedger(db)
+        reference = {"kind": "liveStream", "id": ObjectId()}
+        tx = await ledger.apply(user_id, **debit("rent-1", 30), reference=reference)
+        assert (tx["status"], tx["balanceAfter"], tx["amount"], tx["direction"]) == (
+            "completed",
+            70,
+            30,
+            "debit",
+        )
+        assert tx["reference"] == reference
+        tx = await ledger.apply(user_id, **credit("grant-1", 5))
+        assert (tx["status"], tx["balanceAfter"]) == ("completed", 75)
+        assert await balance(db, user_id) == 75 == await ledger.balance(user_id)
+        assert await db.credit_transactions.count_documents({"userId": user_id}) == 2
+
+    async def test_same_key_twice_moves_once(self, db, make_user):
+        user_id, _ = await user_with(make_user, 100)
+        ledger = CreditLedger(db)
+        first = await ledger.apply(user_id, **debit("fund-1", 40))
+        second = await ledger.apply(user_id, **debit("fund-1", 40))
+        assert first["_id"] == second["_id"] and second["status"] == "completed"
+        assert await balance(db, user_id) == 60
+        assert await db.credit_transactions.count_documents({"userId": user_id}) == 1
+
+    async def test_same_key_concurrently_moves_once(self, db, make_user):
+        user_id, _ = await user_with(make_user, 100)
+        ledger = CreditLedger(db)
+        results = await asyncio.gather(*(ledger.apply(user_id, **debit("fund-x", 10)) for _ in range(20)))
+        assert len({tx["_id"] for tx in results}) == 1
+        assert await balance(db, user_id) == 90
+        assert await db.credit_transactions.count_documents({"userId": user_id}) == 1
+
+    async def test_keys_are_per_user(self, db, make_user):
+        alice, _ = await user_with(make_user, 50)
+        bob, _ = await user_with(make_user, 50)
+        ledger = CreditLedger(db)
+        await ledger.apply(alice, **debit("same-key", 10))
+        await ledger.apply(bob, **debit("same-key", 10))
+        assert (await balance(db, alice), await balance(db, bob)) == (40, 40)
+
+    @pytest.mark.parametrize(
+        "changed",
+        [{"amount": 11}, {"direction": Direction.credit}, {"type": TxType.live_stream_funding}],
+        ids=["amount", "direction", "type"],
+    )
+    async def test_same_key_different_movement_409(self, db, make_user, changed):
+        user_id, _ = await user_with(make_user, 100)
+        ledger = CreditLedger(db)
+        await ledger.apply(user_id, **debit("k", 10))
+        with pytest.raises(Conflict) as caught:
+            await ledger.apply(user_id, **{**debit("k", 10), **changed})
+        assert caught.value.status_code == 409
+        assert await balance(db, user_id) == 90
+
+    async def test_insufficient_credits(self, db, make_user):
+        user_id, _ = await user_with(make_user, 5)
+        ledger = CreditLedger(db)
+        with pytest.raises(InsufficientCredits) as caught:
+            await ledger.apply(user_id, **debit("too-much", 6))
+        assert caught.value.status_code == 400
+        assert caught.value.messages == ["Validation failed", "Insufficient credits"]
+        assert await balance(db, user_id) == 5
+        tx = await db.credit_transactions.find_one({"userId": user_id, "idempotencyKey": "too-much"})
+        assert (tx["status"], tx["balanceAfter"]) == ("failed", None)
+        # A retry with the same key reports the same outcome and still moves nothing.
+        with pytest.raises(InsufficientCredits):
+            await ledger.apply(user_id, **debit("too-much", 6))
+        assert await balance(db, user_id) == 5
+
+    async def test_exact_balance_can_be_spent(self, db, make_user):
+        user_id, _ = await user_with(make_user, 7)
+        tx = await CreditLedger(db).apply(user_id, **debit("all", 7))
+        assert tx["balanceAfter"] == 0
+
+    @pytest.mark.parametrize("amount", [0, -5])
+    async def test_non_positive_amount_400(self, db, make_user, amount):
+        user_id, _ = await user_with(make_user, 10)
+        with pytest.raises(ValidationFailed):
+            await CreditLedger(db).apply(user_id, **debit("bad", amount))
+        assert await db.credit_transactions.count_documents({}) == 0
+
+    async def test_unknown_user_404(self, db):
+        with pytest.raises(NotFound):
+            await CreditLedger(db).apply(ObjectId(), **credit("ghost", 5))
+
+    async def test_concurrent_debits_never_overspend(self, db, make_user):
+        user_id, _ = await user_with(make_user, 60)
+        ledger = CreditLedger(db)
+
+        async def spend(i: int) -> bool:
+            try:
+                await ledger.apply(user_id, **debit(f"race-{i}", 1))
+            except InsufficientCredits:
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(spend(i) for i in range(100)))
+        assert outcomes.count(True) == 60
+        assert await balance(db, user_id) == 0
+        statuses = await db.credit_transactions.distinct("status", {"userId": user_id})
+        assert sorted(statuses) == ["completed", "failed"]
+        assert await db.credit_transactions.count_documents({"userId": user_id, "status": "completed"}) == 60
+        assert await db.credit_transactions.count_documents({"userId": user_id, "status": "failed"}) == 40
+
+    async def test_pending_movement_is_resumed_not_doubled(self, db, make_user):
+        """A request that died between inserting the movement and applying it is finished by the retry."""
+        user_id, _ = await user_with(make_user, 20)
+        now = datetime.now(UTC)
+        await db.credit_transactions.insert_one(
+            {"userId": user_id, "type": "replay_rental", "direction": "debit", "amount": 15, "status": "pending",
+             "idempotencyKey": "crashed", "reference": None, "balanceAfter": None, "occurredAt": now,
+             "createdAt": now, "updatedAt": now}
+        )  # fmt: skip
+        tx = await CreditLedger(db).apply(user_id, **debit("crashed", 15))
+        assert (tx["status"], tx["balanceAfter"]) == ("completed", 5)
+        assert await balance(db, user_id) == 5
+
+    async def test_applied_but_unfinished_movement_is_not_applied_twice(self, db, make_user):
+        """Crash after the balance update but before `completed`: the retry only finishes the record."""
+        user_id, _ = await user_with(make_user, 20)
+        ledger = CreditLedger(db)
+        tx = await ledger.apply(user_id, **debit("half-done", 15))
+        await db.credit_transactions.update_one({"_id": tx["_id"]}, {"$set": {"status": "pending"}})
+        again = await ledger.apply(user_id, **debit("half-done", 15))
+        assert (again["status"], again["balanceAfter"]) == ("completed", 5)
+        assert await balance(db, user_id) == 5
+
+
+async def seed_history(db, make_user) -> tuple[ObjectId, str, list[dict]]:
+    """Six movements of one user at known times (one hour apart, oldest first) plus another user's."""
+    user_id, token = await user_with(make_user, 100)
+    ledger = CreditLedger(db)
+    movements = [
+        credit("t0", 50, TxType.grant),
+        debit("t1", 10, TxType.live_stream_funding),
+        debit("t2", 20, TxType.replay_rental),
+        credit("t3", 10, TxType.live_stream_funding_refund),
+        debit("t4", 30, TxType.replay_rental),
+    ]
+    done = [await ledger.apply(user_id, **movement) for movement in movements]
+    with pytest.raises(InsufficientCredits):
+        await ledger.apply(user_id, **debit("t5", 10_000, TxType.replay_rental))
+    done.append(await db.credit_transactions.find_one({"userId": user_id, "idempotencyKey": "t5"}))
+    base = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+    for hour, tx in enumerate(done):
+        tx["occurredAt"] = base + timedelta(hours=hour)
+        await db.credit_transactions.update_one(
+            {"_id": tx["_id"]}, {"$set": {"occurredAt": tx["occurredAt"]}}
+        )
+    other, _ = await user_with(make_user, 100)
+    await ledger.apply(other, **debit("t0", 1))
+    return user_id, token, done
+
+
+def keys(response) -> list[str]:
+    return [item["type"] + ":" + item["status"] for item in response.json()["data"]["list"]]
+
+
+class TestTransactionsEndpoint:
+    async def test_default_page_newest_first(self, client, db, make_user):
+        _, token, done = await seed_history(db, make_user)
+        response = await client.get(ENDPOINT, headers=auth(token))
+        assert response.status_code == 200, response.text
+        page = Envelope[Page[Transaction]].model_validate(response.json()).data
+        assert [item.id for item in page.list] == [str(tx["_id"]) for tx in reversed(done)]
+        assert response.json()["data"]["pagination"] == {
+            "currentPage": 1, "totalPages": 1, "totalItems": 6, "itemsPerPage": 20,
+            "hasNextPage": False, "hasPrevPage": False,
+        }  # fmt: skip
+        newest = response.json()["data"]["list"][0]
+        assert newest["occurredAt"] == "2026-01-15T15:00:00.000Z"
+        assert set(newest) == {"_id", "type", "direction", "amount", "status", "balanceAfter", "reference",
+                               "occurredAt"}  # fmt: skip
+
+    async def test_balance_after_on_each_movement(self, client, db, make_user):
+        _, token, _ = await seed_history(db, make_user)
+        items = (await client.get(f"{ENDPOINT}?sort=asc", headers=auth(token))).json()["data"]["list"]
+        assert [item["balanceAfter"] for item in items] == [150, 140, 120, 130, 100, None]
+
+    async def test_pages(self, client, db, make_user):
+        _, token, done = await seed_history(db, make_user)
+        response = await client.get(f"{ENDPOINT}?page=2&limit=4", headers=auth(token))
+        data = response.json()["data"]
+        assert [item["_id"] for item in data["list"]] == [str(done[1]["_id"]), str(done[0]["_id"])]
+        assert data["pagination"] == {
+            "currentPage": 2, "totalPages": 2, "totalItems": 6, "itemsPerPage": 4,
+            "hasNextPage": False, "hasPrevPage": True,
+        }  # fmt: skip
+        beyond = (await client.get(f"{ENDPOINT}?page=9&limit=4", headers=auth(token))).json()["data"]
+        assert beyond["list"] == [] and beyond["pagination"]["totalItems"] == 6
+
+    async def test_sort_ascending(self, client, db, make_user):
+        _, token, done = await seed_history(db, make_user)
+        response = await client.get(f"{ENDPOINT}?sort=asc&limit=2", headers=auth(token))
+        assert [item["_id"] for item in response.json()["data"]["list"]] == [
+            str(tx["_id"]) for tx in done[:2]
+        ]
+
+    async def test_filter_types(self, client, db, make_user):
+        _, token, _ = await seed_history(db, make_user)
+        response = await client.get(
+            f"{ENDPOINT}?types[]=replay_rental&types[]=grant&sort=asc", headers=auth(token)
+        )
+        assert keys(response) == ["grant:completed", "replay_rental:completed", "replay_rental:completed",
+                                  "replay_rental:failed"]  # fmt: skip
+
+    async def test_filter_statuses(self, client, db, make_user):
+        _, token, _ = await seed_history(db, make_user)
+        response = await client.get(f"{ENDPOINT}?statuses[]=failed", headers=auth(token))
+        assert keys(response) == ["replay_rental:failed"]
+        both = await client.get(f"{ENDPOINT}?statuses[]=failed&statuses[]=completed", headers=auth(token))
+        assert both.json()["data"]["pagination"]["totalItems"] == 6
+
+    async def test_filter_direction(self, client, db, make_user):
+        _, token, _ = await seed_history(db, make_user)
+        response = await client.get(f"{ENDPOINT}?direction=credit&sort=asc", headers=auth(token))
+        assert keys(response) == ["grant:completed", "live_stream_funding_refund:completed"]
+
+    async def test_filter_dates_inclusive(self, client, db, make_user):
+        _, token, done = await seed_history(db, make_user)
+        response = await client.get(
+            f"{ENDPOINT}?from=2026-01-15T11:00:00.000Z&to=2026-01-15T13:00:00.000Z&sort=asc",
+            headers=auth(token),
+        )
+        assert [item["_id"] for item in response.json()["data"]["list"]] == [
+            str(tx["_id"]) for tx in done[1:4]
+        ]
+
+    async def test_filter_dates_with_offset(self, client, db, make_user):
+        _, token, done = await seed_history(db, make_user)
+        response = await client.get(
+            ENDPOINT, params={"from": "2026-01-15T18:00:00+03:00"}, headers=auth(token)
+        )
+        assert [item["_id"] for item in response.json()["data"]["list"]] == [str(done[5]["_id"])]
+
+    async def test_filters_combine(self, client, db, make_user):
+        _, token, _ = await seed_history(db, make_user)
+        response = await client.get(
+            f"{ENDPOINT}?types[]=replay_rental&statuses[]=completed&direction=debit&to=2026-01-15T13:00:00Z",
+            headers=auth(token),
+        )
+        assert keys(response) == ["replay_rental:completed"]
+
+    async def test_only_own_movements(self, client, db, make_user):
+        _, token, _ = await seed_history(db, make_user)
+        _, stranger_token = await make_user()
+        response = await client.get(ENDPOINT, headers=auth(stranger_token))
+        assert response.json()["data"]["list"] == []
+        assert response.json()["data"]["pagination"]["totalPages"] == 0
+
+    @pytest.mark.parametrize(
+        "query",
+        ["limit=101", "limit=0", "page=0", "page=-1", "types[]=bogus", "statuses[]=done", "direction=up",
+         "sort=newest", "from=yesterday", "from=2026-01-16T00:00:00Z&to=2026-01-15T00:00:00Z"],
+    )  # fmt: skip
+    async def test_invalid_query_400(self, client, make_user, query):
+        _, token = await make_user()
+        assert_error(await client.get(f"{ENDPOINT}?{query}", headers=auth(token)), 400, "Validation failed")
+
+    async def test_limit_100_is_allowed(self, client, make_user):
+        _, token = await make_user()
+        response = await client.get(f"{ENDPOINT}?limit=100", headers=auth(token))
+        assert response.json()["data"]["pagination"]["itemsPerPage"] == 100
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="app bug: a naive `from` and an aware `to` are compared in Python -> TypeError -> 500; "
+        "see the foundation test report",
+    )
+    async def test_naive_and_aware_dates_together(self, client, make_user):
+        _, token = await make_user()
+        response = await client.get(
+            ENDPOINT,
+            params={"from": "2026-01-15T00:00:00", "to": "2026-01-16T00:00:00Z"},
+            headers=auth(token),
+        )
+        assert response.status_code == 200, response.text
