@@ -18,6 +18,8 @@ from app.core.config import Settings
 from app.core.db import create_client, ensure_indexes
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.middleware import UnhandledErrorMiddleware
+from app.core.openapi import install_openapi
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage
 from app.core.upstreams import build_aioz
 from app.dev import router as dev_router
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
     app.state.agora = AgoraTokenIssuer(settings)
     install_error_handlers(app)
+    app.add_middleware(UnhandledErrorMiddleware)  # inner: its 500 answer still gets the request id
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     Instrumentator(excluded_handlers=["/metrics", "/health", "/ready"]).instrument(app).expose(
         app, include_in_schema=False
@@ -96,4 +99,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
     app.mount(MEDIA_URL_PREFIX, StaticFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_openapi(app)
     return app

@@ -134,11 +134,6 @@ class TestServerAndAppErrors:
         )
         assert len(body["errors"]) == 1
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="app bug: the 500 answer is sent by ServerErrorMiddleware outside CorrelationIdMiddleware, "
-        "so it carries no X-Request-ID (see the foundation test report)",
-    )
     async def test_500_carries_the_request_id(self, raising_client):
         request_id = "0f5b3a4e9c6d4b1fa2e37c8d9b0a1f2e"
         response = await raising_client.get("/test-only/crash", headers={"X-Request-ID": request_id})

@@ -99,11 +99,6 @@ class TestOpenAPI:
         assert set(wrapped["properties"]) == {"isSuccess", "statusCode", "data", "errors", "timestamp"}
         assert set(schema["paths"]["/api/v1/dev/users"]["post"]["responses"]) >= {"201", "400", "409"}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="app bug: FastAPI still documents its default 422 HTTPValidationError, which the API "
-        "never sends (validation answers 400 in the envelope); see the foundation test report",
-    )
     async def test_no_undocumented_422(self, schema):
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():

@@ -300,11 +300,6 @@ class TestTransactionsEndpoint:
         response = await client.get(f"{ENDPOINT}?limit=100", headers=auth(token))
         assert response.json()["data"]["pagination"]["itemsPerPage"] == 100
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="app bug: a naive `from` and an aware `to` are compared in Python -> TypeError -> 500; "
-        "see the foundation test report",
-    )
     async def test_naive_and_aware_dates_together(self, client, make_user):
         _, token = await make_user()
         response = await client.get(

@@ -113,14 +113,7 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return failure(status, [generic_message(status)], getattr(exc, "headers", None))
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # The client gets the generic text only; the traceback goes to the log with the request id.
-    log.exception("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
-    return failure(500, [generic_message(500)])
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -83,7 +83,11 @@ class StreamLifecycle:
 
     async def _release_slot(self, stream_id: ObjectId) -> None:
         await self.streams.update(
-            {"_id": stream_id, "liveSlotOwner": {"$exists": True}, "status": {"$ne": LiveStreamStatus.active.value}},
+            {
+                "_id": stream_id,
+                "liveSlotOwner": {"$exists": True},
+                "status": {"$ne": LiveStreamStatus.active.value},
+            },
             {"$set": {"aioz.reconcileAt": None}, "$unset": {"liveSlotOwner": ""}},
             include_deleted=True,
         )

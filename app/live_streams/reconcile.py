@@ -71,7 +71,11 @@ class Reconciler:
         if key:
             await self.gateway.close_open_streamings(key["keyId"])
         await self.streams.update(
-            {"_id": stream["_id"], "liveSlotOwner": {"$exists": True}, "status": {"$in": [s.value for s in STARTABLE]}},
+            {
+                "_id": stream["_id"],
+                "liveSlotOwner": {"$exists": True},
+                "status": {"$in": [s.value for s in STARTABLE]},
+            },
             {"$set": {"aioz.reconcileAt": None}, "$unset": {"liveSlotOwner": ""}},
             include_deleted=True,
         )

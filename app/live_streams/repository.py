@@ -24,7 +24,9 @@ class LiveStreamRepository(Repository):
         # behind "one active stream per creator", race-free across replicas. `liveSlotOwner` exists only
         # while the slot is held, so a sparse unique index does it (a partial index would too on mongod,
         # but mongomock-ng checks partial filters on stored documents only, not on the new one).
-        IndexModel([("liveSlotOwner", ASCENDING)], unique=True, sparse=True, name="one_live_slot_per_creator"),
+        IndexModel(
+            [("liveSlotOwner", ASCENDING)], unique=True, sparse=True, name="one_live_slot_per_creator"
+        ),
         IndexModel(
             [("creatorId", ASCENDING), ("status", ASCENDING), ("startedAt", DESCENDING)],
             name="creator_status",

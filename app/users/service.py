@@ -7,6 +7,7 @@ from bson import ObjectId
 
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams
+from app.core.timeutils import as_utc
 from app.users.credits import CreditTransactionRepository, Direction, TxStatus, TxType
 from app.users.repository import FollowRepository, UserRepository
 from app.users.schemas import SortOrder, transaction_out
@@ -61,6 +62,8 @@ class UserService:
             query["status"] = {"$in": [s.value for s in statuses]}
         if direction:
             query["direction"] = direction.value
+        date_from = as_utc(date_from) if date_from else None
+        date_to = as_utc(date_to) if date_to else None
         if date_from or date_to:
             if date_from and date_to and date_from > date_to:
                 raise ValidationFailed("from must not be after to")

@@ -162,7 +162,7 @@ class TestDeadlinesAndConnections:
         fake.inject_fault("/live_streams", "timeout", delay=5)
 
         started = time.monotonic()
-        with pytest.raises(AiozTimeout, match="exceeded its 0.3s deadline"):
+        with pytest.raises(AiozTimeout, match=r"exceeded its 0\.3s deadline"):
             await client.list_live_stream_keys()
 
         assert 0.3 <= time.monotonic() - started < 0.8
