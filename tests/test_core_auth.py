@@ -81,7 +81,7 @@ class TestRequiredAuthFailures:
         assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
 
     async def test_tampered_payload(self, client, make_user):
-        user, token = await make_user()
+        _, token = await make_user()
         other, _ = await make_user()
         header, _, signature = token.split(".")
         forged = f"{header}.{_b64(json.dumps(claims_for(other['_id'])).encode())}.{signature}"

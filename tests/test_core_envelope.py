@@ -134,7 +134,11 @@ class TestServerAndAppErrors:
         )
         assert len(body["errors"]) == 1
 
-    async def test_500_carries_the_request_id(self, raising_client):
+    async def test_500_is_logged_and_answered_with_the_request_id(self, raising_client, caplog):
         request_id = "0f5b3a4e9c6d4b1fa2e37c8d9b0a1f2e"
         response = await raising_client.get("/test-only/crash", headers={"X-Request-ID": request_id})
+        assert_error(response, 500, "Internal server error")
         assert response.headers.get("x-request-id") == request_id
+        logged = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "unhandled_error"]
+        assert logged and logged[0]["request_id"] == request_id
+        assert logged[0]["path"] == "/test-only/crash"

@@ -280,7 +280,7 @@ class TestTransactionsEndpoint:
         assert keys(response) == ["replay_rental:completed"]
 
     async def test_only_own_movements(self, client, db, make_user):
-        _, token, _ = await seed_history(db, make_user)
+        await seed_history(db, make_user)
         _, stranger_token = await make_user()
         response = await client.get(ENDPOINT, headers=auth(stranger_token))
         assert response.json()["data"]["list"] == []

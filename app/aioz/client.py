@@ -14,6 +14,7 @@ from app.aioz.config import AiozConfig
 from app.aioz.errors import AiozEndpointNotFound, AiozError, AiozNotFound, AiozValidationError
 from app.aioz.models import (
     MAX_PAGE_SIZE,
+    MAX_THUMBNAIL_BYTES,
     KeySortBy,
     KeyType,
     LiveStreamKey,
@@ -50,7 +51,6 @@ PLAYER_MEDIA = "/live_streams/player/{media_id}/media"
 STATISTIC = "/live_streams/statistic/{stream_id}"
 MULTICAST = "/live_streams/multicast/{stream_key}"
 THUMBNAIL = "/live_streams/{media_id}/thumbnail"
-MAX_THUMBNAIL_BYTES = 8_000_000
 
 
 class AiozClient:

@@ -1,12 +1,22 @@
-"""Demo data for the playground: a few users with follows and credits (later: streams in every state)."""
+"""Demo data for the playground: users with follows and credits, and streams in every state."""
 
+from datetime import timedelta
 from typing import Any
 
 import structlog
+from bson import ObjectId
 from fastapi import FastAPI
 
 from app.core.config import AppEnv, Settings
-from app.core.security import create_access_token
+from app.core.security import AuthenticatedUser, create_access_token
+from app.core.timeutils import utcnow
+from app.live_streams.audience import AudienceService
+from app.live_streams.funding import FundingService
+from app.live_streams.lifecycle import StreamLifecycle
+from app.live_streams.reconcile import Reconciler
+from app.live_streams.schemas import JoinIn, LiveStreamType
+from app.live_streams.service import LiveStreamService, NewLiveStream
+from app.live_streams.streaming import StreamingGateway
 from app.users.repository import FollowRepository, UserRepository
 
 log = structlog.get_logger("app.seed")
@@ -32,7 +42,8 @@ async def seed_demo_if_wanted(app: FastAPI, settings: Settings) -> None:
     db = app.state.db
     users = UserRepository(db)
     if await users.collection.estimated_document_count() == 0:
-        await seed_demo(db)
+        created = await seed_demo(db)
+        await seed_demo_streams(app, settings, created)
     demo = await users.collection.find(
         {"usernameLower": {"$in": [u["username"] for u in DEMO_USERS]}, "deletedAt": None}
     ).to_list()
@@ -51,6 +62,78 @@ async def seed_demo(db: Any) -> dict[str, dict[str, Any]]:
     await follows.follow(created["viewer"]["_id"], created["john"]["_id"])
     log.info("demo_seeded", users=len(created))
     return created
+
+
+async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, dict[str, Any]]) -> None:
+    """Streams in every state, made through the same services the API uses."""
+    db = app.state.db
+    who = {name: AuthenticatedUser(id=doc["_id"], doc=doc) for name, doc in users.items()}
+    service = LiveStreamService(db, settings)
+    funding = FundingService(db)
+    now = utcnow()
+
+    def new(title: str, **fields: Any) -> NewLiveStream:
+        defaults: dict[str, Any] = {
+            "guests": "[]", "price": None, "liveStreamType": LiveStreamType.solo, "interest": "music",
+            "durationGoal": 60, "motivation": None, "plannedStartDate": None, "fundingGoal": None,
+            "recording": False, "thumbnailUrl": None,
+        }  # fmt: skip
+        return NewLiveStream(title=title, **{**defaults, **fields})
+
+    crowd = await service.create(
+        who["ayse"],
+        new(
+            "Akustik gece: yeni şarkılar",
+            liveStreamType=LiveStreamType.duocrowd,
+            guests=f'["{users["john"]["_id"]}"]',
+            plannedStartDate=now + timedelta(hours=20),
+            fundingGoal=2000,
+            motivation="Help us rent a studio for a duo session.",
+        ),
+    )
+    for fan, amount in (("viewer", 500), ("mehmet", 250)):
+        await funding.fund(ObjectId(crowd["id"]), who[fan].id, amount, idempotency_key=f"demo-{fan}")
+    await service.create(
+        who["lena"], new("Design critique hour", interest="design", plannedStartDate=now + timedelta(hours=3))
+    )
+    cancelled = await service.create(
+        who["lena"], new("Cancelled sketching", interest="art", plannedStartDate=now + timedelta(days=2))
+    )
+    await service.cancel(ObjectId(cancelled["id"]), who["lena"])
+    deleted = await service.create(
+        who["lena"], new("Deleted draft", interest="art", plannedStartDate=now + timedelta(days=3))
+    )
+    await service.delete(ObjectId(deleted["id"]), who["lena"])
+
+    fake = app.state.aioz_fake
+    if fake is None:
+        log.info("demo_streams_seeded", note="no live/ended demo streams: a real AIOZ account is configured")
+        return
+    gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
+    lifecycle = StreamLifecycle(db, gateway, service.presenter)
+    audience = AudienceService(db, app.state.agora, service.presenter)
+
+    ended = await service.create(
+        who["mehmet"], new("Turkish breakfast, live", interest="cooking", recording=True)
+    )
+    ended_doc = await lifecycle.start(await service.get(ObjectId(ended["id"])), who["mehmet"])
+    fake.go_live(ended_doc["aioz"]["streamingId"])
+    for fan in ("viewer", "ayse"):
+        await audience.join(JoinIn(liveStreamId=ended_doc["_id"], deviceType="iOS"), who[fan])
+    ended_doc = await lifecycle.end(ended_doc)
+    fake.end_stream(ended_doc["aioz"]["streamingId"])
+    fake.produce_recording(ended_doc["aioz"]["streamingId"])
+    await Reconciler(db, gateway).reconcile_one(ended_doc)
+    await service.streams.update(
+        {"_id": ended_doc["_id"]}, {"$set": {"isActiveReplayOnCreatorProfile": True, "replayCreditPrice": 50}}
+    )
+
+    live = await service.create(who["john"], new("Istanbul street photography walk", interest="photography"))
+    live_doc = await lifecycle.start(await service.get(ObjectId(live["id"])), who["john"])
+    fake.go_live(live_doc["aioz"]["streamingId"])
+    for fan in ("viewer", "mehmet", "lena"):
+        await audience.join(JoinIn(liveStreamId=live_doc["_id"], deviceType="Android"), who[fan])
+    log.info("demo_streams_seeded")
 
 
 def print_demo_tokens(tokens: dict[str, str], settings: Settings) -> None:

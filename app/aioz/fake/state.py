@@ -5,98 +5,46 @@ returns the `data` object (a dict) or a success message (a str); failures raise 
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from app.aioz.fake import wire
+from app.aioz.fake.qualities import parse_qualities
+from app.aioz.fake.records import (
+    API_HOST,
+    MEDIA_HOST,
+    KeyRecord,
+    MediaRecord,
+    StreamingRecord,
+    key_json,
+    multicast_json,
+    streaming_json,
+)
 from app.aioz.fake.wire import ApiError
 from app.aioz.models import (
-    AUDIO_RESOLUTIONS,
-    CONTAINERS,
+    MAX_PAGE_SIZE,
+    MAX_THUMBNAIL_BYTES,
     MAX_TITLE_BYTES,
-    MAX_VIDEO_BITRATE,
-    VIDEO_RESOLUTIONS,
+    KeySortBy,
+    MediaSortBy,
+    MediaStatusFilter,
 )
 
 DEFAULT_RTMP_URL = "rtmp://127.0.0.1:1935"
-LIVE_HOST = "https://live.aioz-fake.example"
-PLAYER_HOST = "https://player.aioz-fake.example"
-MEDIA_HOST = "https://media.aioz-fake.example"
-API_HOST = "https://api.aioz-fake.example"
-
-DEFAULT_QUALITIES = {"video": ("360p", "720p", "1080p"), "audio": ("standard",)}
-DEFAULT_VIDEO_BITRATE = {"360p": 750_000, "720p": 3_000_000, "1080p": 5_000_000}
-MEDIA_SORT = ("created_at", "updated_at", "title", "size")
-MEDIA_STATUS_FILTER = ("new", "done", "fail", "deleted", "transcoding")
-MAX_LIMIT = 100
+KEY_SORT = frozenset(KeySortBy)
+MEDIA_SORT = frozenset(MediaSortBy)
+MEDIA_STATUS_FILTER = frozenset(get_args(MediaStatusFilter))
 DEFAULT_LIMIT = 25
-MAX_THUMBNAIL_BYTES = 8_000_000
 
 
 class FakeControlError(Exception):
     """A control call (go-live, end, recording) that does not fit the streaming's state."""
 
 
-@dataclass
-class _Key:
-    user_id: str
-    name: str
-    save: bool
-    type: str
-    id: str = field(default_factory=wire.new_id)
-    stream_key: str = field(default_factory=wire.new_id)
-    multicast_urls: list[str] = field(default_factory=list)
-    multicast_id: str = field(default_factory=wire.new_id)
-    created_at: datetime = field(default_factory=wire.utc_now)
-    updated_at: datetime = field(default_factory=wire.utc_now)
-
-
-@dataclass
-class _Media:
-    user_id: str
-    title: str
-    type: str
-    id: str = field(default_factory=wire.new_id)
-    status: str = "new"
-    duration: float = 0.0
-    size: int = 0
-    hls_url: str = ""
-    mp4_url: str = ""
-    created_at: datetime = field(default_factory=wire.utc_now)
-    updated_at: datetime = field(default_factory=wire.utc_now)
-
-
-@dataclass
-class _Streaming:
-    key_id: str
-    user_id: str
-    title: str
-    type: str
-    save: bool
-    qualities: list[dict[str, Any]]
-    media: _Media
-    id: str = field(default_factory=wire.new_id)
-    status: str = "created"
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    thumbnail_url: str = ""
-    created_at: datetime = field(default_factory=wire.utc_now)
-    updated_at: datetime = field(default_factory=wire.utc_now)
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in ("created", "streaming")
-
-    def touch(self) -> None:
-        self.updated_at = self.media.updated_at = wire.utc_now()
-
-
 class FakeStore:
     def __init__(self, *, rtmp_url: str = DEFAULT_RTMP_URL) -> None:
         self.rtmp_url = rtmp_url
-        self.keys: dict[str, _Key] = {}
-        self.streamings: dict[str, _Streaming] = {}
+        self.keys: dict[str, KeyRecord] = {}
+        self.streamings: dict[str, StreamingRecord] = {}
 
     def clear(self) -> None:
         self.keys.clear()
@@ -108,7 +56,7 @@ class FakeStore:
         name = (wire.json_field(body, "name", str) or "").strip()
         if not name:
             raise ApiError(400, wire.NAME_REQUIRED)
-        key = _Key(
+        key = KeyRecord(
             user_id=user_id,
             name=name,
             save=bool(wire.json_field(body, "save", bool, False)),
@@ -119,7 +67,7 @@ class FakeStore:
 
     def list_keys(self, user_id: str, query: Mapping[str, str]) -> dict[str, Any]:
         sort_by = query.get("sort_by") or "created_at"
-        if sort_by not in ("created_at", "name"):
+        if sort_by not in KEY_SORT:
             raise ApiError(400, wire.KEY_SORT_NOT_ALLOWED.format(sort_by))
         descending = _descending(query.get("order_by") or "asc")
         search = (query.get("search") or "").lower()
@@ -163,20 +111,20 @@ class FakeStore:
             raise ApiError(400, wire.TITLE_REQUIRED)
         if len(title.encode()) > MAX_TITLE_BYTES:
             raise ApiError(400, wire.TITLE_TOO_LONG)
-        qualities = _qualities(wire.json_field(body, "qualities", list), key.type)
+        qualities = parse_qualities(wire.json_field(body, "qualities", list), key.type)
         if any(s.key_id == key.id and s.is_open for s in self.streamings.values()):
             raise ApiError(400, wire.STREAM_ALREADY_CREATED)
-        streaming = _Streaming(
+        streaming = StreamingRecord(
             key_id=key.id,
             user_id=user_id,
             title=title,
             type=key.type,
             save=bool(wire.json_field(body, "save", bool, False)),
             qualities=qualities,
-            media=_Media(user_id=user_id, title=title, type=key.type),
+            media=MediaRecord(user_id=user_id, title=title, type=key.type),
         )
         self.streamings[streaming.id] = streaming
-        return self.streaming_json(streaming)
+        return streaming_json(streaming)
 
     def list_streamings(self, user_id: str, key_id: str, query: Mapping[str, str]) -> dict[str, Any]:
         key = self._owned_key(user_id, key_id)
@@ -187,11 +135,11 @@ class FakeStore:
         items.sort(key=lambda s: getattr(s, sort_by), reverse=query.get("order_by") == "desc")
         items.sort(key=lambda s: s.status != "streaming")
         page = wire.page(items, wire.query_int(query, "offset", 0), _capped_limit(query))
-        return {"media": [self.streaming_json(s) for s in page], "total": len(items)}
+        return {"media": [streaming_json(s) for s in page], "total": len(items)}
 
     def get_streaming(self, user_id: str, key_id: str, stream_id: str) -> dict[str, Any]:
         key = self._owned_key(user_id, key_id)
-        return self.streaming_json(self._open_streaming(key.id, stream_id))
+        return streaming_json(self._open_streaming(key.id, stream_id))
 
     def update_streaming(self, user_id: str, key_id: str, body: Mapping[str, Any]) -> str:
         key = self._owned_key(user_id, key_id)
@@ -203,7 +151,7 @@ class FakeStore:
             raise ApiError(400, wire.UPDATE_TITLE_TOO_LONG)
         qualities = wire.json_field(body, "qualities", list)
         if qualities:
-            streaming.qualities = _qualities(qualities, key.type)
+            streaming.qualities = parse_qualities(qualities, key.type)
         streaming.title = streaming.media.title = title
         streaming.save = bool(wire.json_field(body, "save", bool, False))
         streaming.touch()
@@ -231,7 +179,7 @@ class FakeStore:
             raise ApiError(400, wire.MEDIA_SORT_NOT_ALLOWED.format(sort_by))
         descending = _descending(wire.json_field(body, "order_by", str) or "asc")
         limit = wire.json_field(body, "limit", int) or DEFAULT_LIMIT
-        if limit > MAX_LIMIT:
+        if limit > MAX_PAGE_SIZE:
             raise ApiError(400, wire.LIMIT_NOT_ALLOWED)
         limit = DEFAULT_LIMIT if limit < 0 else limit
         status = _status_filter(wire.json_field(body, "status", str))
@@ -253,15 +201,15 @@ class FakeStore:
             key=lambda s: s.media.size if sort_by == "size" else getattr(s, sort_by), reverse=descending
         )
         page = wire.page(recordings, wire.json_field(body, "offset", int, 0), limit)
-        return {"media": [self.streaming_json(s) for s in page], "total": len(recordings)}
+        return {"media": [streaming_json(s) for s in page], "total": len(recordings)}
 
     def get_media(self, user_id: str, media_id: str) -> dict[str, Any]:
         streaming = self._streaming(media_id)
         self._owned_key(user_id, streaming.key_id)
-        return self.streaming_json(streaming)
+        return streaming_json(streaming)
 
     def get_player_media(self, media_id: str) -> dict[str, Any]:
-        return self.streaming_json(self._streaming(media_id), public=True)
+        return streaming_json(self._streaming(media_id), public=True)
 
     def get_statistic(self, user_id: str, stream_id: str) -> dict[str, Any]:
         streaming = self._streaming(stream_id)
@@ -294,13 +242,13 @@ class FakeStore:
         if not all(isinstance(url, str) and url.startswith(("rtmp://", "rtmps://")) for url in urls):
             raise ApiError(400, wire.MULTICAST_INVALID)
         key.multicast_urls = list(urls)
-        return self._multicast_json(key)
+        return multicast_json(key)
 
     def get_multicast(self, user_id: str, stream_key: str) -> dict[str, Any]:
         key = self._key_by_stream_key(user_id, stream_key)
         if not key.multicast_urls:
             raise ApiError(404, wire.RECORD_NOT_FOUND)
-        return self._multicast_json(key)
+        return multicast_json(key)
 
     def delete_multicast(self, user_id: str, stream_key: str) -> str:
         self._key_by_stream_key(user_id, stream_key).multicast_urls = []
@@ -333,7 +281,7 @@ class FakeStore:
         streaming.status = "streaming"
         streaming.started_at = wire.utc_now()
         streaming.touch()
-        return self.streaming_json(streaming)
+        return streaming_json(streaming)
 
     def end_stream(self, stream_id: str) -> dict[str, Any]:
         """The publisher disconnects: `end`, and without `save` the streaming and its media are deleted."""
@@ -346,7 +294,7 @@ class FakeStore:
         streaming.touch()
         if not streaming.save:
             del self.streamings[streaming.id]
-        return self.streaming_json(streaming)
+        return streaming_json(streaming)
 
     def produce_recording(self, stream_id: str, *, failed: bool = False) -> dict[str, Any]:
         """Finish transcoding a saved, ended streaming: media `done` with HLS and MP4 URLs (or `fail`)."""
@@ -362,11 +310,11 @@ class FakeStore:
             media.hls_url = f"{MEDIA_HOST}/{media.id}/hls/master.m3u8"
             media.mp4_url = f"{MEDIA_HOST}/{media.id}/mp4/source.mp4"
         streaming.touch()
-        return self.streaming_json(streaming)
+        return streaming_json(streaming)
 
     # --- lookups ------------------------------------------------------------------------------------------
 
-    def _owned_key(self, user_id: str, key_id: str) -> _Key:
+    def _owned_key(self, user_id: str, key_id: str) -> KeyRecord:
         key = self.keys.get(wire.path_uuid(key_id))
         if key is None:
             raise ApiError(404, wire.RECORD_NOT_FOUND)
@@ -374,29 +322,29 @@ class FakeStore:
             raise ApiError(400, wire.NOT_OWNER)
         return key
 
-    def _key_by_stream_key(self, user_id: str, stream_key: str) -> _Key:
+    def _key_by_stream_key(self, user_id: str, stream_key: str) -> KeyRecord:
         stream_key = wire.path_uuid(stream_key)
         key = next((k for k in self.keys.values() if k.stream_key == stream_key), None)
         if key is None:
             raise ApiError(404, wire.RECORD_NOT_FOUND)
         return self._owned_key(user_id, key.id)
 
-    def _streaming(self, stream_id: str) -> _Streaming:
+    def _streaming(self, stream_id: str) -> StreamingRecord:
         streaming = self.streamings.get(wire.path_uuid(stream_id))
         if streaming is None:
             raise ApiError(404, wire.RECORD_NOT_FOUND)
         return streaming
 
-    def _open_streamings(self, key_id: str) -> list[_Streaming]:
+    def _open_streamings(self, key_id: str) -> list[StreamingRecord]:
         return [s for s in self.streamings.values() if s.key_id == key_id and s.is_open]
 
-    def _open_streaming(self, key_id: str, stream_id: str) -> _Streaming:
+    def _open_streaming(self, key_id: str, stream_id: str) -> StreamingRecord:
         streaming = self.streamings.get(wire.path_uuid(stream_id))
         if streaming is None or streaming.key_id != key_id or not streaming.is_open:
             raise ApiError(404, wire.RECORD_NOT_FOUND)
         return streaming
 
-    def _streaming_to_update(self, key_id: str, stream_id: str | None) -> _Streaming:
+    def _streaming_to_update(self, key_id: str, stream_id: str | None) -> StreamingRecord:
         if stream_id is None:
             # Seed 003's example sends no stream_id; a key has at most one open streaming.
             open_ones = self._open_streamings(key_id)
@@ -410,121 +358,19 @@ class FakeStore:
             raise ApiError(400, wire.STREAM_ENDED)
         return streaming
 
-    def _control_streaming(self, stream_id: str) -> _Streaming:
+    def _key_json(self, key: KeyRecord) -> dict[str, Any]:
+        return key_json(key, self.rtmp_url, [s for s in self.streamings.values() if s.key_id == key.id])
+
+    def _control_streaming(self, stream_id: str) -> StreamingRecord:
         try:
             return self._streaming(stream_id)
         except ApiError as exc:
             raise FakeControlError(f"no streaming {stream_id!r}: {exc.message}") from None
 
-    # --- serialisation ------------------------------------------------------------------------------------
-
-    def _key_json(self, key: _Key) -> dict[str, Any]:
-        streamings = [s for s in self.streamings.values() if s.key_id == key.id]
-        return {
-            "id": key.id,
-            "user_id": key.user_id,
-            "name": key.name,
-            "save": key.save,
-            "type": key.type,
-            "stream_key": key.stream_key,
-            "rtmp_url": self.rtmp_url,
-            "created_at": wire.rfc3339(key.created_at),
-            "updated_at": wire.rfc3339(key.updated_at),
-            "total_save_media": sum(s.save and s.status == "end" for s in streamings),
-            "total_live_streaming": sum(s.status == "streaming" for s in streamings),
-        }
-
-    def streaming_json(self, streaming: _Streaming, *, public: bool = False) -> dict[str, Any]:
-        player_url = f"{PLAYER_HOST}/live/{streaming.id}"
-        started = streaming.started_at
-        return {
-            "id": streaming.id,
-            "live_stream_key_id": wire.NIL_UUID if public else streaming.key_id,
-            "user_id": wire.NIL_UUID if public else streaming.user_id,
-            "title": streaming.title,
-            "type": streaming.type,
-            "status": streaming.status,
-            "save": streaming.save,
-            "duration": int((wire.utc_now() - started).total_seconds() * 1000) if started else 0,
-            "assets": {
-                "hls_url": f"{LIVE_HOST}/{streaming.id}/index.m3u8",
-                "iframe": f'<iframe src="{player_url}" width="100%" height="100%" frameborder="0" '
-                "allowfullscreen></iframe>",
-                "player_url": player_url,
-                "thumbnail_url": streaming.thumbnail_url,
-            },
-            "qualities": [q["resolution"] for q in streaming.qualities],
-            "media": _media_json(streaming),
-            "frame_rate": 0,
-            "audio_bitrate": 0,
-            "current_view": 0,
-            "total_view": 0,
-            "created_at": wire.rfc3339(streaming.created_at),
-            "updated_at": wire.rfc3339(streaming.updated_at),
-        }
-
-    def _multicast_json(self, key: _Key) -> dict[str, Any]:
-        return {
-            "id": key.multicast_id,
-            "live_stream_key_id": key.id,
-            "user_id": key.user_id,
-            "live_stream_multicast_urls": key.multicast_urls,
-        }
-
-
-def _media_json(streaming: _Streaming) -> dict[str, Any]:
-    media = streaming.media
-    done = media.status == "done"
-    player_url = f"{PLAYER_HOST}/video/{media.id}" if done else ""
-    return {
-        "id": media.id,
-        "user_id": media.user_id,
-        "title": media.title,
-        "description": "",
-        "type": media.type,
-        "status": media.status,
-        "is_public": True,
-        "is_mp4": bool(media.mp4_url),
-        "duration": media.duration,
-        "size": media.size,
-        "view": 0,
-        "tags": [],
-        "metadata": [],
-        "qualities": [
-            {
-                "name": q["resolution"],
-                "status": "done" if done else "waiting",
-                "type": q["type"],
-                "video_codec": q["video_codec"],
-                "video_bitrate": q["video_bitrate"],
-                "audio_codec": "aac",
-                "audio_bitrate": 128_000,
-            }
-            for q in streaming.qualities
-        ],
-        "captions": [],
-        "chapters": [],
-        "player_theme_id": "",
-        "player_theme": None,
-        "assets": {
-            "source_url": "",
-            "thumbnail_url": streaming.thumbnail_url,
-            "hls_url": media.hls_url,
-            "hls_player_url": player_url,
-            "hls_iframe": f'<iframe src="{player_url}"></iframe>' if done else "",
-            "dash_url": "",
-            "dash_player_url": "",
-            "dash_iframe": "",
-            "mp4_url": media.mp4_url,
-        },
-        "created_at": wire.rfc3339(media.created_at),
-        "updated_at": wire.rfc3339(media.updated_at),
-    }
-
 
 def _capped_limit(query: Mapping[str, str]) -> int:
     limit = wire.query_int(query, "limit", DEFAULT_LIMIT)
-    return DEFAULT_LIMIT if limit <= 0 else min(limit, MAX_LIMIT)
+    return DEFAULT_LIMIT if limit <= 0 else min(limit, MAX_PAGE_SIZE)
 
 
 def _key_type(value: str | None) -> str:
@@ -541,42 +387,3 @@ def _status_filter(value: str | None) -> str | None:
     if value and value not in MEDIA_STATUS_FILTER:
         raise ApiError(400, wire.INVALID_STATUS)
     return value or None
-
-
-def _qualities(raw: list[Any] | None, key_type: str) -> list[dict[str, Any]]:
-    """Validate QualityConfig elements (spec §5.4); bare strings are the docs' legacy form."""
-    items = raw or [
-        {"resolution": r, "type": "hls", "container_type": "mpegts"} for r in DEFAULT_QUALITIES[key_type]
-    ]
-    return [_quality(item, key_type) for item in items]
-
-
-def _quality(item: Any, key_type: str) -> dict[str, Any]:
-    if isinstance(item, str):
-        item = {"resolution": item, "type": "hls", "container_type": "mpegts"}
-    if not isinstance(item, dict):
-        raise ApiError(400, wire.INVALID_BODY)
-    kind, resolution = item.get("type"), item.get("resolution")
-    if kind not in CONTAINERS:
-        raise ApiError(400, wire.INVALID_QUALITY_TYPE)
-    if item.get("container_type") not in CONTAINERS[kind]:
-        raise ApiError(400, wire.INVALID_CONTAINER)
-    if not resolution:
-        raise ApiError(400, wire.EMPTY_RESOLUTION)
-    if resolution not in (VIDEO_RESOLUTIONS if key_type == "video" else AUDIO_RESOLUTIONS):
-        raise ApiError(400, wire.INVALID_RESOLUTION)
-    video_config = item.get("video_config") or {}
-    if not isinstance(video_config, dict):
-        raise ApiError(400, wire.INVALID_BODY)
-    bitrate = video_config.get("bitrate") or DEFAULT_VIDEO_BITRATE.get(resolution) or 0
-    if not isinstance(bitrate, int):
-        raise ApiError(400, wire.INVALID_BODY)
-    limit = MAX_VIDEO_BITRATE.get(resolution)
-    if limit is not None and bitrate > limit:
-        raise ApiError(400, wire.BITRATE_TOO_HIGH.format(resolution, limit))
-    return {
-        "resolution": resolution,
-        "type": kind,
-        "video_codec": video_config.get("codec") or ("h264" if key_type == "video" else ""),
-        "video_bitrate": bitrate,
-    }
