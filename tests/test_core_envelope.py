@@ -139,6 +139,10 @@ class TestServerAndAppErrors:
         response = await raising_client.get("/test-only/crash", headers={"X-Request-ID": request_id})
         assert_error(response, 500, "Internal server error")
         assert response.headers.get("x-request-id") == request_id
-        logged = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "unhandled_error"]
+        logged = [
+            r.msg
+            for r in caplog.records
+            if isinstance(r.msg, dict) and r.msg.get("event") == "unhandled_error"
+        ]
         assert logged and logged[0]["request_id"] == request_id
         assert logged[0]["path"] == "/test-only/crash"

@@ -13,7 +13,7 @@ from app.aioz._retry import Retry, not_processed, retry_delay
 from app.aioz.config import AiozConfig
 from app.aioz.errors import AiozError, AiozTimeout, error_from_response, error_from_transport
 
-log = structlog.get_logger("app.aioz")
+LOGGER = "app.aioz"
 
 USER_AGENT = "allmine-live-aioz/0.1"
 
@@ -120,6 +120,8 @@ class AiozHttp:
             if error:
                 fields["error"] = error
             healthy = status is not None and status < 500 and status != 429
+            # Looked up per call so a reconfigured structlog (e.g. `capture_logs` in tests) always applies.
+            log = structlog.get_logger(LOGGER)
             (log.info if healthy else log.warning)("aioz.request", **fields)
 
 

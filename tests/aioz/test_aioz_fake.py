@@ -1,10 +1,10 @@
 """The fake itself: its HTTP control API, in-process use, rate limiting and the `aioz-fake` command."""
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from app.aioz import AiozClient, AiozRateLimited, AiozTimeout, AiozUnavailable
 from app.aioz.fake import FakeAccount, FakeAioz, FakeControlError
@@ -122,12 +122,11 @@ class TestAccountsAndLimits:
 
 
 def test_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    served: dict[str, Any] = {}
-    monkeypatch.setattr(fake_main.uvicorn, "run", lambda app, **kwargs: served.update(app=app, **kwargs))
+    served: list[uvicorn.Config] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server: served.append(server.config))
     monkeypatch.setenv("AIOZ_FAKE_PORT", "9099")
 
-    fake_main.main(["--host", "0.0.0.0", "--public-key", "pk"])
-
-    assert (served["host"], served["port"]) == ("0.0.0.0", 9099)
+    fake_main.main(["--host", "0.0.0.0"])
     fake_main.main(["--port", "8082"])
-    assert served["port"] == 8082
+
+    assert [(config.host, config.port) for config in served] == [("0.0.0.0", 9099), ("127.0.0.1", 8082)]

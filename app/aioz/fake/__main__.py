@@ -1,6 +1,7 @@
 """Run the fake AIOZ Stream server: `aioz-fake --port 8081` or `python -m app.aioz.fake`."""
 
 import argparse
+import logging
 import os
 from collections.abc import Sequence
 
@@ -8,6 +9,7 @@ import uvicorn
 
 from app.aioz.fake.app import FakeAioz
 from app.aioz.fake.auth import FakeAccount
+from app.aioz.fake.faults import DroppedConnection
 
 DEFAULT_PORT = 8081
 
@@ -24,7 +26,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     account = FakeAccount(api_token=args.api_token, public_key=args.public_key, secret_key=args.secret_key)
     fake = FakeAioz(account, rate_limit=args.rate_limit)
-    uvicorn.run(fake.app, host=args.host, port=args.port)
+    server = uvicorn.Server(uvicorn.Config(fake.app, host=args.host, port=args.port))
+    logging.getLogger("uvicorn.error").addFilter(_hide_injected_drops)
+    server.run()
+
+
+def _hide_injected_drops(record: logging.LogRecord) -> bool:
+    # A `drop` fault closes the connection by raising; that is the point, not an error worth a traceback.
+    return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
 
 
 if __name__ == "__main__":
