@@ -52,7 +52,9 @@ class AiozRateLimited(AiozError):
 
     retryable = True
 
-    def __init__(self, message: str, *, status_code: int | None = 429, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status_code: int | None = 429, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, status_code=status_code)
         self.retry_after = retry_after
 

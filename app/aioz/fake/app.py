@@ -86,7 +86,7 @@ class FakeAioz:
         retry_after: int = 1,
     ) -> Fault:
         """Make the next `count` API calls matching `path` (fnmatch, relative to `/api`) fail as `kind`."""
-        fault = Fault(path, FaultKind(kind), count, method, status, delay, retry_after)
+        fault = Fault(path, kind, count, method=method, status=status, delay=delay, retry_after=retry_after)
         self.faults.append(fault)
         return fault
 

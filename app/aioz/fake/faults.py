@@ -32,7 +32,7 @@ class FaultKind(StrEnum):
 class Fault:
     path: str
     """`fnmatch` pattern on the API path without the `/api` prefix, e.g. `/live_streams/*/streamings`."""
-    kind: FaultKind
+    kind: FaultKind | str
     count: int = 1
     method: str | None = None
     status: int = 503
