@@ -1,8 +1,11 @@
 """`allmine-live`: run the API with uvicorn (one worker; scale out with more replicas, not workers)."""
 
 import argparse
+import sys
 
 import uvicorn
+
+from app.core.config import ConfigurationError, Settings
 
 
 def main() -> None:
@@ -11,6 +14,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     args = parser.parse_args()
+    try:
+        Settings().check_production_safety()
+    except (ConfigurationError, ValueError) as exc:
+        sys.exit(f"allmine-live: {exc}")
     uvicorn.run(
         "app.main:create_app",
         factory=True,

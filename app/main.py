@@ -24,9 +24,14 @@ from app.core.storage import MEDIA_URL_PREFIX, LocalStorage
 from app.core.upstreams import build_aioz
 from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
+from app.feeds import router as feeds_router
 from app.live_streams import router as live_stream_router
 from app.live_streams.reconcile import Reconciler
 from app.live_streams.streaming import StreamingGateway
+from app.reminders import router as reminders_router
+from app.reminders.scheduler import ReminderScheduler
+from app.replays import router as replays_router
+from app.replays.settlement import RentalSettlement
 from app.users import router as users_router
 
 log = structlog.get_logger("app")
@@ -56,19 +61,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.aioz, app.state.aioz_fake = build_aioz(settings)
         await ensure_indexes(app.state.db)
         await seed_demo_if_wanted(app, settings)
-        loop_task = None
+        loop_tasks = []
         if settings.background_tasks:
-            gateway = StreamingGateway(app.state.db, app.state.aioz, settings.aioz_qualities)
-            loop_task = asyncio.create_task(
-                Reconciler(app.state.db, gateway).run_forever(settings.reconcile_interval_seconds)
-            )
+            db, interval = app.state.db, settings.reconcile_interval_seconds
+            gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
+            loop_tasks = [
+                asyncio.create_task(Reconciler(db, gateway).run_forever(interval)),
+                asyncio.create_task(ReminderScheduler(db).run_forever(interval)),
+                asyncio.create_task(RentalSettlement(db).run_forever(interval)),
+            ]
         try:
             yield
         finally:
-            if loop_task is not None:
-                loop_task.cancel()
+            for task in loop_tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await loop_task
+                    await task
             await app.state.aioz.aclose()
             await client.close()
 
@@ -93,6 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(users_router.router)
     app.include_router(live_stream_router.router)
+    app.include_router(feeds_router.router)
+    app.include_router(feeds_router.v2_router)
+    app.include_router(reminders_router.router)
+    app.include_router(replays_router.router)
     app.include_router(live_stream_router.item_router)
     if settings.dev_endpoints_enabled:
         app.include_router(dev_router.router)

@@ -1,5 +1,7 @@
 """MongoDB client lifecycle: a real server when `MONGODB_URL` is set, the embedded engine otherwise."""
 
+import importlib
+import pkgutil
 from typing import Annotated, Any
 
 import structlog
@@ -28,10 +30,20 @@ def create_client(settings: Settings) -> Any:
     )
 
 
+def _import_repository_modules() -> None:
+    """Repositories register themselves when imported; import every one so none is missed."""
+    import app as app_package
+
+    for module in pkgutil.walk_packages(app_package.__path__, "app."):
+        if module.name.rsplit(".", 1)[-1] in {"repository", "credits", "streaming", "leases"}:
+            importlib.import_module(module.name)
+
+
 async def ensure_indexes(db: Database) -> None:
     """Create every repository's declared indexes; idempotent, run at start-up."""
     from app.core.repository import registered_repositories
 
+    _import_repository_modules()
     for repository in registered_repositories():
         if repository.indexes:
             await db[repository.collection_name].create_indexes(list(repository.indexes))

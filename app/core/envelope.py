@@ -92,6 +92,9 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 def _field_messages(exc: RequestValidationError) -> list[str]:
     messages = []
     for error in exc.errors()[:10]:
+        if error.get("type") == "json_invalid":
+            messages.append(f"body: invalid JSON ({error.get('ctx', {}).get('error', 'decode error')})")
+            continue
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         messages.append(f"{location}: {error.get('msg', 'invalid value')}")
     return messages

@@ -145,6 +145,7 @@ class CreditLedger:
         if user is None:
             current = await self.users.find_one({"_id": tx["userId"]}, {"credits": 1, "appliedTxs": 1})
             if current is None:
+                await self._finish(tx, TxStatus.failed, None)
                 raise NotFound("user not found")
             if tx["_id"] not in current.get("appliedTxs", []):
                 await self._finish(tx, TxStatus.failed, None)

@@ -1,0 +1,149 @@
+"""Read-only feed queries on `live_streams` and `participants`.
+
+Every query excludes soft-deleted streams and sorts with an `_id` tie-breaker, so pages are stable.
+Indexes used but declared elsewhere: `status_started` (LiveStreamRepository: catch-streamers, featured
+candidates), `guest_status` (upcoming as guest), and the participants' `user_history` and
+`stream_presence` (ParticipantRepository).
+"""
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.core.repository import Repository
+from app.live_streams.schemas import LiveStreamStatus, Role
+
+Sort = list[tuple[str, int]]
+
+NEWEST_STARTED: Sort = [("startedAt", DESCENDING), ("_id", DESCENDING)]
+NEWEST_ENDED: Sort = [("endedAt", DESCENDING), ("_id", DESCENDING)]
+SOONEST_PLANNED: Sort = [("plannedStartDate", ASCENDING), ("_id", ASCENDING)]
+# Current streams of a member: "active" sorts before "preparing", then the newest first.
+CURRENT_FIRST: Sort = [("status", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]
+
+ACTIVE = LiveStreamStatus.active.value
+ENDED = LiveStreamStatus.ended.value
+SCHEDULED = LiveStreamStatus.scheduled.value
+CURRENT = [ACTIVE, LiveStreamStatus.preparing.value]
+
+
+def _member(user_id: ObjectId) -> dict[str, Any]:
+    """Creator, invited guest or broadcaster of the stream."""
+    return {"$or": [{"creatorId": user_id}, {"guestIds": user_id}, {"broadcasters.user": user_id}]}
+
+
+class FeedRepository(Repository):
+    collection_name = "live_streams"
+    soft_delete = True
+    indexes = [
+        IndexModel(
+            [("status", ASCENDING), ("interest", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
+            name="feed_interest_started",
+        ),
+        IndexModel(
+            [
+                ("status", ASCENDING),
+                ("interest", ASCENDING),
+                ("plannedStartDate", ASCENDING),
+                ("_id", ASCENDING),
+            ],
+            name="feed_interest_planned",
+        ),
+        IndexModel(
+            [("creatorId", ASCENDING), ("status", ASCENDING), ("endedAt", DESCENDING), ("_id", DESCENDING)],
+            name="feed_creator_ended",
+        ),
+        IndexModel(
+            [("broadcasters.user", ASCENDING), ("status", ASCENDING), ("endedAt", DESCENDING)],
+            name="feed_broadcaster_ended",
+        ),
+    ]
+
+    async def recently_started(self, limit: int) -> list[dict[str, Any]]:
+        return await self._find({"status": ACTIVE}, NEWEST_STARTED, limit)
+
+    async def ended_of_creator(self, creator_id: ObjectId, limit: int) -> list[dict[str, Any]]:
+        return await self._find({"creatorId": creator_id, "status": ENDED}, NEWEST_ENDED, limit)
+
+    async def upcoming_of_member(
+        self, user_id: ObjectId, window_start: datetime, window_end: datetime, limit: int
+    ) -> list[dict[str, Any]]:
+        """Current streams (never time-filtered) first, then scheduled ones planned inside the window."""
+        current = await self._find({**_member(user_id), "status": {"$in": CURRENT}}, CURRENT_FIRST, limit)
+        if len(current) >= limit:
+            return current
+        planned = {"$gte": window_start, "$lte": window_end}
+        scheduled = await self._find(
+            {**_member(user_id), "status": SCHEDULED, "plannedStartDate": planned},
+            SOONEST_PLANNED,
+            limit - len(current),
+        )
+        return current + scheduled
+
+    async def live_by_interest(
+        self, interests: list[str], skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return await self._page(
+            {"status": ACTIVE, "interest": {"$in": interests}}, NEWEST_STARTED, skip, limit
+        )
+
+    async def scheduled_by_interest(
+        self, interests: list[str], skip: int, limit: int, *, crowdfunding: bool
+    ) -> tuple[list[dict[str, Any]], int]:
+        query: dict[str, Any] = {"status": SCHEDULED, "interest": {"$in": interests}}
+        if crowdfunding:
+            query["fundingGoal"] = {"$gt": 0}
+        return await self._page(query, SOONEST_PLANNED, skip, limit)
+
+    async def ended_broadcasted_by(
+        self, user_id: ObjectId, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Ended streams the user hosted (creator) or broadcast in (joined as guest)."""
+        query = {"$or": [{"creatorId": user_id}, {"broadcasters.user": user_id}], "status": ENDED}
+        return await self._page(query, NEWEST_ENDED, skip, limit)
+
+    async def ended_among(
+        self, stream_ids: list[ObjectId], skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        return await self._page({"_id": {"$in": stream_ids}, "status": ENDED}, NEWEST_ENDED, skip, limit)
+
+    async def _find(self, query: dict[str, Any], sort: Sort, limit: int) -> list[dict[str, Any]]:
+        return await self.collection.find(self.scoped(query)).sort(sort).limit(limit).to_list()
+
+    async def _page(
+        self, query: dict[str, Any], sort: Sort, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        query = self.scoped(query)
+        docs = await self.collection.find(query).sort(sort).skip(skip).limit(limit).to_list()
+        return docs, await self.collection.count_documents(query)
+
+
+class ParticipationRepository(Repository):
+    """Feed reads on `participants` (written by the live-stream join endpoints)."""
+
+    collection_name = "participants"
+
+    async def watched_stream_ids(self, user_id: ObjectId) -> list[ObjectId]:
+        """Streams the user joined as audience, each once however often they joined."""
+        return await self.collection.distinct(
+            "liveStreamId", {"userId": user_id, "role": Role.audience.value}
+        )
+
+    async def present_audience_counts(self, stream_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        if not stream_ids:
+            return {}
+        cursor = await self.collection.aggregate(
+            [
+                {
+                    "$match": {
+                        "liveStreamId": {"$in": stream_ids},
+                        "role": Role.audience.value,
+                        "isPresent": True,
+                    }
+                },
+                {"$group": {"_id": "$liveStreamId", "viewers": {"$sum": 1}}},
+            ]
+        )
+        return {row["_id"]: row["viewers"] async for row in cursor}

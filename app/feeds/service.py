@@ -1,0 +1,112 @@
+"""Discovery feeds, schedules, history and For You: which streams, in which order, for whom.
+
+Every list is presented in one batch (`LiveStreamPresenter.many`), so a page costs a fixed number of
+queries whatever its size. Sort orders are written down in docs/live-streams-part2.md.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bson import ObjectId
+
+from app.core.db import Database
+from app.core.pagination import PageParams
+from app.core.security import AuthenticatedUser
+from app.feeds.repository import FeedRepository, ParticipationRepository
+from app.feeds.schemas import ForYouSection
+from app.live_streams.presenter import LiveStreamPresenter
+from app.live_streams.schemas import Role
+from app.reminders.repository import ReminderRepository
+
+FEATURED_SIZE = 10
+FEATURED_CANDIDATES = 200  # the most recently started active streams compete for a featured place
+
+
+class ViewerCounts(Protocol):
+    """Current viewers per stream; an Agora channel-user count can implement it later."""
+
+    async def counts(self, stream_ids: list[ObjectId]) -> dict[ObjectId, int]: ...
+
+
+class ParticipantViewerCounts:
+    """Viewers present according to our participant records (audience joined and not left)."""
+
+    def __init__(self, db: Database) -> None:
+        self.participation = ParticipationRepository(db)
+
+    async def counts(self, stream_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        return await self.participation.present_audience_counts(stream_ids)
+
+
+class FeedService:
+    def __init__(self, db: Database, presenter: LiveStreamPresenter, viewer_counts: ViewerCounts) -> None:
+        self.feeds = FeedRepository(db)
+        self.participation = ParticipationRepository(db)
+        self.reminders = ReminderRepository(db)
+        self.presenter = presenter
+        self.viewer_counts = viewer_counts
+
+    async def catch_streamers(self, limit: int) -> list[dict[str, Any]]:
+        streams, creators = [], set()
+        for stream in await self.feeds.recently_started(limit):
+            if stream["creatorId"] not in creators:  # one active stream per creator; guard old data
+                creators.add(stream["creatorId"])
+                streams.append(stream)
+        items = await self.presenter.many(streams, None)
+        return [{"creator": item["creator"], "activeLiveStream": item} for item in items]
+
+    async def featured(self) -> list[dict[str, Any]]:
+        candidates = await self.feeds.recently_started(FEATURED_CANDIDATES)
+        viewers = await self.viewer_counts.counts([s["_id"] for s in candidates])
+        # A stable sort: equal counts keep the candidates' order (newest started, then _id, first).
+        ranked = sorted(candidates, key=lambda s: viewers.get(s["_id"], 0), reverse=True)
+        return await self.presenter.many(ranked[:FEATURED_SIZE], None)
+
+    async def past_streams(
+        self, creator_id: ObjectId, caller: AuthenticatedUser | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await self.presenter.many(await self.feeds.ended_of_creator(creator_id, limit), caller)
+
+    async def upcoming(
+        self,
+        member_id: ObjectId,
+        caller: AuthenticatedUser | None,
+        *,
+        limit: int,
+        before: timedelta,
+        after: timedelta,
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        streams = await self.feeds.upcoming_of_member(member_id, now - before, now + after, limit)
+        items = await self.presenter.many(streams, caller)
+        if caller is None:
+            return [{**item, "isReminderActive": None} for item in items]
+        armed = await self.reminders.armed_among(caller.id, [s["_id"] for s in streams])
+        return [{**item, "isReminderActive": item["id"] in armed} for item in items]
+
+    async def broadcasted(self, caller: AuthenticatedUser, page: PageParams) -> dict[str, Any]:
+        streams, total = await self.feeds.ended_broadcasted_by(caller.id, page.skip, page.limit)
+        return page.page_of(await self.presenter.many(streams, caller), total)
+
+    async def watched(self, caller: AuthenticatedUser, page: PageParams) -> dict[str, Any]:
+        stream_ids = await self.participation.watched_stream_ids(caller.id)
+        if not stream_ids:
+            return page.page_of([], 0)
+        streams, total = await self.feeds.ended_among(stream_ids, page.skip, page.limit)
+        items = await self.presenter.many(streams, caller)
+        # §1.8: in this list the caller's role is always the one they watched with.
+        return page.page_of([{**item, "role": Role.audience} for item in items], total)
+
+    async def for_you(
+        self, caller: AuthenticatedUser, section: ForYouSection, page: PageParams
+    ) -> dict[str, Any]:
+        interests = sorted(set(caller.interests))
+        if not interests:
+            return page.page_of([], 0)
+        if section is ForYouSection.live:
+            streams, total = await self.feeds.live_by_interest(interests, page.skip, page.limit)
+        else:
+            streams, total = await self.feeds.scheduled_by_interest(
+                interests, page.skip, page.limit, crowdfunding=section is ForYouSection.crowdfunding
+            )
+        return page.page_of(await self.presenter.many(streams, caller), total)

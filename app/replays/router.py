@@ -1,0 +1,69 @@
+"""Replays and rentals (`/api/v1/live-stream`, spec §2.2 #19–22)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.responses import Response
+
+from app.core.clock import Now
+from app.core.envelope import Envelope, error_responses, ok
+from app.core.pagination import Page, PageParams, strict_page_params
+from app.core.security import CurrentUser
+from app.core.types import ObjectIdStr
+from app.live_streams.schemas import LiveStream, ReplayAccess
+from app.replays.dependencies import Replays
+from app.replays.schemas import ReplayRental, ReplaySettingsIn
+
+router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
+
+RentalPage = Annotated[PageParams, Depends(strict_page_params(default_limit=10))]
+
+
+@router.get(
+    "/my-replay-rentals",
+    response_model=Envelope[Page[ReplayRental]],
+    responses=error_responses(400, 401),
+    summary="The caller's replay rentals, most recently rented first",
+)
+async def list_my_replay_rentals(user: CurrentUser, replays: Replays, page: RentalPage, now: Now) -> Response:
+    return ok(await replays.list_mine(user, page, now))
+
+
+@router.patch(
+    "/{id}/replay-settings",
+    response_model=Envelope[LiveStream],
+    responses=error_responses(400, 401, 403, 404),
+    summary="Change a stream's replay visibility and rental price (creator only)",
+)
+async def update_replay_settings(
+    id: ObjectIdStr, body: ReplaySettingsIn, user: CurrentUser, replays: Replays
+) -> Response:
+    return ok(await replays.update_settings(id, user, body.model_dump(exclude_unset=True)))
+
+
+@router.get(
+    "/{id}/replay-status",
+    response_model=Envelope[ReplayAccess],
+    responses=error_responses(400, 401, 404),
+    summary="The caller's access to a stream's replay",
+)
+async def get_replay_status(id: ObjectIdStr, user: CurrentUser, replays: Replays, now: Now) -> Response:
+    return ok(await replays.access(id, user, now))
+
+
+@router.post(
+    "/{id}/replay-rentals",
+    response_model=Envelope[ReplayRental],
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Rent a replay for 24 hours with credits (supports Idempotency-Key)",
+)
+async def rent_replay(
+    id: ObjectIdStr,
+    user: CurrentUser,
+    replays: Replays,
+    now: Now,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> Response:
+    return ok(await replays.rent(id, user, idempotency_key, now))

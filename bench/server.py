@@ -1,0 +1,147 @@
+"""The benchmarked server process: the real app and the bare Starlette baseline side by side.
+
+One process, one event loop (uvloop when installed, as uvicorn picks it), two uvicorn servers on two
+loopback ports sharing the app's database handle: the app's lifespan loads the dataset into whichever
+engine is configured (the embedded engine lives in this process), then the baseline starts on top.
+
+    python -m bench.server --scale 1 --app-port 8101 --baseline-port 8102 --out DIR
+
+When both listen it writes DIR/ready.json (dataset counts, fixture ids, tokens). It reads commands on
+stdin: `profile start`, `profile stop PATH` (cProfile of the event-loop thread, pstats text to PATH);
+end of input shuts it down (and, on a real MongoDB, writes DIR/plans.json and drops the bench database).
+"""
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from bson import ObjectId
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from app.core.security import create_access_token
+from app.main import create_app
+from bench.baseline import create_baseline_app
+from bench.dataset import build, load
+from bench.plans import explain_all, plans_to_json, record_commands
+
+
+def bench_settings(scale: int) -> Settings:
+    """The configured engine (`MONGODB_URL` or embedded) with a bench database and no side work."""
+    return Settings(
+        app_env="development",
+        mongodb_db=f"allmine_bench_x{scale}",
+        seed_demo=False,
+        background_tasks=False,
+        log_level="WARNING",
+        log_json=False,
+        media_dir=tempfile.mkdtemp(prefix="allmine-bench-media-"),
+    )
+
+
+def create_bench_app(settings: Settings, scale: int, seed: int, out: Path) -> FastAPI:
+    """`create_app(settings)` whose lifespan also loads the dataset and mints the driver's tokens."""
+    recorder = None if settings.uses_embedded_db else record_commands()
+    app = create_app(settings)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with inner(app):
+            started = time.perf_counter()
+            dataset = build(scale, seed)
+            built = time.perf_counter()
+            await load(app.state.db, dataset)
+            fixtures = dataset.fixtures
+            users = [fixtures.fan, *fixtures.actors]
+            app.state.bench = {
+                "engine": "embedded" if settings.uses_embedded_db else "mongodb",
+                "scale": scale,
+                "join_events": dataset.join_events,
+                "counts": dataset.counts(),
+                "build_seconds": round(built - started, 2),
+                "load_seconds": round(time.perf_counter() - built, 2),
+                "fixtures": vars(fixtures),
+                "tokens": {user: create_access_token(settings, ObjectId(user)) for user in users},
+            }
+            del dataset  # the engine holds its own copy
+            yield
+            if recorder is not None:
+                plans = await explain_all(app.state.db, recorder)
+                (out / "plans.json").write_text(json.dumps(plans_to_json(plans), indent=1))
+                await app.state.mongo_client.drop_database(settings.mongodb_db)
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+async def _start(app: Any, port: int, lifespan: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan=lifespan, access_log=False, log_level="warning", ws="none"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            raise SystemExit(f"server on port {port} failed to start")
+        await asyncio.sleep(0.05)
+    return server, task
+
+
+async def _control(servers: list[uvicorn.Server]) -> None:
+    loop = asyncio.get_running_loop()
+    profiler = None
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        command, _, argument = line.strip().partition(" ")
+        if command == "profile" and argument == "start":
+            profiler = cProfile.Profile()
+            profiler.enable()
+        elif command == "profile" and argument.startswith("stop ") and profiler is not None:
+            profiler.disable()
+            text = io.StringIO()
+            stats = pstats.Stats(profiler, stream=text).strip_dirs()
+            stats.sort_stats("tottime").print_stats(30)
+            stats.sort_stats("cumulative").print_stats(40)
+            await asyncio.to_thread(Path(argument.removeprefix("stop ")).write_text, text.getvalue())
+            profiler = None
+    for server in servers:
+        server.should_exit = True
+
+
+async def serve(scale: int, seed: int, app_port: int, baseline_port: int, out: Path) -> None:
+    app = create_bench_app(bench_settings(scale), scale, seed, out)
+    app_server, app_task = await _start(app, app_port, "on")
+    baseline_server, baseline_task = await _start(create_baseline_app(app), baseline_port, "off")
+    ready = out / "ready.json"
+    ready.with_suffix(".tmp").write_text(json.dumps(app.state.bench))
+    ready.with_suffix(".tmp").rename(ready)
+    await _control([baseline_server, app_server])
+    await asyncio.gather(baseline_task, app_task)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the app and the baseline for the benchmark")
+    parser.add_argument("--scale", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--app-port", type=int, required=True)
+    parser.add_argument("--baseline-port", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    loop_factory = uvicorn.Config(app=None).get_loop_factory()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(args.scale, args.seed, args.app_port, args.baseline_port, args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Contract fuzzing: schemathesis drives every operation of our own OpenAPI document in-process.
+
+Each operation is fuzzed with schema-valid (positive) and schema-invalid (negative) inputs, once as a
+user with credits and once anonymously. Every answer must be documented (status code, content type,
+body schema), never a 5xx, and always the Allmine envelope. Generated path ids are mixed with the ids
+of real users and streams in every state, so the handlers run past their 404 branch. Hypothesis is
+derandomized and bounded (a few examples per operation), so the run is deterministic and quick.
+"""
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from app.main import create_app
+from tests.conftest import make_settings
+
+MAX_EXAMPLES = 6
+ENVELOPE_KEYS = {"isSuccess", "statusCode", "data", "errors", "timestamp"}
+
+
+def _operations() -> list[str]:
+    """`METHOD /path` of every documented operation (read from a throwaway app, no lifespan needed)."""
+    with tempfile.TemporaryDirectory() as media:
+        document = create_app(make_settings(media_dir=media)).openapi()
+    return [f"{method.upper()} {path}" for path, ops in document["paths"].items() for method in ops]
+
+
+OPERATIONS = _operations()
+
+
+def envelope_conformance(ctx: Any, response: Any, case: Any) -> None:
+    """Every answer is `{isSuccess, statusCode, data, errors, timestamp}` and agrees with the status."""
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == ENVELOPE_KEYS, f"not an envelope: {response.text[:300]}"
+    assert body["statusCode"] == response.status_code, "statusCode differs from the HTTP status"
+    assert body["isSuccess"] is (response.status_code < 400), "isSuccess disagrees with the status"
+    if body["isSuccess"]:
+        assert body["errors"] == [], "a success carries errors"
+    else:
+        assert body["data"] is None and body["errors"], "an error needs data null and a message"
+        assert all(isinstance(message, str) and message for message in body["errors"])
+    assert body["timestamp"].endswith("Z") and len(body["timestamp"]) == 24
+
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@dataclass
+class FuzzWorld:
+    schema: Any
+    client: asgi.ASGIClient
+    token: str
+    user_ids: list[str]
+    stream_ids: list[str]
+
+
+def _post(client: asgi.ASGIClient, path: str, token: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.post(path, headers=headers, **kwargs)
+    assert response.status_code in (200, 201), response.text
+    return response.json()["data"]
+
+
+def _stream(client: asgi.ASGIClient, token: str, **form: str) -> str:
+    data = {"title": "Fuzz target", **form}
+    return _post(client, "/api/v1/live-stream/create", token, data=data, files={"_": (None, "")})["id"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
+    app = create_app(make_settings(media_dir=str(tmp_path_factory.mktemp("fuzz-media"))))
+    with asgi.get_client(app) as client:  # starts the lifespan on schemathesis' event-loop thread
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        me = _post(client, "/api/v1/dev/users", json={"username": "fuzzer", "credits": 1_000_000})
+        other = _post(client, "/api/v1/dev/users", json={"username": "fuzz_other", "credits": 1000})
+        guest = _post(client, "/api/v1/dev/users", json={"username": "fuzz_guest"})
+        token, other_token = me["accessToken"], other["accessToken"]
+        later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+        streams = [
+            # the caller's own: preparing, and a scheduled duo stream with a guest
+            _stream(client, token),
+            _stream(
+                client,
+                token,
+                liveStreamType="duocrowd",
+                guests=f'["{guest["user"]["_id"]}"]',
+                plannedStartDate=later,
+            ),
+            # someone else's: fundable (the caller may fund it), active, ended
+            _stream(client, other_token, plannedStartDate=later, fundingGoal="500"),
+            _stream(client, other_token, liveStreamType="duoself", guests=f'["{me["user"]["_id"]}"]'),
+            _stream(client, other_token),
+        ]
+        _post(client, f"/api/v1/live-stream/{streams[4]}/start", other_token)
+        _post(client, f"/api/v1/live-stream/{streams[4]}/end", other_token)
+        _post(client, f"/api/v1/live-stream/{streams[3]}/start", other_token)
+        users = [me["user"]["_id"], other["user"]["_id"], guest["user"]["_id"]]
+        yield FuzzWorld(schema, client, token, users, streams)
+    asgi.shutdown_lifespans()
+
+
+def _with_known_ids(case: Any, world: FuzzWorld, pick: int) -> None:
+    """Point some cases at real resources: `pick` 0 keeps the generated values."""
+    if pick == 0:
+        return
+    streams, users = world.stream_ids, world.user_ids
+    path = case.path_parameters or {}
+    if "id" in path:
+        path["id"] = streams[pick % len(streams)]
+    if "userId" in path:
+        path["userId"] = users[pick % len(users)]
+    if isinstance(case.body, dict) and "liveStreamId" in case.body:
+        case.body["liveStreamId"] = streams[pick % len(streams)]
+
+
+def _fuzz(world: FuzzWorld, label: str, mode: GenerationMode, token: str | None) -> None:
+    operation = world.schema[label.split(" ", 1)[1]][label.split(" ", 1)[0]]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode), pick=st.integers(0, 7))
+    def run(case: Any, pick: int) -> None:
+        _with_known_ids(case, world, pick)
+        if case.headers:  # the token under test, never one generated from the security scheme
+            case.headers.pop("Authorization", None)
+        response = case.call(session=world.client, headers=headers)
+        case.validate_response(response, checks=CHECKS, additional_checks=[envelope_conformance])
+
+    run()
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_with_a_valid_token(world: FuzzWorld, label: str, mode: GenerationMode) -> None:
+    _fuzz(world, label, mode, world.token)
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_anonymously(world: FuzzWorld, label: str, mode: GenerationMode) -> None:
+    _fuzz(world, label, mode, None)
