@@ -42,6 +42,19 @@ class Measurement:
     server_cpu_seconds: float
     driver_cpu_share: float
 
+    @classmethod
+    def merge(cls, runs: list["Measurement"]) -> "Measurement":
+        """Several runs as one: summed counts and time, pooled latencies, time-weighted driver share."""
+        seconds = sum(r.seconds for r in runs)
+        return cls(
+            requests=sum(r.requests for r in runs),
+            errors=sum(r.errors for r in runs),
+            seconds=seconds,
+            latencies_ms=[latency for r in runs for latency in r.latencies_ms],
+            server_cpu_seconds=sum(r.server_cpu_seconds for r in runs),
+            driver_cpu_share=sum(r.driver_cpu_share * r.seconds for r in runs) / seconds,
+        )
+
     @property
     def rps(self) -> float:
         return self.requests / self.seconds

@@ -38,7 +38,9 @@ def scenarios(ready: dict[str, Any]) -> list[Scenario]:
 
     return [
         Scenario("funded", "GET /funded", lambda n: Call("GET", f"{PREFIX}/funded", fan), True),
-        Scenario("detail", "GET /{id}", lambda n: Call("GET", f"{PREFIX}/{detail[n % len(detail)]}", fan), True),
+        Scenario(
+            "detail", "GET /{id}", lambda n: Call("GET", f"{PREFIX}/{detail[n % len(detail)]}", fan), True
+        ),
         Scenario(
             "most_watched_anon",
             "GET /most-watched-creators (anonymous)",

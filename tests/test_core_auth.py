@@ -1,4 +1,4 @@
-"""Bearer JWT authentication on a required endpoint: every failure mode is a 401 envelope."""
+"""Bearer JWT authentication: every failure mode is a 401 envelope, on required and optional endpoints."""
 
 import base64
 import hashlib
@@ -22,6 +22,7 @@ from tests.conftest import make_settings
 from tests.helpers import assert_error, auth
 
 ENDPOINT = "/api/v1/users/me/transactions"
+OPTIONAL_ENDPOINT = "/api/v1/live-stream/most-watched-creators"
 
 
 def _b64(data: bytes) -> str:
@@ -54,74 +55,84 @@ async def test_valid_token_is_accepted(client, make_user):
     assert response.status_code == 200, response.text
 
 
-class TestRequiredAuthFailures:
-    async def test_no_header(self, client):
-        assert_error(await client.get(ENDPOINT), 401, "Authentication required")
+class TestAuthFailures:
+    """Every bad token is a 401 on a required endpoint and on an optional-auth one alike."""
+
+    @pytest.fixture(params=[ENDPOINT, OPTIONAL_ENDPOINT], ids=["required", "optional"])
+    def endpoint(self, request):
+        return request.param
+
+    async def test_no_header(self, client, endpoint):
+        response = await client.get(endpoint)
+        if endpoint == OPTIONAL_ENDPOINT:
+            assert response.status_code == 200 and response.json()["isSuccess"] is True
+        else:
+            assert_error(response, 401, "Authentication required")
 
     @pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Token abc", "Bearer", "Bearer ", "eyJhbGci"])
-    async def test_header_not_bearer_token(self, client, make_user, value):
+    async def test_header_not_bearer_token(self, endpoint, client, make_user, value):
         await make_user()
-        response = await client.get(ENDPOINT, headers={"Authorization": value})
+        response = await client.get(endpoint, headers={"Authorization": value})
         assert_error(response, 401, "Authentication required")
 
     @pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9..", "ä.ö.ü"])
-    async def test_malformed_token(self, client, token):
-        response = await client.get(ENDPOINT, headers={"Authorization": f"Bearer {token}".encode()})
+    async def test_malformed_token(self, endpoint, client, token):
+        response = await client.get(endpoint, headers={"Authorization": f"Bearer {token}".encode()})
         assert_error(response, 401, "Authentication required")
 
-    async def test_expired_token(self, client, make_user):
+    async def test_expired_token(self, endpoint, client, make_user):
         user, _ = await make_user()
         past = int((datetime.now(UTC) - timedelta(minutes=5)).timestamp())
         token = hs256(claims_for(user["_id"], iat=past - 3600, exp=past))
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
-    async def test_wrong_signature(self, client, make_user):
+    async def test_wrong_signature(self, endpoint, client, make_user):
         user, _ = await make_user()
         token = hs256(claims_for(user["_id"]), secret="another-secret-of-the-same-rough-length!")
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
-    async def test_tampered_payload(self, client, make_user):
+    async def test_tampered_payload(self, endpoint, client, make_user):
         _, token = await make_user()
         other, _ = await make_user()
         header, _, signature = token.split(".")
         forged = f"{header}.{_b64(json.dumps(claims_for(other['_id'])).encode())}.{signature}"
-        assert_error(await client.get(ENDPOINT, headers=auth(forged)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(forged)), 401, "Authentication required")
 
     @pytest.mark.parametrize("alg", ["none", "None", "NONE"])
-    async def test_alg_none(self, client, make_user, alg):
+    async def test_alg_none(self, endpoint, client, make_user, alg):
         user, _ = await make_user()
         token = hand_signed({"alg": alg, "typ": "JWT"}, claims_for(user["_id"]), None)
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
     @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-    async def test_other_algorithm_same_secret(self, client, make_user):
+    async def test_other_algorithm_same_secret(self, endpoint, client, make_user):
         user, _ = await make_user()
         token = hs256(claims_for(user["_id"]), algorithm="HS512")
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
-    async def test_missing_sub(self, client):
+    async def test_missing_sub(self, endpoint, client):
         token = hs256(claims_for("ignored", sub=None))
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
-    async def test_missing_exp(self, client, make_user):
+    async def test_missing_exp(self, endpoint, client, make_user):
         user, _ = await make_user()
         token = hs256(claims_for(user["_id"], exp=None))
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
     @pytest.mark.parametrize("sub", ["alice", "64d15f9e2e6c8f4d5a12345", 12345])
-    async def test_sub_not_an_object_id(self, client, sub):
+    async def test_sub_not_an_object_id(self, endpoint, client, sub):
         token = hs256(claims_for("ignored", sub=sub))
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
-    async def test_unknown_user(self, client, settings):
+    async def test_unknown_user(self, endpoint, client, settings):
         token = create_access_token(settings, ObjectId())
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
-    async def test_soft_deleted_user(self, client, db, make_user):
+    async def test_soft_deleted_user(self, endpoint, client, db, make_user):
         user, token = await make_user()
-        assert (await client.get(ENDPOINT, headers=auth(token))).status_code == 200
+        assert (await client.get(endpoint, headers=auth(token))).status_code == 200
         await db.users.update_one({"_id": ObjectId(user["_id"])}, {"$set": {"deletedAt": datetime.now(UTC)}})
-        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+        assert_error(await client.get(endpoint, headers=auth(token)), 401, "Authentication required")
 
 
 class TestIssuerAndAudience:

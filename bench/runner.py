@@ -1,0 +1,182 @@
+"""Drive the server process: start it, run the load test against app and baseline, measure scale curves."""
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.driver import Measurement, measure, sequential
+from bench.scenarios import CURVE_KEYS, Scenario, scenarios
+
+SERVER_CPU, DRIVER_CPU = 0, 1  # with two or more cores, server and driver each get their own
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    app_url: str
+    baseline_url: str
+    ready: dict[str, Any]
+    out: Path
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{line}\n".encode())
+        self.process.stdin.flush()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pin_driver(pin: bool) -> None:
+    if pin and (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {DRIVER_CPU})
+
+
+@contextmanager
+def server(scale: int, seed: int, pin: bool, start_timeout: float = 1800) -> Iterator[Server]:
+    """The app and the baseline serving `scale`× data in one subprocess (pinned to its own core)."""
+    out = Path(tempfile.mkdtemp(prefix="allmine-bench-"))
+    ports = _free_port(), _free_port()
+    command = [sys.executable, "-m", "bench.server", "--scale", str(scale), "--seed", str(seed)]
+    command += ["--app-port", str(ports[0]), "--baseline-port", str(ports[1]), "--out", str(out)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE)
+    try:
+        if pin and (os.cpu_count() or 1) >= 2:
+            os.sched_setaffinity(process.pid, {SERVER_CPU})
+        deadline = time.monotonic() + start_timeout
+        while not (out / "ready.json").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench server for scale {scale} did not start")
+            time.sleep(0.2)
+        ready = json.loads((out / "ready.json").read_text())
+        handle = Server(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", ready, out)
+        yield handle
+    finally:
+        if process.stdin:
+            process.stdin.close()
+        try:
+            process.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if (out / "plans.json").exists():
+        handle.plans = json.loads((out / "plans.json").read_text())
+
+
+async def same_answer(srv: Server, scenario: Scenario) -> bool:
+    """The baseline must answer exactly what the app answers (timestamps aside) to be a fair baseline."""
+    call = scenario.make(0)
+    answers = []
+    async with httpx.AsyncClient(timeout=900) as client:
+        for base in (srv.app_url, srv.baseline_url):
+            response = await client.request(call.method, base + call.path, headers=call.headers)
+            answers.append((response.status_code, response.json().get("data")))
+    return answers[0] == answers[1] and answers[0][0] == 200
+
+
+@dataclass
+class LoadResult:
+    scenario: Scenario
+    app: Measurement
+    baseline: Measurement | None = None
+    same_answer: bool | None = None
+    profiles: dict[str, str] = field(default_factory=dict)
+
+
+async def load_test(
+    srv: Server, *, concurrency: int, seconds: float, warmup: float, rounds: int, profile_dir: Path | None
+) -> list[LoadResult]:
+    """Every scenario on the app; reads also on the baseline, alternating which goes first per round."""
+    results = []
+    reads = [s for s in scenarios(srv.ready) if s.read]
+    writes = [s for s in scenarios(srv.ready) if not s.read]  # last: they change the data reads see
+    for scenario in reads + writes:
+        targets = {"app": srv.app_url, **({"baseline": srv.baseline_url} if scenario.read else {})}
+        runs: dict[str, list[Measurement]] = {name: [] for name in targets}
+        for round_ in range(rounds):
+            order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
+            for name in order:
+                runs[name].append(
+                    await measure(
+                        targets[name],
+                        scenario.make,
+                        concurrency=concurrency,
+                        seconds=seconds,
+                        warmup=warmup,
+                        server_pid=srv.process.pid,
+                    )
+                )
+        result = LoadResult(scenario, Measurement.merge(runs["app"]))
+        if scenario.read:
+            result.baseline = Measurement.merge(runs["baseline"])
+            result.same_answer = await same_answer(srv, scenario)
+        if profile_dir is not None:
+            result.profiles = await _profile(srv, scenario, targets, concurrency, seconds, profile_dir)
+        print(_progress(result), flush=True)
+        results.append(result)
+    return results
+
+
+async def _profile(
+    srv: Server, scenario: Scenario, targets: dict[str, str], concurrency: int, seconds: float, out: Path
+) -> dict[str, str]:
+    """An extra, unmeasured run per target under cProfile (event-loop thread of the server)."""
+    paths = {}
+    for name, url in targets.items():
+        path = out / f"profile-{scenario.key}-{name}.txt"
+        srv.send("profile start")
+        await measure(
+            url, scenario.make, concurrency=concurrency, seconds=seconds, warmup=0, server_pid=srv.process.pid
+        )
+        srv.send(f"profile stop {path}")
+        paths[name] = str(path)
+    return paths
+
+
+def _progress(result: LoadResult) -> str:
+    line = (
+        f"{result.scenario.title:<42} app {result.app.rps:8.1f} req/s p50 {result.app.percentile(50):8.1f} ms"
+    )
+    if result.baseline is not None:
+        ratio = result.app.rps / result.baseline.rps
+        line += f" | baseline {result.baseline.rps:8.1f} req/s | ratio {ratio:.2f}"
+    return line
+
+
+@dataclass
+class CurvePoint:
+    scale: int
+    join_events: int
+    rollup_rows: int
+    latencies_ms: dict[str, list[float]]
+
+
+async def curve_point(srv: Server, *, budget_seconds: float, max_requests: int) -> CurvePoint:
+    by_key = {s.key: s for s in scenarios(srv.ready)}
+    latencies = {}
+    for key in CURVE_KEYS:
+        latencies[key] = await sequential(
+            srv.app_url, by_key[key].make, budget_seconds=budget_seconds, max_requests=max_requests
+        )
+        print(
+            f"scale {srv.ready['scale']:>3}: {by_key[key].title:<42} {statistics.median(latencies[key]):10.1f} ms",
+            flush=True,
+        )
+    return CurvePoint(
+        srv.ready["scale"], srv.ready["join_events"], srv.ready["counts"]["creator_viewers"], latencies
+    )
