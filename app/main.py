@@ -18,7 +18,11 @@ from app.core.config import Settings
 from app.core.db import create_client, ensure_indexes
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import UnhandledErrorMiddleware
+from app.core.middleware import (
+    BodySizeLimitMiddleware,
+    SingleValuedQueryMiddleware,
+    UnhandledErrorMiddleware,
+)
 from app.core.openapi import install_openapi
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage
 from app.core.upstreams import build_aioz
@@ -92,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
     app.state.agora = AgoraTokenIssuer(settings)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SingleValuedQueryMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)  # inner: its 500 answer still gets the request id
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     Instrumentator(excluded_handlers=["/metrics", "/health", "/ready"]).instrument(app).expose(

@@ -3,8 +3,12 @@
 `concurrency` workers each send one request at a time over their own keep-alive connection. Requests
 that complete inside the measured window are counted (throughput) and timed (latency percentiles);
 requests still in flight when it closes are awaited but not counted, so the next run starts on an idle
-server. The server's CPU time over the window (from /proc) gives CPU per request, the steadiest figure on
-a shared machine; the driver's own CPU share tells whether the driver, not the server, was the limit.
+server. The window is stretched until it holds at least two answers per connection (slow endpoints).
+
+The server's CPU time over the window (from /proc) gives CPU per request, the steadiest figure on a
+shared machine, split into the event-loop thread (framework, handlers, encoding) and the rest (the
+embedded engine's worker thread, the thread pool). The driver's own CPU share tells whether the driver,
+not the server, was the limit.
 """
 
 import asyncio
@@ -20,6 +24,7 @@ from pathlib import Path
 import httpx
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SLOW_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -40,11 +45,12 @@ class Measurement:
     seconds: float
     latencies_ms: list[float]
     server_cpu_seconds: float
+    loop_cpu_seconds: float
     driver_cpu_share: float
 
     @classmethod
     def merge(cls, runs: list["Measurement"]) -> "Measurement":
-        """Several runs as one: summed counts and time, pooled latencies, time-weighted driver share."""
+        """Several runs as one: summed counts and times, pooled latencies, time-weighted driver share."""
         seconds = sum(r.seconds for r in runs)
         return cls(
             requests=sum(r.requests for r in runs),
@@ -52,6 +58,7 @@ class Measurement:
             seconds=seconds,
             latencies_ms=[latency for r in runs for latency in r.latencies_ms],
             server_cpu_seconds=sum(r.server_cpu_seconds for r in runs),
+            loop_cpu_seconds=sum(r.loop_cpu_seconds for r in runs),
             driver_cpu_share=sum(r.driver_cpu_share * r.seconds for r in runs) / seconds,
         )
 
@@ -64,19 +71,27 @@ class Measurement:
             return self.latencies_ms[0] if self.latencies_ms else float("nan")
         return statistics.quantiles(self.latencies_ms, n=100, method="inclusive")[int(p) - 1]
 
-    @property
-    def server_cpu_us_per_request(self) -> float:
-        return self.server_cpu_seconds * 1e6 / self.requests if self.requests else float("nan")
+    def per_request_us(self, cpu_seconds: float) -> float:
+        return cpu_seconds * 1e6 / self.requests if self.requests else float("nan")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+def _ticks(stat_path: str) -> float:
+    fields = Path(stat_path).read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+def server_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(whole process, main thread = the event loop) CPU seconds so far."""
+    return _ticks(f"/proc/{pid}/stat"), _ticks(f"/proc/{pid}/task/{pid}/stat")
 
 
 def _own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+async def _send(client: httpx.AsyncClient, call: Call) -> httpx.Response:
+    return await client.request(call.method, call.path, headers=call.headers, json=call.json)
 
 
 async def measure(
@@ -93,53 +108,61 @@ async def measure(
     errors = 0
     loop = asyncio.get_running_loop()
     window_start = loop.time() + warmup
-    window_end = window_start + seconds
+    enough, closed = asyncio.Event(), asyncio.Event()
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal errors
-        while (started := loop.time()) < window_end:
-            call = make(next(numbers))
-            response = await client.request(call.method, call.path, headers=call.headers, json=call.json)
-            finished = loop.time()
-            if window_start <= finished < window_end:
-                latencies.append((finished - started) * 1000)
+        while not closed.is_set():
+            started = loop.time()
+            response = await _send(client, make(next(numbers)))
+            if loop.time() >= window_start and not closed.is_set():
+                latencies.append((loop.time() - started) * 1000)
                 errors += response.status_code >= 400
+                if len(latencies) >= 2 * concurrency:
+                    enough.set()
 
-    async def cpu_at(when: float) -> tuple[float, float]:
-        await asyncio.sleep(when - loop.time())
-        return process_cpu_seconds(server_pid), _own_cpu_seconds()
+    async def window() -> Measurement:
+        await asyncio.sleep(window_start - loop.time())
+        (process0, loop0), own0 = server_cpu_seconds(server_pid), _own_cpu_seconds()
+        await asyncio.sleep(seconds)
+        await enough.wait()
+        closed.set()
+        elapsed = loop.time() - window_start
+        (process1, loop1), own1 = server_cpu_seconds(server_pid), _own_cpu_seconds()
+        return Measurement(
+            len(latencies),
+            errors,
+            elapsed,
+            latencies,
+            process1 - process0,
+            loop1 - loop0,
+            (own1 - own0) / elapsed,
+        )
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=900) as client:
-        (server0, own0), (server1, own1), *_ = await asyncio.gather(
-            cpu_at(window_start), cpu_at(window_end), *(worker(client) for _ in range(concurrency))
-        )
-    return Measurement(
-        requests=len(latencies),
-        errors=errors,
-        seconds=seconds,
-        latencies_ms=latencies,
-        server_cpu_seconds=server1 - server0,
-        driver_cpu_share=(own1 - own0) / seconds,
-    )
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=1800) as client:
+        result, *_ = await asyncio.gather(window(), *(worker(client) for _ in range(concurrency)))
+    return result
 
 
 async def sequential(
     base_url: str, make: RequestFactory, *, budget_seconds: float, max_requests: int
 ) -> list[float]:
-    """Latencies (ms) of one request at a time, after one warm-up request, within a time budget."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=900) as client:
+    """Latencies (ms) of one request at a time within a time budget (at least one).
+
+    The first request is a warm-up and dropped, unless it took over a second: first-request effects are
+    then negligible and repeating a slow request would only cost time.
+    """
+    async with httpx.AsyncClient(base_url=base_url, timeout=1800) as client:
 
         async def timed(n: int) -> float:
-            call = make(n)
             started = time.perf_counter()
-            response = await client.request(call.method, call.path, headers=call.headers, json=call.json)
-            response.raise_for_status()
+            (await _send(client, make(n))).raise_for_status()
             return (time.perf_counter() - started) * 1000
 
-        await timed(0)
+        first = await timed(0)
         deadline = time.perf_counter() + budget_seconds
-        latencies = [await timed(1)]
+        latencies = [first] if first > SLOW_MS else [await timed(1)]
         while len(latencies) < max_requests and time.perf_counter() < deadline:
             latencies.append(await timed(len(latencies) + 1))
         return latencies

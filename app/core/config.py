@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     aioz_public_key: SecretStr | None = None
     aioz_secret_key: SecretStr | None = None
     aioz_qualities: list[str] = ["360p", "720p", "1080p"]
+    aioz_timeout_seconds: float = Field(default=30.0, gt=0)  # budget of one AIOZ call, retries included
+    aioz_max_attempts: int = Field(default=3, ge=1)
 
     agora_app_id: str | None = None
     agora_app_certificate: SecretStr | None = None
@@ -54,6 +56,7 @@ class Settings(BaseSettings):
 
     media_dir: str = "var/media"
     max_thumbnail_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_request_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     background_tasks: bool = True  # reconcile / reminder loops
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
 
@@ -91,6 +94,8 @@ class Settings(BaseSettings):
             raise ValueError(f"JWT_ALGORITHM {self.jwt_algorithm!r} is not supported")
         if not self.jwt_algorithm.startswith("HS") and self.jwt_public_key is None:
             raise ValueError(f"JWT_ALGORITHM={self.jwt_algorithm} needs JWT_PUBLIC_KEY")
+        if self.max_request_bytes <= self.max_thumbnail_bytes:
+            raise ValueError("MAX_REQUEST_BYTES must be larger than MAX_THUMBNAIL_BYTES (uploads need both)")
         return self
 
     def check_production_safety(self) -> None:

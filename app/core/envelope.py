@@ -6,6 +6,7 @@ and for tests that validate real answers against it.
 """
 
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -113,7 +114,10 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = 400 if exc.status_code == 422 else exc.status_code
-    return failure(status, [generic_message(status)], getattr(exc, "headers", None))
+    messages = [generic_message(status)]
+    if isinstance(exc.detail, str) and exc.detail not in (HTTPStatus(exc.status_code).phrase, messages[0]):
+        messages.append(exc.detail)  # a specific reason, e.g. the body limit, not just the status phrase
+    return failure(status, messages, getattr(exc, "headers", None))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -35,6 +35,8 @@ log = structlog.get_logger("app.live_streams")
 
 MAX_GUESTS = {LiveStreamType.solo: 0, LiveStreamType.duocrowd: 1, LiveStreamType.duoself: 1}
 MIN_GUESTS = {LiveStreamType.solo: 0, LiveStreamType.duocrowd: 1, LiveStreamType.duoself: 1}
+# Far beyond any real schedule; keeps date arithmetic (planned end, reminders) inside datetime's range.
+MAX_SCHEDULE_AHEAD = timedelta(days=2 * 365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ class LiveStreamService:
         now = utcnow()
         if new.plannedStartDate is not None and new.plannedStartDate <= now:
             raise ValidationFailed("plannedStartDate must be in the future")
+        if new.plannedStartDate is not None and new.plannedStartDate > now + MAX_SCHEDULE_AHEAD:
+            raise ValidationFailed(f"plannedStartDate must be within {MAX_SCHEDULE_AHEAD.days} days")
         planned_end = (
             new.plannedStartDate + timedelta(minutes=new.durationGoal)
             if new.plannedStartDate and new.durationGoal

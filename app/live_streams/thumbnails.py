@@ -15,7 +15,7 @@ MAX_PIXELS = 40_000_000  # refuse decompression bombs long before Pillow's own w
 async def store_thumbnail(upload: UploadFile, storage: LocalStorage, max_bytes: int) -> str:
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ValidationFailed(f"thumbnail must be at most {max_bytes // (1024 * 1024)} MB")
+        raise ValidationFailed(f"thumbnail must be at most {_size(max_bytes)}")
     if not data:
         raise ValidationFailed("thumbnail is empty")
     try:
@@ -30,3 +30,8 @@ async def store_thumbnail(upload: UploadFile, storage: LocalStorage, max_bytes: 
     if width * height > MAX_PIXELS:
         raise ValidationFailed("thumbnail dimensions are too large")
     return await storage.save("thumbnails", data, ALLOWED_FORMATS[image_format])
+
+
+def _size(n: int) -> str:
+    mib = 1024 * 1024
+    return f"{n // mib} MB" if n % mib == 0 else f"{n} bytes"

@@ -28,6 +28,7 @@ class ReminderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     minute: int | None = Field(
         default=None,
+        strict=True,
         ge=0,
         le=MAX_MINUTES_BEFORE,
         description="Minutes before the planned start; null or 0 = when the stream actually starts.",

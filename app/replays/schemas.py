@@ -15,9 +15,13 @@ class ReplaySettingsIn(BaseModel):
     """Only the fields sent are changed; `null` clears a field."""
 
     model_config = ConfigDict(extra="forbid")
-    isActiveReplayOnCreatorProfile: bool | None = None
+    isActiveReplayOnCreatorProfile: bool | None = Field(default=None, strict=True)
     replayCreditPrice: int | None = Field(
-        default=None, ge=0, le=MAX_REPLAY_PRICE, description="Whole credits; 0 or null = not rentable."
+        default=None,
+        strict=True,
+        ge=0,
+        le=MAX_REPLAY_PRICE,
+        description="Whole credits; 0 or null = not rentable.",
     )
 
 

@@ -17,7 +17,7 @@ from app.live_streams.schemas import LiveStreamType
 from app.replays.repository import RentalState, ReplayRentalRepository, rental_is_active
 from app.replays.schemas import rental_out
 from app.replays.settlement import RentalSettlement
-from app.users.credits import InsufficientCredits
+from app.users.credits import CreditLedger, InsufficientCredits
 
 
 async def refund_rentals_of_deleted_stream(db: Database, stream: dict[str, Any]) -> int:
@@ -30,6 +30,7 @@ class ReplayService:
         self.streams = LiveStreamRepository(db)
         self.rentals = ReplayRentalRepository(db)
         self.settlement = RentalSettlement(db)
+        self.ledger = CreditLedger(db)
         self.presenter = presenter
 
     async def update_settings(
@@ -68,7 +69,7 @@ class ReplayService:
         if not is_rentable(stream):
             raise Conflict("this replay cannot be rented")
         price = int(stream["replayCreditPrice"])
-        if await self.settlement.ledger.balance(caller.id) < price:
+        if await self.ledger.balance(caller.id) < price:
             raise InsufficientCredits()  # checked first, so a plain shortfall writes no movement
         if rental and rental["status"] == RentalState.active:  # its window closed: pay it out first
             await self.settlement.settle_expired(rental, now)

@@ -1,0 +1,105 @@
+"""`python -m bench`: load test (app vs baseline), scale curves and the report, in one command.
+
+Never part of the test suite. The defaults finish in a few minutes on the 2-core dev machine; add
+`--scales 1,10,100` for the full curve on the embedded engine (about 8 more minutes).
+"""
+
+import argparse
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+
+from app.core.config import Settings
+from bench.report import Run, collscans, now, write_all
+from bench.runner import CurvePoint, LoadResult, curve_point, load_test, pin_driver, server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=8, help="load-test connections (default 8)")
+    parser.add_argument("--seconds", type=float, default=5, help="measured seconds per run (default 5)")
+    parser.add_argument("--warmup", type=float, default=1, help="warm-up seconds per run (default 1)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per target and endpoint (default 1)")
+    parser.add_argument("--load-scale", type=int, default=1, help="data scale of the load test (default 1)")
+    parser.add_argument(
+        "--scales",
+        help="scale-curve points, 1 unit = 10k join events (default 1,10,100 on MongoDB; 1,10 on the embedded "
+        "engine, where the 100x point alone takes about 8 minutes)",
+    )
+    parser.add_argument(
+        "--curve-seconds", type=float, default=10, help="time budget per curve point (default 10)"
+    )
+    parser.add_argument(
+        "--curve-requests", type=int, default=20, help="max requests per curve point (default 20)"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="also write cProfile text per read endpoint")
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin server and driver to cores"
+    )
+    parser.add_argument("--skip-load", action="store_true", help="scale curves only")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    if args.scales is None:
+        args.scales = "1,10" if Settings().uses_embedded_db else "1,10,100"
+    args.scales = sorted({int(s) for s in args.scales.split(",") if s})
+    return args
+
+
+async def run(args: argparse.Namespace) -> Run:
+    results_dir = ROOT / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    started = now()
+    load: list[LoadResult] = []
+    curve: list[CurvePoint] = []
+    plans = {}
+    ready = {}
+    scales = [args.load_scale, *(s for s in args.scales if s != args.load_scale)]
+    for scale in scales:
+        with server(scale, args.seed, args.pin) as srv:
+            print(
+                f"scale {scale}×: {srv.ready['join_events']:,} join events, built in "
+                f"{srv.ready['build_seconds']} s, loaded in {srv.ready['load_seconds']} s",
+                flush=True,
+            )
+            if scale in args.scales:  # before the load test: its writes add joins and fundings
+                curve.append(
+                    await curve_point(
+                        srv, budget_seconds=args.curve_seconds, max_requests=args.curve_requests
+                    )
+                )
+            if scale == args.load_scale:
+                ready = srv.ready
+                if not args.skip_load:
+                    load = await load_test(
+                        srv,
+                        concurrency=args.concurrency,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
+                        rounds=args.rounds,
+                        profile_dir=results_dir if args.profile else None,
+                    )
+        if srv.plans:
+            plans[scale] = srv.plans
+    curve.sort(key=lambda point: point.scale)
+    options = {k: v for k, v in vars(args).items() if k != "output"}
+    command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
+    return Run(command, started, options, ready, load, curve, plans)
+
+
+def main() -> None:
+    args = parse_args(sys.argv[1:])
+    pin_driver(args.pin)
+    result = asyncio.run(run(args))
+    write_all(result, args.output, ROOT / "bench" / "results")
+    print(f"wrote {args.output} and {args.output.with_name('benchmarks-scale.png')}")
+    missing = collscans(result.plans)
+    if missing:
+        sys.exit("queries without an index:\n  " + "\n  ".join(missing))
+
+
+if __name__ == "__main__":
+    main()

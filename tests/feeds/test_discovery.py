@@ -1,0 +1,62 @@
+"""catch-streamers, featured and past streams: public discovery lists (bare arrays)."""
+
+from datetime import timedelta
+
+from app.core.timeutils import utcnow
+from tests.helpers import assert_error, auth, create_stream, iso_in
+from tests.streams import API, ended_stream, ids, join_as_audience, set_fields, started_stream
+
+
+async def test_catch_streamers_pairs_each_creator_with_their_newest_active_stream(client, make_user, db):
+    users = [await make_user() for _ in range(3)]
+    streams = [await started_stream(client, token, title=f"Live {n}") for n, (_, token) in enumerate(users)]
+    base = utcnow()
+    for minutes_ago, stream in zip((30, 10, 20), streams, strict=True):
+        await set_fields(db, stream["id"], startedAt=base - timedelta(minutes=minutes_ago))
+    _, other = await make_user()
+    await create_stream(client, other, plannedStartDate=iso_in(hours=1))  # scheduled: not live
+    await ended_stream(client, other)  # ended: not live
+
+    response = await client.get(f"{API}/catch-streamers")  # no auth needed
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert [item["activeLiveStream"]["id"] for item in data] == [
+        s["id"] for s in (streams[1], streams[2], streams[0])
+    ]
+    first = data[0]
+    assert first["creator"] == first["activeLiveStream"]["creator"]
+    assert first["creator"]["username"] == users[1][0]["username"]
+    assert first["activeLiveStream"]["role"] is None  # anonymous view
+
+    limited = (await client.get(f"{API}/catch-streamers?limit=2")).json()["data"]
+    assert len(limited) == 2
+    assert_error(await client.get(f"{API}/catch-streamers?limit=0"), 400, "Validation failed")
+    assert_error(await client.get(f"{API}/catch-streamers?limit=51"), 400, "Validation failed")
+
+
+async def test_featured_orders_active_streams_by_present_viewers_and_keeps_ten(client, make_user, db):
+    creators = [await make_user() for _ in range(12)]
+    streams = [await started_stream(client, token) for _, token in creators]
+    base = utcnow()
+    for n, stream in enumerate(streams):  # streams[11] started most recently
+        await set_fields(db, stream["id"], startedAt=base - timedelta(minutes=60 - n))
+    viewers = [await make_user() for _ in range(3)]
+    for _, token in viewers:
+        await join_as_audience(client, token, streams[0]["id"])
+    for _, token in viewers[:2]:
+        await join_as_audience(client, token, streams[5]["id"])
+    await join_as_audience(client, viewers[2][1], streams[7]["id"])
+    left = await client.post(f"{API}/{streams[7]['id']}/leave", headers=auth(viewers[2][1]))
+    assert left.status_code == 200  # a viewer who left no longer counts
+
+    response = await client.get(f"{API}/featured")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    # Most viewers first; ties (no viewers) by the most recent start.
+    expected = [streams[0], streams[5], *[streams[n] for n in (11, 10, 9, 8, 7, 6, 4, 3)]]
+    assert ids(data) == ids(expected)
+
+
+async def test_featured_is_empty_without_live_streams(client):
+    response = await client.get(f"{API}/featured")
+    assert response.status_code == 200 and response.json()["data"] == []

@@ -1,0 +1,405 @@
+"""Bad-input catalogue: each class of malformed or hostile input gets a clear 4xx envelope, writes nothing.
+
+"Nothing" is checked on the whole database (every document of every collection, not only counts, so a
+credit debit or a `$inc` would show) and on the media directory (no stray upload).
+"""
+
+import base64
+import io
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from bson import ObjectId
+from PIL import Image
+
+from app.core.config import Settings
+from tests.conftest import make_settings
+from tests.helpers import assert_error, auth, create_stream, iso_in
+
+MAX_REQUEST = 64 * 1024
+MAX_THUMBNAIL = 32 * 1024
+VALIDATION = "Validation failed"
+UNAUTHENTICATED = "Authentication required"
+TOO_LARGE = "Payload too large"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    # Small limits, so oversized bodies are cheap to build; the rules are the same at any size.
+    return make_settings(
+        media_dir=str(tmp_path / "media"), max_request_bytes=MAX_REQUEST, max_thumbnail_bytes=MAX_THUMBNAIL
+    )
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    settings: Settings
+    host: str  # token of a creator
+    fan: str  # token of a user with 500 credits
+    fundable: str  # id of a scheduled stream with a funding goal
+    active: str  # id of an active stream
+    deleted_user_token: str
+    fan_id: str
+
+    @property
+    def fund_url(self) -> str:
+        return f"/api/v1/live-stream/{self.fundable}/fund"
+
+    async def fund_raw(self, body: bytes, content_type: str = "application/json", **headers: str) -> Any:
+        headers = {**auth(self.fan), "Content-Type": content_type, **headers}
+        return await self.client.post(self.fund_url, content=body, headers=headers)
+
+    async def fund_json(self, body: Any) -> httpx.Response:
+        return await self.client.post(self.fund_url, json=body, headers=auth(self.fan))
+
+    async def fund_with(self, authorization: str) -> httpx.Response:
+        return await self.client.post(self.fund_url, json={"amount": 5}, headers={"Authorization": authorization})
+
+    async def create(self, files: dict[str, Any] | None = None, **form: str) -> httpx.Response:
+        return await self.client.post(
+            "/api/v1/live-stream/create",
+            data={"title": "Valid title", **form},
+            files=files or {"_": (None, "")},
+            headers=auth(self.host),
+        )
+
+    def token(self, claims: dict[str, Any], key: str | None = None, algorithm: str = "HS256") -> str:
+        secret = key if key is not None else self.settings.jwt_secret.get_secret_value()
+        return jwt.encode(claims, secret, algorithm=algorithm)
+
+    def claims(self, **changes: Any) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        claims = {"sub": self.fan_id, "iat": now, "exp": now + timedelta(hours=1), **changes}
+        return {name: value for name, value in claims.items() if value is not None}
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, make_user: Any, settings: Settings, db: Any) -> World:
+    _, host = await make_user()
+    fan, fan_token = await make_user(credits=500)
+    gone, gone_token = await make_user()
+    await db["users"].update_one({"_id": ObjectId(gone["_id"])}, {"$set": {"deletedAt": datetime.now(UTC)}})
+    fundable = await create_stream(client, host, plannedStartDate=iso_in(hours=3), fundingGoal=1000)
+    _, other_host = await make_user()
+    active = await create_stream(client, other_host)
+    assert (
+        await client.post(f"/api/v1/live-stream/{active['id']}/start", headers=auth(other_host))
+    ).status_code == 200
+    return World(client, settings, host, fan_token, fundable["id"], active["id"], gone_token, fan["_id"])
+
+
+def _unsigned(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        raw = json.dumps(value, default=lambda v: int(v.timestamp())).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def _png(size: tuple[int, int] = (4, 4), mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def _chunks(total: int, chunk: int = 8192) -> AsyncIterator[bytes]:
+    for _ in range(total // chunk + 1):
+        yield b" " * chunk
+
+
+Call = Callable[[World], Awaitable[httpx.Response]]
+
+# (class of bad input, the request, expected status, expected errors[0])
+CATALOGUE: list[tuple[str, Call, int, str]] = [
+    # --- malformed or oversized bodies ---
+    ("malformed JSON", lambda w: w.fund_raw(b'{"amount": 5'), 400, VALIDATION),
+    ("JSON array instead of object", lambda w: w.fund_json([5]), 400, VALIDATION),
+    ("empty JSON body", lambda w: w.fund_raw(b""), 400, VALIDATION),
+    ("deeply nested JSON", lambda w: w.fund_raw(b'{"amount":' + b"[" * 3000 + b"]" * 3000 + b"}"), 400, VALIDATION),
+    (
+        "oversized JSON with Content-Length",
+        lambda w: w.fund_raw(b'{"amount": 5, "pad": "' + b"a" * MAX_REQUEST + b'"}'),
+        413,
+        TOO_LARGE,
+    ),
+    (
+        "oversized chunked JSON (no Content-Length)",
+        lambda w: w.client.post(
+            w.fund_url,
+            content=_chunks(MAX_REQUEST + 1),
+            headers={**auth(w.fan), "Content-Type": "application/json"},
+        ),
+        413,
+        TOO_LARGE,
+    ),
+    (
+        "oversized body on a body-less endpoint",
+        lambda w: w.client.post(
+            f"/api/v1/live-stream/{w.fundable}/start", content=b"x" * (MAX_REQUEST + 1), headers=auth(w.host)
+        ),
+        413,
+        TOO_LARGE,
+    ),
+    # --- wrong content type ---
+    ("JSON sent as text/plain", lambda w: w.fund_raw(b'{"amount": 5}', "text/plain"), 400, VALIDATION),
+    (
+        "form where JSON is expected",
+        lambda w: w.client.post(w.fund_url, data={"amount": "5"}, headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "JSON where multipart is expected",
+        lambda w: w.client.post("/api/v1/live-stream/create", json={"title": "x"}, headers=auth(w.host)),
+        400,
+        VALIDATION,
+    ),
+    # --- amounts ---
+    ("negative amount", lambda w: w.fund_json({"amount": -5}), 400, VALIDATION),
+    ("zero amount", lambda w: w.fund_json({"amount": 0}), 400, VALIDATION),
+    ("fractional amount", lambda w: w.fund_json({"amount": 1.5}), 400, VALIDATION),
+    ("integral float amount", lambda w: w.fund_json({"amount": 5.0}), 400, VALIDATION),
+    ("NaN amount", lambda w: w.fund_raw(b'{"amount": NaN}'), 400, VALIDATION),
+    ("1e309 (infinite) amount", lambda w: w.fund_raw(b'{"amount": 1e309}'), 400, VALIDATION),
+    ("-Infinity amount", lambda w: w.fund_raw(b'{"amount": -Infinity}'), 400, VALIDATION),
+    ("string amount", lambda w: w.fund_json({"amount": "10"}), 400, VALIDATION),
+    ("boolean amount", lambda w: w.fund_json({"amount": True}), 400, VALIDATION),
+    ("null amount", lambda w: w.fund_json({"amount": None}), 400, VALIDATION),
+    ("amount beyond 64 bits", lambda w: w.fund_json({"amount": 10**30}), 400, VALIDATION),
+    ("Mongo operator as amount", lambda w: w.fund_json({"amount": {"$inc": 5}}), 400, VALIDATION),
+    ("unknown extra field (mass assignment)", lambda w: w.fund_json({"amount": 5, "userId": w.fan_id}), 400, VALIDATION),
+    # --- ids ---
+    (
+        "non-ObjectId id in the path",
+        lambda w: w.client.post("/api/v1/live-stream/not-an-id/fund", json={"amount": 5}, headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "24 non-hex characters as path id",
+        lambda w: w.client.post(f"/api/v1/live-stream/{'z' * 24}/fund", json={"amount": 5}, headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "non-ObjectId id in the body",
+        lambda w: w.client.post("/api/v1/live-stream/join", json={"liveStreamId": "123"}, headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "Mongo operator injection as body id",
+        lambda w: w.client.post(
+            "/api/v1/live-stream/join", json={"liveStreamId": {"$ne": None}}, headers=auth(w.fan)
+        ),
+        400,
+        VALIDATION,
+    ),
+    ("non-ObjectId guest id", lambda w: w.create(guests='["nope"]', liveStreamType="duoself"), 400, VALIDATION),
+    # --- paging and query strings ---
+    (
+        "huge limit",
+        lambda w: w.client.get(f"/api/v1/live-stream/{w.active}/viewers?limit=1000000", headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "huge page (beyond 64 bits)",
+        lambda w: w.client.get("/api/v1/users/me/transactions?page=" + "9" * 30, headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "negative limit",
+        lambda w: w.client.get("/api/v1/live-stream/funded?limit=-1", headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "duplicate query parameter",
+        lambda w: w.client.get("/api/v1/live-stream/funded?limit=5&limit=6", headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "duplicate query parameter on a mutation",
+        lambda w: w.client.post(f"{w.fund_url}?x=1&x=2", json={"amount": 5}, headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    # --- unknown enum values ---
+    ("unknown liveStreamType", lambda w: w.create(liveStreamType="trio"), 400, VALIDATION),
+    (
+        "unknown status filter",
+        lambda w: w.client.get("/api/v1/live-stream/guest-streams?status=paused", headers=auth(w.fan)),
+        400,
+        VALIDATION,
+    ),
+    (
+        "unknown join role",
+        lambda w: w.client.post(
+            "/api/v1/live-stream/join", json={"liveStreamId": w.active, "role": "admin"}, headers=auth(w.fan)
+        ),
+        400,
+        VALIDATION,
+    ),
+    (
+        "host role through the audience join",
+        lambda w: w.client.post(
+            "/api/v1/live-stream/join", json={"liveStreamId": w.active, "role": "host"}, headers=auth(w.fan)
+        ),
+        400,
+        VALIDATION,
+    ),
+    # --- create form fields ---
+    ("title over 150 characters", lambda w: w.create(title="é" * 151), 400, VALIDATION),
+    ("blank title", lambda w: w.create(title="   "), 400, VALIDATION),
+    ("guests not JSON", lambda w: w.create(guests="[nope"), 400, VALIDATION),
+    ("NaN price", lambda w: w.create(price="nan"), 400, VALIDATION),
+    ("infinite price", lambda w: w.create(price="1e309"), 400, VALIDATION),
+    ("negative price", lambda w: w.create(price="-1"), 400, VALIDATION),
+    ("date without timezone", lambda w: w.create(plannedStartDate="2031-01-01T10:00:00"), 400, VALIDATION),
+    ("date in the past", lambda w: w.create(plannedStartDate=iso_in(hours=-1)), 400, VALIDATION),
+    (
+        "date at the end of the calendar",
+        lambda w: w.create(plannedStartDate="9999-12-31T23:59:59Z", durationGoal="1440"),
+        400,
+        VALIDATION,
+    ),
+    # --- thumbnails ---
+    (
+        "oversized thumbnail",
+        lambda w: w.create(files={"thumbnail": ("big.png", _png() + b"\0" * MAX_THUMBNAIL, "image/png")}),
+        400,
+        VALIDATION,
+    ),
+    (
+        "text posing as a PNG",
+        lambda w: w.create(files={"thumbnail": ("fake.png", b"<?php echo 1; ?>", "image/png")}),
+        400,
+        VALIDATION,
+    ),
+    (
+        "truncated PNG",
+        lambda w: w.create(files={"thumbnail": ("cut.png", _png((64, 64))[:60], "image/png")}),
+        400,
+        VALIDATION,
+    ),
+    (
+        "SVG thumbnail (script-capable)",
+        lambda w: w.create(files={"thumbnail": ("x.svg", b"<svg><script>1</script></svg>", "image/svg+xml")}),
+        400,
+        VALIDATION,
+    ),
+    (
+        "decompression bomb (48 Mpx in a few KB)",
+        lambda w: w.create(files={"thumbnail": ("bomb.png", _png((8000, 6000), mode="1"), "image/png")}),
+        400,
+        VALIDATION,
+    ),
+    # --- JWT tampering ---
+    ("alg none", lambda w: w.fund_with(f"Bearer {_unsigned(w.claims())}"), 401, UNAUTHENTICATED),
+    ("wrong signing key", lambda w: w.fund_with(f"Bearer {w.token(w.claims(), key='x' * 40)}"), 401, UNAUTHENTICATED),
+    (
+        "other algorithm than configured (HS512)",
+        lambda w: w.fund_with(f"Bearer {w.token(w.claims(), algorithm='HS512')}"),
+        401,
+        UNAUTHENTICATED,
+    ),
+    (
+        "expired token",
+        lambda w: w.fund_with(f"Bearer {w.token(w.claims(exp=datetime.now(UTC) - timedelta(seconds=5)))}"),
+        401,
+        UNAUTHENTICATED,
+    ),
+    (
+        "token not valid yet (nbf)",
+        lambda w: w.fund_with(f"Bearer {w.token(w.claims(nbf=datetime.now(UTC) + timedelta(hours=1)))}"),
+        401,
+        UNAUTHENTICATED,
+    ),
+    ("token without sub", lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub=None))}"), 401, UNAUTHENTICATED),
+    ("token without exp", lambda w: w.fund_with(f"Bearer {w.token(w.claims(exp=None))}"), 401, UNAUTHENTICATED),
+    ("sub not an ObjectId", lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub='admin'))}"), 401, UNAUTHENTICATED),
+    ("token of a deleted user", lambda w: w.fund_with(f"Bearer {w.deleted_user_token}"), 401, UNAUTHENTICATED),
+    (
+        "token for a user that never existed",
+        lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub=str(ObjectId())))}"),
+        401,
+        UNAUTHENTICATED,
+    ),
+    (
+        "signature of another token spliced in",
+        lambda w: w.fund_with(
+            "Bearer " + ".".join(w.token(w.claims(sub=str(ObjectId()))).split(".")[:2] + [w.fan.split(".")[2]])
+        ),
+        401,
+        UNAUTHENTICATED,
+    ),
+    ("garbage token", lambda w: w.fund_with("Bearer abc.def.ghi"), 401, UNAUTHENTICATED),
+    ("Basic instead of Bearer", lambda w: w.fund_with("Basic dXNlcjpwYXNz"), 401, UNAUTHENTICATED),
+    ("raw token without scheme", lambda w: w.fund_with(w.fan), 401, UNAUTHENTICATED),
+    # --- headers ---
+    (
+        "Idempotency-Key over 200 characters",
+        lambda w: w.fund_raw(b'{"amount": 5}', **{"Idempotency-Key": "k" * 201}),
+        400,
+        VALIDATION,
+    ),
+]
+
+
+async def snapshot(db: Any, media: Path) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    collections = sorted(await db.list_collection_names())
+    docs = {name: await db[name].find({}).sort("_id", 1).to_list(None) for name in collections}
+    files = sorted(str(path.relative_to(media)) for path in media.rglob("*") if path.is_file())
+    return docs, files
+
+
+@pytest.mark.parametrize(("call", "status", "message"), [c[1:] for c in CATALOGUE], ids=[c[0] for c in CATALOGUE])
+async def test_bad_input_is_refused_and_writes_nothing(
+    world: World, db: Any, settings: Settings, call: Call, status: int, message: str
+) -> None:
+    media = Path(settings.media_dir)
+    before = await snapshot(db, media)
+    body = assert_error(await call(world), status, message)
+    assert len(body["errors"]) >= 1
+    assert await snapshot(db, media) == before
+
+
+def test_catalogue_covers_at_least_twenty_classes() -> None:
+    assert len({name for name, *_ in CATALOGUE}) == len(CATALOGUE) >= 20
+
+
+async def test_unicode_and_emoji_titles_are_fine(world: World, db: Any) -> None:
+    """The flip side of the length rule: 150 characters of any script, emoji included, are accepted."""
+    for title in ("🎸🔥 Akşam jam — 夜のライブ", "é" * 150, "👩‍👩‍👧‍👦" * 10):
+        response = await world.create(title=title)
+        assert response.status_code == 201, response.text
+        data = response.json()["data"]
+        assert data["title"] == title
+        stored = await db["live_streams"].find_one({"_id": ObjectId(data["id"])})
+        assert stored["title"] == title and stored["channelName"].isascii()
+
+
+async def test_limits_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    fund = document["paths"]["/api/v1/live-stream/{id}/fund"]["post"]["responses"]
+    assert fund["413"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
+    assert "413" not in document["paths"]["/api/v1/live-stream/funded"]["get"]["responses"]
+
+
+async def test_a_body_just_under_the_limit_is_read(world: World) -> None:
+    """The limit refuses only what is over it: a large but allowed body reaches validation."""
+    padding = b" " * (MAX_REQUEST - 20)
+    response = await world.fund_raw(b'{"amount": 1}' + padding)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["collectedFunding"] == 1
