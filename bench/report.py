@@ -165,6 +165,8 @@ def markdown(run: Run, plot_name: str) -> str:
     info, o, ready = machine(), run.options, run.ready
     counts = ", ".join(f"{name} {count:,}" for name, count in ready["counts"].items())
     reads = [r for r in run.load if r.baseline is not None]
+    shares = [m.driver_cpu_share for r in run.load for m in (r.app, r.baseline) if m is not None]
+    driver_share = max(shares, default=0.0)
     ratios = ", ".join(
         f"{r.scenario.title} **{r.app.rps / r.baseline.rps:.2f}**" for r in reads if r.baseline
     )
@@ -192,7 +194,9 @@ def markdown(run: Run, plot_name: str) -> str:
         "",
         *load_table(run.load),
         "",
-        f"Read ratios: {ratios}.",
+        f"Read ratios: {ratios}. The driver used at most {driver_share:.0%} of its core, so the server was the limit"
+        if driver_share < 0.9
+        else f"Read ratios: {ratios}. **The driver used {driver_share:.0%} of its core: it may have been the limit.**",
         "",
         "## Scale curves",
         "",

@@ -5,27 +5,25 @@ each idempotently and reschedules it with exponential backoff on failure:
 
 * a start that died while holding the creator's live slot → close any session on the key, free the slot;
 * an ended stream without recording → close the AIOZ session;
-* an ended stream with recording → poll AIOZ until the recording is `done`, then fill `recordingUrl`.
+* an ended stream with recording → poll AIOZ until the recording is `done`, then fill `recordingUrl`;
+* a scheduled stream never started → `expired` (funders refunded) once its planned end is well past.
 
 Safe with several replicas: a MongoDB lease lets one replica run a pass at a time, and every step is a
 conditional update anyway.
 """
 
-import asyncio
-import os
-import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
+from app.core.background import run_leased_forever
 from app.core.errors import AppError
-from app.core.leases import LeaseRepository
 from app.core.timeutils import utcnow
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import STALE_START
 from app.live_streams.repository import LiveStreamRepository
-from app.live_streams.schemas import STARTABLE
+from app.live_streams.schemas import STARTABLE, LiveStreamStatus
 from app.live_streams.streaming import StreamingGateway
 
 log = structlog.get_logger("app.reconcile")
@@ -34,6 +32,8 @@ BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=10)
 GIVE_UP_AFTER = timedelta(hours=48)
 LEASE = "reconcile"
+# A scheduled stream may start late; it expires this long after its planned end (or planned start).
+EXPIRY_GRACE = timedelta(hours=1)
 
 
 class Reconciler:
@@ -41,16 +41,31 @@ class Reconciler:
         self.streams = LiveStreamRepository(db)
         self.gateway = gateway
         self.fundings = FundingService(db)
-        self.leases = LeaseRepository(db)
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
 
-    async def run_once(self, batch: int = 50) -> int:
+    async def run_once(self, now: datetime | None = None, batch: int = 50) -> int:
         """One pass over everything due; returns the number of streams handled."""
-        due = await self.streams.due_for_reconcile(utcnow(), batch)
+        now = now or utcnow()
+        due = await self.streams.due_for_reconcile(now, batch)
         for stream in due:
             await self.reconcile_one(stream)
         await self.fundings.resume_stale()
+        await self.expire_overdue(now)
         return len(due)
+
+    async def expire_overdue(self, now: datetime) -> int:
+        """Scheduled streams never started by their planned end become `expired`; funders are refunded."""
+        expired = 0
+        for stream in await self.streams.overdue_scheduled(now - EXPIRY_GRACE, limit=100):
+            updated = await self.streams.transition(
+                stream["_id"],
+                (LiveStreamStatus.scheduled,),
+                {"$set": {"status": LiveStreamStatus.expired.value, "expiredAt": now}},
+                extra_query={"liveSlotOwner": None},
+            )
+            if updated is not None:
+                await self.fundings.refund_all(updated)
+                expired += 1
+        return expired
 
     async def reconcile_one(self, stream: dict[str, Any]) -> None:
         aioz = stream.get("aioz") or {}
@@ -115,12 +130,4 @@ class Reconciler:
         await self.streams.collection.update_one({"_id": stream["_id"]}, {"$set": fields})
 
     async def run_forever(self, interval: float) -> None:
-        while True:
-            try:
-                if await self.leases.try_acquire(LEASE, self.holder, ttl_seconds=interval * 3):
-                    await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the loop must survive any single failure; the next pass retries
-                log.exception("reconcile_pass_failed")
-            await asyncio.sleep(interval)
+        await run_leased_forever(self.streams.db, LEASE, interval, self.run_once)

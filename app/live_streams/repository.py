@@ -33,6 +33,7 @@ class LiveStreamRepository(Repository):
         ),
         IndexModel([("guestIds", ASCENDING), ("status", ASCENDING)], name="guest_status"),
         IndexModel([("status", ASCENDING), ("startedAt", DESCENDING)], name="status_started"),
+        IndexModel([("status", ASCENDING), ("plannedStartDate", ASCENDING)], name="status_planned"),
         IndexModel([("deletedAt", ASCENDING), ("createdAt", DESCENDING)], name="all_by_created"),
         IndexModel([("aioz.reconcileAt", ASCENDING)], sparse=True, name="aioz_reconcile"),
     ]
@@ -70,6 +71,19 @@ class LiveStreamRepository(Repository):
         """Conditional status change: applies only while the stream is in one of `from_statuses`."""
         query = {"_id": _id, "status": {"$in": [s.value for s in from_statuses]}, **(extra_query or {})}
         return await self.update(query, update)
+
+    async def overdue_scheduled(self, planned_before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Scheduled streams whose planned end (or, without one, planned start) is before the cutoff."""
+        query = self.scoped(
+            {
+                "status": LiveStreamStatus.scheduled.value,
+                "$or": [
+                    {"plannedEndDate": {"$lt": planned_before}},
+                    {"plannedEndDate": None, "plannedStartDate": {"$lt": planned_before}},
+                ],
+            }
+        )
+        return await self.collection.find(query).sort("plannedStartDate", ASCENDING).limit(limit).to_list()
 
     async def due_for_reconcile(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         cursor = self.collection.find({"aioz.reconcileAt": {"$lte": now}}).sort("aioz.reconcileAt", ASCENDING)

@@ -186,3 +186,35 @@ async def test_active_stream_endpoints(client, make_user):
     assert_error(await client.get("/api/v1/live-stream/user/xyz/active-stream"), 400, "Validation failed")
     await client.post(path(stream, "end"), headers=auth(token))
     assert_error(await client.get(url), 404, "Resource not found")
+
+
+async def test_reconcile_expires_overdue_scheduled_streams_and_refunds(client, make_user, app, db):
+    from app.live_streams.reconcile import Reconciler
+    from app.live_streams.streaming import StreamingGateway
+
+    _, token = await make_user()
+    fan, fan_token = await make_user(credits=100)
+    overdue = await create_stream(
+        client, token, plannedStartDate=iso_in(hours=1), fundingGoal=50, durationGoal=30
+    )
+    upcoming = await create_stream(client, token, plannedStartDate=iso_in(hours=1))
+    funded = await client.post(path(overdue, "fund"), json={"amount": 40}, headers=auth(fan_token))
+    assert funded.status_code == 200
+    _id = ObjectId(overdue["id"])
+    doc = await db["live_streams"].find_one({"_id": _id})
+    await db["live_streams"].update_one(
+        {"_id": _id},
+        {
+            "$set": {
+                "plannedStartDate": doc["createdAt"].replace(year=2001),
+                "plannedEndDate": doc["createdAt"].replace(year=2001),
+            }
+        },
+    )
+    reconciler = Reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"]))
+    await reconciler.run_once()
+    await reconciler.run_once()  # a second pass changes nothing
+    assert (await db["live_streams"].find_one({"_id": _id}))["status"] == "expired"
+    assert (await db["live_streams"].find_one({"_id": ObjectId(upcoming["id"])}))["status"] == "scheduled"
+    assert (await db["users"].find_one({"_id": ObjectId(fan["_id"])}))["credits"] == 100
+    assert await db["credit_transactions"].count_documents({"type": "live_stream_funding_refund"}) == 1
