@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import pytest_asyncio
 from bson import ObjectId
 from PIL import Image
 
@@ -80,7 +81,7 @@ class World:
         return {name: value for name, value in claims.items() if value is not None}
 
 
-@pytest.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     """One app for the whole catalogue: every case leaves the database as it found it (that is the test)."""
     settings = make_settings(
