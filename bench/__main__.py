@@ -13,6 +13,7 @@ from pathlib import Path
 from app.core.config import Settings
 from bench.report import Run, collscans, now, write_all
 from bench.runner import CurvePoint, LoadResult, curve_point, load_test, pin_driver, server
+from bench.scenarios import KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +36,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--curve-requests", type=int, default=20, help="max requests per curve point (default 20)"
     )
+    parser.add_argument(
+        "--endpoints", default=",".join(KEYS), help=f"load-test scenarios (default {','.join(KEYS)})"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="also write cProfile text per read endpoint")
     parser.add_argument(
@@ -46,6 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.scales is None:
         args.scales = "1,10" if Settings().uses_embedded_db else "1,10,100"
     args.scales = sorted({int(s) for s in args.scales.split(",") if s})
+    args.endpoints = [key for key in args.endpoints.split(",") if key]
+    if unknown := set(args.endpoints) - set(KEYS):
+        parser.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
     return args
 
 
@@ -76,6 +83,7 @@ async def run(args: argparse.Namespace) -> Run:
                 if not args.skip_load:
                     load = await load_test(
                         srv,
+                        keys=args.endpoints,
                         concurrency=args.concurrency,
                         seconds=args.seconds,
                         warmup=args.warmup,

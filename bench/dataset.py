@@ -11,6 +11,8 @@ One scale unit is 10,000 join events (participant joins, `Σ joinCount`) spread 
 `--scale 1|10|100` is 10 k, 100 k and 1 M join events; every other collection grows in proportion.
 
     python -m bench.dataset --scale 10     # build + load into the configured engine, print the counts
+
+It loads into the database `allmine_bench_x<scale>`, never the app's own (loading drops collections).
 """
 
 import argparse
@@ -27,7 +29,8 @@ from typing import Any
 from bson import ObjectId
 
 from app.agora.tokens import agora_uid
-from app.core.db import Database, ensure_indexes
+from app.core.config import Settings
+from app.core.db import Database, create_client, ensure_indexes
 from app.core.timeutils import utcnow
 from app.live_streams.repository import (
     FundingRepository,
@@ -87,16 +90,6 @@ class Dataset:
         return {name: len(docs) for name, docs in self.docs.items()}
 
 
-class _Ids:
-    """Deterministic ObjectIds whose timestamp is the document's creation time."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
-
-    def at(self, when: datetime) -> ObjectId:
-        return ObjectId(int(when.timestamp()).to_bytes(4, "big") + self._rng.randbytes(8))
-
-
 def _ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
@@ -105,9 +98,12 @@ class _Builder:
     def __init__(self, scale: int, seed: int, now: datetime) -> None:
         self.scale, self.now = scale, now
         self.rng = random.Random(seed)
-        self.ids = _Ids(self.rng)
         self.docs: dict[str, list[dict[str, Any]]] = {}
         self.fixtures = Fixtures()
+
+    def new_id(self, when: datetime) -> ObjectId:
+        """Seeded ObjectId whose timestamp is the document's creation time."""
+        return ObjectId(int(when.timestamp()).to_bytes(4, "big") + self.rng.randbytes(8))
 
     def between(self, start: datetime, end: datetime) -> datetime:
         return _ms(start + (end - start) * self.rng.random())
@@ -124,7 +120,7 @@ class _Builder:
             created = self.ago(HISTORY + timedelta(days=60), HISTORY)
             users.append(
                 {
-                    "_id": self.ids.at(created),
+                    "_id": self.new_id(created),
                     "username": f"user{i:07d}",
                     "usernameLower": f"user{i:07d}",
                     "name": f"Name{i}",
@@ -167,7 +163,7 @@ class _Builder:
                 created = self.ago(HISTORY)
                 follows.append(
                     {
-                        "_id": self.ids.at(created),
+                        "_id": self.new_id(created),
                         "followerId": user["_id"],
                         "followeeId": followee,
                         "createdAt": created,
@@ -205,7 +201,7 @@ class _Builder:
         price = self.rng.choice((None, None, 9.99))
         funded = state in ("scheduled", "cancelled_by_host", "cancelled_by_guest") and self.rng.random() < 0.7
         doc: dict[str, Any] = {
-            "_id": self.ids.at(created),
+            "_id": self.new_id(created),
             "title": f"Benchmark stream {i}",
             "liveStreamType": kind,
             "channelName": f"benchmark-stream-{i}",
@@ -295,7 +291,7 @@ class _Builder:
             if stream["deletedAt"] is None:  # deleting a stream forgets its rollup rows
                 rollup.append(
                     {
-                        "_id": self.ids.at(doc["joinedAt"]),
+                        "_id": self.new_id(doc["joinedAt"]),
                         "creatorId": stream["creatorId"],
                         "viewerId": viewer["_id"],
                         "liveStreamId": stream["_id"],
@@ -313,7 +309,7 @@ class _Builder:
         present = stream["status"] == "active" and self.rng.random() < 0.85
         left = None if present else self.between(last, end)
         return {
-            "_id": self.ids.at(first),
+            "_id": self.new_id(first),
             "liveStreamId": stream["_id"],
             "userId": user_id,
             "role": role,
@@ -345,7 +341,7 @@ class _Builder:
             created = self.between(stream["createdAt"], min(stream["plannedStartDate"], stopped or self.now))
             status = self.rng.choices(("rejected", "refunded" if stopped else "completed"), (0.05, 0.95))[0]
             funding = {
-                "_id": self.ids.at(created),
+                "_id": self.new_id(created),
                 "liveStreamId": stream["_id"],
                 "userId": funder["_id"],
                 "amount": self.rng.choice((10, 50, 100, 250)),
@@ -375,7 +371,7 @@ class _Builder:
     def movement(self, funding: dict[str, Any], direction: str, kind: str, key: str) -> dict[str, Any]:
         when = funding.get("refundedAt") if direction == "credit" else funding["createdAt"]
         return {
-            "_id": self.ids.at(when),
+            "_id": self.new_id(when),
             "userId": funding["userId"],
             "type": kind,
             "direction": direction,
@@ -443,16 +439,18 @@ async def load(db: Database, dataset: Dataset) -> None:
     await ensure_indexes(db)
 
 
+def database_name(scale: int) -> str:
+    """The benchmark's own database: loading drops its collections, so never the app's database."""
+    return f"allmine_bench_x{scale}"
+
+
 def describe(dataset: Dataset) -> str:
     counts = ", ".join(f"{name} {count:,}" for name, count in dataset.counts().items())
     return f"scale {dataset.scale}: {dataset.join_events:,} join events; {counts}"
 
 
 async def _main(scale: int, seed: int) -> None:
-    from app.core.config import Settings
-    from app.core.db import create_client
-
-    settings = Settings()
+    settings = Settings(mongodb_db=database_name(scale))
     started = time.perf_counter()
     dataset = build(scale, seed)
     built = time.perf_counter()

@@ -81,8 +81,9 @@ def _ticks(stat_path: str) -> float:
 
 
 def server_cpu_seconds(pid: int) -> tuple[float, float]:
-    """(whole process, main thread = the event loop) CPU seconds so far."""
-    return _ticks(f"/proc/{pid}/stat"), _ticks(f"/proc/{pid}/task/{pid}/stat")
+    """(whole process, main thread = the event loop) CPU seconds so far; the thread's in nanoseconds."""
+    loop_ns = int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0])
+    return _ticks(f"/proc/{pid}/stat"), loop_ns / 1e9
 
 
 def _own_cpu_seconds() -> float:

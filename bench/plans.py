@@ -3,7 +3,7 @@
 A PyMongo command listener (registered before the app creates its client) keeps the first command of
 every distinct shape (command, collection, field names and operators, values reduced to their type)
 sent while the benchmark runs. At shutdown each one is explained (`queryPlanner`, nothing executed) and
-its winning plan must use an index: some IXSCAN-like stage and no COLLSCAN. The embedded engine has no
+its winning plan must use an index: some IXSCAN-like stage (or no scan at all) and no COLLSCAN. The embedded engine has no
 query planner, so there are no plans to show there.
 """
 
@@ -15,6 +15,7 @@ from pymongo import monitoring
 
 EXPLAINABLE = {"find", "aggregate", "count", "distinct", "findAndModify", "update", "delete"}
 INDEX_STAGES = ("IXSCAN", "IDHACK", "COUNT_SCAN", "DISTINCT_SCAN")
+NO_SCAN_STAGES = {"EOF", "RECORD_STORE_FAST_COUNT"}  # empty collection; count from metadata
 SESSION_FIELDS = {
     "lsid", "$db", "$clusterTime", "txnNumber", "$readPreference", "readConcern", "writeConcern",
     "autocommit", "startTransaction", "apiVersion", "apiStrict", "apiDeprecationErrors", "comment",
@@ -24,7 +25,9 @@ SESSION_FIELDS = {
 def _shape(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _shape(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple):  # documents (pipeline stages) each; scalars ($in values) as one
+        if any(isinstance(item, dict | list | tuple) for item in value):
+            return [_shape(item) for item in value]
         return [_shape(value[0])] if value else []
     return type(value).__name__
 
@@ -82,7 +85,11 @@ def winning_stages(explain: Any) -> list[str]:
 
 
 def uses_index(stages: list[str]) -> bool:
-    return "COLLSCAN" not in stages and any(marker in stage for stage in stages for marker in INDEX_STAGES)
+    if "COLLSCAN" in stages or not stages:
+        return False
+    return any(marker in stage for stage in stages for marker in INDEX_STAGES) or bool(
+        NO_SCAN_STAGES & set(stages)
+    )
 
 
 async def explain_all(db: Any, recorder: CommandRecorder) -> list[Plan]:

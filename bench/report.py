@@ -254,7 +254,7 @@ def plot(run: Run, path: Path) -> None:
 
 
 def raw(run: Run) -> dict[str, Any]:
-    def measurement(m: Any) -> dict[str, Any] | None:
+    def measurement(m: Measurement | None) -> dict[str, Any] | None:
         if m is None:
             return None
         summary = {p: m.percentile(p) for p in (50, 95, 99)}
@@ -263,7 +263,8 @@ def raw(run: Run) -> dict[str, Any]:
             "requests": m.requests,
             "errors": m.errors,
             "percentiles_ms": summary,
-            "server_cpu_us_per_request": m.server_cpu_us_per_request,
+            "server_cpu_us_per_request": m.per_request_us(m.server_cpu_seconds),
+            "loop_cpu_us_per_request": m.per_request_us(m.loop_cpu_seconds),
             "driver_cpu_share": m.driver_cpu_share,
         }
 

@@ -99,12 +99,20 @@ class LoadResult:
 
 
 async def load_test(
-    srv: Server, *, concurrency: int, seconds: float, warmup: float, rounds: int, profile_dir: Path | None
+    srv: Server,
+    *,
+    keys: list[str],
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    rounds: int,
+    profile_dir: Path | None,
 ) -> list[LoadResult]:
-    """Every scenario on the app; reads also on the baseline, alternating which goes first per round."""
+    """The chosen scenarios on the app; reads also on the baseline, alternating which goes first per round."""
     results = []
-    reads = [s for s in scenarios(srv.ready) if s.read]
-    writes = [s for s in scenarios(srv.ready) if not s.read]  # last: they change the data reads see
+    chosen = [s for s in scenarios(srv.ready) if s.key in keys]
+    reads = [s for s in chosen if s.read]
+    writes = [s for s in chosen if not s.read]  # last: they change the data reads see
     for scenario in reads + writes:
         targets = {"app": srv.app_url, **({"baseline": srv.baseline_url} if scenario.read else {})}
         runs: dict[str, list[Measurement]] = {name: [] for name in targets}

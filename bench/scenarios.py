@@ -64,4 +64,5 @@ def scenarios(ready: dict[str, Any]) -> list[Scenario]:
     ]
 
 
+KEYS = ("funded", "detail", "most_watched_anon", "most_watched_token", "viewers", "fund", "join")
 CURVE_KEYS = ("most_watched_anon", "most_watched_token", "funded")

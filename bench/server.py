@@ -7,7 +7,8 @@ engine is configured (the embedded engine lives in this process), then the basel
     python -m bench.server --scale 1 --app-port 8101 --baseline-port 8102 --out DIR
 
 When both listen it writes DIR/ready.json (dataset counts, fixture ids, tokens). It reads commands on
-stdin: `profile start`, `profile stop PATH` (cProfile of the event-loop thread, pstats text to PATH);
+stdin: `profile start`, `profile stop PATH` (cProfile of the event-loop thread's CPU time, pstats text
+to PATH);
 end of input shuts it down (and, on a real MongoDB, writes DIR/plans.json and drops the bench database).
 """
 
@@ -33,7 +34,7 @@ from app.core.config import Settings
 from app.core.security import create_access_token
 from app.main import create_app
 from bench.baseline import create_baseline_app
-from bench.dataset import build, load
+from bench.dataset import build, database_name, load
 from bench.plans import explain_all, plans_to_json, record_commands
 
 
@@ -41,7 +42,7 @@ def bench_settings(scale: int) -> Settings:
     """The configured engine (`MONGODB_URL` or embedded) with a bench database and no side work."""
     return Settings(
         app_env="development",
-        mongodb_db=f"allmine_bench_x{scale}",
+        mongodb_db=database_name(scale),
         seed_demo=False,
         background_tasks=False,
         log_level="WARNING",
@@ -105,7 +106,7 @@ async def _control(servers: list[uvicorn.Server]) -> None:
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         command, _, argument = line.strip().partition(" ")
         if command == "profile" and argument == "start":
-            profiler = cProfile.Profile()
+            profiler = cProfile.Profile(time.thread_time)  # on-CPU time of the event-loop thread only
             profiler.enable()
         elif command == "profile" and argument.startswith("stop ") and profiler is not None:
             profiler.disable()

@@ -9,8 +9,17 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """Naive datetimes from clients are read as UTC; aware ones are converted to UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """Naive datetimes from clients are read as UTC; aware ones are converted to UTC.
+
+    A time within a day of the calendar's ends may not exist in UTC (`0001-01-01T00:00+01:00`); it is
+    clamped to the nearest instant that does, which is what a filter bound that far out means anyway.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 def iso_ms(value: datetime) -> str:

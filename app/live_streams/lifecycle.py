@@ -11,7 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from bson import ObjectId
 
 from app.agora.tokens import agora_uid
 from app.core.errors import AppError, Conflict
@@ -25,6 +24,7 @@ from app.live_streams.streaming import StreamingGateway
 log = structlog.get_logger("app.lifecycle")
 
 STALE_START = timedelta(minutes=2)  # a claim older than this belongs to a start that died
+UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's claim added
 
 
 class StreamLifecycle:
@@ -50,7 +50,7 @@ class StreamLifecycle:
             key = await self.gateway.ensure_key(creator.id)
             streaming = await self.gateway.open_streaming(key, stream["title"], save=stream["recording"])
         except AppError:
-            await self._release_slot(stream["_id"])
+            await self._release_slot(stream)
             raise
         activated = await self.streams.transition(
             stream["_id"],
@@ -76,20 +76,24 @@ class StreamLifecycle:
         )
         if activated is None:  # cannot happen while we hold the slot, but never leave a session open
             await self.gateway.close_streaming(key["keyId"], streaming.id)
-            await self._release_slot(stream["_id"])
+            await self._release_slot(stream)
             raise Conflict("the stream changed state while starting")
         log.info("stream_started", stream_id=str(stream["_id"]), streaming_id=streaming.id)
         return activated
 
-    async def _release_slot(self, stream_id: ObjectId) -> None:
-        await self.streams.update(
+    async def _release_slot(self, before: dict[str, Any]) -> None:
+        """Undo the claim of a start that failed: the stream is left exactly as it was before it.
+
+        A startable stream never had an AIOZ session (status only moves forward), so the claim's
+        bookkeeping (`liveSlotOwner`, `startingAt`, `aioz`) is removed and `updatedAt` restored.
+        """
+        await self.streams.collection.update_one(
             {
-                "_id": stream_id,
+                "_id": before["_id"],
                 "liveSlotOwner": {"$exists": True},
                 "status": {"$ne": LiveStreamStatus.active.value},
             },
-            {"$set": {"aioz.reconcileAt": None}, "$unset": {"liveSlotOwner": ""}},
-            include_deleted=True,
+            {"$set": {"updatedAt": before["updatedAt"]}, "$unset": UNCLAIM},
         )
 
     async def end(self, stream: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from app.core.background import run_leased_forever
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
 from app.live_streams.funding import FundingService
-from app.live_streams.lifecycle import STALE_START
+from app.live_streams.lifecycle import STALE_START, UNCLAIM
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
 from app.live_streams.streaming import StreamingGateway
@@ -91,7 +91,7 @@ class Reconciler:
                 "liveSlotOwner": {"$exists": True},
                 "status": {"$in": [s.value for s in STARTABLE]},
             },
-            {"$set": {"aioz.reconcileAt": None}, "$unset": {"liveSlotOwner": ""}},
+            {"$unset": UNCLAIM},
             include_deleted=True,
         )
         log.warning("stale_start_released", stream_id=str(stream["_id"]))

@@ -41,6 +41,8 @@ router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
 item_router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
 
 STREAM = Envelope[LiveStream]
+# Join answers carry credentials (Agora tokens, the creator's RTMP stream key): no cache may keep them.
+NO_STORE = {"Cache-Control": "no-store"}
 STREAMS = Envelope[list[LiveStream]]
 
 
@@ -180,7 +182,7 @@ async def get_user_active_stream(userId: ObjectIdStr, user: OptionalUser, servic
     summary="Watch an active stream: Agora subscriber token + participation record",
 )
 async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) -> Response:
-    return ok(await audience.join(body, user))
+    return ok(await audience.join(body, user), headers=NO_STORE)
 
 
 @router.post(
@@ -190,7 +192,7 @@ async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) 
     summary="Join as an invited guest: Agora publisher token",
 )
 async def join_live_stream_as_guest(body: JoinAsIn, user: CurrentUser, audience: Audience) -> Response:
-    return ok(await audience.join_as_guest(body.liveStreamId, user))
+    return ok(await audience.join_as_guest(body.liveStreamId, user), headers=NO_STORE)
 
 
 @router.post(
@@ -203,7 +205,7 @@ async def join_live_stream_as_creator(
     body: JoinAsIn, user: CurrentUser, audience: Audience, gateway: Gateway
 ) -> Response:
     key = await gateway.keys.collection.find_one({"_id": user.id})
-    return ok(await audience.join_as_creator(body.liveStreamId, user, key))
+    return ok(await audience.join_as_creator(body.liveStreamId, user, key), headers=NO_STORE)
 
 
 # --- /{id} paths -----------------------------------------------------------------------------------------

@@ -56,9 +56,13 @@ class StreamingGateway:
         existing = await self.keys.collection.find_one({"_id": creator_id})
         if existing:
             return existing
-        key = await upstream(
-            self.client.create_live_stream_key(f"allmine-{creator_id}", save=False), "create a stream key"
-        )
+        name = f"allmine-{creator_id}"
+        # An earlier create whose answer was lost (dropped connection, timeout) may have made the key on
+        # AIOZ anyway: the name is this creator's alone, so adopt it instead of orphaning a credential.
+        listing = await upstream(self.client.list_live_stream_keys(search=name), "look up the stream key")
+        key = next((k for k in listing.live_stream_keys if k.name == name), None)
+        if key is None:
+            key = await upstream(self.client.create_live_stream_key(name, save=False), "create a stream key")
         doc = {
             "_id": creator_id,
             "keyId": key.id,

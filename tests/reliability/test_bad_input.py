@@ -7,6 +7,7 @@ credit debit or a `$inc` would show) and on the media directory (no stray upload
 import base64
 import io
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,18 +22,16 @@ from bson import ObjectId
 from PIL import Image
 
 from app.core.config import Settings
+from app.core.errors import generic_message
 from app.main import create_app
 from tests.conftest import MONGODB_TEST_URL, make_settings
 from tests.helpers import assert_error, auth, create_stream, iso_in
 
 MAX_REQUEST = 64 * 1024
 MAX_THUMBNAIL = 32 * 1024
-VALIDATION = "Validation failed"
-UNAUTHENTICATED = "Authentication required"
-TOO_LARGE = "Payload too large"
 
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+SHARED_LOOP = pytest.mark.asyncio(loop_scope="module")  # the tests share one app (see `world`)
 
 
 @dataclass
@@ -51,7 +50,9 @@ class World:
     def fund_url(self) -> str:
         return f"/api/v1/live-stream/{self.fundable}/fund"
 
-    async def fund_raw(self, body: bytes, content_type: str = "application/json", **headers: str) -> Any:
+    async def fund_raw(
+        self, body: bytes, content_type: str = "application/json", **headers: str
+    ) -> httpx.Response:
         headers = {**auth(self.fan), "Content-Type": content_type, **headers}
         return await self.client.post(self.fund_url, content=body, headers=headers)
 
@@ -89,6 +90,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         # Small limits, so oversized bodies are cheap to build; the rules are the same at any size.
         max_request_bytes=MAX_REQUEST,
         max_thumbnail_bytes=MAX_THUMBNAIL,
+        jwt_secret="s" * 64,  # long enough for the HS512 case to be about the algorithm, not the key
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -101,7 +103,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 async def _populate(app: Any, client: httpx.AsyncClient, settings: Settings) -> World:
     async def user(**fields: Any) -> tuple[str, str]:
-        response = await client.post("/api/v1/dev/users", json={"username": f"u{ObjectId()}"[:20], **fields})
+        response = await client.post(
+            "/api/v1/dev/users", json={"username": f"u{uuid.uuid4().hex[:12]}", **fields}
+        )
         data = response.json()["data"]
         return data["user"]["_id"], data["accessToken"]
 
@@ -145,23 +149,28 @@ async def _chunks(total: int, chunk: int = 8192) -> AsyncIterator[bytes]:
 
 Call = Callable[[World], Awaitable[httpx.Response]]
 
-# (class of bad input, the request, expected status, expected errors[0])
-CATALOGUE: list[tuple[str, Call, int, str]] = [
+# (class of bad input, the request, expected status, expected detail after the generic message or None)
+CATALOGUE: list[tuple[str, Call, int, str | None]] = [
     # --- malformed or oversized bodies ---
-    ("malformed JSON", lambda w: w.fund_raw(b'{"amount": 5'), 400, VALIDATION),
-    ("JSON array instead of object", lambda w: w.fund_json([5]), 400, VALIDATION),
-    ("empty JSON body", lambda w: w.fund_raw(b""), 400, VALIDATION),
+    ("malformed JSON", lambda w: w.fund_raw(b'{"amount": 5'), 400, "body: invalid JSON"),
+    (
+        "JSON array instead of object",
+        lambda w: w.fund_json([5]),
+        400,
+        "body: Input should be a valid dictionary or object to",
+    ),
+    ("empty JSON body", lambda w: w.fund_raw(b""), 400, "body: Field required"),
     (
         "deeply nested JSON",
         lambda w: w.fund_raw(b'{"amount":' + b"[" * 3000 + b"]" * 3000 + b"}"),
         400,
-        VALIDATION,
+        "There was an error parsing the body",
     ),
     (
         "oversized JSON with Content-Length",
         lambda w: w.fund_raw(b'{"amount": 5, "pad": "' + b"a" * MAX_REQUEST + b'"}'),
         413,
-        TOO_LARGE,
+        "request body must be at most 65536 bytes",
     ),
     (
         "oversized chunked JSON (no Content-Length)",
@@ -171,7 +180,7 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             headers={**auth(w.fan), "Content-Type": "application/json"},
         ),
         413,
-        TOO_LARGE,
+        "request body must be at most 65536 bytes",
     ),
     (
         "oversized body on a body-less endpoint",
@@ -179,40 +188,85 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             f"/api/v1/live-stream/{w.fundable}/start", content=b"x" * (MAX_REQUEST + 1), headers=auth(w.host)
         ),
         413,
-        TOO_LARGE,
+        "request body must be at most 65536 bytes",
     ),
     # --- wrong content type ---
-    ("JSON sent as text/plain", lambda w: w.fund_raw(b'{"amount": 5}', "text/plain"), 400, VALIDATION),
+    (
+        "JSON sent as text/plain",
+        lambda w: w.fund_raw(b'{"amount": 5}', "text/plain"),
+        400,
+        "body: Input should be a valid dictionary or object to",
+    ),
     (
         "form where JSON is expected",
         lambda w: w.client.post(w.fund_url, data={"amount": "5"}, headers=auth(w.fan)),
         400,
-        VALIDATION,
+        "body: Input should be a valid dictionary or object to",
     ),
     (
         "JSON where multipart is expected",
         lambda w: w.client.post("/api/v1/live-stream/create", json={"title": "x"}, headers=auth(w.host)),
         400,
-        VALIDATION,
+        "title: Field required",
     ),
     # --- amounts ---
-    ("negative amount", lambda w: w.fund_json({"amount": -5}), 400, VALIDATION),
-    ("zero amount", lambda w: w.fund_json({"amount": 0}), 400, VALIDATION),
-    ("fractional amount", lambda w: w.fund_json({"amount": 1.5}), 400, VALIDATION),
-    ("integral float amount", lambda w: w.fund_json({"amount": 5.0}), 400, VALIDATION),
-    ("NaN amount", lambda w: w.fund_raw(b'{"amount": NaN}'), 400, VALIDATION),
-    ("1e309 (infinite) amount", lambda w: w.fund_raw(b'{"amount": 1e309}'), 400, VALIDATION),
-    ("-Infinity amount", lambda w: w.fund_raw(b'{"amount": -Infinity}'), 400, VALIDATION),
-    ("string amount", lambda w: w.fund_json({"amount": "10"}), 400, VALIDATION),
-    ("boolean amount", lambda w: w.fund_json({"amount": True}), 400, VALIDATION),
-    ("null amount", lambda w: w.fund_json({"amount": None}), 400, VALIDATION),
-    ("amount beyond 64 bits", lambda w: w.fund_json({"amount": 10**30}), 400, VALIDATION),
-    ("Mongo operator as amount", lambda w: w.fund_json({"amount": {"$inc": 5}}), 400, VALIDATION),
+    ("negative amount", lambda w: w.fund_json({"amount": -5}), 400, "amount: Input should be greater than 0"),
+    ("zero amount", lambda w: w.fund_json({"amount": 0}), 400, "amount: Input should be greater than 0"),
+    (
+        "fractional amount",
+        lambda w: w.fund_json({"amount": 1.5}),
+        400,
+        "amount: Input should be a valid integer",
+    ),
+    (
+        "integral float amount",
+        lambda w: w.fund_json({"amount": 5.0}),
+        400,
+        "amount: Input should be a valid integer",
+    ),
+    ("NaN amount", lambda w: w.fund_raw(b'{"amount": NaN}'), 400, "amount: Input should be a valid integer"),
+    (
+        "1e309 (infinite) amount",
+        lambda w: w.fund_raw(b'{"amount": 1e309}'),
+        400,
+        "amount: Input should be a valid integer",
+    ),
+    (
+        "-Infinity amount",
+        lambda w: w.fund_raw(b'{"amount": -Infinity}'),
+        400,
+        "amount: Input should be a valid integer",
+    ),
+    (
+        "string amount",
+        lambda w: w.fund_json({"amount": "10"}),
+        400,
+        "amount: Input should be a valid integer",
+    ),
+    (
+        "boolean amount",
+        lambda w: w.fund_json({"amount": True}),
+        400,
+        "amount: Input should be a valid integer",
+    ),
+    ("null amount", lambda w: w.fund_json({"amount": None}), 400, "amount: Input should be a valid integer"),
+    (
+        "amount beyond 64 bits",
+        lambda w: w.fund_json({"amount": 10**30}),
+        400,
+        "amount: Input should be less than or equal to 1000000000",
+    ),
+    (
+        "Mongo operator as amount",
+        lambda w: w.fund_json({"amount": {"$inc": 5}}),
+        400,
+        "amount: Input should be a valid integer",
+    ),
     (
         "unknown extra field (mass assignment)",
         lambda w: w.fund_json({"amount": 5, "userId": w.fan_id}),
         400,
-        VALIDATION,
+        "userId: Extra inputs are not permitted",
     ),
     # --- ids ---
     (
@@ -221,7 +275,7 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             "/api/v1/live-stream/not-an-id/fund", json={"amount": 5}, headers=auth(w.fan)
         ),
         400,
-        VALIDATION,
+        "path.id: Value error, must be a 24-character hex ObjectId",
     ),
     (
         "24 non-hex characters as path id",
@@ -229,7 +283,7 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             f"/api/v1/live-stream/{'z' * 24}/fund", json={"amount": 5}, headers=auth(w.fan)
         ),
         400,
-        VALIDATION,
+        "path.id: Value error, must be a 24-character hex ObjectId",
     ),
     (
         "non-ObjectId id in the body",
@@ -237,7 +291,7 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             "/api/v1/live-stream/join", json={"liveStreamId": "123"}, headers=auth(w.fan)
         ),
         400,
-        VALIDATION,
+        "liveStreamId: Value error, must be a 24-character hex",
     ),
     (
         "Mongo operator injection as body id",
@@ -245,52 +299,57 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             "/api/v1/live-stream/join", json={"liveStreamId": {"$ne": None}}, headers=auth(w.fan)
         ),
         400,
-        VALIDATION,
+        "liveStreamId: Value error, must be a 24-character hex",
     ),
     (
         "non-ObjectId guest id",
         lambda w: w.create(guests='["nope"]', liveStreamType="duoself"),
         400,
-        VALIDATION,
+        "guests must contain 24-character hex user ids",
     ),
     # --- paging and query strings ---
     (
         "huge limit",
         lambda w: w.client.get(f"/api/v1/live-stream/{w.active}/viewers?limit=1000000", headers=auth(w.fan)),
         400,
-        VALIDATION,
+        "query.limit: Input should be less than or equal to 100",
     ),
     (
         "huge page (beyond 64 bits)",
         lambda w: w.client.get("/api/v1/users/me/transactions?page=" + "9" * 30, headers=auth(w.fan)),
         400,
-        VALIDATION,
+        "query.page: Input should be less than or equal to 1000000",
     ),
     (
         "negative limit",
         lambda w: w.client.get("/api/v1/live-stream/funded?limit=-1", headers=auth(w.fan)),
         400,
-        VALIDATION,
+        "query.limit: Input should be greater than or equal to 1",
     ),
     (
         "duplicate query parameter",
         lambda w: w.client.get("/api/v1/live-stream/funded?limit=5&limit=6", headers=auth(w.fan)),
         400,
-        VALIDATION,
+        "query parameter 'limit' must be given at most once",
     ),
     (
         "duplicate query parameter on a mutation",
         lambda w: w.client.post(f"{w.fund_url}?x=1&x=2", json={"amount": 5}, headers=auth(w.fan)),
         400,
-        VALIDATION,
+        "query parameter 'x' must be given at most once",
     ),
     # --- unknown enum values ---
-    ("unknown liveStreamType", lambda w: w.create(liveStreamType="trio"), 400, VALIDATION),
+    (
+        "unknown liveStreamType",
+        lambda w: w.create(liveStreamType="trio"),
+        400,
+        "liveStreamType: Input should be 'solo', 'duocrowd' or",
+    ),
     (
         "unknown status filter",
         lambda w: w.client.get("/api/v1/live-stream/guest-streams?status=paused", headers=auth(w.fan)),
         400,
-        VALIDATION,
+        "query.status: Input should be 'active', 'ended',",
     ),
     (
         "unknown join role",
@@ -298,7 +357,7 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             "/api/v1/live-stream/join", json={"liveStreamId": w.active, "role": "admin"}, headers=auth(w.fan)
         ),
         400,
-        VALIDATION,
+        "role: Input should be 'host', 'guest' or 'audience'",
     ),
     (
         "host role through the audience join",
@@ -306,125 +365,120 @@ CATALOGUE: list[tuple[str, Call, int, str]] = [
             "/api/v1/live-stream/join", json={"liveStreamId": w.active, "role": "host"}, headers=auth(w.fan)
         ),
         400,
-        VALIDATION,
+        "use join-as-guest or join-as-creator for other roles",
     ),
     # --- create form fields ---
-    ("title over 150 characters", lambda w: w.create(title="é" * 151), 400, VALIDATION),
-    ("blank title", lambda w: w.create(title="   "), 400, VALIDATION),
-    ("guests not JSON", lambda w: w.create(guests="[nope"), 400, VALIDATION),
-    ("NaN price", lambda w: w.create(price="nan"), 400, VALIDATION),
-    ("infinite price", lambda w: w.create(price="1e309"), 400, VALIDATION),
-    ("negative price", lambda w: w.create(price="-1"), 400, VALIDATION),
-    ("date without timezone", lambda w: w.create(plannedStartDate="2031-01-01T10:00:00"), 400, VALIDATION),
-    ("date in the past", lambda w: w.create(plannedStartDate=iso_in(hours=-1)), 400, VALIDATION),
+    (
+        "title over 150 characters",
+        lambda w: w.create(title="é" * 151),
+        400,
+        "title: String should have at most 150 characters",
+    ),
+    ("blank title", lambda w: w.create(title="   "), 400, "title must not be blank"),
+    ("guests not JSON", lambda w: w.create(guests="[nope"), 400, "guests must be a JSON array of user ids"),
+    ("NaN price", lambda w: w.create(price="nan"), 400, "price: Input should be a finite number"),
+    ("infinite price", lambda w: w.create(price="1e309"), 400, "price: Input should be a finite number"),
+    (
+        "negative price",
+        lambda w: w.create(price="-1"),
+        400,
+        "price: Input should be greater than or equal to 0",
+    ),
+    (
+        "date without timezone",
+        lambda w: w.create(plannedStartDate="2031-01-01T10:00:00"),
+        400,
+        "plannedStartDate must include a timezone, e.g.",
+    ),
+    (
+        "date in the past",
+        lambda w: w.create(plannedStartDate=iso_in(hours=-1)),
+        400,
+        "plannedStartDate must be in the future",
+    ),
     (
         "date at the end of the calendar",
         lambda w: w.create(plannedStartDate="9999-12-31T23:59:59Z", durationGoal="1440"),
         400,
-        VALIDATION,
+        "plannedStartDate must be within 730 days",
     ),
     # --- thumbnails ---
     (
         "oversized thumbnail",
         lambda w: w.create(files={"thumbnail": ("big.png", _png() + b"\0" * MAX_THUMBNAIL, "image/png")}),
         400,
-        VALIDATION,
+        "thumbnail must be at most 32768 bytes",
     ),
     (
         "text posing as a PNG",
         lambda w: w.create(files={"thumbnail": ("fake.png", b"<?php echo 1; ?>", "image/png")}),
         400,
-        VALIDATION,
+        "thumbnail must be a JPEG, PNG, WebP or GIF image",
     ),
     (
         "truncated PNG",
         lambda w: w.create(files={"thumbnail": ("cut.png", _png((64, 64))[:60], "image/png")}),
         400,
-        VALIDATION,
+        "thumbnail must be a JPEG, PNG, WebP or GIF image",
     ),
     (
         "SVG thumbnail (script-capable)",
         lambda w: w.create(files={"thumbnail": ("x.svg", b"<svg><script>1</script></svg>", "image/svg+xml")}),
         400,
-        VALIDATION,
+        "thumbnail must be a JPEG, PNG, WebP or GIF image",
     ),
     (
         "decompression bomb (48 Mpx in a few KB)",
         lambda w: w.create(files={"thumbnail": ("bomb.png", _png((8000, 6000), mode="1"), "image/png")}),
         400,
-        VALIDATION,
+        "thumbnail dimensions are too large",
     ),
     # --- JWT tampering ---
-    ("alg none", lambda w: w.fund_with(f"Bearer {_unsigned(w.claims())}"), 401, UNAUTHENTICATED),
-    (
-        "wrong signing key",
-        lambda w: w.fund_with(f"Bearer {w.token(w.claims(), key='x' * 40)}"),
-        401,
-        UNAUTHENTICATED,
-    ),
+    ("alg none", lambda w: w.fund_with(f"Bearer {_unsigned(w.claims())}"), 401, None),
+    ("wrong signing key", lambda w: w.fund_with(f"Bearer {w.token(w.claims(), key='x' * 40)}"), 401, None),
     (
         "other algorithm than configured (HS512)",
         lambda w: w.fund_with(f"Bearer {w.token(w.claims(), algorithm='HS512')}"),
         401,
-        UNAUTHENTICATED,
+        None,
     ),
     (
         "expired token",
         lambda w: w.fund_with(f"Bearer {w.token(w.claims(exp=datetime.now(UTC) - timedelta(seconds=5)))}"),
         401,
-        UNAUTHENTICATED,
+        None,
     ),
     (
         "token not valid yet (nbf)",
         lambda w: w.fund_with(f"Bearer {w.token(w.claims(nbf=datetime.now(UTC) + timedelta(hours=1)))}"),
         401,
-        UNAUTHENTICATED,
+        None,
     ),
-    (
-        "token without sub",
-        lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub=None))}"),
-        401,
-        UNAUTHENTICATED,
-    ),
-    (
-        "token without exp",
-        lambda w: w.fund_with(f"Bearer {w.token(w.claims(exp=None))}"),
-        401,
-        UNAUTHENTICATED,
-    ),
-    (
-        "sub not an ObjectId",
-        lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub='admin'))}"),
-        401,
-        UNAUTHENTICATED,
-    ),
-    (
-        "token of a deleted user",
-        lambda w: w.fund_with(f"Bearer {w.deleted_user_token}"),
-        401,
-        UNAUTHENTICATED,
-    ),
+    ("token without sub", lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub=None))}"), 401, None),
+    ("token without exp", lambda w: w.fund_with(f"Bearer {w.token(w.claims(exp=None))}"), 401, None),
+    ("sub not an ObjectId", lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub='admin'))}"), 401, None),
+    ("token of a deleted user", lambda w: w.fund_with(f"Bearer {w.deleted_user_token}"), 401, None),
     (
         "token for a user that never existed",
         lambda w: w.fund_with(f"Bearer {w.token(w.claims(sub=str(ObjectId())))}"),
         401,
-        UNAUTHENTICATED,
+        None,
     ),
     (
         "signature of another token spliced in",
         lambda w: w.fund_with(f"Bearer {_spliced(w.token(w.claims(sub=str(ObjectId()))), w.fan)}"),
         401,
-        UNAUTHENTICATED,
+        None,
     ),
-    ("garbage token", lambda w: w.fund_with("Bearer abc.def.ghi"), 401, UNAUTHENTICATED),
-    ("Basic instead of Bearer", lambda w: w.fund_with("Basic dXNlcjpwYXNz"), 401, UNAUTHENTICATED),
-    ("raw token without scheme", lambda w: w.fund_with(w.fan), 401, UNAUTHENTICATED),
+    ("garbage token", lambda w: w.fund_with("Bearer abc.def.ghi"), 401, None),
+    ("Basic instead of Bearer", lambda w: w.fund_with("Basic dXNlcjpwYXNz"), 401, None),
+    ("raw token without scheme", lambda w: w.fund_with(w.fan), 401, None),
     # --- headers ---
     (
         "Idempotency-Key over 200 characters",
         lambda w: w.fund_raw(b'{"amount": 5}', **{"Idempotency-Key": "k" * 201}),
         400,
-        VALIDATION,
+        "header.Idempotency-Key: String should have at most 200",
     ),
 ]
 
@@ -442,21 +496,32 @@ def _files(root: Path) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
 
 
+@SHARED_LOOP
 @pytest.mark.parametrize(
-    ("call", "status", "message"), [c[1:] for c in CATALOGUE], ids=[c[0] for c in CATALOGUE]
+    ("call", "status", "detail"), [c[1:] for c in CATALOGUE], ids=[c[0] for c in CATALOGUE]
 )
 async def test_bad_input_is_refused_and_writes_nothing(
-    world: World, call: Call, status: int, message: str
+    world: World, call: Call, status: int, detail: str | None
 ) -> None:
     before = await snapshot(world)
-    assert_error(await call(world), status, message)
+    body = assert_error(await call(world), status, generic_message(status))
+    if detail is None:  # authentication failures never say why (no oracle for token forgers)
+        assert body["errors"] == [generic_message(status)]
+    else:
+        assert detail in body["errors"][1], body["errors"]
     assert await snapshot(world) == before
+
+
+def test_the_body_limit_must_leave_room_for_a_thumbnail() -> None:
+    with pytest.raises(ValueError, match="MAX_REQUEST_BYTES must be larger than MAX_THUMBNAIL_BYTES"):
+        make_settings(max_request_bytes=1024, max_thumbnail_bytes=1024)
 
 
 def test_catalogue_covers_at_least_twenty_classes() -> None:
     assert len({name for name, *_ in CATALOGUE}) == len(CATALOGUE) >= 20
 
 
+@SHARED_LOOP
 async def test_unicode_and_emoji_titles_are_fine(world: World) -> None:
     """The flip side of the length rule: 150 characters of any script, emoji included, are accepted."""
     for title in ("🎸🔥 Akşam jam — 夜のライブ", "é" * 150, "👩‍👩‍👧‍👦" * 10):
@@ -468,6 +533,23 @@ async def test_unicode_and_emoji_titles_are_fine(world: World) -> None:
         assert stored["title"] == title and stored["channelName"].isascii()
 
 
+@SHARED_LOOP
+@pytest.mark.parametrize("bound", ["from", "to"])
+@pytest.mark.parametrize("when", ["0001-01-01T00:03:00+01:01", "9999-12-31T23:59:00-05:00"])
+async def test_dates_at_the_ends_of_the_calendar_are_valid_filters(
+    world: World, bound: str, when: str
+) -> None:
+    """Found by fuzzing: converting these to UTC leaves the calendar; they used to answer 500."""
+    url, headers = "/api/v1/users/me/transactions", auth(world.fan)
+    response = await world.client.get(url, params={bound: when}, headers=headers)
+    assert response.status_code == 200, response.text
+    everything = (await world.client.get(url, headers=headers)).json()["data"]["list"]
+    # From the first day, or up to the last one, is everything; the other way round, nothing.
+    whole_calendar = (bound == "from") == when.startswith("0001")
+    assert response.json()["data"]["list"] == (everything if whole_calendar else [])
+
+
+@SHARED_LOOP
 async def test_limits_are_in_the_openapi_document(world: World) -> None:
     document = (await world.client.get("/openapi.json")).json()
     fund = document["paths"]["/api/v1/live-stream/{id}/fund"]["post"]["responses"]
@@ -477,6 +559,7 @@ async def test_limits_are_in_the_openapi_document(world: World) -> None:
     assert "413" not in document["paths"]["/api/v1/live-stream/funded"]["get"]["responses"]
 
 
+@SHARED_LOOP
 async def test_a_body_just_under_the_limit_is_read(world: World) -> None:
     """The limit refuses only what is over it: a large but allowed body reaches validation."""
     padding = b" " * (MAX_REQUEST - 20)

@@ -9,6 +9,7 @@ streams in every state, so handlers run past their 404 branch. Hypothesis is der
 (a few examples per operation), so the run is deterministic and quick.
 """
 
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pymongo
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
@@ -30,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import MONGODB_TEST_URL, make_settings
 
 # A few examples per operation keep CI fast; FUZZ_MAX_EXAMPLES=200 digs deeper locally.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "6"))
@@ -64,9 +65,15 @@ def _operations() -> list[tuple[str, bool]]:
     ]
 
 
+def _destructiveness(operation: tuple[str, bool]) -> int:
+    """Cancels and deletes run last, so they do not use up the streams the other operations need."""
+    label = operation[0]
+    return 2 if label.startswith("DELETE") else 1 if label.endswith("/cancel") else 0
+
+
 CASES = [
     pytest.param(label, mode, id=f"{label}-{mode.value}")
-    for label, has_input in _operations()
+    for label, has_input in sorted(_operations(), key=_destructiveness)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     if has_input or mode is GenerationMode.POSITIVE  # nothing to negate without inputs
 ]
@@ -96,7 +103,11 @@ class FuzzWorld:
     token: str
     user_ids: list[str]
     stream_ids: list[str]
-    statuses: dict[tuple[str, str, bool], list[int]] = field(default_factory=dict)
+    cursor: itertools.count = field(default_factory=itertools.count)
+
+    def next_stream(self) -> str:
+        """Streams in turn across the whole module, so an early DELETE cannot starve later operations."""
+        return self.stream_ids[next(self.cursor) % len(self.stream_ids)]
 
 
 def _post(client: asgi.ASGIClient, path: str, token: str | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -118,13 +129,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
     # module's app alive until the module is done, then end it for real.
     keep_alive = pytest.MonkeyPatch()
     keep_alive.setattr(asgi, "shutdown_lifespans", lambda: None)
-    app = create_app(make_settings(media_dir=str(tmp_path_factory.mktemp("fuzz-media"))))
+    settings = make_settings(media_dir=str(tmp_path_factory.mktemp("fuzz-media")))
+    app = create_app(settings)
     try:
         with asgi.get_client(app) as client:  # starts the lifespan on schemathesis' event-loop thread
             yield _populate(app, client)
     finally:
         keep_alive.undo()
         asgi.shutdown_lifespans()
+        if MONGODB_TEST_URL:
+            with pymongo.MongoClient(MONGODB_TEST_URL) as mongo:
+                mongo.drop_database(settings.mongodb_db)
 
 
 def _populate(app: Any, client: asgi.ASGIClient) -> FuzzWorld:
@@ -134,40 +149,46 @@ def _populate(app: Any, client: asgi.ASGIClient) -> FuzzWorld:
     guest = _post(client, "/api/v1/dev/users", json={"username": "fuzz_guest"})
     token, other_token = me["accessToken"], other["accessToken"]
     later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    mine, theirs = (
+        (lambda **form: _stream(client, token, **form)),
+        (lambda **form: _stream(client, other_token, **form)),
+    )
+    duo = {"liveStreamType": "duocrowd", "guests": f'["{guest["user"]["_id"]}"]', "plannedStartDate": later}
+    fundable = {"plannedStartDate": later, "fundingGoal": "500"}
+    # Interleaved, so any five in a row mix the caller's own streams (to delete, cancel, start, end)
+    # with someone else's: fundable by the caller, active with the caller as guest, ended.
     streams = [
-        # the caller's own: preparing, and a scheduled duo stream with a guest
-        _stream(client, token),
-        _stream(
-            client,
-            token,
-            liveStreamType="duocrowd",
-            guests=f'["{guest["user"]["_id"]}"]',
-            plannedStartDate=later,
-        ),
-        # someone else's: fundable by the caller, active with the caller as guest, ended
-        _stream(client, other_token, plannedStartDate=later, fundingGoal="500"),
-        _stream(client, other_token, liveStreamType="duoself", guests=f'["{me["user"]["_id"]}"]'),
-        _stream(client, other_token),
+        mine(),
+        theirs(**fundable),
+        mine(),
+        theirs(liveStreamType="duoself", guests=f'["{me["user"]["_id"]}"]'),
+        mine(**duo),
+        mine(recording="true"),
+        theirs(),
+        mine(**fundable),
+        mine(),
     ]
-    _post(client, f"/api/v1/live-stream/{streams[4]}/start", other_token)
-    _post(client, f"/api/v1/live-stream/{streams[4]}/end", other_token)
+    _post(client, f"/api/v1/live-stream/{streams[6]}/start", other_token)
+    _post(client, f"/api/v1/live-stream/{streams[6]}/end", other_token)
     _post(client, f"/api/v1/live-stream/{streams[3]}/start", other_token)
     users = [me["user"]["_id"], other["user"]["_id"], guest["user"]["_id"]]
     return FuzzWorld(schema, client, token, users, streams)
 
 
-def _with_known_ids(case: Any, world: FuzzWorld, pick: int) -> None:
-    """Point some cases at real resources; `pick` 0 keeps the generated values."""
-    if pick == 0:
+def _with_known_ids(case: Any, world: FuzzWorld, example: int) -> None:
+    """Point five examples in six at real resources; the first keeps the generated values."""
+    if example % 6 == 0:
         return
-    streams, users = world.stream_ids, world.user_ids
     path = case.path_parameters or {}
     if "id" in path:
-        path["id"] = streams[pick % len(streams)]
-    if "userId" in path:
-        path["userId"] = users[pick % len(users)]
+        path["id"] = world.next_stream()
     if isinstance(case.body, dict) and "liveStreamId" in case.body:
-        case.body["liveStreamId"] = streams[pick % len(streams)]
+        case.body["liveStreamId"] = world.next_stream()
+    users = world.user_ids
+    if "userId" in path:
+        path["userId"] = users[example % len(users)]
+    if isinstance(case.body, dict) and "userId" in case.body:
+        case.body["userId"] = users[example % len(users)]
 
 
 def _fuzz(world: FuzzWorld, label: str, mode: GenerationMode, token: str | None) -> list[tuple[int, bool]]:
@@ -175,6 +196,7 @@ def _fuzz(world: FuzzWorld, label: str, mode: GenerationMode, token: str | None)
     operation = world.schema[path][method]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     statuses: list[tuple[int, bool]] = []  # (status, whether the token under test was sent)
+    examples = itertools.count()
 
     @settings(
         max_examples=MAX_EXAMPLES,
@@ -184,9 +206,9 @@ def _fuzz(world: FuzzWorld, label: str, mode: GenerationMode, token: str | None)
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode), pick=st.integers(0, 7))
-    def run(case: Any, pick: int) -> None:
-        _with_known_ids(case, world, pick)
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        _with_known_ids(case, world, next(examples))
         if case.headers:  # the token under test, never one generated from the security scheme
             case.headers.pop("Authorization", None)
         response = case.call(session=world.client, headers=headers)
