@@ -8,7 +8,7 @@ from fastapi import Depends
 from app.core.timeutils import utcnow
 
 
-def request_time() -> datetime:
+async def request_time() -> datetime:
     return utcnow()
 
 

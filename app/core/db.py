@@ -58,7 +58,7 @@ async def ping(db: Database) -> bool:
     return True
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 

@@ -53,7 +53,7 @@ MAX_LIMIT = 100
 MAX_PAGE = 1_000_000
 
 
-def clamped_page_params(
+async def clamped_page_params(
     page: Annotated[int, Query(description="Page number; values <= 0 are treated as 1.")] = 1,
     limit: Annotated[int, Query(description="Page size; <= 0 means 10, > 100 means 100.")] = 10,
 ) -> PageParams:
@@ -66,7 +66,7 @@ def clamped_page_params(
 def strict_page_params(default_limit: int) -> Any:
     """Reference-page endpoints: `page >= 1`, `1 <= limit <= 100`, anything else is a 400."""
 
-    def dependency(
+    async def dependency(
         page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = default_limit,
     ) -> PageParams:

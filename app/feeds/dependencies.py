@@ -9,7 +9,7 @@ from app.feeds.service import FeedService, ParticipantViewerCounts
 from app.live_streams.dependencies import StreamService
 
 
-def get_feed_service(streams: StreamService) -> FeedService:
+async def get_feed_service(streams: StreamService) -> FeedService:
     return FeedService(streams.db, streams.presenter, ParticipantViewerCounts(streams.db))
 
 

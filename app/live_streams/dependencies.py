@@ -13,42 +13,42 @@ from app.live_streams.service import LiveStreamService
 from app.live_streams.streaming import StreamingGateway
 
 
-def get_stream_service(request: Request, db: Db) -> LiveStreamService:
+async def get_stream_service(request: Request, db: Db) -> LiveStreamService:
     return LiveStreamService(db, request.app.state.settings)
 
 
 StreamService = Annotated[LiveStreamService, Depends(get_stream_service)]
 
 
-def get_gateway(request: Request, db: Db) -> StreamingGateway:
+async def get_gateway(request: Request, db: Db) -> StreamingGateway:
     return StreamingGateway(db, request.app.state.aioz, request.app.state.settings.aioz_qualities)
 
 
 Gateway = Annotated[StreamingGateway, Depends(get_gateway)]
 
 
-def get_lifecycle(service: StreamService, gateway: Gateway) -> StreamLifecycle:
+async def get_lifecycle(service: StreamService, gateway: Gateway) -> StreamLifecycle:
     return StreamLifecycle(service.db, gateway, service.presenter)
 
 
 Lifecycle = Annotated[StreamLifecycle, Depends(get_lifecycle)]
 
 
-def get_reconciler(db: Db, gateway: Gateway) -> Reconciler:
+async def get_reconciler(db: Db, gateway: Gateway) -> Reconciler:
     return Reconciler(db, gateway)
 
 
 ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
 
 
-def get_audience(request: Request, service: StreamService) -> AudienceService:
+async def get_audience(request: Request, service: StreamService) -> AudienceService:
     return AudienceService(service.db, request.app.state.agora, service.presenter)
 
 
 Audience = Annotated[AudienceService, Depends(get_audience)]
 
 
-def get_funding(db: Db) -> FundingService:
+async def get_funding(db: Db) -> FundingService:
     return FundingService(db)
 
 

@@ -8,7 +8,7 @@ from app.core.db import Db
 from app.reminders.service import ReminderService
 
 
-def get_reminder_service(db: Db) -> ReminderService:
+async def get_reminder_service(db: Db) -> ReminderService:
     return ReminderService(db)
 
 

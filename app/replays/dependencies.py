@@ -8,7 +8,7 @@ from app.live_streams.dependencies import StreamService
 from app.replays.service import ReplayService
 
 
-def get_replay_service(streams: StreamService) -> ReplayService:
+async def get_replay_service(streams: StreamService) -> ReplayService:
     return ReplayService(streams.db, streams.presenter)
 
 
