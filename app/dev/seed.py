@@ -31,7 +31,7 @@ DEMO_USERS: list[dict[str, Any]] = [
     {"username": "lena", "name": "Lena", "surname": "Schmidt", "expertise": "Designer",
      "interests": ["art", "design"], "credits": 1500},
     {"username": "viewer", "name": "Vera", "surname": "Viewer", "expertise": None,
-     "interests": ["music", "cooking", "art"], "credits": 10000},
+     "interests": ["music", "cooking", "art", "photography"], "credits": 10000},
 ]  # fmt: skip
 
 
