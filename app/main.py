@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -14,6 +15,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from app.agora.tokens import AgoraTokenIssuer
 from app.core import health
+from app.core.background import run_leased_forever
 from app.core.config import Settings
 from app.core.db import create_client, ensure_indexes
 from app.core.envelope import install_error_handlers
@@ -30,6 +32,7 @@ from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
 from app.feeds import router as feeds_router
 from app.live_streams import router as live_stream_router
+from app.live_streams.audience import publish_most_watched
 from app.live_streams.reconcile import Reconciler
 from app.live_streams.streaming import StreamingGateway
 from app.reminders import router as reminders_router
@@ -74,6 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 asyncio.create_task(ReminderScheduler(db).run_forever(interval)),
                 asyncio.create_task(RentalSettlement(db).run_forever(interval)),
             ]
+            if settings.ranking_max_age_seconds > 0:
+                refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
+                job = partial(publish_most_watched, db)
+                loop_tasks.append(asyncio.create_task(run_leased_forever(db, "rankings", refresh_every, job)))
         try:
             yield
         finally:

@@ -29,6 +29,7 @@ def make_settings(**overrides: Any) -> Settings:
         "seed_demo": False,
         "background_tasks": False,
         "log_level": "WARNING",
+        "ranking_max_age_seconds": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=6 * 1024 * 1024, gt=0)
     background_tasks: bool = True  # reconcile / reminder loops
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+    ranking_max_age_seconds: float = Field(default=60.0, ge=0)  # 0: compute on every request
 
     @property
     def is_production(self) -> bool:

@@ -1,7 +1,7 @@
 """Joining (Agora tokens + participation records), leaving, viewers and most-watched creators."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -12,17 +12,31 @@ from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
 from app.live_streams.presenter import LiveStreamPresenter
-from app.live_streams.repository import LiveStreamRepository, ParticipantRepository, ViewerRollupRepository
+from app.live_streams.repository import (
+    MOST_WATCHED,
+    LiveStreamRepository,
+    ParticipantRepository,
+    RankingSnapshotRepository,
+    ViewerRollupRepository,
+)
 from app.live_streams.schemas import STARTABLE, JoinIn, LiveStreamStatus, Role
 from app.users.repository import FollowRepository, UserRepository
 
 JOINABLE = (*STARTABLE, LiveStreamStatus.active)
 RANKING_WINDOW = timedelta(days=30)
+RANKING_SIZE = 100  # the largest `limit` a caller may ask for
 
 
 def _ensure_joinable(stream: dict[str, Any], statuses: tuple[LiveStreamStatus, ...]) -> None:
     if stream["status"] not in statuses:
         raise Conflict(f"a {stream['status']} stream cannot be joined")
+
+
+async def publish_most_watched(db: Any, now: datetime) -> list[tuple[ObjectId, int]]:
+    """Recompute the most-watched ranking from the rollup and publish it for every replica."""
+    ranked = await ViewerRollupRepository(db).top_creators(now - RANKING_WINDOW, RANKING_SIZE)
+    await RankingSnapshotRepository(db).save(MOST_WATCHED, ranked, now)
+    return ranked
 
 
 def token_fields(token: RtcToken) -> dict[str, Any]:
@@ -43,6 +57,7 @@ class AudienceService:
         self.streams = LiveStreamRepository(db)
         self.participants = ParticipantRepository(db)
         self.rollup = ViewerRollupRepository(db)
+        self.rankings = RankingSnapshotRepository(db)
         self.users = UserRepository(db)
         self.follows = FollowRepository(db)
         self.tokens = tokens
@@ -158,10 +173,19 @@ class AudienceService:
         return {"streamId": stream_id, "viewerCount": await self.participants.count_present(stream_id)}
 
     async def most_watched_creators(
-        self, caller: AuthenticatedUser | None, limit: int
+        self, caller: AuthenticatedUser | None, limit: int, max_age_seconds: float
     ) -> list[dict[str, Any]]:
-        ranked = await self.rollup.top_creators(utcnow() - RANKING_WINDOW, limit)
-        ids = [creator_id for creator_id, _ in ranked]
+        """Read the published ranking; recompute it here only when it is missing or too old.
+
+        A background job refreshes it every `max_age_seconds / 2`, so requests read one small document
+        instead of aggregating the 30-day rollup (docs/live-streams.md, "Audience").
+        """
+        snapshot = await self.rankings.read(MOST_WATCHED)
+        if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= max_age_seconds:
+            ranked = await publish_most_watched(self.db, utcnow())
+        else:
+            ranked = [(creator_id, viewers) for creator_id, viewers in snapshot["creators"]]
+        ids = [creator_id for creator_id, _ in ranked[:limit]]
         users = await self.users.get_many(ids)
         following = await self.follows.followed_among(caller.id, ids) if caller else set()
         result = []

@@ -221,6 +221,7 @@ class ViewerRollupRepository(Repository):
 
     async def forget_stream(self, stream_id: ObjectId) -> None:
         await self.collection.delete_many({"liveStreamId": stream_id})
+        await RankingSnapshotRepository(self.db).invalidate(MOST_WATCHED)
 
     async def top_creators(self, since: datetime, limit: int) -> list[tuple[ObjectId, int]]:
         cursor = await self.collection.aggregate(
@@ -233,6 +234,28 @@ class ViewerRollupRepository(Repository):
             ]
         )
         return [(row["_id"], row["viewers"]) async for row in cursor]
+
+
+MOST_WATCHED = "most_watched_creators_30d"
+
+
+class RankingSnapshotRepository(Repository):
+    """Precomputed rankings shared by every replica: `{_id: name, creators: [[id, viewers]…], computedAt}`."""
+
+    collection_name = "ranking_snapshots"
+
+    async def read(self, name: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": name})
+
+    async def save(self, name: str, creators: list[tuple[ObjectId, int]], computed_at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": name},
+            {"$set": {"creators": [[c, n] for c, n in creators], "computedAt": computed_at}},
+            upsert=True,
+        )
+
+    async def invalidate(self, name: str) -> None:
+        await self.collection.delete_one({"_id": name})
 
 
 class FundingRepository(Repository):

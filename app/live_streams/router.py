@@ -148,11 +148,13 @@ async def list_guest_streams(
     summary="Creators ranked by unique viewers over the last 30 days (optional auth)",
 )
 async def list_most_watched_creators(
+    request: Request,
     user: OptionalUser,
     audience: Audience,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    return ok(await audience.most_watched_creators(user, limit))
+    max_age = request.app.state.settings.ranking_max_age_seconds
+    return ok(await audience.most_watched_creators(user, limit, max_age))
 
 
 @router.get(

@@ -171,3 +171,24 @@ async def test_most_watched_counts_unique_viewers_in_window(client, make_user, d
     for stream in alice_streams:
         await client.delete(f"/api/v1/live-stream/{stream['id']}", headers=auth(alice_token))
     assert (await client.get(url)).json()["data"] == []
+
+
+async def test_most_watched_is_served_from_a_shared_snapshot(client, make_user, app, db):
+    from app.core.timeutils import utcnow
+    from app.live_streams.audience import publish_most_watched
+
+    app.state.settings.__dict__["ranking_max_age_seconds"] = 3600  # frozen settings: test-only override
+    url = "/api/v1/live-stream/most-watched-creators"
+    _, alice = await make_user("alice")
+    _, fan = await make_user()
+    stream = await live_stream(client, alice)
+    assert (await client.get(url)).json()["data"] == []  # computed once, published
+    await join(client, fan, stream["id"])
+    assert (await client.get(url)).json()["data"] == []  # served from the snapshot, no aggregation
+    await publish_most_watched(db, utcnow())  # what the background job does
+    assert [c["username"] for c in (await client.get(url)).json()["data"]] == ["alice"]
+    snapshot = await db["ranking_snapshots"].find_one({})
+    assert snapshot["creators"][0][1] == 1
+    await client.post(f"/api/v1/live-stream/{stream['id']}/end", headers=auth(alice))
+    await client.delete(f"/api/v1/live-stream/{stream['id']}", headers=auth(alice))
+    assert (await client.get(url)).json()["data"] == []  # a delete invalidates the snapshot
