@@ -1,7 +1,8 @@
 """`python -m bench`: load test (app vs baseline), scale curves and the report, in one command.
 
 Never part of the test suite. The defaults finish in a few minutes on the 2-core dev machine; add
-`--scales 1,10,100` for the full curve on the embedded engine (about 8 more minutes).
+`--scales 1,10,100` for the full curve on the embedded engine (several more minutes: see
+docs/benchmarks.md).
 """
 
 import argparse
@@ -28,7 +29,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scales",
         help="scale-curve points, 1 unit = 10k join events (default 1,10,100 on MongoDB; 1,10 on the embedded "
-        "engine, where the 100x point alone takes about 8 minutes)",
+        "engine, where the 100x point alone takes several minutes)",
     )
     parser.add_argument(
         "--curve-seconds", type=float, default=10, help="time budget per curve point (default 10)"

@@ -53,7 +53,10 @@ class _Handlers:
 
     async def most_watched(self, request: Request) -> Response:
         limit = int(request.query_params.get("limit", 20))
-        return ok(await self.audience.most_watched_creators(await self.caller(request), limit))
+        user = await self.caller(request)
+        return ok(
+            await self.audience.most_watched_creators(user, limit, self.settings.ranking_max_age_seconds)
+        )
 
     async def detail(self, request: Request) -> Response:
         user = await self.caller(request)

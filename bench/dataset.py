@@ -4,8 +4,8 @@
 `UserRepository.create`, `LiveStreamService.create` + `StreamLifecycle`, `FundingService.fund` +
 `CreditLedger`, `ParticipantRepository.record_join` and `ViewerRollupRepository.touch`), with ids and
 dates drawn from a seeded generator so two processes build the same data. `load(db, dataset)` bulk-inserts
-them through the app's repositories into whichever engine `db` is (collections dropped first, indexes
-built afterwards, as for any bulk load) and `ensure_indexes` creates every declared index.
+them through the app's repositories into whichever engine `db` is (the benchmark database emptied first,
+indexes built afterwards with `ensure_indexes`, as for any bulk load).
 
 One scale unit is 10,000 join events (participant joins, `Σ joinCount`) spread over 35 days, so
 `--scale 1|10|100` is 10 k, 100 k and 1 M join events; every other collection grows in proportion.
@@ -430,11 +430,12 @@ def _chunks(docs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 async def load(db: Database, dataset: Dataset) -> None:
-    """Replace the benchmark collections with the dataset, then build every declared index."""
+    """Empty the benchmark database, insert the dataset, then build every declared index."""
+    for name in await db.list_collection_names():
+        await db.drop_collection(name)
     for repository in REPOSITORIES:
         collection = repository(db).collection
-        await db.drop_collection(collection.name)
-        for chunk in _chunks(dataset.docs.get(collection.name, [])):
+        for chunk in _chunks(dataset.docs[collection.name]):
             await collection.insert_many(chunk, ordered=False)
     await ensure_indexes(db)
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import httpx
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SLOW_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -148,11 +147,11 @@ async def measure(
 
 async def sequential(
     base_url: str, make: RequestFactory, *, budget_seconds: float, max_requests: int
-) -> list[float]:
-    """Latencies (ms) of one request at a time within a time budget (at least one).
+) -> tuple[float, list[float]]:
+    """One request at a time: (the first request's latency, those of the next ones) in ms.
 
-    The first request is a warm-up and dropped, unless it took over a second: first-request effects are
-    then negligible and repeating a slow request would only cost time.
+    The first request pays whatever is cold (a ranking computed on demand, caches); the next ones run
+    until the time budget or `max_requests` is reached, at least one.
     """
     async with httpx.AsyncClient(base_url=base_url, timeout=1800) as client:
 
@@ -163,7 +162,7 @@ async def sequential(
 
         first = await timed(0)
         deadline = time.perf_counter() + budget_seconds
-        latencies = [first] if first > SLOW_MS else [await timed(1)]
+        latencies = [await timed(1)]
         while len(latencies) < max_requests and time.perf_counter() < deadline:
             latencies.append(await timed(len(latencies) + 1))
-        return latencies
+        return first, latencies

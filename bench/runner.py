@@ -28,7 +28,6 @@ class Server:
     app_url: str
     baseline_url: str
     ready: dict[str, Any]
-    out: Path
     plans: list[dict[str, Any]] = field(default_factory=list)
 
     def send(self, line: str) -> None:
@@ -43,8 +42,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _can_pin(pin: bool) -> bool:
+    return pin and (os.cpu_count() or 1) >= 2
+
+
 def pin_driver(pin: bool) -> None:
-    if pin and (os.cpu_count() or 1) >= 2:
+    if _can_pin(pin):
         os.sched_setaffinity(0, {DRIVER_CPU})
 
 
@@ -57,7 +60,7 @@ def server(scale: int, seed: int, pin: bool, start_timeout: float = 1800) -> Ite
     command += ["--app-port", str(ports[0]), "--baseline-port", str(ports[1]), "--out", str(out)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE)
     try:
-        if pin and (os.cpu_count() or 1) >= 2:
+        if _can_pin(pin):
             os.sched_setaffinity(process.pid, {SERVER_CPU})
         deadline = time.monotonic() + start_timeout
         while not (out / "ready.json").exists():
@@ -65,7 +68,7 @@ def server(scale: int, seed: int, pin: bool, start_timeout: float = 1800) -> Ite
                 raise RuntimeError(f"bench server for scale {scale} did not start")
             time.sleep(0.2)
         ready = json.loads((out / "ready.json").read_text())
-        handle = Server(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", ready, out)
+        handle = Server(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", ready)
         yield handle
     finally:
         if process.stdin:
@@ -171,20 +174,21 @@ class CurvePoint:
     scale: int
     join_events: int
     rollup_rows: int
-    latencies_ms: dict[str, list[float]]
+    first_ms: dict[str, float]
+    latencies_ms: dict[str, list[float]]  # after the first request
 
 
 async def curve_point(srv: Server, *, budget_seconds: float, max_requests: int) -> CurvePoint:
     by_key = {s.key: s for s in scenarios(srv.ready)}
-    latencies = {}
+    point = CurvePoint(
+        srv.ready["scale"], srv.ready["join_events"], srv.ready["counts"]["creator_viewers"], {}, {}
+    )
     for key in CURVE_KEYS:
-        latencies[key] = await sequential(
+        point.first_ms[key], point.latencies_ms[key] = await sequential(
             srv.app_url, by_key[key].make, budget_seconds=budget_seconds, max_requests=max_requests
         )
+        median = statistics.median(point.latencies_ms[key])
         print(
-            f"scale {srv.ready['scale']:>3}: {by_key[key].title:<42} {statistics.median(latencies[key]):10.1f} ms",
-            flush=True,
+            f"scale {point.scale:>3}: {by_key[key].title:<42} {median:10.1f} ms (first {point.first_ms[key]:.1f} ms)"
         )
-    return CurvePoint(
-        srv.ready["scale"], srv.ready["join_events"], srv.ready["counts"]["creator_viewers"], latencies
-    )
+    return point
