@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
     app.state.agora = AgoraTokenIssuer(settings)
+    app.state.ranking_lock = asyncio.Lock()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(SingleValuedQueryMiddleware)

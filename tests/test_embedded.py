@@ -318,8 +318,23 @@ class TestByIdSpeedup:
         assert await coll.find_one({"_id": "4"}) is None
         assert await coll.find_one({"_id": {"nested": 1}}) is None
 
-    async def test_operators_on_id_fall_back_to_the_scan(self, coll):
+    async def test_id_in_is_looked_up_by_key(self, coll):
         assert await coll.count_documents({"_id": {"$in": [1, 2, 99]}}) == 2
+        assert await coll.count_documents({"_id": {"$in": [1, 1, 2]}}) == 2
+        assert sorted(d["n"] for d in await coll.find({"_id": {"$in": [3, 4]}, "kind": "odd"}).to_list()) == [
+            3
+        ]
+        assert await coll.count_documents({"_id": {"$in": [{"unhashable": 1}]}}) == 0
+
+    async def test_aggregate_with_leading_match(self, coll):
+        cursor = await coll.aggregate(
+            [{"$match": {"kind": "even"}}, {"$group": {"_id": "$kind", "total": {"$sum": "$n"}}}]
+        )
+        assert await cursor.to_list() == [{"_id": "even", "total": 20}]
+        empty = await coll.aggregate([{"$match": {"kind": "none"}}, {"$sort": {"n": 1}}])
+        assert await empty.to_list() == []
+
+    async def test_operators_on_id_fall_back_to_the_scan(self, coll):
         assert await coll.count_documents({"_id": {"$gte": 7, "$lt": 100}}) == 3
         assert await coll.count_documents({"_id": [1, 2]}) == 0
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import bson
 import mongomock_ng
+from mongomock_ng.aggregate import process_pipeline
 from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.collection import Cursor as _SyncCursor
 from mongomock_ng.collection import _cast_document_class
@@ -128,8 +129,14 @@ class EmbeddedCollection:
         return EmbeddedCursor(self._worker, sync_cursor=self._sync.find(*args, **kwargs))
 
     async def aggregate(self, pipeline: list[dict], **kwargs: Any) -> EmbeddedCursor:
-        docs = await self._worker.run(lambda: list(self._sync.aggregate(pipeline, **kwargs)))
-        return EmbeddedCursor(self._worker, docs=docs)
+        return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
+
+    def _aggregate(self, pipeline: list[dict]) -> list[dict]:
+        # mongomock-ng copies the whole collection before the first stage; a leading $match is a find().
+        if pipeline and list(pipeline[0]) == ["$match"]:
+            docs = list(self._sync.find(pipeline[0]["$match"]))
+            return list(process_pipeline(docs, self._sync.database, pipeline[1:], None))
+        return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
         docs = await self._worker.run(lambda: list(self._sync.list_indexes(**kwargs)))
@@ -208,7 +215,8 @@ _MISSING = object()
 def _install_speedups() -> None:
     """Two small fixes for mongomock-ng hot paths, active only for collections of our clients.
 
-    1. A filter with a plain `_id` equality looks the document up by key instead of scanning.
+    1. A filter with a plain `_id` equality or `_id: {$in: [...]}` looks documents up by key instead of
+       scanning (results in the order of the ids: MongoDB promises no order without a sort either).
     2. Cursor iteration in O(n): stock `Cursor.__next__` copies the remaining results on every call.
     They patch private methods, hence the pinned mongomock-ng version and tests/test_embedded.py.
     """
@@ -221,6 +229,12 @@ def _install_speedups() -> None:
 
     def _iter_documents(self: Any, filter: Any) -> Any:
         _id = filter.get("_id", _MISSING) if isinstance(filter, dict) else _MISSING
+        if isinstance(_id, dict) and list(_id) == ["$in"] and enabled(self):
+            try:
+                found = [self._store[i] for i in dict.fromkeys(_id["$in"]) if i in self._store]
+            except TypeError:  # unhashable ids: fall back to the scan
+                return scan(self, filter)
+            return iter([doc for doc in found if filter_applies(filter, doc)])
         if (
             _id is _MISSING
             or isinstance(_id, dict | list | re.Pattern | bson.regex.Regex)

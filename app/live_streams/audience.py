@@ -1,5 +1,6 @@
 """Joining (Agora tokens + participation records), leaving, viewers and most-watched creators."""
 
+import asyncio
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -168,23 +169,30 @@ class AudienceService:
             "participantAudienceTotal": await self.participants.count_audience(stream_id),
         }
 
+    async def _fresh_ranking(self, max_age_seconds: float) -> list[tuple[ObjectId, int]] | None:
+        snapshot = await self.rankings.read(MOST_WATCHED)
+        if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= max_age_seconds:
+            return None
+        return [(creator_id, viewers) for creator_id, viewers in snapshot["creators"]]
+
     async def viewer_count(self, stream_id: ObjectId) -> dict[str, Any]:
         await self.streams.get_or_404(stream_id)
         return {"streamId": stream_id, "viewerCount": await self.participants.count_present(stream_id)}
 
     async def most_watched_creators(
-        self, caller: AuthenticatedUser | None, limit: int, max_age_seconds: float
+        self, caller: AuthenticatedUser | None, limit: int, max_age_seconds: float, refresh_lock: asyncio.Lock
     ) -> list[dict[str, Any]]:
         """Read the published ranking; recompute it here only when it is missing or too old.
 
         A background job refreshes it every `max_age_seconds / 2`, so requests read one small document
         instead of aggregating the 30-day rollup (docs/live-streams.md, "Audience").
         """
-        snapshot = await self.rankings.read(MOST_WATCHED)
-        if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= max_age_seconds:
-            ranked = await publish_most_watched(self.db, utcnow())
-        else:
-            ranked = [(creator_id, viewers) for creator_id, viewers in snapshot["creators"]]
+        ranked = await self._fresh_ranking(max_age_seconds)
+        if ranked is None:
+            async with refresh_lock:  # one recomputation per process; the others then read its result
+                ranked = await self._fresh_ranking(max_age_seconds)
+                if ranked is None:
+                    ranked = await publish_most_watched(self.db, utcnow())
         ids = [creator_id for creator_id, _ in ranked[:limit]]
         users = await self.users.get_many(ids)
         following = await self.follows.followed_among(caller.id, ids) if caller else set()

@@ -154,7 +154,7 @@ async def list_most_watched_creators(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     max_age = request.app.state.settings.ranking_max_age_seconds
-    return ok(await audience.most_watched_creators(user, limit, max_age))
+    return ok(await audience.most_watched_creators(user, limit, max_age, request.app.state.ranking_lock))
 
 
 @router.get(
