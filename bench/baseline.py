@@ -6,6 +6,8 @@ same JWT verification and user lookup, same orjson envelope: only the framework 
 The ratio app / baseline therefore measures what the app's framework layer costs.
 """
 
+import asyncio
+
 from bson import ObjectId
 from fastapi import FastAPI
 from starlette.applications import Starlette
@@ -17,8 +19,6 @@ from app.core.envelope import ok
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser, decode_subject
 from app.live_streams.audience import AudienceService
-from app.live_streams.funding import FundingService
-from app.live_streams.schemas import LiveStreamStatus
 from app.live_streams.service import LiveStreamService
 
 PREFIX = "/api/v1/live-stream"
@@ -30,7 +30,7 @@ class _Handlers:
         self.settings, self.users = state.settings, state.db["users"]
         self.service = LiveStreamService(state.db, state.settings)
         self.audience = AudienceService(state.db, state.agora, self.service.presenter)
-        self.funding = FundingService(state.db)
+        self.ranking_lock = asyncio.Lock()
 
     async def caller(self, request: Request) -> AuthenticatedUser | None:
         header = request.headers.get("authorization")
@@ -44,18 +44,15 @@ class _Handlers:
         user = await self.caller(request)
         assert user is not None
         limit = int(request.query_params.get("limit", 50))
-        ids = await self.funding.funded_stream_ids(user.id, limit=limit * 4)
-        streams = await self.service.streams.get_many(ids)
-        ordered = [
-            streams[i] for i in ids if i in streams and streams[i]["status"] == LiveStreamStatus.scheduled
-        ]
-        return ok(await self.service.presenter.many(ordered[:limit], user))
+        return ok(await self.service.funded(user, limit))
 
     async def most_watched(self, request: Request) -> Response:
         limit = int(request.query_params.get("limit", 20))
         user = await self.caller(request)
         return ok(
-            await self.audience.most_watched_creators(user, limit, self.settings.ranking_max_age_seconds)
+            await self.audience.most_watched_creators(
+                user, limit, self.settings.ranking_max_age_seconds, self.ranking_lock
+            )
         )
 
     async def detail(self, request: Request) -> Response:

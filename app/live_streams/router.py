@@ -116,13 +116,9 @@ async def create_live_stream(
 async def list_funded_streams(
     user: CurrentUser,
     service: StreamService,
-    funding: Funding,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
-    ids = await funding.funded_stream_ids(user.id, limit=limit * 4)
-    streams = await service.streams.get_many(ids)
-    ordered = [streams[i] for i in ids if i in streams and streams[i]["status"] == LiveStreamStatus.scheduled]
-    return ok(await service.presenter.many(ordered[:limit], user))
+    return ok(await service.funded(user, limit))
 
 
 @router.get(

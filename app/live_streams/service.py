@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.funding import FundingService
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository, ViewerRollupRepository
 from app.live_streams.schemas import (
@@ -29,6 +30,7 @@ from app.live_streams.schemas import (
     LiveStreamStatus,
     LiveStreamType,
 )
+from app.replays.service import refund_rentals_of_deleted_stream
 from app.users.repository import UserRepository
 
 log = structlog.get_logger("app.live_streams")
@@ -100,6 +102,15 @@ class LiveStreamService:
         if len(active) > 1:  # the live-slot index makes this impossible for new data; old data may differ
             log.warning("several_active_streams", user_id=str(user_id), count=len(active))
         return await self.presenter.one(active[0], caller)
+
+    async def funded(self, caller: AuthenticatedUser, limit: int) -> list[dict[str, Any]]:
+        """Scheduled, alive streams the caller funded, each once, the latest funding first."""
+        ids = await FundingService(self.db).funded_stream_ids(caller.id, limit=limit * 4)
+        streams = await self.streams.get_many(ids)
+        scheduled = [
+            streams[i] for i in ids if i in streams and streams[i]["status"] == LiveStreamStatus.scheduled
+        ]
+        return await self.presenter.many(scheduled[:limit], caller)
 
     async def guest_streams(
         self,
@@ -186,8 +197,6 @@ class LiveStreamService:
     # --- cancel and delete --------------------------------------------------------------------------------
 
     async def cancel(self, stream_id: ObjectId, caller: AuthenticatedUser) -> dict[str, Any]:
-        from app.live_streams.funding import FundingService
-
         stream = await self.get(stream_id)
         if stream["creatorId"] == caller.id:
             new_status = LiveStreamStatus.cancelled_by_host
@@ -208,9 +217,6 @@ class LiveStreamService:
 
     async def delete(self, stream_id: ObjectId, caller: AuthenticatedUser) -> dict[str, Any]:
         """Soft delete by the creator; an active (or starting) stream must be ended first."""
-        from app.live_streams.funding import FundingService
-        from app.replays.service import refund_rentals_of_deleted_stream
-
         stream = await self.get_owned(stream_id, caller)
         if stream["status"] == LiveStreamStatus.active or stream.get("liveSlotOwner"):
             raise Conflict("an active stream must be ended before it is deleted")
