@@ -163,7 +163,7 @@ class _Builder:
                 created = self.ago(HISTORY)
                 follows.append(
                     {
-                        "_id": self.new_id(created),
+                        "_id": FollowRepository.key(user["_id"], followee),
                         "followerId": user["_id"],
                         "followeeId": followee,
                         "createdAt": created,
