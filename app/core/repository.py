@@ -51,7 +51,7 @@ class Repository:
             return {**query, "deletedAt": None}
         return query
 
-    async def get(self, _id: ObjectId, *, include_deleted: bool = False) -> dict[str, Any] | None:
+    async def get(self, _id: ObjectId | str, *, include_deleted: bool = False) -> dict[str, Any] | None:
         return await self.collection.find_one(self.scoped({"_id": _id}, include_deleted))
 
     async def get_or_404(self, _id: ObjectId, *, include_deleted: bool = False) -> dict[str, Any]:

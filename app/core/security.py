@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.core.config import Settings
 from app.core.errors import NotAuthenticated
 from app.core.timeutils import utcnow
+from app.users.repository import UserRepository
 
 bearer_scheme = HTTPBearer(
     scheme_name="JWT-auth",
@@ -81,7 +82,7 @@ async def _user_from_credentials(
             raise NotAuthenticated()  # a header was sent but is not `Bearer <token>`
         return None
     user_id = decode_subject(request.app.state.settings, credentials.credentials)
-    doc = await request.app.state.db["users"].find_one({"_id": user_id, "deletedAt": None})
+    doc = await UserRepository(request.app.state.db).get(user_id)
     if doc is None:
         raise NotAuthenticated()
     return AuthenticatedUser(id=user_id, doc=doc)

@@ -4,6 +4,7 @@ import re
 from typing import Annotated, Any
 
 from bson import ObjectId
+from fastapi import Header
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -24,3 +25,6 @@ ObjectIdStr = Annotated[
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "pattern": _OBJECT_ID.pattern, "example": "64d15f9e2e6c8f4d5a123456"}),
 ]
+
+# Optional `Idempotency-Key` header of money-moving POSTs: same key + same request → same answer, once.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]

@@ -13,7 +13,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.repository import Repository
-from app.live_streams.schemas import LiveStreamStatus, Role
+from app.live_streams.schemas import LiveStreamStatus
 
 Sort = list[tuple[str, int]]
 
@@ -118,32 +118,3 @@ class FeedRepository(Repository):
         query = self.scoped(query)
         docs = await self.collection.find(query).sort(sort).skip(skip).limit(limit).to_list()
         return docs, await self.collection.count_documents(query)
-
-
-class ParticipationRepository(Repository):
-    """Feed reads on `participants` (written by the live-stream join endpoints)."""
-
-    collection_name = "participants"
-
-    async def watched_stream_ids(self, user_id: ObjectId) -> list[ObjectId]:
-        """Streams the user joined as audience, each once however often they joined."""
-        return await self.collection.distinct(
-            "liveStreamId", {"userId": user_id, "role": Role.audience.value}
-        )
-
-    async def present_audience_counts(self, stream_ids: list[ObjectId]) -> dict[ObjectId, int]:
-        if not stream_ids:
-            return {}
-        cursor = await self.collection.aggregate(
-            [
-                {
-                    "$match": {
-                        "liveStreamId": {"$in": stream_ids},
-                        "role": Role.audience.value,
-                        "isPresent": True,
-                    }
-                },
-                {"$group": {"_id": "$liveStreamId", "viewers": {"$sum": 1}}},
-            ]
-        )
-        return {row["_id"]: row["viewers"] async for row in cursor}

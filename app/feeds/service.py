@@ -12,9 +12,10 @@ from bson import ObjectId
 from app.core.db import Database
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
-from app.feeds.repository import FeedRepository, ParticipationRepository
+from app.feeds.repository import FeedRepository
 from app.feeds.schemas import ForYouSection
 from app.live_streams.presenter import LiveStreamPresenter
+from app.live_streams.repository import ParticipantRepository
 from app.live_streams.schemas import Role
 from app.reminders.repository import ReminderRepository
 
@@ -32,7 +33,7 @@ class ParticipantViewerCounts:
     """Viewers present according to our participant records (audience joined and not left)."""
 
     def __init__(self, db: Database) -> None:
-        self.participation = ParticipationRepository(db)
+        self.participation = ParticipantRepository(db)
 
     async def counts(self, stream_ids: list[ObjectId]) -> dict[ObjectId, int]:
         return await self.participation.present_audience_counts(stream_ids)
@@ -41,7 +42,7 @@ class ParticipantViewerCounts:
 class FeedService:
     def __init__(self, db: Database, presenter: LiveStreamPresenter, viewer_counts: ViewerCounts) -> None:
         self.feeds = FeedRepository(db)
-        self.participation = ParticipationRepository(db)
+        self.participation = ParticipantRepository(db)
         self.reminders = ReminderRepository(db)
         self.presenter = presenter
         self.viewer_counts = viewer_counts

@@ -170,7 +170,7 @@ class AudienceService:
         }
 
     async def _fresh_ranking(self, max_age_seconds: float) -> list[tuple[ObjectId, int]] | None:
-        snapshot = await self.rankings.read(MOST_WATCHED)
+        snapshot = await self.rankings.get(MOST_WATCHED)
         if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= max_age_seconds:
             return None
         return [(creator_id, viewers) for creator_id, viewers in snapshot["creators"]]

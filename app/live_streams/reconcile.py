@@ -82,7 +82,7 @@ class Reconciler:
     async def _heal_stale_start(self, stream: dict[str, Any]) -> None:
         if stream.get("startingAt") and utcnow() - stream["startingAt"] < STALE_START:
             return  # still within a live start's time budget
-        key = await self.gateway.keys.collection.find_one({"_id": stream["creatorId"]})
+        key = await self.gateway.keys.get(stream["creatorId"])
         if key:
             await self.gateway.close_open_streamings(key["keyId"])
         await self.streams.update(

@@ -180,6 +180,29 @@ class ParticipantRepository(Repository):
         ).to_list()
         return [doc["userId"] for doc in docs]
 
+    async def watched_stream_ids(self, user_id: ObjectId) -> list[ObjectId]:
+        """Streams the user joined as audience, each once however often they joined."""
+        return await self.collection.distinct(
+            "liveStreamId", {"userId": user_id, "role": Role.audience.value}
+        )
+
+    async def present_audience_counts(self, stream_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        if not stream_ids:
+            return {}
+        cursor = await self.collection.aggregate(
+            [
+                {
+                    "$match": {
+                        "liveStreamId": {"$in": stream_ids},
+                        "role": Role.audience.value,
+                        "isPresent": True,
+                    }
+                },
+                {"$group": {"_id": "$liveStreamId", "viewers": {"$sum": 1}}},
+            ]
+        )
+        return {row["_id"]: row["viewers"] async for row in cursor}
+
     async def roles_of(self, user_id: ObjectId, stream_ids: list[ObjectId]) -> dict[ObjectId, set[str]]:
         if not stream_ids:
             return {}
@@ -243,9 +266,6 @@ class RankingSnapshotRepository(Repository):
     """Precomputed rankings shared by every replica: `{_id: name, creators: [[id, viewers]…], computedAt}`."""
 
     collection_name = "ranking_snapshots"
-
-    async def read(self, name: str) -> dict[str, Any] | None:
-        return await self.collection.find_one({"_id": name})
 
     async def save(self, name: str, creators: list[tuple[ObjectId, int]], computed_at: datetime) -> None:
         await self.collection.update_one(

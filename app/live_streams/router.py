@@ -8,14 +8,14 @@ from datetime import datetime
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import CurrentUser, OptionalUser
-from app.core.types import ObjectIdStr
+from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.dependencies import Audience, Funding, Gateway, Lifecycle, ReconcilerDep, StreamService
 from app.live_streams.schemas import (
     FundIn,
@@ -202,7 +202,7 @@ async def join_live_stream_as_guest(body: JoinAsIn, user: CurrentUser, audience:
 async def join_live_stream_as_creator(
     body: JoinAsIn, user: CurrentUser, audience: Audience, gateway: Gateway
 ) -> Response:
-    key = await gateway.keys.collection.find_one({"_id": user.id})
+    key = await gateway.keys.get(user.id)
     return ok(await audience.join_as_creator(body.liveStreamId, user, key), headers=NO_STORE)
 
 
@@ -280,9 +280,7 @@ async def fund_live_stream(
     user: CurrentUser,
     service: StreamService,
     funding: Funding,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     stream, stored = await funding.fund(id, user.id, body.amount, idempotency_key)
     if stored is not None:

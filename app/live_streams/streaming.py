@@ -53,7 +53,7 @@ class StreamingGateway:
         self.qualities = qualities
 
     async def ensure_key(self, creator_id: ObjectId) -> dict[str, Any]:
-        existing = await self.keys.collection.find_one({"_id": creator_id})
+        existing = await self.keys.get(creator_id)
         if existing:
             return existing
         name = f"allmine-{creator_id}"
@@ -75,7 +75,7 @@ class StreamingGateway:
             return doc
         except DuplicateKeyError:  # a concurrent first start created one too: keep theirs, drop ours
             await self.discard_key(key.id)
-            winner = await self.keys.collection.find_one({"_id": creator_id})
+            winner = await self.keys.get(creator_id)
             assert winner is not None
             return winner
 

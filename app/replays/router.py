@@ -2,14 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from app.core.clock import Now
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.pagination import Page, PageParams, strict_page_params
 from app.core.security import CurrentUser
-from app.core.types import ObjectIdStr
+from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.schemas import LiveStream, ReplayAccess
 from app.replays.dependencies import Replays
 from app.replays.schemas import ReplayRental, ReplaySettingsIn
@@ -62,8 +62,6 @@ async def rent_replay(
     user: CurrentUser,
     replays: Replays,
     now: Now,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     return ok(await replays.rent(id, user, idempotency_key, now))
