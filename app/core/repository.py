@@ -78,6 +78,37 @@ class Repository:
         doc["_id"] = result.inserted_id
         return doc
 
+    async def insert_or_existing(
+        self, doc: dict[str, Any], unique_key: tuple[str, ...]
+    ) -> tuple[dict[str, Any], bool]:
+        """Insert `doc`, or return the document already holding its `unique_key`: (doc, created).
+
+        The idempotency primitive: a retried request finds the document its first attempt wrote.
+        """
+        try:
+            await self.collection.insert_one(doc)
+            return doc, True
+        except DuplicateKeyError:
+            existing = await self.collection.find_one({field: doc[field] for field in unique_key})
+            if existing is None:  # removed in between: never loop, let the caller retry later
+                raise Conflict("the request is being processed") from None
+            return existing, False
+
+    async def upsert_returning(self, key: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+        """Upsert on a unique `key` and return the document after the update.
+
+        Two concurrent first upserts can both try the insert; MongoDB then fails one with a duplicate
+        key, and repeating it as a plain update is correct because the document now exists.
+        """
+        try:
+            return await self.collection.find_one_and_update(
+                key, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:
+            return await self.collection.find_one_and_update(
+                key, update, return_document=ReturnDocument.AFTER
+            )
+
     async def update(
         self, query: dict[str, Any], update: dict[str, Any], *, include_deleted: bool = False
     ) -> dict[str, Any] | None:

@@ -5,9 +5,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
-from app.core.errors import Conflict
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.live_streams.schemas import LiveStreamStatus, Role
@@ -124,14 +122,7 @@ class ParticipantRepository(Repository):
             "$inc": {"joinCount": 1},
             "$setOnInsert": {"creatorId": stream["creatorId"], "firstJoinedAt": now, "watchSeconds": 0},
         }
-        try:
-            return await self.collection.find_one_and_update(
-                key, update, upsert=True, return_document=ReturnDocument.AFTER
-            )
-        except DuplicateKeyError:  # a concurrent first join inserted it; now it exists
-            return await self.collection.find_one_and_update(
-                key, update, return_document=ReturnDocument.AFTER
-            )
+        return await self.upsert_returning(key, update)
 
     async def record_leave(self, stream_id: ObjectId, user_id: ObjectId) -> list[dict[str, Any]]:
         """Close every present participation of the user in the stream; returns the closed ones."""
@@ -237,10 +228,7 @@ class ViewerRollupRepository(Repository):
 
     async def touch(self, creator_id: ObjectId, viewer_id: ObjectId, stream_id: ObjectId) -> None:
         key = {"creatorId": creator_id, "viewerId": viewer_id, "liveStreamId": stream_id}
-        try:
-            await self.collection.update_one(key, {"$set": {"lastSeenAt": utcnow()}}, upsert=True)
-        except DuplicateKeyError:  # two first joins raced on the upsert; the other one wrote the row
-            await self.collection.update_one(key, {"$set": {"lastSeenAt": utcnow()}})
+        await self.upsert_returning(key, {"$set": {"lastSeenAt": utcnow()}})
 
     async def forget_stream(self, stream_id: ObjectId) -> None:
         await self.collection.delete_many({"liveStreamId": stream_id})
@@ -291,16 +279,7 @@ class FundingRepository(Repository):
 
     async def start(self, doc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Insert a pending funding; returns (funding, created). An existing key returns the original."""
-        try:
-            await self.collection.insert_one(doc)
-            return doc, True
-        except DuplicateKeyError:
-            existing = await self.collection.find_one(
-                {"userId": doc["userId"], "idempotencyKey": doc["idempotencyKey"]}
-            )
-            if existing is None:
-                raise Conflict("funding is being processed") from None
-            return existing, False
+        return await self.insert_or_existing(doc, ("userId", "idempotencyKey"))
 
     async def set_status(
         self, _id: ObjectId, from_statuses: tuple[str, ...], status: str, extra: dict[str, Any] | None = None

@@ -4,8 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
@@ -31,14 +30,7 @@ class ReminderRepository(Repository):
             "$set": {**fields, "firedAt": None, "cancelledAt": None, "updatedAt": now},
             "$setOnInsert": {"createdAt": now},
         }
-        try:
-            return await self.collection.find_one_and_update(
-                key, update, upsert=True, return_document=ReturnDocument.AFTER
-            )
-        except DuplicateKeyError:  # a concurrent first upsert inserted it; now it exists
-            return await self.collection.find_one_and_update(
-                key, update, return_document=ReturnDocument.AFTER
-            )
+        return await self.upsert_returning(key, update)
 
     async def remove(self, user_id: ObjectId, stream_id: ObjectId) -> dict[str, Any] | None:
         return await self.collection.find_one_and_delete({"userId": user_id, "liveStreamId": stream_id})

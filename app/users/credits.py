@@ -17,7 +17,6 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.repository import Repository
@@ -117,16 +116,14 @@ class CreditLedger:
             "createdAt": now,
             "updatedAt": now,
         }
-        try:
-            await self.transactions.collection.insert_one(doc)
-            return doc
-        except DuplicateKeyError:
-            existing = await self.transactions.collection.find_one({"userId": user_id, "idempotencyKey": key})
-            if existing is None:  # deleted in between: cannot happen with our code, but never loop
-                raise Conflict("credit movement is being processed") from None
-            if (existing["amount"], existing["direction"], existing["type"]) != (amount, direction, tx_type):
-                raise Conflict("idempotency key reused for a different credit movement") from None
-            return existing
+        existing, created = await self.transactions.insert_or_existing(doc, ("userId", "idempotencyKey"))
+        if not created and (existing["amount"], existing["direction"], existing["type"]) != (
+            amount,
+            direction,
+            tx_type,
+        ):
+            raise Conflict("idempotency key reused for a different credit movement")
+        return existing
 
     async def _apply_pending(self, tx: dict[str, Any]) -> dict[str, Any]:
         signed = tx["amount"] if tx["direction"] == Direction.credit else -tx["amount"]
