@@ -158,7 +158,11 @@ class TestLedger:
         user_id, _ = await user_with(make_user, 20)
         ledger = CreditLedger(db)
         tx = await ledger.apply(user_id, **debit("half-done", 15))
+        # Rewind to the state a crash right after the decision leaves: decision recorded on the user
+        # (balance already debited), movement still pending.
         await db.credit_transactions.update_one({"_id": tx["_id"]}, {"$set": {"status": "pending"}})
+        entry = {"d": "completed", "at": tx["updatedAt"], "balance": 5}
+        await db.users.update_one({"_id": user_id}, {"$set": {f"opInFlight.{tx['_id']}": entry}})
         again = await ledger.apply(user_id, **debit("half-done", 15))
         assert (again["status"], again["balanceAfter"]) == ("completed", 5)
         assert await balance(db, user_id) == 5

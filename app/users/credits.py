@@ -1,28 +1,31 @@
 """The credit ledger: one document per movement, applied to the balance exactly once.
 
-MongoDB transactions are unavailable on the embedded engine (and need a replica set), so a movement is
-a small idempotent state machine instead (docs/decisions.md, "money"):
+A movement is a small state machine, `pending` → `completed` | `failed` (docs/money.md):
 
-1. insert the movement as `pending` under a unique (userId, idempotencyKey);
-2. apply it to the balance with one conditional update that also records the movement id in the
-   user's bounded `appliedTxs` list: `{credits >= amount (debits), appliedTxs != id}`;
-3. mark it `completed` (or `failed` when a debit found too few credits).
+1. insert it `pending` under a unique (userId, idempotencyKey) - a retry finds the same movement;
+2. decide it on the user's document with `app.core.once`: *applied* (the balance changes in the same
+   write) or *failed* (a debit above the balance - the refusal is recorded atomically too, so two runs
+   of one movement can never disagree);
+3. mark the movement final from that decision, then forget the decision on the user.
 
-Calling `apply` again with the same key resumes a pending movement or returns the finished one, so a
-crashed request or a retried one never loses or doubles credits.
+Any number of runners (the request, a retry with the same key, a recovery pass) may drive the same
+movement at once; each ends with the same answer and the balance moves once. A caller is told "paid"
+only once the movement is `completed`.
 """
 
+import contextlib
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.once import HolderMissing, Rule
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
-
-APPLIED_TX_MEMORY = 64  # enough for every movement that can be in flight for one user at once
+from app.users.repository import UserRepository
 
 
 class Direction(StrEnum):
@@ -67,11 +70,37 @@ class CreditTransactionRepository(Repository):
         )
         return await cursor.to_list(), await self.collection.count_documents(query)
 
+    async def is_final(self, tx_id: ObjectId) -> bool:
+        tx = await self.collection.find_one({"_id": tx_id}, {"status": 1})
+        return tx is not None and tx["status"] != TxStatus.pending
+
+    async def final_among(self, tx_ids: list[str]) -> set[str]:
+        ids = [ObjectId(tx_id) for tx_id in tx_ids]
+        docs = await self.collection.find(
+            {"_id": {"$in": ids}, "status": {"$ne": TxStatus.pending.value}}, {"_id": 1}
+        ).to_list()
+        return {str(doc["_id"]) for doc in docs}
+
+    async def finish(self, tx_id: ObjectId, status: TxStatus, balance: int | None) -> None:
+        await self.collection.update_one(
+            {"_id": tx_id, "status": TxStatus.pending.value},
+            {"$set": {"status": status.value, "balanceAfter": balance, "updatedAt": utcnow()}},
+        )
+
+    async def void(self, user_id: ObjectId, keys: list[str]) -> None:
+        await self.collection.update_many(
+            {"userId": user_id, "idempotencyKey": {"$in": keys}}, {"$set": {"voided": True}}
+        )
+
+    async def stale_pending(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
+        cursor = self.collection.find({"status": TxStatus.pending.value, "createdAt": {"$lte": older_than}})
+        return await cursor.sort("createdAt", ASCENDING).limit(limit).to_list()
+
 
 class CreditLedger:
     def __init__(self, db: Any) -> None:
         self.transactions = CreditTransactionRepository(db)
-        self.users = db["users"]
+        self.users = UserRepository(db)
 
     async def apply(
         self,
@@ -87,11 +116,48 @@ class CreditLedger:
         if amount <= 0:
             raise ValidationFailed("amount must be a positive integer")
         tx = await self._start(user_id, amount, direction, type, idempotency_key, reference)
-        if tx["status"] == TxStatus.completed:
-            return tx
+        return await self.drive(tx)
+
+    async def drive(self, tx: dict[str, Any]) -> dict[str, Any]:
+        """Run (or resume) one movement to its end; raises InsufficientCredits when it failed."""
+        if tx["status"] == TxStatus.pending:
+            tx = await self._decide(tx)
         if tx["status"] == TxStatus.failed:
             raise InsufficientCredits()
-        return await self._apply_pending(tx)
+        return tx
+
+    async def _decide(self, tx: dict[str, Any]) -> dict[str, Any]:
+        signed = tx["amount"] if tx["direction"] == Direction.credit else -tx["amount"]
+
+        def rule(user: dict[str, Any]) -> Rule:
+            credits = int(user.get("credits") or 0)
+            if credits + signed < 0:
+                return Rule(TxStatus.failed.value)
+            return Rule(
+                TxStatus.completed.value,
+                condition={"credits": credits},
+                effect={"$inc": {"credits": signed}},
+                note={"balance": credits + signed},
+            )
+
+        try:
+            decided = await self.users.decide_once(
+                tx["userId"],
+                tx["_id"],
+                op_is_final=lambda: self.transactions.is_final(tx["_id"]),
+                rule=rule,
+                final_among=self.transactions.final_among,
+                projection=("credits",),
+            )
+        except HolderMissing:
+            await self.transactions.finish(tx["_id"], TxStatus.failed, None)
+            raise NotFound("user not found") from None
+        if decided.outcome is not None:
+            await self.transactions.finish(tx["_id"], TxStatus(decided.outcome), decided.entry.get("balance"))
+            await self.users.forget(tx["userId"], tx["_id"])
+        final = await self.transactions.get(tx["_id"])
+        assert final is not None and final["status"] != TxStatus.pending
+        return final
 
     async def _start(
         self,
@@ -125,39 +191,18 @@ class CreditLedger:
             raise Conflict("idempotency key reused for a different credit movement")
         return existing
 
-    async def _apply_pending(self, tx: dict[str, Any]) -> dict[str, Any]:
-        signed = tx["amount"] if tx["direction"] == Direction.credit else -tx["amount"]
-        query: dict[str, Any] = {"_id": tx["userId"], "appliedTxs": {"$ne": tx["_id"]}}
-        if signed < 0:
-            query["credits"] = {"$gte": -signed}
-        user = await self.users.find_one_and_update(
-            query,
-            {
-                "$inc": {"credits": signed},
-                "$push": {"appliedTxs": {"$each": [tx["_id"]], "$slice": -APPLIED_TX_MEMORY}},
-            },
-            projection={"credits": 1},
-            return_document=ReturnDocument.AFTER,
-        )
-        if user is None:
-            current = await self.users.find_one({"_id": tx["userId"]}, {"credits": 1, "appliedTxs": 1})
-            if current is None:
-                await self._finish(tx, TxStatus.failed, None)
-                raise NotFound("user not found")
-            if tx["_id"] not in current.get("appliedTxs", []):
-                await self._finish(tx, TxStatus.failed, None)
-                raise InsufficientCredits()
-            user = current  # an earlier attempt already applied it
-        return await self._finish(tx, TxStatus.completed, user["credits"])
+    async def void(self, user_id: ObjectId, keys: list[str]) -> None:
+        """Hide a debit and the refund that cancelled it from the history (a failed attempt, not a
+        movement the user made); the balance is untouched - both movements stay in the ledger."""
+        await self.transactions.void(user_id, keys)
 
-    async def _finish(self, tx: dict[str, Any], status: TxStatus, balance: int | None) -> dict[str, Any]:
-        updated = await self.transactions.collection.find_one_and_update(
-            {"_id": tx["_id"], "status": TxStatus.pending.value},
-            {"$set": {"status": status.value, "balanceAfter": balance, "updatedAt": utcnow()}},
-            return_document=ReturnDocument.AFTER,
-        )
-        return updated or await self.transactions.collection.find_one({"_id": tx["_id"]})
+    async def resume_stale(self, older_than: datetime, limit: int = 200) -> int:
+        """Drive movements whose runner died midway (called by the reconcile loop)."""
+        stale = await self.transactions.stale_pending(older_than, limit)
+        for tx in stale:
+            with contextlib.suppress(InsufficientCredits, NotFound):
+                await self.drive(tx)
+        return len(stale)
 
     async def balance(self, user_id: ObjectId) -> int:
-        doc = await self.users.find_one({"_id": user_id}, {"credits": 1})
-        return int(doc["credits"]) if doc else 0
+        return await self.users.credits_of(user_id)

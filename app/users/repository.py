@@ -6,13 +6,16 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
+from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 
 SUMMARY_FIELDS = ("username", "name", "surname", "profilePhoto", "availabilityStatus")
 
 
-class UserRepository(Repository):
+class UserRepository(OnceHolder, Repository):
+    """Users; a user's `credits` change only through ledger decisions (`app.core.once`)."""
+
     collection_name = "users"
     soft_delete = True
     indexes = [IndexModel([("usernameLower", ASCENDING)], unique=True, name="username_unique")]
@@ -29,12 +32,17 @@ class UserRepository(Repository):
             "expertise": fields.get("expertise"),
             "interests": sorted(set(fields.get("interests") or [])),
             "credits": int(fields.get("credits") or 0),
-            "appliedTxs": [],
+            "opVersion": 0,
+            "opInFlight": {},
             "createdAt": now,
             "updatedAt": now,
             "deletedAt": None,
         }
         return await self.insert(doc)
+
+    async def credits_of(self, user_id: ObjectId) -> int:
+        doc = await self.collection.find_one({"_id": user_id}, {"credits": 1})
+        return int(doc["credits"]) if doc else 0
 
     async def search_ids(self, ids: list[ObjectId], pattern: str) -> list[ObjectId]:
         """Ids among `ids` whose username, name or surname contains `pattern` (already regex-escaped)."""
