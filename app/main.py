@@ -35,6 +35,7 @@ from app.live_streams import router as live_stream_router
 from app.live_streams.audience import publish_most_watched
 from app.live_streams.reconcile import Reconciler
 from app.live_streams.streaming import StreamingGateway
+from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
 from app.reminders import router as reminders_router
 from app.reminders.scheduler import ReminderScheduler
 from app.replays import router as replays_router
@@ -96,8 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by install_openapi from local assets
         redoc_url=None,
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
@@ -125,5 +127,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
     app.mount(MEDIA_URL_PREFIX, StaticFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    install_openapi(app)
+    install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS)
     return app

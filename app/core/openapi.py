@@ -1,44 +1,325 @@
-"""OpenAPI tweaks: document what the API really answers.
+"""The OpenAPI document as clients and generators need it, and the self-hosted `/docs` playground.
 
-FastAPI adds a 422 `HTTPValidationError` response to every operation with parameters; this API answers
-validation failures with 400 in the envelope, so those entries are replaced by the 400 envelope.
-Operations taking a body also document the 413 envelope of the request-size limit.
+Everything here is derived from route metadata, so domains only declare what is theirs (tags,
+`operation_id=` where the function name reads badly, docstrings, schemas with examples):
+
+- **Playground**: Swagger UI's JS/CSS are served by the app (`/docs-assets`, from the pinned
+  `fastapi-offline` wheel, FastAPI's self-hosting recipe), so `/docs` works offline; ReDoc stays off.
+- **operationId**: the endpoint function's name in camelCase (`fund_live_stream` → `fundLiveStream`)
+  unless the route sets `operation_id=`; `Body_*` form schemas are named after it (`CreateLiveStreamForm`).
+- **Security**: `[{"JWT-auth": []}]` for a required token, `[{}, {"JWT-auth": []}]` where an
+  authentication dependency may resolve to `None` (anonymous allowed), `[]` for public operations.
+- **Errors**: FastAPI's 422 is replaced by 400 (validation answers 400 in the envelope). Every
+  operation documents 400 (a repeated query parameter is refused on every path), operations with a
+  token 401, operations with a body 413; each error response carries the real envelope as example.
+- **Generators**: an optional parameter is omitted rather than sent as `null` (no `null` branch, so a
+  generated client never sends an empty `Idempotency-Key`); uploads are `format: binary`.
+- **Examples**: every JSON response gets an example built from its schema (field `examples` first)
+  with the envelope's real `isSuccess`/`statusCode`; media types use `examples` (OpenAPI 3.1 style).
 """
 
-from typing import Any
+import copy
+import re
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request, routing
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
+from fastapi.staticfiles import StaticFiles
 
 from app.core.errors import generic_message
 
+DOCS_URL = "/docs"
+DOCS_ASSETS_URL = "/docs-assets"
+SWAGGER_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+EXAMPLE_TIMESTAMP = "2026-01-15T18:00:00.000Z"
+ERROR_REF = "#/components/schemas/ErrorEnvelope"
+# Why an operation may answer the status although its route does not declare it.
+IMPLICIT_ERRORS = {
+    400: "Validation failed: a parameter or the body is invalid, or a query parameter is repeated.",
+    401: "Authentication required: the token sent is missing (where required), malformed, expired "
+    "or names an unknown user.",
+    413: "Payload too large: the request body exceeds `MAX_REQUEST_BYTES`.",
+}
 
-def install_openapi(app: FastAPI) -> None:
+
+def install_openapi(
+    app: FastAPI,
+    *,
+    parameter_descriptions: Mapping[str, str] | None = None,
+    servers: list[dict[str, str]] | None = None,
+) -> None:
+    """Serve `/docs` from local assets and replace `app.openapi` by the post-processed document.
+
+    `parameter_descriptions` describe parameters (by name) that their route leaves undescribed;
+    tag descriptions come from `FastAPI(openapi_tags=...)`.
+    """
+    _install_docs(app)
+    fallback = dict(parameter_descriptions or {})
+    servers = servers or [{"url": "/", "description": "This server"}]
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+            servers=servers,
+            license_info={"name": "Proprietary", "url": "https://allmine.com/terms"},
         )
-        error_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
-
-        def error_response(status: int) -> dict[str, Any]:
-            return {
-                "description": generic_message(status),
-                "content": {"application/json": {"schema": error_ref}},
-            }
-
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                responses = operation.get("responses", {})
-                if responses.pop("422", None) is not None and "400" not in responses:
-                    responses["400"] = error_response(400)
-                if "requestBody" in operation:  # BodySizeLimitMiddleware, MAX_REQUEST_BYTES
-                    responses.setdefault("413", error_response(413))
-        components = schema.get("components", {}).get("schemas", {})
+        for route in _api_routes(app):
+            for method in route.methods - {"HEAD"}:
+                operation = schema["paths"][route.path_format][method.lower()]
+                operation["operationId"] = route.operation_id or camel_case(route.name)
+                _finish_operation(operation, _auth_mode(route.dependant), fallback, schema)
+        _rename_form_bodies(schema)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
+        _walk_schemas(schema, _binary_uploads)
+        _walk_schemas(schema, _examples_not_example)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every documented API route, also inside routers FastAPI includes lazily (≥ 0.13x)."""
+    contexts = getattr(routing, "iter_route_contexts", None)
+    for route in contexts(app.routes) if contexts else app.routes:
+        original = getattr(route, "original_route", route)
+        if isinstance(original, APIRoute) and route.include_in_schema:
+            yield route
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# --- playground ------------------------------------------------------------------------------------------
+
+
+def _install_docs(app: FastAPI) -> None:
+    """FastAPI's "self-hosting JavaScript and CSS for docs" recipe, with the assets of a pinned wheel."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_ASSETS_DIR), name="docs-assets")
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            swagger_ui_parameters={
+                "validatorUrl": None,  # no call to the public validator service
+                "persistAuthorization": True,
+                "displayRequestDuration": True,
+                "tryItOutEnabled": True,
+            },
+        )
+
+
+# --- operations ------------------------------------------------------------------------------------------
+
+
+def _auth_mode(dependant: Dependant) -> str | None:
+    """`required`, `optional` (an auth dependency that may return `None`) or `None` (public)."""
+    modes = set(_auth_modes(dependant))
+    return "required" if "required" in modes else ("optional" if modes else None)
+
+
+def _auth_modes(dependant: Dependant) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        if any(isinstance(dep.call, SecurityBase) for dep in sub.dependencies):
+            yield "optional" if _may_return_none(sub.call) else "required"
+        yield from _auth_modes(sub)
+
+
+def _may_return_none(call: Callable[..., Any] | None) -> bool:
+    try:
+        returns = get_type_hints(call).get("return")
+    except Exception:  # unresolvable annotations: treat as required, the stricter documentation
+        return False
+    return returns is type(None) or type(None) in get_args(returns)
+
+
+def _finish_operation(
+    operation: dict[str, Any], auth: str | None, fallback: Mapping[str, str], schema: dict[str, Any]
+) -> None:
+    scheme = next(iter(schema.get("components", {}).get("securitySchemes", {})), "JWT-auth")
+    if auth == "required":
+        operation["security"] = [{scheme: []}]
+    elif auth == "optional":
+        operation["security"] = [{}, {scheme: []}]
+    else:
+        operation["security"] = []
+    for parameter in operation.get("parameters", []):
+        if not parameter.get("description") and parameter["name"] in fallback:
+            parameter["description"] = fallback[parameter["name"]]
+        if not parameter.get("required"):
+            parameter["schema"] = _without_null(parameter["schema"])
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    implicit = [400] + ([401] if auth else []) + ([413] if "requestBody" in operation else [])
+    for status in implicit:
+        responses.setdefault(str(status), {"description": IMPLICIT_ERRORS[status]})
+    for code, response in responses.items():
+        status = int(code) if code.isdigit() else 0
+        if status >= 400:
+            response["content"] = {
+                "application/json": {
+                    "schema": {"$ref": ERROR_REF},
+                    "examples": {
+                        "error": {"summary": generic_message(status), "value": error_example(status)}
+                    },
+                }
+            }
+            if response.get("description") in (None, "", "Successful Response"):
+                response["description"] = generic_message(status)
+        elif 200 <= status < 300:
+            media = response.get("content", {}).get("application/json")
+            if media and "schema" in media and "example" not in media and "examples" not in media:
+                value = sample(media["schema"], schema)
+                if isinstance(value, dict) and {"isSuccess", "statusCode"} <= value.keys():
+                    value.update(isSuccess=True, statusCode=status, errors=[], timestamp=EXAMPLE_TIMESTAMP)
+                media["examples"] = {"success": {"summary": response["description"], "value": value}}
+
+
+def error_example(status: int) -> dict[str, Any]:
+    return {
+        "isSuccess": False,
+        "statusCode": status,
+        "data": None,
+        "errors": [generic_message(status)],
+        "timestamp": EXAMPLE_TIMESTAMP,
+    }
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`anyOf: [X, null]` → X: an absent optional parameter means "none"; `null` only confuses clients."""
+    branches = schema.get("anyOf")
+    if not branches:
+        return schema
+    kept = [branch for branch in branches if branch.get("type") != "null"]
+    if len(kept) != 1 or len(kept) == len(branches):
+        return schema
+    outer = {key: value for key, value in schema.items() if key != "anyOf"}
+    if outer.get("default", 0) is None:
+        outer.pop("default")
+    return {**kept[0], **outer}
+
+
+def _rename_form_bodies(schema: dict[str, Any]) -> None:
+    """`Body_create_live_stream_api_v1_…_post` → `CreateLiveStreamForm` (generated model names)."""
+    components = schema.get("components", {}).get("schemas", {})
+    renames: dict[str, str] = {}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                old = ref.rsplit("/", 1)[-1]
+                if old.startswith("Body_") and old in components:
+                    op_id = operation["operationId"]
+                    renames[old] = op_id[:1].upper() + op_id[1:] + "Form"
+    for old, new in renames.items():
+        components[new] = components.pop(old)
+        components[new]["title"] = new
+
+    def rename(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in renames:
+                node["$ref"] = "#/components/schemas/" + renames[ref.rsplit("/", 1)[-1]]
+            for value in node.values():
+                rename(value)
+        elif isinstance(node, list):
+            for value in node:
+                rename(value)
+
+    rename(schema)
+
+
+# --- schema walks ----------------------------------------------------------------------------------------
+
+
+def _walk_schemas(node: Any, fix: Callable[[dict[str, Any]], None]) -> None:
+    if isinstance(node, dict):
+        fix(node)
+        for value in node.values():
+            _walk_schemas(value, fix)
+    elif isinstance(node, list):
+        for value in node:
+            _walk_schemas(value, fix)
+
+
+def _binary_uploads(node: dict[str, Any]) -> None:
+    """pydantic's `contentMediaType` makes generators type a file as `str`; `format: binary` is a file."""
+    if node.get("type") == "string" and node.get("contentMediaType") == "application/octet-stream":
+        del node["contentMediaType"]
+        node["format"] = "binary"
+
+
+def _examples_not_example(node: dict[str, Any]) -> None:
+    """OpenAPI 3.1 schemas use the JSON Schema `examples` list; `example` is deprecated there."""
+    if "example" in node and isinstance(node.get("type"), str) and "examples" not in node:
+        node["examples"] = [node.pop("example")]
+
+
+_DATE_TIME = re.compile(r"date-?time", re.IGNORECASE)
+
+
+def sample(node: dict[str, Any], document: dict[str, Any], depth: int = 0) -> Any:
+    """A value valid against `node`: its first example or default, else built from its type."""
+    if depth > 12:
+        return None
+    if "$ref" in node:
+        target = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **{key: value for key, value in node.items() if key != "$ref"}}
+    if node.get("examples"):
+        return copy.deepcopy(node["examples"][0])
+    if "example" in node:
+        return copy.deepcopy(node["example"])
+    if "const" in node:
+        return node["const"]
+    if node.get("enum"):
+        return node["enum"][0]
+    if "default" in node and node["default"] is not None:
+        return copy.deepcopy(node["default"])
+    for key in ("anyOf", "oneOf"):
+        if key in node:
+            branches = [branch for branch in node[key] if branch.get("type") != "null"]
+            return sample(branches[0], document, depth + 1) if branches else None
+    if "allOf" in node:
+        return sample(node["allOf"][0], document, depth + 1)
+    kind = node.get("type")
+    if kind == "object" or "properties" in node:
+        return {name: sample(prop, document, depth + 1) for name, prop in node.get("properties", {}).items()}
+    if kind == "array":
+        return [sample(node.get("items", {}), document, depth + 1)]
+    if kind == "string":
+        if _DATE_TIME.fullmatch(node.get("format", "")):
+            return EXAMPLE_TIMESTAMP
+        return "string"
+    if kind in ("integer", "number"):
+        low = node.get("minimum", node.get("exclusiveMinimum", -1) + 1)
+        value = max(low, 0) if "maximum" not in node else min(max(low, 0), node["maximum"])
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return True
+    return None

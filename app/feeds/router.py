@@ -24,8 +24,8 @@ from app.feeds.schemas import (
 )
 from app.live_streams.schemas import LiveStream
 
-router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
-v2_router = APIRouter(prefix="/api/v2/live-stream", tags=["Live Streams"])
+router = APIRouter(prefix="/api/v1/live-stream")
+v2_router = APIRouter(prefix="/api/v2/live-stream")
 
 STREAMS = Envelope[list[LiveStream]]
 UPCOMING = Envelope[list[UpcomingLiveStream]]
@@ -38,6 +38,7 @@ Minutes = Annotated[int, Query(ge=0, le=MAX_WINDOW_MINUTES)]
 
 @router.get(
     "/catch-streamers",
+    tags=["Discovery"],
     response_model=Envelope[list[CatchStreamer]],
     responses=error_responses(400),
     summary="Creators of the most recently started active streams",
@@ -48,13 +49,19 @@ async def list_catch_streamers(
     return ok(await feeds.catch_streamers(limit))
 
 
-@router.get("/featured", response_model=STREAMS, summary="Up to 10 active streams with the most viewers")
+@router.get(
+    "/featured",
+    tags=["Discovery"],
+    response_model=STREAMS,
+    summary="Up to 10 active streams with the most viewers",
+)
 async def list_featured_streams(feeds: Feeds) -> Response:
     return ok(await feeds.featured())
 
 
 @router.get(
     "/my-past-streams",
+    tags=["Discovery"],
     response_model=STREAMS,
     responses=error_responses(400, 401),
     summary="The caller's ended streams, newest first",
@@ -65,6 +72,7 @@ async def list_my_past_streams(user: CurrentUser, feeds: Feeds, limit: Limit = 1
 
 @router.get(
     "/user/{userId}/past-streams",
+    tags=["Discovery"],
     response_model=STREAMS,
     responses=error_responses(400, 401),
     summary="A user's ended streams, newest first (optional auth)",
@@ -77,6 +85,7 @@ async def list_user_past_streams(
 
 @router.get(
     "/my-upcoming-live-streams",
+    tags=["Schedule & reminders"],
     response_model=UPCOMING,
     responses=error_responses(400, 401),
     summary="The caller's current and upcoming streams (as creator, guest or broadcaster)",
@@ -95,6 +104,7 @@ async def list_my_upcoming_streams(
 
 @router.get(
     "/user/{userId}/upcoming-live-streams",
+    tags=["Schedule & reminders"],
     response_model=UPCOMING,
     responses=error_responses(400, 401),
     summary="A user's current and upcoming streams, window in hours (optional auth)",
@@ -114,6 +124,7 @@ async def list_user_upcoming_streams(
 
 @v2_router.get(
     "/user/{userId}/upcoming-live-streams",
+    tags=["Schedule & reminders"],
     response_model=UPCOMING,
     responses=error_responses(400, 401),
     summary="A user's current and upcoming streams, window in minutes (optional auth)",
@@ -133,6 +144,7 @@ async def list_user_upcoming_streams_v2(
 
 @router.get(
     "/my-broadcasted-streams",
+    tags=["Discovery"],
     response_model=STREAM_PAGE,
     responses=error_responses(400, 401),
     summary="Ended streams the caller hosted or joined as guest, newest first",
@@ -143,6 +155,7 @@ async def list_my_broadcasted_streams(user: CurrentUser, feeds: Feeds, page: His
 
 @router.get(
     "/my-watched-streams",
+    tags=["Discovery"],
     response_model=STREAM_PAGE,
     responses=error_responses(400, 401),
     summary="Ended streams the caller watched as audience, newest first",
@@ -153,6 +166,7 @@ async def list_my_watched_streams(user: CurrentUser, feeds: Feeds, page: History
 
 @router.get(
     "/for-you/live",
+    tags=["Discovery"],
     response_model=STREAM_PAGE,
     responses=error_responses(400, 401),
     summary="For You: active streams in the caller's interests, most recently started first",
@@ -163,6 +177,7 @@ async def list_for_you_live(user: CurrentUser, feeds: Feeds, page: ClampedPage) 
 
 @router.get(
     "/for-you/scheduled",
+    tags=["Discovery"],
     response_model=STREAM_PAGE,
     responses=error_responses(400, 401),
     summary="For You: scheduled streams in the caller's interests, soonest first",
@@ -173,6 +188,7 @@ async def list_for_you_scheduled(user: CurrentUser, feeds: Feeds, page: ClampedP
 
 @router.get(
     "/for-you/crowdfunding",
+    tags=["Discovery"],
     response_model=STREAM_PAGE,
     responses=error_responses(400, 401),
     summary="For You: scheduled streams with a funding goal in the caller's interests, soonest first",

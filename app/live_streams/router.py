@@ -37,8 +37,8 @@ from app.users.schemas import SortOrder
 
 log = structlog.get_logger("app.live_streams")
 
-router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
-item_router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
+router = APIRouter(prefix="/api/v1/live-stream")
+item_router = APIRouter(prefix="/api/v1/live-stream")
 
 STREAM = Envelope[LiveStream]
 # Join answers carry credentials (Agora tokens, the creator's RTMP stream key): no cache may keep them.
@@ -46,7 +46,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 STREAMS = Envelope[list[LiveStream]]
 
 
-@router.get("", response_model=STREAMS, responses=error_responses(400, 401), summary="List all live streams")
+@router.get(
+    "",
+    tags=["Streams"],
+    response_model=STREAMS,
+    responses=error_responses(400, 401),
+    summary="List all live streams",
+)
 async def list_live_streams(
     user: CurrentUser,
     service: StreamService,
@@ -57,6 +63,7 @@ async def list_live_streams(
 
 @router.post(
     "/create",
+    tags=["Streams"],
     status_code=201,
     response_model=STREAM,
     responses=error_responses(400, 401),
@@ -109,6 +116,7 @@ async def create_live_stream(
 
 @router.get(
     "/funded",
+    tags=["Funding"],
     response_model=STREAMS,
     responses=error_responses(400, 401, 403),
     summary="Scheduled streams the caller has crowd-funded, newest funding first",
@@ -123,6 +131,7 @@ async def list_funded_streams(
 
 @router.get(
     "/guest-streams",
+    tags=["Streams"],
     response_model=STREAMS,
     responses=error_responses(400, 401, 403),
     summary="Streams the caller is invited to as a guest",
@@ -139,6 +148,7 @@ async def list_guest_streams(
 
 @router.get(
     "/most-watched-creators",
+    tags=["Audience"],
     response_model=Envelope[list[MostWatchedCreator]],
     responses=error_responses(400, 401, 403, 500),
     summary="Creators ranked by unique viewers over the last 30 days (optional auth)",
@@ -155,6 +165,7 @@ async def list_most_watched_creators(
 
 @router.get(
     "/my-active-stream",
+    tags=["Streams"],
     response_model=STREAM,
     responses=error_responses(401, 404),
     summary="The caller's active live stream",
@@ -165,6 +176,7 @@ async def get_my_active_stream(user: CurrentUser, service: StreamService) -> Res
 
 @router.get(
     "/user/{userId}/active-stream",
+    tags=["Streams"],
     response_model=STREAM,
     responses=error_responses(400, 401, 404),
     summary="A user's active live stream (optional auth)",
@@ -175,6 +187,7 @@ async def get_user_active_stream(userId: ObjectIdStr, user: OptionalUser, servic
 
 @router.post(
     "/join",
+    tags=["Audience"],
     response_model=Envelope[JoinResult],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Watch an active stream: Agora subscriber token + participation record",
@@ -185,6 +198,7 @@ async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) 
 
 @router.post(
     "/join-as-guest",
+    tags=["Audience"],
     response_model=Envelope[JoinResult],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Join as an invited guest: Agora publisher token",
@@ -195,6 +209,7 @@ async def join_live_stream_as_guest(body: JoinAsIn, user: CurrentUser, audience:
 
 @router.post(
     "/join-as-creator",
+    tags=["Audience"],
     response_model=Envelope[JoinResult],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Join as the creator: Agora publisher token and, once started, the RTMP ingest",
@@ -210,7 +225,11 @@ async def join_live_stream_as_creator(
 
 
 @item_router.get(
-    "/{id}", response_model=STREAM, responses=error_responses(400, 401, 404), summary="Live stream detail"
+    "/{id}",
+    tags=["Streams"],
+    response_model=STREAM,
+    responses=error_responses(400, 401, 404),
+    summary="Live stream detail",
 )
 async def get_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
     return ok(await service.presenter.one(await service.get(id), user))
@@ -218,6 +237,7 @@ async def get_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamSer
 
 @item_router.delete(
     "/{id}",
+    tags=["Streams"],
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Soft delete your own stream (not while active)",
@@ -228,6 +248,7 @@ async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
 
 @item_router.post(
     "/{id}/cancel",
+    tags=["Streams"],
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Cancel before start (creator or invited guest); funders are refunded",
@@ -238,6 +259,7 @@ async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
 
 @item_router.post(
     "/{id}/start",
+    tags=["Lifecycle"],
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409, 502, 503),
     summary="Go live: opens the AIOZ session (creator only)",
@@ -251,6 +273,7 @@ async def start_live_stream(
 
 @item_router.post(
     "/{id}/end",
+    tags=["Lifecycle"],
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="End the broadcast (creator only); the recording is collected in the background",
@@ -270,6 +293,7 @@ async def end_live_stream(
 
 @item_router.post(
     "/{id}/fund",
+    tags=["Funding"],
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Crowd-fund a scheduled stream with credits (supports Idempotency-Key)",
@@ -292,6 +316,7 @@ async def fund_live_stream(
 
 @item_router.post(
     "/{id}/leave",
+    tags=["Audience"],
     response_model=Envelope[LeaveResult],
     responses=error_responses(400, 401, 404, 409),
     summary="End the caller's participation (watch time is recorded)",
@@ -302,6 +327,7 @@ async def leave_live_stream(id: ObjectIdStr, user: CurrentUser, audience: Audien
 
 @item_router.get(
     "/{id}/viewers",
+    tags=["Audience"],
     response_model=Envelope[ViewersPage],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Audience currently watching an active stream",
@@ -319,6 +345,7 @@ async def list_viewers(
 
 @item_router.get(
     "/{id}/viewer-count",
+    tags=["Audience"],
     response_model=Envelope[ViewerCount],
     responses=error_responses(400, 401, 403, 404, 500),
     summary="Current viewer count",

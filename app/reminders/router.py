@@ -11,7 +11,7 @@ from app.core.types import ObjectIdStr
 from app.reminders.dependencies import Reminders
 from app.reminders.schemas import Reminder, ReminderIn, ReminderStatus
 
-router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
+router = APIRouter(prefix="/api/v1/live-stream", tags=["Schedule & reminders"])
 
 
 @router.get(

@@ -14,7 +14,7 @@ from app.live_streams.schemas import LiveStream, ReplayAccess
 from app.replays.dependencies import Replays
 from app.replays.schemas import ReplayRental, ReplaySettingsIn
 
-router = APIRouter(prefix="/api/v1/live-stream", tags=["Live Streams"])
+router = APIRouter(prefix="/api/v1/live-stream", tags=["Replays"])
 
 RentalPage = Annotated[PageParams, Depends(strict_page_params(default_limit=10))]
 
