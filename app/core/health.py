@@ -14,13 +14,19 @@ class Health(BaseModel):
     status: str
 
 
-@router.get("/health", response_model=Envelope[Health], summary="Liveness: the process answers")
+@router.get(
+    "/health",
+    operation_id="getHealth",
+    response_model=Envelope[Health],
+    summary="Liveness: the process answers",
+)
 async def health() -> Response:
     return ok({"status": "ok"})
 
 
 @router.get(
     "/ready",
+    operation_id="getReadiness",
     response_model=Envelope[Health],
     responses=error_responses(503),
     summary="Readiness: the database answers a ping",

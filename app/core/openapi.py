@@ -83,6 +83,7 @@ def install_openapi(
                 operation["operationId"] = route.operation_id or camel_case(route.name)
                 _finish_operation(operation, _auth_mode(route.dependant), fallback, schema)
         _rename_form_bodies(schema)
+        _optional_form_fields_without_null(schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
@@ -251,6 +252,21 @@ def _rename_form_bodies(schema: dict[str, Any]) -> None:
                 rename(value)
 
     rename(schema)
+
+
+def _optional_form_fields_without_null(schema: dict[str, Any]) -> None:
+    """A form field left out means "none"; a `null` branch makes generated clients send "None"."""
+    components = schema.get("components", {}).get("schemas", {})
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                if media_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                    continue
+                form = components.get(media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1], {})
+                required = set(form.get("required", []))
+                for name, prop in form.get("properties", {}).items():
+                    if name not in required:
+                        form["properties"][name] = _without_null(prop)
 
 
 # --- schema walks ----------------------------------------------------------------------------------------
