@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from app import flows
 from app.agora.tokens import AgoraTokenIssuer
 from app.core import health
 from app.core.background import run_leased_forever
@@ -33,7 +34,6 @@ from app.dev.seed import seed_demo_if_wanted
 from app.feeds import router as feeds_router
 from app.live_streams import router as live_stream_router
 from app.live_streams.audience import publish_most_watched
-from app.live_streams.reconcile import Reconciler
 from app.live_streams.streaming import StreamingGateway
 from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
 from app.reminders import router as reminders_router
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db, interval = app.state.db, settings.reconcile_interval_seconds
             gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
             loop_tasks = [
-                asyncio.create_task(Reconciler(db, gateway).run_forever(interval)),
+                asyncio.create_task(flows.reconciler(db, gateway).run_forever(interval)),
                 asyncio.create_task(ReminderScheduler(db).run_forever(interval)),
                 asyncio.create_task(RentalSettlement(db).run_forever(interval)),
             ]
@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
+    app.state.make_follow_ups = flows.follow_up_runner
+    app.state.make_reconciler = flows.reconciler
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
     app.state.agora = AgoraTokenIssuer(settings)
     app.state.ranking_lock = asyncio.Lock()

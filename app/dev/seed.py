@@ -1,19 +1,20 @@
 """Demo data for the playground: users with follows and credits, and streams in every state."""
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
 from bson import ObjectId
 from fastapi import FastAPI
 
+from app import flows
 from app.core.config import AppEnv, Settings
 from app.core.security import AuthenticatedUser, create_access_token
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
-from app.live_streams.reconcile import Reconciler
 from app.live_streams.schemas import JoinIn, LiveStreamType
 from app.live_streams.service import LiveStreamService, NewLiveStream
 from app.live_streams.streaming import StreamingGateway
@@ -68,7 +69,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
     """Streams in every state, made through the same services the API uses."""
     db = app.state.db
     who = {name: AuthenticatedUser(id=doc["_id"], doc=doc) for name, doc in users.items()}
-    service = LiveStreamService(db, settings)
+    service = LiveStreamService(db, settings, flows.follow_up_runner(db))
     funding = FundingService(db)
     now = utcnow()
 
@@ -92,7 +93,13 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
         ),
     )
     for fan, amount in (("viewer", 500), ("mehmet", 250)):
-        await funding.fund(ObjectId(crowd["id"]), who[fan].id, amount, idempotency_key=f"demo-{fan}")
+        await funding.fund(
+            ObjectId(crowd["id"]),
+            who[fan].id,
+            amount,
+            f"demo-{fan}",
+            partial(service.presenter.one, caller=who[fan]),
+        )
     await service.create(
         who["lena"], new("Design critique hour", interest="design", plannedStartDate=now + timedelta(hours=3))
     )
@@ -110,7 +117,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
         log.info("demo_streams_seeded", note="no live/ended demo streams: a real AIOZ account is configured")
         return
     gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
-    lifecycle = StreamLifecycle(db, gateway, service.presenter)
+    lifecycle = StreamLifecycle(db, gateway, service.presenter, service.follow_ups)
     audience = AudienceService(db, app.state.agora, service.presenter)
 
     ended = await service.create(
@@ -123,7 +130,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
     ended_doc = await lifecycle.end(ended_doc)
     fake.end_stream(ended_doc["aioz"]["streamingId"])
     fake.produce_recording(ended_doc["aioz"]["streamingId"])
-    await Reconciler(db, gateway).reconcile_one(ended_doc)
+    await flows.reconciler(db, gateway).reconcile_one(ended_doc)
     await service.streams.update(
         {"_id": ended_doc["_id"]}, {"$set": {"isActiveReplayOnCreatorProfile": True, "replayCreditPrice": 50}}
     )

@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from app.core.db import Db
 from app.live_streams.audience import AudienceService
+from app.live_streams.follow_ups import FollowUpRunner
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
 from app.live_streams.reconcile import Reconciler
@@ -13,8 +14,16 @@ from app.live_streams.service import LiveStreamService
 from app.live_streams.streaming import StreamingGateway
 
 
-async def get_stream_service(request: Request, db: Db) -> LiveStreamService:
-    return LiveStreamService(db, request.app.state.settings)
+async def get_follow_ups(request: Request, db: Db) -> FollowUpRunner:
+    # Built by app.flows (the handlers live in other domains), handed over through app.state.
+    return request.app.state.make_follow_ups(db)
+
+
+FollowUps = Annotated[FollowUpRunner, Depends(get_follow_ups)]
+
+
+async def get_stream_service(request: Request, db: Db, follow_ups: FollowUps) -> LiveStreamService:
+    return LiveStreamService(db, request.app.state.settings, follow_ups)
 
 
 StreamService = Annotated[LiveStreamService, Depends(get_stream_service)]
@@ -28,14 +37,14 @@ Gateway = Annotated[StreamingGateway, Depends(get_gateway)]
 
 
 async def get_lifecycle(service: StreamService, gateway: Gateway) -> StreamLifecycle:
-    return StreamLifecycle(service.db, gateway, service.presenter)
+    return StreamLifecycle(service.db, gateway, service.presenter, service.follow_ups)
 
 
 Lifecycle = Annotated[StreamLifecycle, Depends(get_lifecycle)]
 
 
-async def get_reconciler(db: Db, gateway: Gateway) -> Reconciler:
-    return Reconciler(db, gateway)
+async def get_reconciler(request: Request, db: Db, gateway: Gateway) -> Reconciler:
+    return request.app.state.make_reconciler(db, gateway)
 
 
 ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]

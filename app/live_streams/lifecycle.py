@@ -16,8 +16,9 @@ from app.agora.tokens import agora_uid
 from app.core.errors import AppError, Conflict
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.presenter import LiveStreamPresenter
-from app.live_streams.repository import LiveStreamRepository, ParticipantRepository
+from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus, Role
 from app.live_streams.streaming import StreamingGateway
 
@@ -28,11 +29,17 @@ UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's 
 
 
 class StreamLifecycle:
-    def __init__(self, db: Any, gateway: StreamingGateway, presenter: LiveStreamPresenter) -> None:
+    def __init__(
+        self,
+        db: Any,
+        gateway: StreamingGateway,
+        presenter: LiveStreamPresenter,
+        follow_ups: FollowUpRunner,
+    ) -> None:
         self.streams = LiveStreamRepository(db)
-        self.participants = ParticipantRepository(db)
         self.gateway = gateway
         self.presenter = presenter
+        self.follow_ups = follow_ups
 
     async def start(self, stream: dict[str, Any], creator: AuthenticatedUser) -> dict[str, Any]:
         if stream["status"] not in STARTABLE:
@@ -107,12 +114,13 @@ class StreamLifecycle:
                     "endedAt": now,
                     "aioz.state": "closing",
                     "aioz.reconcileAt": now,
+                    **due(FollowUp.close_participants, FollowUp.payout_fundings, now=now),
                 },
                 "$unset": {"liveSlotOwner": ""},
             },
         )
         if ended is None:
             raise Conflict("only an active stream can be ended")
-        await self.participants.close_all(stream["_id"])
         log.info("stream_ended", stream_id=str(stream["_id"]))
+        await self.follow_ups.run(ended)
         return ended

@@ -6,12 +6,15 @@ each idempotently and reschedules it with exponential backoff on failure:
 * a start that died while holding the creator's live slot → close any session on the key, free the slot;
 * an ended stream without recording → close the AIOZ session;
 * an ended stream with recording → poll AIOZ until the recording is `done`, then fill `recordingUrl`;
-* a scheduled stream never started → `expired` (funders refunded) once its planned end is well past.
+* a scheduled stream never started → `expired` (funders refunded) once its planned end is well past;
+* movements and fundings a crashed request left `pending` are rolled forward, and follow-ups a state
+  change recorded (refunds, payouts, …) that its request did not finish are run (`follow_ups.py`).
 
 Safe with several replicas: a MongoDB lease lets one replica run a pass at a time, and every step is a
 conditional update anyway.
 """
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +23,7 @@ import structlog
 from app.core.background import run_leased_forever
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
-from app.live_streams.funding import FundingService
+from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.lifecycle import STALE_START, UNCLAIM
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
@@ -32,15 +35,25 @@ BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=10)
 GIVE_UP_AFTER = timedelta(hours=48)
 LEASE = "reconcile"
+# A pending ledger movement or funding this old belongs to a request that died.
+STALE_AFTER = timedelta(minutes=1)
+Recovery = Callable[[datetime], Awaitable[Any]]
 # A scheduled stream may start late; it expires this long after its planned end (or planned start).
 EXPIRY_GRACE = timedelta(hours=1)
 
 
 class Reconciler:
-    def __init__(self, db: Any, gateway: StreamingGateway) -> None:
+    def __init__(
+        self,
+        db: Any,
+        gateway: StreamingGateway,
+        follow_ups: FollowUpRunner,
+        recovery: Sequence[Recovery] = (),
+    ) -> None:
         self.streams = LiveStreamRepository(db)
         self.gateway = gateway
-        self.fundings = FundingService(db)
+        self.follow_ups = follow_ups
+        self.recovery = recovery
 
     async def run_once(self, now: datetime | None = None, batch: int = 50) -> int:
         """One pass over everything due; returns the number of streams handled."""
@@ -48,8 +61,10 @@ class Reconciler:
         due = await self.streams.due_for_reconcile(now, batch)
         for stream in due:
             await self.reconcile_one(stream)
-        await self.fundings.resume_stale()
         await self.expire_overdue(now)
+        for resume in self.recovery:  # movements and fundings whose request died midway
+            await resume(now - STALE_AFTER)
+        await self.follow_ups.run_due(now)
         return len(due)
 
     async def expire_overdue(self, now: datetime) -> int:
@@ -59,11 +74,17 @@ class Reconciler:
             updated = await self.streams.transition(
                 stream["_id"],
                 (LiveStreamStatus.scheduled,),
-                {"$set": {"status": LiveStreamStatus.expired.value, "expiredAt": now}},
+                {
+                    "$set": {
+                        "status": LiveStreamStatus.expired.value,
+                        "expiredAt": now,
+                        **due(FollowUp.refund_fundings, now=now),
+                    }
+                },
                 extra_query={"liveSlotOwner": None},
             )
             if updated is not None:
-                await self.fundings.refund_all(updated)
+                await self.follow_ups.run(updated)
                 expired += 1
         return expired
 

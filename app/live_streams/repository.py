@@ -6,14 +6,15 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
+from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.live_streams.schemas import LiveStreamStatus, Role
 
-APPLIED_MEMORY = 64  # bounded list of applied funding ids kept on the stream (see funding.py)
 
+class LiveStreamRepository(OnceHolder, Repository):
+    """Live streams; a stream is the holder of its fundings' `collectedFunding` (`app.core.once`)."""
 
-class LiveStreamRepository(Repository):
     collection_name = "live_streams"
     soft_delete = True
     indexes = [
@@ -34,6 +35,7 @@ class LiveStreamRepository(Repository):
         IndexModel([("status", ASCENDING), ("plannedStartDate", ASCENDING)], name="status_planned"),
         IndexModel([("deletedAt", ASCENDING), ("createdAt", DESCENDING)], name="all_by_created"),
         IndexModel([("aioz.reconcileAt", ASCENDING)], sparse=True, name="aioz_reconcile"),
+        IndexModel([("followUpAt", ASCENDING)], sparse=True, name="follow_ups"),
     ]
 
     async def count_by_creator(self, creator_id: ObjectId) -> int:
@@ -82,6 +84,34 @@ class LiveStreamRepository(Repository):
             }
         )
         return await self.collection.find(query).sort("plannedStartDate", ASCENDING).limit(limit).to_list()
+
+    # --- follow-ups and money bookkeeping (follow_ups.py, funding.py) ---------------------------------
+
+    async def due_follow_ups(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        cursor = self.collection.find({"followUpAt": {"$lte": before}}).sort("followUpAt", ASCENDING)
+        return await cursor.limit(limit).to_list()
+
+    async def complete_follow_up(self, _id: ObjectId, kind: str) -> None:
+        await self.collection.update_one({"_id": _id}, {"$unset": {f"followUps.{kind}": ""}})
+        await self.collection.update_one({"_id": _id, "followUps": {}}, {"$unset": {"followUpAt": ""}})
+
+    async def postpone_follow_ups(self, _id: ObjectId, at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": _id, "followUpAt": {"$exists": True}}, {"$set": {"followUpAt": at}}
+        )
+
+    async def record_payout(self, _id: ObjectId, payout: dict[str, Any]) -> None:
+        await self.collection.update_one(
+            {"_id": _id, "fundingPayout": None}, {"$set": {"fundingPayout": payout}}
+        )
+
+    async def admit_rental(self, _id: ObjectId) -> bool:
+        """A rental may only start on a stream that is not deleted; this write orders it before any
+        delete, so the delete's refund follow-up sees every rental admitted before it."""
+        result = await self.collection.update_one(
+            {"_id": _id, "deletedAt": None}, {"$set": {"lastRentalAdmittedAt": utcnow()}}
+        )
+        return result.matched_count == 1
 
     async def due_for_reconcile(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         cursor = self.collection.find({"aioz.reconcileAt": {"$lte": now}}).sort("aioz.reconcileAt", ASCENDING)
@@ -264,49 +294,3 @@ class RankingSnapshotRepository(Repository):
 
     async def invalidate(self, name: str) -> None:
         await self.collection.delete_one({"_id": name})
-
-
-class FundingRepository(Repository):
-    collection_name = "fundings"
-    indexes = [
-        IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
-        IndexModel(
-            [("userId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)], name="by_funder"
-        ),
-        IndexModel([("liveStreamId", ASCENDING), ("status", ASCENDING)], name="by_stream"),
-        IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="pending_scan"),
-    ]
-
-    async def start(self, doc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Insert a pending funding; returns (funding, created). An existing key returns the original."""
-        return await self.insert_or_existing(doc, ("userId", "idempotencyKey"))
-
-    async def set_status(
-        self, _id: ObjectId, from_statuses: tuple[str, ...], status: str, extra: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
-        return await self.update(
-            {"_id": _id, "status": {"$in": list(from_statuses)}},
-            {"$set": {"status": status, **(extra or {})}},
-        )
-
-    async def funded_stream_ids(self, user_id: ObjectId, limit: int) -> list[ObjectId]:
-        """Streams the user funded, newest funding first, each once."""
-        cursor = await self.collection.aggregate(
-            [
-                {"$match": {"userId": user_id, "status": "completed"}},
-                {"$sort": {"createdAt": -1, "_id": -1}},
-                {"$group": {"_id": "$liveStreamId", "last": {"$first": "$createdAt"}}},
-                {"$sort": {"last": -1, "_id": -1}},
-                {"$limit": limit},
-            ]
-        )
-        return [row["_id"] async for row in cursor]
-
-    async def of_stream(self, stream_id: ObjectId, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
-        return await self.collection.find(
-            {"liveStreamId": stream_id, "status": {"$in": list(statuses)}}
-        ).to_list()
-
-    async def stale_pending(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
-        cursor = self.collection.find({"status": "pending", "createdAt": {"$lte": older_than}})
-        return await cursor.sort("createdAt", ASCENDING).limit(limit).to_list()

@@ -5,7 +5,7 @@ path such as `/featured` is never parsed as an id.
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -18,6 +18,10 @@ from app.core.security import CurrentUser, OptionalUser
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.dependencies import Audience, Funding, Gateway, Lifecycle, ReconcilerDep, StreamService
 from app.live_streams.schemas import (
+    CleanLine,
+    CleanText,
+    StreamTitle,
+    example_start_date,
     FundIn,
     GuestStreamSort,
     JoinAsIn,
@@ -58,6 +62,7 @@ async def list_live_streams(
     service: StreamService,
     limit: Annotated[int, Query(ge=1, le=1000, description="Newest first; at most this many.")] = 100,
 ) -> Response:
+    """Every live stream in any state, newest first, up to `limit`. Any signed-in user."""
     return ok(await service.list_all(user, limit))
 
 
@@ -73,20 +78,44 @@ async def create_live_stream(
     request: Request,
     user: CurrentUser,
     service: StreamService,
-    title: Annotated[str, Form(min_length=1, max_length=150)],
+    title: Annotated[StreamTitle, Form(min_length=1, max_length=150, examples=["Launch day Q&A"])],
     guests: Annotated[
-        str, Form(max_length=2000, description='JSON array of user ids, e.g. ["64d1…"]')
+        str,
+        Form(
+            max_length=2000,
+            description='JSON array of user ids, e.g. ["64d1…"]; `[]` for a solo stream.',
+            examples=["[]"],
+        ),
     ] = "[]",
     thumbnail: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF")] = None,
-    price: Annotated[float | None, Form(ge=0, le=1_000_000, allow_inf_nan=False)] = None,
+    price: Annotated[
+        float | None,
+        Form(ge=0, le=1_000_000, allow_inf_nan=False, description="Credits; absent or 0 = free.", examples=[0]),
+    ] = None,
     liveStreamType: Annotated[LiveStreamType, Form()] = LiveStreamType.solo,
-    interest: Annotated[str | None, Form(max_length=50)] = None,
-    durationGoal: Annotated[int | None, Form(ge=1, le=1440, description="minutes")] = None,
-    motivation: Annotated[str | None, Form(max_length=2000)] = None,
-    plannedStartDate: Annotated[datetime | None, Form(description="ISO-8601; absent = start now")] = None,
-    fundingGoal: Annotated[int | None, Form(ge=1, le=1_000_000_000, description="credits")] = None,
-    recording: Annotated[bool, Form(description="record on AIOZ for replays")] = False,
+    interest: Annotated[CleanLine | None, Form(max_length=50, examples=["music"])] = None,
+    durationGoal: Annotated[int | None, Form(ge=1, le=1440, description="Minutes.", examples=[60])] = None,
+    motivation: Annotated[CleanText | None, Form(max_length=2000, examples=["Questions welcome"])] = None,
+    plannedStartDate: Annotated[
+        datetime | None,
+        Form(
+            description="ISO-8601 with a timezone, in the future (at most two years); absent = start now.",
+            examples=[example_start_date()],
+        ),
+    ] = None,
+    fundingGoal: Annotated[
+        int | None, Form(ge=1, le=1_000_000_000, description="Credits to crowd-fund.", examples=[1000])
+    ] = None,
+    recording: Annotated[bool, Form(description="Record on AIOZ for replays.", examples=[False])] = False,
 ) -> Response:
+    """Create a live stream from a multipart form; the caller becomes its creator (host). Without
+    `plannedStartDate` the stream is `preparing` and can be started at once; with a future date (at
+    most two years ahead) it is `scheduled` and can be crowd-funded up to `fundingGoal` and have
+    reminders. `price` > 0 makes a paid stream. `guests` is a JSON array of user ids: none for
+    `solo`, exactly one for `duocrowd`/`duoself`. The optional `thumbnail` (JPEG, PNG, WebP or GIF,
+    at most `MAX_THUMBNAIL_BYTES`) is stored only once the stream is accepted; without one the
+    default thumbnail is used.
+    """
     title = title.strip()
     if not title:
         raise ValidationFailed("title must not be blank")
@@ -126,6 +155,9 @@ async def list_funded_streams(
     service: StreamService,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
+    """Scheduled streams the caller has crowd-funded, each once, the most recent funding first, up to
+    `limit`.
+    """
     return ok(await service.funded(user, limit))
 
 
@@ -143,6 +175,9 @@ async def list_guest_streams(
     sortBy: GuestStreamSort = GuestStreamSort.createdAt,
     sortOrder: SortOrder = SortOrder.desc,
 ) -> Response:
+    """Streams the caller is invited to as a guest, optionally filtered by `status`, sorted by
+    `sortBy`/`sortOrder`.
+    """
     return ok(await service.guest_streams(user, status, sortBy, sortOrder is SortOrder.desc))
 
 
@@ -159,6 +194,10 @@ async def list_most_watched_creators(
     audience: Audience,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
+    """Creators ranked by unique viewers over the last 30 days, up to `limit`. Anonymous callers are
+    allowed; with a token, `isFollowing` tells whether the caller follows each creator (otherwise
+    `null`). Served from a ranking snapshot at most `RANKING_MAX_AGE_SECONDS` old.
+    """
     max_age = request.app.state.settings.ranking_max_age_seconds
     return ok(await audience.most_watched_creators(user, limit, max_age, request.app.state.ranking_lock))
 
@@ -171,6 +210,7 @@ async def list_most_watched_creators(
     summary="The caller's active live stream",
 )
 async def get_my_active_stream(user: CurrentUser, service: StreamService) -> Response:
+    """The caller's stream that is currently `active`; 404 when there is none."""
     return ok(await service.active_stream_of(user.id, user))
 
 
@@ -182,6 +222,9 @@ async def get_my_active_stream(user: CurrentUser, service: StreamService) -> Res
     summary="A user's active live stream (optional auth)",
 )
 async def get_user_active_stream(userId: ObjectIdStr, user: OptionalUser, service: StreamService) -> Response:
+    """The given user's stream that is currently `active`; 404 when there is none. Anonymous callers are
+    allowed.
+    """
     return ok(await service.active_stream_of(userId, user))
 
 
@@ -193,6 +236,12 @@ async def get_user_active_stream(userId: ObjectIdStr, user: OptionalUser, servic
     summary="Watch an active stream: Agora subscriber token + participation record",
 )
 async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) -> Response:
+    """Join an `active` stream as audience and get an Agora subscriber token. Any signed-in user except the
+    creator (who uses `join-as-creator`); invited guests use `join-as-guest`. `role` may be omitted
+    or `audience`. Joining again refreshes the token. Take `liveStreamId` from the `id` of an active
+    stream, e.g. from `GET /api/v1/live-stream/featured`. Answers carry credentials and are sent
+    with `Cache-Control: no-store`.
+    """
     return ok(await audience.join(body, user), headers=NO_STORE)
 
 
@@ -204,6 +253,9 @@ async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) 
     summary="Join as an invited guest: Agora publisher token",
 )
 async def join_live_stream_as_guest(body: JoinAsIn, user: CurrentUser, audience: Audience) -> Response:
+    """Join a stream you are invited to as guest and get an Agora publisher token. Only the invited guest
+    may call this.
+    """
     return ok(await audience.join_as_guest(body.liveStreamId, user), headers=NO_STORE)
 
 
@@ -217,6 +269,10 @@ async def join_live_stream_as_guest(body: JoinAsIn, user: CurrentUser, audience:
 async def join_live_stream_as_creator(
     body: JoinAsIn, user: CurrentUser, audience: Audience, gateway: Gateway
 ) -> Response:
+    """Join your own stream as creator and get an Agora publisher token and, once the stream was started,
+    the RTMP ingest (`ingest.rtmpUrl` and `ingest.streamKey` for OBS). Only the creator may call
+    this.
+    """
     key = await gateway.keys.get(user.id)
     return ok(await audience.join_as_creator(body.liveStreamId, user, key), headers=NO_STORE)
 
@@ -232,6 +288,7 @@ async def join_live_stream_as_creator(
     summary="Live stream detail",
 )
 async def get_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
+    """One live stream by id, as seen by the caller (`role`, `replayAccess`). Deleted streams answer 404."""
     return ok(await service.presenter.one(await service.get(id), user))
 
 
@@ -243,6 +300,9 @@ async def get_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamSer
     summary="Soft delete your own stream (not while active)",
 )
 async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
+    """Soft-delete your own stream; answers with the deleted stream. Only the creator; an `active` stream
+    must be ended first (409).
+    """
     return ok(await service.delete(id, user))
 
 
@@ -254,6 +314,9 @@ async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
     summary="Cancel before start (creator or invited guest); funders are refunded",
 )
 async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
+    """Cancel a stream before it starts (`scheduled` or `preparing`): the creator (→ `cancelled_by_host`)
+    or an invited guest (→ `cancelled_by_guest`). Funders are refunded.
+    """
     return ok(await service.cancel(id, user))
 
 
@@ -267,6 +330,10 @@ async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
 async def start_live_stream(
     id: ObjectIdStr, user: CurrentUser, service: StreamService, lifecycle: Lifecycle
 ) -> Response:
+    """Go live: open the AIOZ streaming session and mark the stream `active`. Only the creator; the stream
+    must be `scheduled` or `preparing`, and the creator may have only one active stream. 502/503
+    when AIOZ fails or is unavailable (nothing changes; retry).
+    """
     stream = await service.get_owned(id, user)
     return ok(await service.presenter.one(await lifecycle.start(stream, user), user))
 
@@ -285,6 +352,9 @@ async def end_live_stream(
     lifecycle: Lifecycle,
     reconciler: ReconcilerDep,
 ) -> Response:
+    """End the broadcast of an `active` stream (creator only): the stream becomes `ended`; the recording
+    (when `recording` is on) is collected in the background.
+    """
     stream = await service.get_owned(id, user)
     ended = await lifecycle.end(stream)
     await reconciler.reconcile_one(ended)  # best effort now; the loop retries with backoff
@@ -306,12 +376,16 @@ async def fund_live_stream(
     funding: Funding,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    stream, stored = await funding.fund(id, user.id, body.amount, idempotency_key)
-    if stored is not None:
-        return ok(stored)
-    answer = await service.presenter.one(stream, user)
-    await funding.store_answer(idempotency_key, user.id, answer)
-    return ok(answer)
+    """Crowd-fund a `scheduled` stream with `amount` credits from the caller's balance. Any signed-in user
+    except the creator. With an `Idempotency-Key` header, retrying the same request returns the
+    first answer unchanged and charges once. Funders are refunded when the stream is cancelled or
+    expires.
+    """
+
+    async def present(stream: dict[str, Any]) -> dict[str, Any]:
+        return await service.presenter.one(stream, user)
+
+    return ok(await funding.fund(id, user.id, body.amount, idempotency_key, present))
 
 
 @item_router.post(
@@ -322,6 +396,9 @@ async def fund_live_stream(
     summary="End the caller's participation (watch time is recorded)",
 )
 async def leave_live_stream(id: ObjectIdStr, user: CurrentUser, audience: Audience) -> Response:
+    """End the caller's participation in a stream; answers with the watch time recorded. 409 when the
+    caller is not in the stream.
+    """
     return ok(await audience.leave(id, user))
 
 
@@ -340,6 +417,9 @@ async def list_viewers(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     search: Annotated[str | None, Query(max_length=100, description="name, surname or username")] = None,
 ) -> Response:
+    """The audience currently watching an `active` stream, paginated with `page`/`limit` (at most 100),
+    optionally filtered by `search` on name, surname or username. 409 when the stream is not active.
+    """
     return ok(await audience.viewers(id, user, PageParams(page=page, limit=limit), search))
 
 
@@ -351,4 +431,5 @@ async def list_viewers(
     summary="Current viewer count",
 )
 async def get_viewer_count(id: ObjectIdStr, _: CurrentUser, audience: Audience) -> Response:
+    """How many viewers currently watch the stream. Any signed-in user."""
     return ok(await audience.viewer_count(id))

@@ -19,18 +19,17 @@ from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.funding import FundingService
 from app.live_streams.presenter import LiveStreamPresenter
-from app.live_streams.repository import LiveStreamRepository, ViewerRollupRepository
+from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import (
-    CANCELLED,
     STARTABLE,
     AccessType,
     GuestStreamSort,
     LiveStreamStatus,
     LiveStreamType,
 )
-from app.replays.service import refund_rentals_of_deleted_stream
 from app.users.repository import UserRepository
 
 log = structlog.get_logger("app.live_streams")
@@ -74,8 +73,9 @@ def parse_guest_ids(raw: str) -> list[ObjectId]:
 
 
 class LiveStreamService:
-    def __init__(self, db: Any, settings: Settings) -> None:
+    def __init__(self, db: Any, settings: Settings, follow_ups: FollowUpRunner) -> None:
         self.db = db
+        self.follow_ups = follow_ups
         self.settings = settings
         self.streams = LiveStreamRepository(db)
         self.users = UserRepository(db)
@@ -165,7 +165,8 @@ class LiveStreamService:
             "deletedAt": None,
             "fundingGoal": new.fundingGoal,
             "collectedFunding": 0,
-            "appliedFundings": [],
+            "opVersion": 0,
+            "opInFlight": {},
             "miniCrowdFundings": [],
         }
         for _ in range(5):  # a channel-name collision is a 1-in-65536 event per try
@@ -204,15 +205,22 @@ class LiveStreamService:
             new_status = LiveStreamStatus.cancelled_by_guest
         else:
             raise Forbidden()
+        now = utcnow()
         updated = await self.streams.transition(
             stream_id,
             STARTABLE,
-            {"$set": {"status": new_status.value, "cancelledAt": utcnow()}},
+            {
+                "$set": {
+                    "status": new_status.value,
+                    "cancelledAt": now,
+                    **due(FollowUp.refund_fundings, now=now),
+                }
+            },
             extra_query={"liveSlotOwner": None},
         )
         if updated is None:
             raise Conflict("only a scheduled or preparing stream can be cancelled")
-        await FundingService(self.db).refund_all(updated)
+        await self.follow_ups.run(updated)
         return await self.presenter.one(updated, caller)
 
     async def delete(self, stream_id: ObjectId, caller: AuthenticatedUser) -> dict[str, Any]:
@@ -220,17 +228,23 @@ class LiveStreamService:
         stream = await self.get_owned(stream_id, caller)
         if stream["status"] == LiveStreamStatus.active or stream.get("liveSlotOwner"):
             raise Conflict("an active stream must be ended before it is deleted")
-        deleted = await self.streams.soft_delete_one(
-            {"_id": stream_id, "status": {"$ne": LiveStreamStatus.active.value}, "liveSlotOwner": None}
+        now = utcnow()
+        kinds = [FollowUp.refund_rentals, FollowUp.forget_viewers]
+        if stream["status"] in STARTABLE:
+            kinds.append(FollowUp.refund_fundings)
+        deleted = await self.streams.update(
+            {
+                "_id": stream_id,
+                "status": stream["status"],
+                "liveSlotOwner": None,
+            },
+            {"$set": {"deletedAt": now, **due(*kinds, now=now)}},
         )
         if deleted is None:
             # Lost a race: either it started meanwhile (409) or another delete won (404).
             current = await self.streams.get(stream_id)
             raise NotFound() if current is None else Conflict("the stream changed state; try again")
-        if deleted["status"] in (*STARTABLE, *CANCELLED):
-            await FundingService(self.db).refund_all(deleted)
-        await refund_rentals_of_deleted_stream(self.db, deleted)
-        await ViewerRollupRepository(self.db).forget_stream(stream_id)
+        await self.follow_ups.run(deleted)
         return await self.presenter.one(deleted, caller)
 
 

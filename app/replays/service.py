@@ -10,7 +10,6 @@ from app.core.db import Database
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
-from app.core.timeutils import utcnow
 from app.live_streams.presenter import LiveStreamPresenter, is_member, is_rentable, replay_access
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
@@ -18,11 +17,6 @@ from app.replays.repository import RentalState, ReplayRentalRepository, rental_i
 from app.replays.schemas import rental_out
 from app.replays.settlement import RentalSettlement
 from app.users.credits import CreditLedger, InsufficientCredits
-
-
-async def refund_rentals_of_deleted_stream(db: Database, stream: dict[str, Any]) -> int:
-    """Called by the stream delete: refunds its pending and in-window rentals in full, once each."""
-    return await RentalSettlement(db).refund_deleted_stream(stream, utcnow())
 
 
 class ReplayService:

@@ -22,6 +22,7 @@ import structlog
 from app.core.background import run_leased_forever
 from app.core.db import Database
 from app.core.errors import AppError, Conflict, NotFound
+from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
 from app.replays.repository import RentalState, ReplayRentalRepository, Settlement
 from app.users.credits import CreditLedger, Direction, InsufficientCredits, TxType
@@ -54,10 +55,19 @@ class RentalSettlement:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.rentals = ReplayRentalRepository(db)
+        self.streams = LiveStreamRepository(db)
         self.ledger = CreditLedger(db)
 
     async def complete(self, rental: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """Charge a pending period and open its 24 h window (also resumes a half-done one)."""
+        """Charge a pending period and open its 24 h window (also resumes a half-done one).
+
+        The stream admits the rental first: a rental admitted before a delete is refunded by the delete's
+        follow-up, one that comes after it is abandoned here without a charge."""
+        if not await self.streams.admit_rental(rental["liveStreamId"]):
+            claimed = await self.rentals.claim_refund(rental, now)
+            if claimed is not None:  # settle it like the delete's own follow-up would
+                await self.refund(claimed, now)
+            raise NotFound()
         try:
             await self._charge(rental)
         except InsufficientCredits:

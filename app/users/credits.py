@@ -43,6 +43,7 @@ class TxType(StrEnum):
     grant = "grant"
     live_stream_funding = "live_stream_funding"
     live_stream_funding_refund = "live_stream_funding_refund"
+    live_stream_funding_payout = "live_stream_funding_payout"
     replay_rental = "replay_rental"
     replay_rental_refund = "replay_rental_refund"
     replay_rental_revenue = "replay_rental_revenue"

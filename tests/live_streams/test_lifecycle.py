@@ -114,7 +114,7 @@ async def test_aioz_refusal_on_start_is_502(client, make_user, app, db):
 
 
 async def test_reconcile_fills_recording_url_when_aioz_finishes(client, make_user, app, db):
-    from app.live_streams.reconcile import Reconciler
+    from app.flows import reconciler as build_reconciler
     from app.live_streams.streaming import StreamingGateway
 
     _, token = await make_user()
@@ -134,7 +134,7 @@ async def test_reconcile_fills_recording_url_when_aioz_finishes(client, make_use
     fake.end_stream(streaming_id)
     fake.produce_recording(streaming_id)
     await db["live_streams"].update_one({"_id": doc["_id"]}, {"$set": {"aioz.reconcileAt": doc["createdAt"]}})
-    reconciler = Reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"]))
+    reconciler = build_reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"]))
     assert await reconciler.run_once() == 1
     doc = await db["live_streams"].find_one({"_id": doc["_id"]})
     assert doc["aioz"]["state"] == "recorded" and doc["recordingUrl"].startswith("http")
@@ -145,7 +145,7 @@ async def test_reconcile_fills_recording_url_when_aioz_finishes(client, make_use
 
 
 async def test_reconcile_heals_a_start_that_died_midway(client, make_user, app, db):
-    from app.live_streams.reconcile import Reconciler
+    from app.flows import reconciler as build_reconciler
     from app.live_streams.streaming import StreamingGateway
 
     _, token = await make_user()
@@ -160,7 +160,7 @@ async def test_reconcile_heals_a_start_that_died_midway(client, make_user, app, 
     )
     second = await create_stream(client, token)
     assert_error(await client.post(path(second, "start"), headers=auth(token)), 409, CONFLICT)
-    await Reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"])).run_once()
+    await build_reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"])).run_once()
     doc = await db["live_streams"].find_one({"_id": _id})
     assert "liveSlotOwner" not in doc
     assert (await client.post(path(second, "start"), headers=auth(token))).status_code == 200
@@ -189,7 +189,7 @@ async def test_active_stream_endpoints(client, make_user):
 
 
 async def test_reconcile_expires_overdue_scheduled_streams_and_refunds(client, make_user, app, db):
-    from app.live_streams.reconcile import Reconciler
+    from app.flows import reconciler as build_reconciler
     from app.live_streams.streaming import StreamingGateway
 
     _, token = await make_user()
@@ -211,7 +211,7 @@ async def test_reconcile_expires_overdue_scheduled_streams_and_refunds(client, m
             }
         },
     )
-    reconciler = Reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"]))
+    reconciler = build_reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"]))
     await reconciler.run_once()
     await reconciler.run_once()  # a second pass changes nothing
     assert (await db["live_streams"].find_one({"_id": _id}))["status"] == "expired"

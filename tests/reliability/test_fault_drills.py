@@ -22,7 +22,8 @@ from bson import ObjectId
 
 from app.core.config import Settings
 from app.core.timeutils import utcnow
-from app.live_streams.reconcile import BACKOFF_BASE, Reconciler
+from app.flows import reconciler as build_reconciler
+from app.live_streams.reconcile import BACKOFF_BASE
 from app.live_streams.streaming import StreamingGateway
 from tests.conftest import make_settings
 from tests.helpers import assert_error, auth, create_stream, iso_in
@@ -70,7 +71,7 @@ async def reconcile_now(app: Any, db: Any, stream: dict[str, Any]) -> int:
         {"_id": ObjectId(stream["id"]), "aioz.reconcileAt": {"$ne": None}},
         {"$set": {"aioz.reconcileAt": utcnow() - timedelta(seconds=1)}},
     )
-    return await Reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"])).run_once()
+    return await build_reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"])).run_once()
 
 
 def inject(app: Any, path: str, kind: str, method: str | None) -> None:
@@ -180,7 +181,7 @@ async def test_recording_collection_backs_off_then_fills_the_url(kind, client, m
         assert doc["aioz"]["attempts"] == attempts + attempt
         # Exponential backoff: every failure pushes the next try further out.
         assert doc["aioz"]["reconcileAt"] >= utcnow() + BACKOFF_BASE * 2 ** (attempts + attempt) * 0.9
-    reconciler = Reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"]))
+    reconciler = build_reconciler(db, StreamingGateway(db, app.state.aioz, ["720p"]))
     assert await reconciler.run_once() == 0  # not due yet: no call to AIOZ at all
 
     fake.clear_faults()

@@ -8,7 +8,7 @@ import pytest
 from bson import ObjectId
 
 from app.core.timeutils import utcnow
-from app.replays.service import refund_rentals_of_deleted_stream
+from app.replays.settlement import RentalSettlement
 from tests.helpers import assert_error, auth
 from tests.replays.conftest import RECORDING, credits_of, make_rentable
 from tests.streams import API, set_fields
@@ -145,7 +145,7 @@ async def test_delete_refunds_rentals_in_their_window_exactly_once(client, make_
     row = await db["replay_rentals"].find_one({"userId": ObjectId(renter["_id"])})
     assert row["status"] == "refunded" and row["settledAt"] is not None
     deleted = await db["live_streams"].find_one({"_id": ObjectId(stream["id"])})
-    assert await refund_rentals_of_deleted_stream(db, deleted) == 0  # a second pass refunds nothing
+    assert await RentalSettlement(db).refund_deleted_stream(deleted, utcnow()) == 0  # a second pass: nothing
     assert len(await transactions(db, renter, "replay_rental_refund")) == 1
     assert await credits_of(db, renter) == 100 and await credits_of(db, creator) == 0
     mine = (await client.get(f"{API}/my-replay-rentals", headers=auth(renter_token))).json()["data"]
