@@ -27,7 +27,7 @@ from app.core.middleware import (
     UnhandledErrorMiddleware,
 )
 from app.core.openapi import install_openapi
-from app.core.storage import MEDIA_URL_PREFIX, LocalStorage
+from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
 from app.core.upstreams import build_aioz
 from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.dev_endpoints_enabled:
         app.include_router(dev_router.router)
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
-    app.mount(MEDIA_URL_PREFIX, StaticFiles(directory=settings.media_dir), name="media")
+    app.mount(MEDIA_URL_PREFIX, MediaFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS)
     return app

@@ -21,6 +21,7 @@ class Health(BaseModel):
     summary="Liveness: the process answers",
 )
 async def health() -> Response:
+    """Liveness: answers 200 while the process serves requests. No token needed."""
     return ok({"status": "ok"})
 
 
@@ -32,6 +33,7 @@ async def health() -> Response:
     summary="Readiness: the database answers a ping",
 )
 async def ready(db: Db) -> Response:
+    """Readiness: 200 when the database answers a ping, 503 otherwise. No token needed."""
     if await ping(db):
         return ok({"status": "ready"})
     return failure(503, ["Service unavailable", "database is not reachable"])

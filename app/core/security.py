@@ -69,6 +69,8 @@ def decode_subject(settings: Settings, token: str) -> ObjectId:
             audience=settings.jwt_audience,
             options={"require": ["exp", "sub"], "verify_aud": settings.jwt_audience is not None},
         )
+        if not isinstance(claims["exp"], int | float) or isinstance(claims["exp"], bool):
+            raise NotAuthenticated()  # PyJWT also accepts a numeric string; RFC 7519 says NumericDate
         return ObjectId(claims["sub"])
     except (jwt.PyJWTError, InvalidId, TypeError):
         raise NotAuthenticated() from None
@@ -77,6 +79,8 @@ def decode_subject(settings: Settings, token: str) -> ObjectId:
 async def _user_from_credentials(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> AuthenticatedUser | None:
+    if len(request.headers.getlist("authorization")) > 1:
+        raise NotAuthenticated()  # which one counts would depend on the parser (and on any proxy)
     if credentials is None:
         if request.headers.get("authorization"):
             raise NotAuthenticated()  # a header was sent but is not `Bearer <token>`

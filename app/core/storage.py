@@ -8,6 +8,10 @@ import asyncio
 import uuid
 from pathlib import Path
 
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
 MEDIA_URL_PREFIX = "/media"
 
 
@@ -23,7 +27,24 @@ class LocalStorage:
         await asyncio.to_thread(self._write, target, data)
         return f"{self.public_base_url}{MEDIA_URL_PREFIX}/{folder}/{name}"
 
+    async def delete(self, url: str) -> None:
+        """Remove a file stored by `save` (e.g. when the request that uploaded it was refused)."""
+        relative = url.removeprefix(f"{self.public_base_url}{MEDIA_URL_PREFIX}/")
+        target = (self.root / relative).resolve()
+        if relative != url and target.is_relative_to(self.root.resolve()):
+            await asyncio.to_thread(target.unlink, True)
+
     @staticmethod
     def _write(target: Path, data: bytes) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+class MediaFiles(StaticFiles):
+    """Uploaded files as they are: never content-sniffed (a GIF/HTML polyglot stays an image), no scripts."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response

@@ -55,6 +55,9 @@ class DevToken(BaseModel):
     summary="Create a user and get an access token for it",
 )
 async def create_dev_user(body: DevUserIn, request: Request, db: Db) -> Response:
+    """Create a user with the given profile and `credits` (default 0) and get an access token for it.
+    Development and test only. Usernames are unique: pick a new one on each call (409 otherwise).
+    """
     doc = await UserRepository(db).create(body.model_dump())
     user = {
         **user_summary(doc),
@@ -73,5 +76,8 @@ async def create_dev_user(body: DevUserIn, request: Request, db: Db) -> Response
     summary="Mint an access token for an existing user",
 )
 async def create_dev_token(body: DevTokenIn, request: Request, db: Db) -> Response:
+    """Mint an access token for an existing user id (`user._id` from `POST /api/v1/dev/users` or a demo
+    user). Development and test only.
+    """
     await UserRepository(db).get_or_404(body.userId)
     return ok({"accessToken": create_access_token(request.app.state.settings, body.userId)})

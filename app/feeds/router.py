@@ -46,6 +46,9 @@ Minutes = Annotated[int, Query(ge=0, le=MAX_WINDOW_MINUTES)]
 async def list_catch_streamers(
     feeds: Feeds, limit: Annotated[int, Query(ge=1, le=50, description="Number of streamers.")] = 10
 ) -> Response:
+    """Creators of the most recently started `active` streams, up to `limit` (at most 100). No token
+    needed.
+    """
     return ok(await feeds.catch_streamers(limit))
 
 
@@ -56,6 +59,7 @@ async def list_catch_streamers(
     summary="Up to 10 active streams with the most viewers",
 )
 async def list_featured_streams(feeds: Feeds) -> Response:
+    """Up to 10 `active` streams with the most viewers. No token needed."""
     return ok(await feeds.featured())
 
 
@@ -67,6 +71,7 @@ async def list_featured_streams(feeds: Feeds) -> Response:
     summary="The caller's ended streams, newest first",
 )
 async def list_my_past_streams(user: CurrentUser, feeds: Feeds, limit: Limit = 10) -> Response:
+    """The caller's `ended` streams, newest first, up to `limit` (at most 100)."""
     return ok(await feeds.past_streams(user.id, user, limit))
 
 
@@ -80,6 +85,9 @@ async def list_my_past_streams(user: CurrentUser, feeds: Feeds, limit: Limit = 1
 async def list_user_past_streams(
     userId: ObjectIdStr, user: OptionalUser, feeds: Feeds, limit: Limit = 10
 ) -> Response:
+    """The given user's `ended` streams, newest first, up to `limit` (at most 100). Anonymous callers are
+    allowed.
+    """
     return ok(await feeds.past_streams(userId, user, limit))
 
 
@@ -98,6 +106,9 @@ async def list_my_upcoming_streams(
     hoursBefore: Hours = 24,
     hoursAfter: Hours = 24,
 ) -> Response:
+    """The caller's current and upcoming streams (as creator, guest or broadcaster) in a window of
+    `hoursBefore` hours back and `hoursAfter` hours ahead, soonest first, up to `limit`.
+    """
     window = {"before": timedelta(hours=hoursBefore), "after": timedelta(hours=hoursAfter)}
     return ok(await feeds.upcoming(user.id, user, limit=limit, now=now, **window))
 
@@ -118,6 +129,9 @@ async def list_user_upcoming_streams(
     hoursBefore: Hours = 24,
     hoursAfter: Hours = 24,
 ) -> Response:
+    """The given user's current and upcoming streams in a window of `hoursBefore`/`hoursAfter` hours,
+    soonest first, up to `limit`. Anonymous callers are allowed.
+    """
     window = {"before": timedelta(hours=hoursBefore), "after": timedelta(hours=hoursAfter)}
     return ok(await feeds.upcoming(userId, user, limit=limit, now=now, **window))
 
@@ -138,6 +152,9 @@ async def list_user_upcoming_streams_v2(
     minutesBefore: Minutes = 1440,
     minutesAfter: Minutes = 1440,
 ) -> Response:
+    """As the v1 endpoint, with the window in minutes (`minutesBefore`/`minutesAfter`). Anonymous callers
+    are allowed.
+    """
     window = {"before": timedelta(minutes=minutesBefore), "after": timedelta(minutes=minutesAfter)}
     return ok(await feeds.upcoming(userId, user, limit=limit, now=now, **window))
 
@@ -150,6 +167,9 @@ async def list_user_upcoming_streams_v2(
     summary="Ended streams the caller hosted or joined as guest, newest first",
 )
 async def list_my_broadcasted_streams(user: CurrentUser, feeds: Feeds, page: HistoryPage) -> Response:
+    """Ended streams the caller hosted or joined as guest, newest first, paginated with `page`/`limit` (at
+    most 100).
+    """
     return ok(await feeds.broadcasted(user, page))
 
 
@@ -161,6 +181,9 @@ async def list_my_broadcasted_streams(user: CurrentUser, feeds: Feeds, page: His
     summary="Ended streams the caller watched as audience, newest first",
 )
 async def list_my_watched_streams(user: CurrentUser, feeds: Feeds, page: HistoryPage) -> Response:
+    """Ended streams the caller watched as audience, newest first, paginated with `page`/`limit` (at most
+    100).
+    """
     return ok(await feeds.watched(user, page))
 
 
@@ -172,6 +195,9 @@ async def list_my_watched_streams(user: CurrentUser, feeds: Feeds, page: History
     summary="For You: active streams in the caller's interests, most recently started first",
 )
 async def list_for_you_live(user: CurrentUser, feeds: Feeds, page: ClampedPage) -> Response:
+    """For You: `active` streams in the caller's interests, most recently started first, paginated with
+    `page`/`limit` (at most 100).
+    """
     return ok(await feeds.for_you(user, ForYouSection.live, page))
 
 
@@ -183,6 +209,9 @@ async def list_for_you_live(user: CurrentUser, feeds: Feeds, page: ClampedPage) 
     summary="For You: scheduled streams in the caller's interests, soonest first",
 )
 async def list_for_you_scheduled(user: CurrentUser, feeds: Feeds, page: ClampedPage) -> Response:
+    """For You: `scheduled` streams in the caller's interests, soonest first, paginated with `page`/`limit`
+    (at most 100).
+    """
     return ok(await feeds.for_you(user, ForYouSection.scheduled, page))
 
 
@@ -194,4 +223,7 @@ async def list_for_you_scheduled(user: CurrentUser, feeds: Feeds, page: ClampedP
     summary="For You: scheduled streams with a funding goal in the caller's interests, soonest first",
 )
 async def list_for_you_crowdfunding(user: CurrentUser, feeds: Feeds, page: ClampedPage) -> Response:
+    """For You: `scheduled` streams with a funding goal in the caller's interests, soonest first, paginated
+    with `page`/`limit` (at most 100).
+    """
     return ok(await feeds.for_you(user, ForYouSection.crowdfunding, page))

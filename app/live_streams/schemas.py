@@ -1,16 +1,51 @@
 """Live-stream API shapes (spec §3). The pydantic models document the OpenAPI; answers are built
 as plain dicts by `presenter.py` in exactly this field order."""
 
-from datetime import datetime
+import unicodedata
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.agora.tokens import AgoraRole
 from app.core.pagination import Pagination
 from app.core.types import ObjectIdStr
 from app.users.schemas import ProfilePhoto, UserSummary
+
+# AIOZ refuses stream titles over 255 UTF-8 bytes (every `start` would then answer 502).
+TITLE_MAX_BYTES = 255
+_BIDI_CONTROLS = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _clean(value: str, *, newlines: bool) -> str:
+    """Refuse control characters, bidi overrides and U+FFFD (what undecodable bytes became)."""
+    allowed = "\n\r\t" if newlines else ""
+    for char in value:
+        if char in allowed:
+            continue
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS or char == "\ufffd":
+            raise ValueError("must not contain control characters, direction overrides or invalid text")
+    return value
+
+
+def _title(value: str) -> str:
+    value = _clean(value.strip(), newlines=False)  # blank: refused by the route ("title must not be blank")
+    if len(value.encode()) > TITLE_MAX_BYTES:
+        raise ValueError(f"must be at most {TITLE_MAX_BYTES} bytes in UTF-8 (emoji and accents count more)")
+    return value
+
+
+# Free text from users: one line (titles, interests) or several (motivation); trimmed, checked.
+StreamTitle = Annotated[str, StringConstraints(min_length=1, max_length=150), AfterValidator(_title)]
+CleanLine = Annotated[str, AfterValidator(lambda v: _clean(v.strip(), newlines=False))]
+CleanText = Annotated[str, AfterValidator(lambda v: _clean(v, newlines=True))]
+
+
+def example_start_date() -> str:
+    """A `plannedStartDate` example that is valid when tried: a week from now, on the hour."""
+    start = (datetime.now(UTC) + timedelta(days=7)).replace(minute=0, second=0, microsecond=0)
+    return start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 class LiveStreamStatus(StrEnum):
@@ -104,25 +139,31 @@ class LiveStream(BaseModel):
 
 class FundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: int = Field(strict=True, gt=0, le=1_000_000_000, description="Credits, a positive integer.")
+    amount: int = Field(
+        strict=True, gt=0, le=1_000_000_000, description="Credits, a positive integer.", examples=[10]
+    )
 
 
 DeviceText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 
 
 class JoinIn(BaseModel):
-    liveStreamId: ObjectIdStr
+    liveStreamId: ObjectIdStr = Field(
+        description="`id` of an active stream, e.g. from `GET /api/v1/live-stream/featured`."
+    )
     deviceType: DeviceText | None = Field(default=None, examples=["iOS"])
     deviceModel: DeviceText | None = None
     osVersion: DeviceText | None = None
     appVersion: DeviceText | None = Field(default=None, examples=["1.4.2"])
     ipAddress: DeviceText | None = None
     country: DeviceText | None = Field(default=None, examples=["Turkey"])
-    role: Role | None = Field(default=None, description="Only `audience` is accepted here.")
+    role: Role | None = Field(
+        default=None, description="Only `audience` is accepted here.", examples=["audience"]
+    )
 
 
 class JoinAsIn(BaseModel):
-    liveStreamId: ObjectIdStr
+    liveStreamId: ObjectIdStr = Field(description="`id` of the stream (yours, or one you are invited to).")
 
 
 class Ingest(BaseModel):

@@ -59,7 +59,7 @@ def parse_guest_ids(raw: str) -> list[ObjectId]:
     """`guests` arrives as a JSON array of user ids inside a form field, e.g. '["64d1…"]'."""
     try:
         values = json.loads(raw) if raw.strip() else []
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, or nesting deeper than the parser goes
         raise ValidationFailed("guests must be a JSON array of user ids") from None
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ValidationFailed("guests must be a JSON array of user ids")

@@ -26,6 +26,9 @@ async def list_my_reminders(
     status: ReminderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
+    """The caller's reminders, most recently changed first, optionally only those in `status`, up to
+    `limit`. Fired reminders show when they fired.
+    """
     return ok(await reminders.list_mine(user, status, limit))
 
 
@@ -38,6 +41,10 @@ async def list_my_reminders(
 async def set_reminder(
     id: ObjectIdStr, body: ReminderIn, user: CurrentUser, reminders: Reminders
 ) -> Response:
+    """Create or update the caller's reminder for a `scheduled` stream: `minute` minutes before the planned
+    start, or `null`/0 for when the stream actually starts. A reminder that already fired stays
+    fired. 409 when the stream is not scheduled.
+    """
     return ok(await reminders.arm(id, user, body.minute))
 
 
@@ -48,4 +55,7 @@ async def set_reminder(
     summary="Remove the caller's reminder for a stream (answers with the removed reminder)",
 )
 async def delete_reminder(id: ObjectIdStr, user: CurrentUser, reminders: Reminders) -> Response:
+    """Remove the caller's reminder for a stream; answers with the removed reminder. 404 when there is
+    none.
+    """
     return ok(await reminders.disarm(id, user))

@@ -26,6 +26,9 @@ RentalPage = Annotated[PageParams, Depends(strict_page_params(default_limit=10))
     summary="The caller's replay rentals, most recently rented first",
 )
 async def list_my_replay_rentals(user: CurrentUser, replays: Replays, page: RentalPage, now: Now) -> Response:
+    """The caller's replay rentals, most recently rented first, paginated with `page`/`limit` (at most
+    100).
+    """
     return ok(await replays.list_mine(user, page, now))
 
 
@@ -38,6 +41,9 @@ async def list_my_replay_rentals(user: CurrentUser, replays: Replays, page: Rent
 async def update_replay_settings(
     id: ObjectIdStr, body: ReplaySettingsIn, user: CurrentUser, replays: Replays
 ) -> Response:
+    """Change a stream's replay visibility (`isActiveReplayOnCreatorProfile`) and rental price
+    (`replayCreditPrice`). Creator only; only the fields sent are changed.
+    """
     return ok(await replays.update_settings(id, user, body.model_dump(exclude_unset=True)))
 
 
@@ -48,6 +54,9 @@ async def update_replay_settings(
     summary="The caller's access to a stream's replay",
 )
 async def get_replay_status(id: ObjectIdStr, user: CurrentUser, replays: Replays, now: Now) -> Response:
+    """The caller's access to a stream's replay: owner, rented (with time left), available for rent,
+    expired or unavailable.
+    """
     return ok(await replays.access(id, user, now))
 
 
@@ -64,4 +73,8 @@ async def rent_replay(
     now: Now,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Rent a stream's replay for 24 hours, paying `replayCreditPrice` credits. The creator, guests and
+    broadcasters watch for free (403). With an `Idempotency-Key` header a retry does not charge
+    again. 409 when already rented or not rentable.
+    """
     return ok(await replays.rent(id, user, idempotency_key, now))

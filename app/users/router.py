@@ -26,6 +26,9 @@ router = APIRouter(prefix="/api/v1")
     summary="Follow a user",
 )
 async def follow_user(userId: ObjectIdStr, user: CurrentUser, db: Db) -> Response:
+    """Follow a user; idempotent (`previouslyFollowing` tells whether the caller already followed). You
+    cannot follow yourself.
+    """
     return ok(await UserService(db).follow(user.id, userId))
 
 
@@ -37,6 +40,7 @@ async def follow_user(userId: ObjectIdStr, user: CurrentUser, db: Db) -> Respons
     summary="Unfollow a user",
 )
 async def unfollow_user(userId: ObjectIdStr, user: CurrentUser, db: Db) -> Response:
+    """Stop following a user; idempotent (`previouslyFollowing` tells whether the caller followed)."""
     return ok(await UserService(db).unfollow(user.id, userId))
 
 
@@ -58,6 +62,10 @@ async def list_my_transactions(
     date_to: Annotated[datetime | None, Query(alias="to", description="inclusive, ISO-8601")] = None,
     sort: SortOrder = SortOrder.desc,
 ) -> Response:
+    """The caller's credit movements (funding, refunds, rentals, revenue), filtered by `types[]`,
+    `statuses[]`, `direction` and the inclusive `from`/`to` dates, sorted on `occurredAt` (`sort`),
+    paginated with `page`/`limit` (at most 100).
+    """
     data = await UserService(db).transactions(
         user.id,
         page,
@@ -79,4 +87,5 @@ async def list_my_transactions(
     summary="Follower, following and live-stream counts of a user",
 )
 async def get_user_stats(userId: ObjectIdStr, _: CurrentUser, db: Db) -> Response:
+    """A user's follower, following and live-stream counts. Any signed-in user."""
     return ok(await UserService(db).stats(userId))
