@@ -87,4 +87,4 @@ async def test_repository_maps_duplicates_to_409(db):
     with pytest.raises(Conflict) as caught:
         await users.create({"username": "Frank"})
     assert caught.value.status_code == 409
-    assert caught.value.messages[1] == "duplicate value for usernameLower"
+    assert caught.value.messages[1] == "this username is already taken"

@@ -36,6 +36,8 @@ class Repository:
     collection_name: ClassVar[str]
     indexes: ClassVar[list[IndexModel]] = []
     soft_delete: ClassVar[bool] = False
+    # Conflict message per unique-indexed field, e.g. {"usernameLower": "this username is already taken"}.
+    duplicate_messages: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -74,7 +76,7 @@ class Repository:
         try:
             result = await self.collection.insert_one(doc)
         except DuplicateKeyError as exc:
-            raise Conflict(_duplicate_detail(exc)) from None
+            raise Conflict(_duplicate_detail(exc, self.duplicate_messages)) from None
         doc["_id"] = result.inserted_id
         return doc
 
@@ -119,13 +121,14 @@ class Repository:
                 self.scoped(query, include_deleted), update, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError as exc:
-            raise Conflict(_duplicate_detail(exc)) from None
+            raise Conflict(_duplicate_detail(exc, self.duplicate_messages)) from None
 
     async def soft_delete_one(self, query: dict[str, Any]) -> dict[str, Any] | None:
         now = utcnow()
         return await self.update(query, {"$set": {"deletedAt": now}})
 
 
-def _duplicate_detail(exc: DuplicateKeyError) -> str:
-    fields = ", ".join((exc.details or {}).get("keyPattern", {}) or [])
-    return f"duplicate value for {fields}" if fields else "duplicate value"
+def _duplicate_detail(exc: DuplicateKeyError, messages: dict[str, str]) -> str:
+    """User-facing words for a unique-index clash; storage field names never leave the server."""
+    fields = list((exc.details or {}).get("keyPattern", {}) or [])
+    return next((messages[field] for field in fields if field in messages), "it already exists")

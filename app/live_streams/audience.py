@@ -30,7 +30,7 @@ RANKING_SIZE = 100  # the largest `limit` a caller may ask for
 
 def _ensure_joinable(stream: dict[str, Any], statuses: tuple[LiveStreamStatus, ...]) -> None:
     if stream["status"] not in statuses:
-        raise Conflict(f"a {stream['status']} stream cannot be joined")
+        raise Conflict(f"the stream is {stream['status']} and cannot be joined")
 
 
 async def publish_most_watched(db: Any, now: datetime) -> list[tuple[ObjectId, int]]:

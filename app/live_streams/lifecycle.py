@@ -43,7 +43,7 @@ class StreamLifecycle:
 
     async def start(self, stream: dict[str, Any], creator: AuthenticatedUser) -> dict[str, Any]:
         if stream["status"] not in STARTABLE:
-            raise Conflict(f"a {stream['status']} stream cannot be started")
+            raise Conflict(f"the stream is {stream['status']} and cannot be started")
         now = utcnow()
         claimed = await self.streams.transition(
             stream["_id"],

@@ -19,6 +19,7 @@ class UserRepository(OnceHolder, Repository):
     collection_name = "users"
     soft_delete = True
     indexes = [IndexModel([("usernameLower", ASCENDING)], unique=True, name="username_unique")]
+    duplicate_messages = {"usernameLower": "this username is already taken"}
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         now = utcnow()
