@@ -44,7 +44,10 @@ Minutes = Annotated[int, Query(ge=0, le=MAX_WINDOW_MINUTES)]
     summary="Creators of the most recently started active streams",
 )
 async def list_catch_streamers(
-    feeds: Feeds, limit: Annotated[int, Query(ge=1, le=50, description="Number of streamers.")] = 10
+    feeds: Feeds,
+    limit: Annotated[
+        int, Query(ge=1, le=100, description="Number of streamers (at most 100, like every list).")
+    ] = 10,
 ) -> Response:
     """Creators of the most recently started `active` streams, up to `limit` (at most 100). No token
     needed.
