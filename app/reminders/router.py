@@ -42,8 +42,7 @@ async def set_reminder(
     id: ObjectIdStr, body: ReminderIn, user: CurrentUser, reminders: Reminders
 ) -> Response:
     """Create or update the caller's reminder for a `scheduled` stream: `minute` minutes before the planned
-    start, or `null`/0 for when the stream actually starts. A reminder that already fired stays
-    fired. 409 when the stream is not scheduled.
+    start, or `null`/0 for when the stream actually starts. 409 when the stream is not scheduled.
     """
     return ok(await reminders.arm(id, user, body.minute))
 
