@@ -107,14 +107,14 @@ class FundingService:
         funding = existing or await self._start(stream_id, funder_id, amount, idempotency_key, request_hash)
         if funding["requestHash"] != request_hash:
             raise Conflict("Idempotency-Key was already used with a different request")
-        funding = await self.drive(funding)
+        funding, counted = await self._run(funding)
         if funding.get("response") is not None:
             return funding["response"]  # a retry: the first answer, even if the stream changed since
         if funding["status"] != FundingStatus.completed:
             raise _failure(funding)
-        answer = await present(await self.streams.get(stream_id, include_deleted=True) or stream)
-        await self.fundings.store_answer(funding["_id"], answer)
-        return answer
+        # The stream as this funding left it (its own increment), like a synchronous write would show.
+        answer = await present({**stream, **counted} if counted else stream)
+        return await self.fundings.store_answer(funding["_id"], answer)
 
     async def _start(
         self, stream_id: ObjectId, funder_id: ObjectId, amount: int, key: str | None, request_hash: str
@@ -138,8 +138,12 @@ class FundingService:
 
     async def drive(self, funding: dict[str, Any]) -> dict[str, Any]:
         """Run (or resume) the steps of one funding; returns it final. Safe to run concurrently."""
+        return (await self._run(funding))[0]
+
+    async def _run(self, funding: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """`drive`, also returning the stream's funding fields right after this funding was counted."""
         if funding["status"] in FINAL:
-            return funding
+            return funding, None
         try:
             await self.ledger.apply(
                 funding["userId"],
@@ -156,7 +160,7 @@ class FundingService:
                 FundingStatus.rejected,
                 {"failure": "insufficient_credits"},
             )
-            return await self._reload(funding)
+            return await self._reload(funding), None
         amount = funding["amount"]
 
         def rule(stream: dict[str, Any]) -> Rule:
@@ -177,16 +181,16 @@ class FundingService:
                 final_among=self.fundings.final_among,
                 projection=STREAM_FIELDS,
             )
-            outcome = decided.outcome
+            outcome, counted = decided.outcome, decided.holder
         except NotFound:  # the stream document is gone altogether (never happens: deletes are soft)
-            outcome = REJECTED
+            outcome, counted = REJECTED, None
         if outcome == APPLIED:
             await self.fundings.finish(funding["_id"], (FundingStatus.pending,), FundingStatus.completed)
         elif outcome == REJECTED:
             await self._give_back(funding, failure="not_fundable", voided=True)
         if outcome is not None:
             await self.streams.forget(funding["liveStreamId"], funding["_id"])
-        return await self._reload(funding)
+        return await self._reload(funding), (counted if outcome == APPLIED else None)
 
     async def _give_back(self, funding: dict[str, Any], failure: str | None, voided: bool = False) -> None:
         """Refund a debited funding once (the ledger key makes a second call a no-op)."""

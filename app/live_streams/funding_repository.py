@@ -52,9 +52,12 @@ class FundingRepository(Repository):
             {"$set": {"status": status.value, "updatedAt": utcnow(), **(extra or {})}},
         )
 
-    async def store_answer(self, _id: ObjectId, answer: dict[str, Any]) -> None:
-        """The first answer of a completed funding, returned as-is to a retry with the same key."""
+    async def store_answer(self, _id: ObjectId, answer: dict[str, Any]) -> dict[str, Any]:
+        """Keep the first answer of a completed funding; returns the one kept (ours or an earlier one),
+        which every retry with the same key gets as-is."""
         await self.collection.update_one({"_id": _id, "response": None}, {"$set": {"response": answer}})
+        doc = await self.collection.find_one({"_id": _id}, {"response": 1})
+        return doc["response"] if doc and doc.get("response") is not None else answer
 
     async def is_final(self, _id: ObjectId) -> bool:
         doc = await self.collection.find_one({"_id": _id}, {"status": 1})

@@ -58,8 +58,12 @@ class UserService:
         query: dict[str, Any] = {"userId": user_id}
         if types:
             query["type"] = {"$in": [t.value for t in types]}
-        if statuses:
-            query["status"] = {"$in": [s.value for s in statuses]}
+        # Only movements that happened are history: a refused attempt (failed) or one still in flight
+        # (pending) moved nothing, and a debit given straight back because its funding was never
+        # counted (voided, with its refund) did not happen for the user either. Both stay in the ledger.
+        shown = [s.value for s in (statuses or [TxStatus.completed]) if s is TxStatus.completed]
+        query["status"] = {"$in": shown}
+        query["voided"] = {"$ne": True}
         if direction:
             query["direction"] = direction.value
         date_from = as_utc(date_from) if date_from else None
