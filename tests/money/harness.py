@@ -1,0 +1,614 @@
+"""Deterministic interleaving and crash harness for the money flows (simulation-testing style).
+
+Every awaited database step of a flow is a numbered point. A `SteppedDatabase` wraps a database
+(embedded or a real `AsyncDatabase`) and calls `await hook(step, collection, operation)` before each
+step, which lets a schedule:
+
+* count the steps of a flow run alone (`N`);
+* crash the flow before step k (`Crash`, a BaseException: no `except Exception` in the app catches
+  it, and every later step of the same flow raises again, so nothing after the crash point runs);
+* run a competing operation to completion on the RAW database before step k, then let the flow go on.
+
+`explore()` runs, for one scenario, every crash point 1..N (plus the uncrashed run) and, for every
+competitor, every interleaving point 1..N+1 (N+1 = the competitor runs right after the flow),
+each on a fresh database, followed by the recovery passes and the invariant check.
+
+Recovery (`recover()`) is the single place that names the app's recovery entry points.
+"""
+
+import contextlib
+import copy
+import functools
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.core.errors import AppError
+from app.core.timeutils import utcnow
+
+MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL")
+
+Hook = Callable[[int, str, str], Awaitable[None]]
+
+# Awaited collection operations that are one database round trip each.
+STEPPED_OPS = frozenset(
+    {
+        "find_one",
+        "find_one_and_update",
+        "find_one_and_delete",
+        "find_one_and_replace",
+        "update_one",
+        "update_many",
+        "replace_one",
+        "insert_one",
+        "insert_many",
+        "delete_one",
+        "delete_many",
+        "count_documents",
+        "estimated_document_count",
+        "distinct",
+        "bulk_write",
+        "aggregate",
+    }
+)
+
+
+class Crash(BaseException):
+    """The process dies before this step: raised from the hook, caught only by the harness."""
+
+
+# --- the stepping wrapper ------------------------------------------------------------------------------
+
+
+class Stepper:
+    """Numbers the steps of one flow and awaits the hook before each one."""
+
+    def __init__(self, hook: Hook | None = None) -> None:
+        self.hook = hook
+        self.count = 0
+        self.trace: list[tuple[int, str, str]] = []
+
+    async def step(self, collection: str, operation: str) -> None:
+        self.count += 1
+        self.trace.append((self.count, collection, operation))
+        if self.hook is not None:
+            await self.hook(self.count, collection, operation)
+
+
+class SteppedCursor:
+    """A find() cursor whose load (first `__anext__` or `to_list`) is one step."""
+
+    def __init__(self, cursor: Any, stepper: Stepper, collection: str) -> None:
+        self._cursor, self._stepper, self._collection = cursor, stepper, collection
+        self._loaded = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._cursor, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            return self if result is self._cursor else result  # sort/skip/limit chain on the wrapper
+
+        return call
+
+    async def _step_once(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            await self._stepper.step(self._collection, "find")
+
+    async def to_list(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        await self._step_once()
+        return await self._cursor.to_list(*args, **kwargs)
+
+    def __aiter__(self) -> "SteppedCursor":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        await self._step_once()
+        return await self._cursor.__anext__()
+
+    next = __anext__
+
+    async def close(self) -> None:
+        await self._cursor.close()
+
+    async def __aenter__(self) -> "SteppedCursor":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class SteppedCollection:
+    def __init__(self, collection: Any, stepper: Stepper, database: "SteppedDatabase") -> None:
+        self._collection, self._stepper, self._database = collection, stepper, database
+
+    @property
+    def database(self) -> "SteppedDatabase":
+        return self._database
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._collection, name)
+        if name in STEPPED_OPS:
+            collection_name = self._collection.name
+
+            @functools.wraps(attr)
+            async def stepped(*args: Any, **kwargs: Any) -> Any:
+                await self._stepper.step(collection_name, name)
+                return await attr(*args, **kwargs)
+
+            return stepped
+        if name == "find":
+
+            @functools.wraps(attr)
+            def find(*args: Any, **kwargs: Any) -> SteppedCursor:
+                return SteppedCursor(attr(*args, **kwargs), self._stepper, self._collection.name)
+
+            return find
+        if name == "with_options":
+
+            @functools.wraps(attr)
+            def with_options(*args: Any, **kwargs: Any) -> SteppedCollection:
+                return SteppedCollection(attr(*args, **kwargs), self._stepper, self._database)
+
+            return with_options
+        return attr
+
+
+def _is_collection(value: Any) -> bool:
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    from app.core.embedded import EmbeddedCollection
+
+    return isinstance(value, AsyncCollection | EmbeddedCollection)
+
+
+class SteppedDatabase:
+    """Look-alike of the database: collections reached through it step before every awaited call."""
+
+    def __init__(self, db: Any, stepper: Stepper) -> None:
+        self._db, self._stepper = db, stepper
+
+    @property
+    def raw(self) -> Any:
+        return self._db
+
+    @property
+    def steps(self) -> int:
+        return self._stepper.count
+
+    def get_collection(self, name: str, **kwargs: Any) -> SteppedCollection:
+        return SteppedCollection(self._db.get_collection(name, **kwargs), self._stepper, self)
+
+    def __getitem__(self, name: str) -> SteppedCollection:
+        return SteppedCollection(self._db[name], self._stepper, self)
+
+    async def command(self, *args: Any, **kwargs: Any) -> Any:
+        await self._stepper.step("$cmd", "command")
+        return await self._db.command(*args, **kwargs)
+
+    def with_options(self, *args: Any, **kwargs: Any) -> "SteppedDatabase":
+        return SteppedDatabase(self._db.with_options(*args, **kwargs), self._stepper)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._db, name)
+        if _is_collection(attr):
+            return SteppedCollection(attr, self._stepper, self)
+        return attr
+
+
+def stepped(db: Any, hook: Hook | None = None) -> SteppedDatabase:
+    return SteppedDatabase(db, Stepper(hook))
+
+
+# --- hooks ---------------------------------------------------------------------------------------------
+
+
+def crash_at(k: int) -> Hook:
+    """Crash before step k executes, and before every later step of the same flow."""
+
+    async def hook(step: int, collection: str, operation: str) -> None:
+        if step >= k:
+            raise Crash(f"crash before step {k} ({collection}.{operation})")
+
+    return hook
+
+
+def interleave_at(k: int, competitor: Callable[[], Awaitable[Any]]) -> Hook:
+    """Before step k executes, run `competitor` to completion (it uses the raw database)."""
+
+    async def hook(step: int, collection: str, operation: str) -> None:
+        if step == k:
+            await competitor()
+
+    return hook
+
+
+# --- databases -----------------------------------------------------------------------------------------
+
+_embedded_client: Any = None
+
+
+def _shared_embedded_client() -> Any:
+    """One embedded engine for the whole session (its worker thread is loop-independent); every
+    schedule gets its own database in it, dropped afterwards."""
+    global _embedded_client
+    if _embedded_client is None:
+        from app.core.embedded import EmbeddedAsyncClient
+
+        _embedded_client = EmbeddedAsyncClient(tz_aware=True)
+    return _embedded_client
+
+
+async def create_indexes(db: Any) -> None:
+    """The repositories' indexes (the unique ones are what idempotency rests on)."""
+    from app.core import db as core_db
+
+    for name in ("ensure_indexes", "migrate", "apply_migrations"):
+        ensure = getattr(core_db, name, None)
+        if ensure is not None:
+            await ensure(db)
+            return
+    from app.core.db import _import_repository_modules
+    from app.core.repository import registered_repositories
+
+    _import_repository_modules()
+    for repository in registered_repositories():
+        if repository.indexes:
+            await db[repository.collection_name].create_indexes(list(repository.indexes))
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(client: Any = None) -> AsyncIterator[Any]:
+    """A new, indexed, empty database; dropped on exit."""
+    client = client or _shared_embedded_client()
+    name = f"money_{uuid.uuid4().hex[:12]}"
+    db = client[name]
+    await create_indexes(db)
+    try:
+        yield db
+    finally:
+        await client.drop_database(name)
+
+
+@contextlib.asynccontextmanager
+async def database_client() -> AsyncIterator[Any]:
+    """The client schedules run on: the shared embedded engine, or MONGODB_TEST_URL's server."""
+    if not MONGODB_TEST_URL:
+        yield _shared_embedded_client()
+        return
+    from pymongo import AsyncMongoClient
+
+    client = AsyncMongoClient(MONGODB_TEST_URL, tz_aware=True, serverSelectionTimeoutMS=5000)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+# --- AIOZ (only the stream end and the reconcile pass talk to it) ------------------------------------
+
+
+_gateways: dict[int, Any] = {}
+
+
+def aioz_gateway(db: Any) -> Any:
+    """A StreamingGateway on an in-process AIOZ fake shared by the running event loop."""
+    import asyncio
+
+    from app.aioz.fake.app import FakeAioz
+    from app.live_streams.streaming import StreamingGateway
+
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _gateways:
+        _gateways.clear()
+        _gateways[loop_id] = FakeAioz().client(auth="bearer")
+    return StreamingGateway(db, _gateways[loop_id], ["360p", "720p", "1080p"])
+
+
+# --- the clock -----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def shifted_clock(at: datetime) -> Iterator[None]:
+    """Make every `app.*` module's `utcnow()` start at `at` (time keeps running from there).
+
+    Recovery passes compare stored times with "now" (stale thresholds); moving the clock lets them
+    run as they would minutes or days after the crash, without sleeping.
+    """
+    from app.core import timeutils
+
+    original = timeutils.utcnow
+    offset = at - original()
+
+    def later() -> datetime:
+        return original() + offset
+
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if (name == "app" or name.startswith("app.")) and getattr(module, "utcnow", None) is original:
+            patched.append(module)
+            module.utcnow = later  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module in patched:
+            module.utcnow = original  # type: ignore[attr-defined]
+
+
+# --- recovery ------------------------------------------------------------------------------------------
+
+# Recovery after a crash runs "soon" (past every stale threshold: a pending funding or movement after
+# 60 s, a pending rental after 1 min, a start claim after 2 min, once's PRUNE_AFTER 5 min); the second
+# phase runs days later, when rental windows have closed and unstarted streams have expired, so the
+# money of every flow has reached its final owner.
+RECOVERY_PHASES: tuple[tuple[str, timedelta], ...] = (
+    ("recovered", timedelta(minutes=10)),
+    ("settled", timedelta(days=3)),
+)
+RECOVERY_PASSES = 1  # raise it if a pass leaves work that only a later pass at the same time picks up
+
+
+async def recover(db: Any, after: timedelta = RECOVERY_PHASES[0][1]) -> None:
+    """THE recovery entry point: what the background loops would do `after` the crash."""
+    from app.replays.settlement import RentalSettlement
+    from tests.money.world import reconciler
+
+    at = utcnow() + after
+    with shifted_clock(at):
+        for _ in range(RECOVERY_PASSES):
+            await reconciler(db).run_once(now=at)
+            await RentalSettlement(db).run_once(at)
+
+
+# --- exploration ---------------------------------------------------------------------------------------
+
+Setup = Callable[[Any], Awaitable[Any]]
+Flow = Callable[[Any, Any], Awaitable[Any]]
+Competitor = Callable[[Any, Any], Awaitable[Any]]
+Check = Callable[[Any, Any], Awaitable[None]]
+
+
+@dataclass
+class Scenario:
+    name: str
+    setup: Setup
+    flow: Flow
+    competitors: dict[str, Competitor] = field(default_factory=dict)
+    check: Check | None = None  # default: invariants.check_all
+    recover: Callable[[Any, Any, timedelta], Awaitable[None]] | None = None  # default: recover(db)
+    crashes: bool = True
+    # Run setup once and copy its documents into each schedule's database (much faster). Turn it off
+    # when setup also puts state outside the database (e.g. a streaming on the AIOZ fake).
+    reuse_setup: bool = True
+
+
+@dataclass
+class Outcome:
+    """What happened to the flow and the competitor in one schedule (for scenario checks)."""
+
+    flow: str = "not run"  # "ok", "crashed", or the AppError class name
+    flow_result: Any = None
+    flow_error: BaseException | None = None
+    competitor_name: str | None = None
+    competitor: str = "not run"  # "ok" or the AppError class name
+    competitor_result: Any = None
+    competitor_error: BaseException | None = None
+
+
+@dataclass
+class Report:
+    scenario: str
+    steps: int = 0
+    trace: list[tuple[int, str, str]] = field(default_factory=list)
+    schedules: dict[str, int] = field(default_factory=dict)  # kind ("crash", "×cancel") -> count
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.schedules.values())
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in self.schedules.items())
+        verdict = "ok" if not self.failures else f"{len(self.failures)} FAILED"
+        return (
+            f"{self.scenario:<34} {self.total:>4} schedules ({kinds}); {self.steps} steps alone; "
+            f"{self.seconds:.1f}s; {verdict}"
+        )
+
+
+REPORTS: list[Report] = []  # read by tests/money/conftest.py's terminal summary
+
+
+@contextlib.contextmanager
+def exploring() -> Iterator[None]:
+    """Turn off in-process serialisation of decisions (app/core/once.py) so every ordering is reachable
+    (a flow paused inside the lock would otherwise deadlock a competitor that needs it)."""
+    once = sys.modules.get("app.core.once")
+    if once is None:
+        with contextlib.suppress(ImportError):
+            import app.core.once as once  # type: ignore[no-redef]
+    if once is None or not hasattr(once, "SERIALISE_IN_PROCESS"):
+        yield
+        return
+    before = once.SERIALISE_IN_PROCESS
+    once.SERIALISE_IN_PROCESS = False
+    try:
+        yield
+    finally:
+        once.SERIALISE_IN_PROCESS = before
+
+
+async def dump(db: Any) -> dict[str, list[dict[str, Any]]]:
+    return {name: await db[name].find({}).to_list() for name in await db.list_collection_names()}
+
+
+async def restore(db: Any, documents: dict[str, list[dict[str, Any]]]) -> None:
+    for name, docs in documents.items():
+        if docs:
+            await db[name].insert_many(copy.deepcopy(docs))
+
+
+class Prepared:
+    """A scenario's setup, run once on a template database and copied into each schedule's database
+    (or run again for each schedule when the scenario says `reuse_setup=False`)."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.documents: dict[str, list[dict[str, Any]]] | None = None
+        self.ctx: Any = None
+
+    async def prepare(self, client: Any) -> None:
+        if self.scenario.reuse_setup:
+            async with fresh_database(client) as template:
+                self.ctx = await self.scenario.setup(template)
+                self.documents = await dump(template)
+
+    async def __call__(self, db: Any) -> Any:
+        if self.documents is None:
+            return await self.scenario.setup(db)
+        await restore(db, self.documents)
+        return copy.deepcopy(self.ctx)
+
+
+async def _run_flow(scenario: Scenario, db: Any, ctx: Any, hook: Hook | None, outcome: Outcome) -> None:
+    try:
+        outcome.flow_result = await scenario.flow(stepped(db, hook), ctx)
+        outcome.flow = "ok"
+    except Crash as exc:
+        outcome.flow, outcome.flow_error = "crashed", exc
+    except AppError as exc:  # Conflict, NotFound, InsufficientCredits...: legitimate answers
+        outcome.flow, outcome.flow_error = type(exc).__name__, exc
+
+
+async def _run_competitor(competitor: Competitor, db: Any, ctx: Any, outcome: Outcome) -> None:
+    try:
+        outcome.competitor_result = await competitor(db, ctx)
+        outcome.competitor = "ok"
+    except AppError as exc:
+        outcome.competitor, outcome.competitor_error = type(exc).__name__, exc
+
+
+def _set_outcome(ctx: Any, outcome: Outcome) -> None:
+    with contextlib.suppress(AttributeError, TypeError):
+        ctx.outcome = outcome
+
+
+async def run_schedule(
+    scenario: Scenario,
+    client: Any,
+    *,
+    crash: int | None = None,
+    competitor: str | None = None,
+    at: int | None = None,
+    phases: tuple[tuple[str, timedelta], ...] = RECOVERY_PHASES,
+    setup: Callable[[Any], Awaitable[Any]] | None = None,
+) -> tuple[str | None, Outcome]:
+    """One schedule on a fresh database; returns (failure text or None, outcome)."""
+    from tests.money import invariants
+
+    outcome = Outcome(competitor_name=competitor)
+    label = "plain run"
+    if crash is not None:
+        label = f"crash before step {crash}"
+    elif competitor is not None:
+        label = f"{competitor} before step {at}"
+    async with fresh_database(client) as db:
+        ctx = await (setup or scenario.setup)(db)
+        _set_outcome(ctx, outcome)
+        baseline = await invariants.snapshot(db)
+        try:
+            hook: Hook | None = None
+            if crash is not None:
+                hook = crash_at(crash)
+            elif competitor is not None:
+                assert at is not None
+                run = functools.partial(_run_competitor, scenario.competitors[competitor], db, ctx, outcome)
+                hook = interleave_at(at, run)
+            await _run_flow(scenario, db, ctx, hook, outcome)
+            if competitor is not None and outcome.competitor == "not run":
+                await _run_competitor(scenario.competitors[competitor], db, ctx, outcome)
+            for phase, delay in phases:
+                if scenario.recover is not None:
+                    await scenario.recover(db, ctx, delay)
+                else:
+                    await recover(db, delay)
+                try:
+                    await (scenario.check or invariants.check_all)(db, ctx)
+                    await invariants.check_conservation(db, baseline)
+                except AssertionError as exc:
+                    return (
+                        f"{label} [flow: {outcome.flow}, competitor: {outcome.competitor}], {phase}: {exc}",
+                        outcome,
+                    )
+        except Exception:  # a bug that is not an invariant: report it with its traceback
+            return f"{label}: unexpected error\n{traceback.format_exc(limit=-6)}", outcome
+    return None, outcome
+
+
+async def count_steps(
+    scenario: Scenario, client: Any, setup: Callable[[Any], Awaitable[Any]] | None = None
+) -> list[tuple[int, str, str]]:
+    """The numbered steps of the flow run alone (on a fresh database)."""
+    async with fresh_database(client) as db:
+        ctx = await (setup or scenario.setup)(db)
+        _set_outcome(ctx, Outcome())
+        stepper = Stepper()
+        db_stepped = SteppedDatabase(db, stepper)
+        with contextlib.suppress(AppError):
+            await scenario.flow(db_stepped, ctx)
+        return stepper.trace
+
+
+async def explore(scenario: Scenario, *, record: bool = True) -> Report:
+    """Every crash point and every (competitor, point) of one scenario; returns the report."""
+    report = Report(scenario.name)
+    started = time.perf_counter()
+    with exploring():
+        async with database_client() as client:
+            setup = Prepared(scenario)
+            await setup.prepare(client)
+            report.trace = await count_steps(scenario, client, setup)
+            n = report.steps = len(report.trace)
+            plan: list[tuple[str, dict[str, Any]]] = []
+            if scenario.crashes:
+                plan += [("crash", {"crash": k}) for k in range(1, n + 1)]
+                plan.append(("crash", {}))  # k = N+1: no crash, recovery still runs
+            for name in scenario.competitors:
+                plan += [(f"×{name}", {"competitor": name, "at": k}) for k in range(1, n + 2)]
+            for kind, schedule in plan:
+                failure, _ = await run_schedule(scenario, client, setup=setup, **schedule)
+                report.schedules[kind] = report.schedules.get(kind, 0) + 1
+                if failure:
+                    report.failures.append(failure)
+    report.seconds = time.perf_counter() - started
+    if record:
+        REPORTS.append(report)
+    return report
+
+
+def step_names(report: Report) -> str:
+    return "\n".join(f"  {n:>3} {collection}.{op}" for n, collection, op in report.trace)
+
+
+def assert_explored(report: Report, show: int = 6) -> None:
+    if not report.failures:
+        return
+    shown = "\n- ".join(report.failures[:show])
+    more = len(report.failures) - show
+    raise AssertionError(
+        f"{report.scenario}: {len(report.failures)} of {report.total} schedules broke the invariants:\n- "
+        f"{shown}"
+        + (f"\n… and {more} more" if more > 0 else "")
+        + f"\nsteps of the flow:\n{step_names(report)}"
+    )

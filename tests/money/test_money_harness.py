@@ -1,0 +1,461 @@
+"""Issue 11's proof: every money flow crashed at each of its database steps, and raced at each step by
+the operations that compete with it, then recovered and checked (tests/money/harness.py).
+
+Each scenario explores: N crash points (+ the uncrashed run) and, per competitor, N+1 interleaving
+points, on a fresh database each. The issue's reproductions and items 3, 6 and 8 follow as named tests.
+"""
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from app.core.errors import Conflict
+from app.core.timeutils import utcnow
+from app.replays.repository import ReplayRentalRepository
+from app.replays.settlement import RentalSettlement
+from app.users.credits import Direction, TxType
+from tests.helpers import auth, create_stream, iso_in
+from tests.money import invariants
+from tests.money.harness import (
+    Scenario,
+    assert_explored,
+    crash_at,
+    database_client,
+    explore,
+    exploring,
+    fresh_database,
+    recover,
+    run_schedule,
+    stepped,
+)
+from tests.money.world import (
+    Ctx,
+    add_stream,
+    add_user,
+    apply,
+    cancel,
+    crash_after,
+    delete,
+    end,
+    expire,
+    fund,
+    make_overdue,
+    make_rentable,
+    overdue_then_expire,
+    pending_rental,
+    rent,
+    settlement_pass,
+    start,
+)
+
+# --- funding ------------------------------------------------------------------------------------------
+
+
+def one_outcome(ctx: Ctx) -> list[str]:
+    """Two runs of one Idempotency-Key give one outcome ("being processed, try again" is no outcome)."""
+    o = ctx.outcome
+    if o.flow in ("crashed", "not run") or o.competitor == "not run":
+        return []
+    undecided = [  # "come back later" answers: the client retries with the same key
+        e
+        for e in (o.flow_error, o.competitor_error)
+        if isinstance(e, Conflict)
+        and any(w in str(e.detail) for w in ("processed", "in progress", "try again"))
+    ]
+    if undecided or o.flow == o.competitor:
+        return []
+    return [
+        f"one key, two outcomes: the request got {o.flow} ({o.flow_error}), "
+        f"its retry {o.competitor} ({o.competitor_error})"
+    ]
+
+
+async def check_fund(db: Any, ctx: Ctx) -> None:
+    problems = invariants.violations(await invariants.load(db))
+    if ctx.outcome.competitor_name == "same key":
+        problems += one_outcome(ctx)
+    assert not problems, "; ".join(problems)
+
+
+async def fund_setup(db: Any) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "fan", credits=100)
+    await add_user(db, ctx, "other", credits=100)
+    await add_stream(db, ctx, goal=1000)
+    await fund(db, ctx, "other", 30, "other-1")  # the stream already holds someone's money
+    return ctx
+
+
+FUND = Scenario(
+    "fund",
+    setup=fund_setup,
+    flow=lambda db, ctx: fund(db, ctx, "fan", 40, "fund-1"),
+    competitors={
+        "cancel": cancel,
+        "delete": delete,
+        "expire": overdue_then_expire,
+        "same key": lambda db, ctx: fund(db, ctx, "fan", 40, "fund-1"),
+        "fund by same user": lambda db, ctx: fund(db, ctx, "fan", 70, "fund-2"),
+    },
+    check=check_fund,
+)
+
+
+async def funded_setup(db: Any, overdue: bool = False) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    for role, credits in (("fan1", 60), ("fan2", 50), ("late", 100)):
+        await add_user(db, ctx, role, credits=credits)
+    await add_stream(db, ctx, goal=1000)
+    await fund(db, ctx, "fan1", 40, "f1")
+    await fund(db, ctx, "fan2", 25, "f2")
+    if overdue:
+        await make_overdue(db, ctx.stream)
+    return ctx
+
+
+LATE_FUND = {"fund": lambda db, ctx: fund(db, ctx, "late", 25, "late-1")}
+
+CANCEL = Scenario("cancel", setup=funded_setup, flow=cancel, competitors=LATE_FUND)
+DELETE = Scenario(
+    "delete (funded, scheduled)",
+    setup=funded_setup,
+    flow=lambda db, ctx: delete(db, ctx),
+    competitors=LATE_FUND,
+)
+EXPIRE = Scenario(
+    "expire", setup=lambda db: funded_setup(db, overdue=True), flow=expire, competitors=LATE_FUND
+)
+
+
+@pytest.mark.parametrize("scenario", [FUND, CANCEL, DELETE, EXPIRE], ids=lambda s: s.name)
+async def test_funding_flows_under_crashes_and_races(scenario: Scenario) -> None:
+    assert_explored(await explore(scenario))
+
+
+# --- stream end: payout of the collected funding (item 7) --------------------------------------------
+
+
+async def live_funded_setup(db: Any, goal: int) -> Ctx:
+    """A duo stream funded 60 + 50 by two fans, started through the lifecycle on the AIOZ fake."""
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "guest")
+    await add_user(db, ctx, "fan1", credits=100)
+    await add_user(db, ctx, "fan2", credits=100)
+    await add_stream(db, ctx, guest="guest", goal=goal)
+    await fund(db, ctx, "fan1", 60, "f1")
+    await fund(db, ctx, "fan2", 50, "f2")
+    await start(db, ctx)
+    return ctx
+
+
+# reuse_setup=False: each schedule starts its own AIOZ session (the fake's state is not in the database).
+END_GOAL_REACHED = Scenario(
+    "end (goal reached: payout)", setup=lambda db: live_funded_setup(db, 100), flow=end, reuse_setup=False
+)
+END_GOAL_MISSED = Scenario(
+    "end (goal missed: refunds)", setup=lambda db: live_funded_setup(db, 1000), flow=end, reuse_setup=False
+)
+
+
+@pytest.mark.parametrize("scenario", [END_GOAL_REACHED, END_GOAL_MISSED], ids=lambda s: s.name)
+async def test_issue11_item7_stream_end_pays_out_or_refunds_collected_funding(scenario: Scenario) -> None:
+    assert_explored(await explore(scenario))
+
+
+# --- rentals --------------------------------------------------------------------------------------------
+
+
+async def rentable_setup(db: Any) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "renter", credits=120)
+    await add_stream(db, ctx, goal=None, scheduled=False)
+    await make_rentable(db, ctx.stream, price=50)
+    return ctx
+
+
+async def check_rent(db: Any, ctx: Ctx) -> None:
+    problems = invariants.violations(await invariants.load(db))
+    if ctx.outcome.competitor_name == "same key":
+        problems += one_outcome(ctx)
+    assert not problems, "; ".join(problems)
+
+
+RENT = Scenario(
+    "rent",
+    setup=rentable_setup,
+    flow=rent,
+    competitors={
+        "delete": delete,
+        "settlement pass": settlement_pass,
+        "same key": lambda db, ctx: rent(db, ctx, "renter", key="rent-1"),
+    },
+    check=check_rent,
+)
+
+
+async def rentals_setup(db: Any) -> Ctx:
+    """Two active rentals and one a crashed request left pending (claimed, not charged)."""
+    ctx = await rentable_setup(db)
+    for role in ("r1", "r2", "r3"):
+        await add_user(db, ctx, role, credits=100)
+    await rent(db, ctx, "r1", key="rent-r1")
+    await rent(db, ctx, "r2", key="rent-r2")
+    await pending_rental(db, ctx, "r3")
+    return ctx
+
+
+DELETE_RENTED = Scenario("delete (rented replay)", setup=rentals_setup, flow=delete)
+
+
+async def pending_charge_setup(db: Any) -> Ctx:
+    ctx = await rentable_setup(db)
+    ctx.extra["rental"] = await pending_rental(db, ctx, "renter")
+    return ctx
+
+
+async def refund_claim(db: Any, ctx: Ctx) -> None:
+    """Settlement's refund of the period (what a delete's refund pass does to it)."""
+    rental = await ReplayRentalRepository(db).claim_refund(ctx.extra["rental"], utcnow())
+    if rental is not None:
+        await RentalSettlement(db).refund(rental, utcnow())
+
+
+RENTAL_CHARGE = Scenario(
+    "rental charge",
+    setup=pending_charge_setup,
+    flow=lambda db, ctx: RentalSettlement(db).complete(ctx.extra["rental"], utcnow()),
+    competitors={"settlement refund": refund_claim, "settlement pass": settlement_pass},
+)
+
+
+@pytest.mark.parametrize("scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE], ids=lambda s: s.name)
+async def test_rental_flows_under_crashes_and_races(scenario: Scenario) -> None:
+    assert_explored(await explore(scenario))
+
+
+# --- the ledger -------------------------------------------------------------------------------------------
+
+
+async def ledger_setup(db: Any) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "payer", credits=100)
+    return ctx
+
+
+def move(key: str, amount: int = 30, direction: Direction = Direction.debit) -> Any:
+    """A plain ledger movement of the payer (an "ext:" key: money leaving/entering the system)."""
+    return lambda db, ctx: apply(db, ctx.id("payer"), amount, direction, f"ext:{key}", TxType.replay_rental)
+
+
+LEDGER = Scenario(
+    "ledger apply",
+    setup=ledger_setup,
+    flow=move("move-1"),
+    competitors={"same movement": move("move-1"), "another movement": move("move-2", 50)},
+)
+
+
+async def test_ledger_apply_under_crashes_and_races() -> None:
+    assert_explored(await explore(LEDGER))
+
+
+# --- item 3: the "failed" decision is atomic with the balance ---------------------------------------------
+
+
+async def short_payer_setup(db: Any) -> Ctx:
+    """20 credits, and a 30-credit debit a crashed request left pending."""
+    ctx = Ctx()
+    await add_user(db, ctx, "payer", credits=20)
+    await crash_after(db, lambda sdb: move("move-1")(sdb, ctx), "credit_transactions", "insert_one")
+    return ctx
+
+
+async def grant_then_retry(db: Any, ctx: Ctx) -> Any:
+    """A grant lands, then the same pending movement is run again (retry / resume_stale)."""
+    await apply(db, ctx.id("payer"), 50, Direction.credit, "grant-1", TxType.grant)
+    return await move("move-1")(db, ctx)
+
+
+async def check_answers_match_the_movement(db: Any, ctx: Ctx) -> None:
+    tx = await db["credit_transactions"].find_one({"userId": ctx.id("payer"), "idempotencyKey": "ext:move-1"})
+    problems = invariants.violations(await invariants.load(db))
+    o = ctx.outcome
+    for who, answer in (("the run", o.flow), ("the second run", o.competitor)):
+        if answer == "InsufficientCredits" and tx["status"] != "failed":
+            problems.append(f"{who} was told 'Insufficient credits' but the movement is {tx['status']}")
+        if answer == "ok" and tx["status"] != "completed":
+            problems.append(f"{who} was told 'paid' but the movement is {tx['status']}")
+    assert not problems, "; ".join(problems)
+
+
+async def test_issue11_item3_failed_decision_is_atomic_with_the_balance() -> None:
+    scenario = Scenario(
+        "ledger insufficient × grant+retry",
+        setup=short_payer_setup,
+        flow=move("move-1"),
+        competitors={"grant then second run": grant_then_retry},
+        check=check_answers_match_the_movement,
+        crashes=False,
+    )
+    assert_explored(await explore(scenario))
+
+
+# --- (a) item 1: a funding racing a cancel is refunded ------------------------------------------------------
+
+
+async def test_issue11_item1_funding_racing_cancel_is_refunded() -> None:
+    """Funder 100 funds 40 while the host cancels: whatever the interleaving, the funder ends at 100."""
+
+    async def setup(db: Any) -> Ctx:
+        ctx = Ctx()
+        await add_user(db, ctx, "host")
+        await add_user(db, ctx, "fan", credits=100)
+        await add_stream(db, ctx, goal=1000)
+        return ctx
+
+    async def check(db: Any, ctx: Ctx) -> None:
+        await invariants.check_all(db)
+        fan = await db["users"].find_one({"_id": ctx.id("fan")})
+        funding = await db["fundings"].find_one({"userId": ctx.id("fan")})
+        assert fan["credits"] == 100, (
+            f"funder has {fan['credits']} credits, funding {funding and funding['status']}"
+        )
+
+    scenario = Scenario(
+        "fund × cancel (item 1)",
+        setup=setup,
+        flow=lambda db, ctx: fund(db, ctx, "fan", 40, "fund-1"),
+        competitors={"cancel": cancel},
+        check=check,
+        crashes=False,
+    )
+    assert_explored(await explore(scenario))
+
+
+# --- (b) item 4: a movement resumed behind 64 later ones is applied once --------------------------------
+
+
+async def test_issue11_item4_resume_behind_64_later_movements_applies_once() -> None:
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            user = await add_user(db, ctx, "payer", credits=0)
+            baseline = await invariants.snapshot(db)
+            credit_80 = move("bonus-80", 80, Direction.credit)
+            # The request dies right after the balance update, before the movement is marked completed.
+            await crash_after(db, lambda sdb: credit_80(sdb, ctx), "users", "find_one_and_update")
+            for i in range(64):
+                await apply(db, user, 1, Direction.credit, f"later-{i}", TxType.grant)
+            await credit_80(db, ctx)  # the retry (or resume_stale) of the interrupted movement
+            credits = (await db["users"].find_one({"_id": user}))["credits"]
+            assert credits == 144, f"expected 80 + 64 = 144 credits, got {credits}"
+            await recover(db)
+            await invariants.check_all(db)
+            await invariants.check_conservation(db, baseline)
+
+
+# --- (c) item 5: renters racing a DELETE over HTTP are refunded -----------------------------------------
+
+
+async def test_issue11_item5_renters_racing_delete_are_refunded(client, make_user, db) -> None:
+    from tests.replays.conftest import make_rentable as make_rentable_http
+
+    api = "/api/v1/live-stream"
+    _, token = await make_user()
+    for round_ in range(4):
+        stream = await make_rentable_http(client, db, token, price=50)
+        renters = [await make_user(credits=100) for _ in range(8)]
+        calls = [client.post(f"{api}/{stream['id']}/replay-rentals", headers=auth(t)) for _, t in renters]
+        calls.insert(round_ * 2, client.delete(f"{api}/{stream['id']}", headers=auth(token)))
+        answers = await asyncio.gather(*calls)
+        assert any(a.status_code == 200 for a in answers if a.request.method == "DELETE")
+        await recover(db)
+        for user, _ in renters:
+            credits = (await db["users"].find_one({"_id": ObjectId(user["_id"])}))["credits"]
+            assert credits == 100, (
+                f"round {round_}: a renter of the deleted stream has {credits} of 100 credits"
+            )
+        await invariants.check_all(db)
+
+
+# --- item 6: one Idempotency-Key, one outcome, and collectedFunding == what was paid ------------------------
+
+
+async def test_issue11_item6_one_key_one_outcome_amid_many_small_fundings(client, make_user, db) -> None:
+    """The issue's numbers: 1180 credits; three requests with one key for 1000 sent first, then 180
+    fundings of 1. Before the fix: 200 then 409 twice, 1000 debited and refunded, collectedFunding 1180
+    for 180 paid."""
+    _, host = await make_user()
+    fan, token = await make_user(credits=1180)
+    stream = await create_stream(client, host, plannedStartDate=iso_in(hours=5), fundingGoal=100_000)
+    url = f"/api/v1/live-stream/{stream['id']}/fund"
+    keyed = [
+        client.post(url, json={"amount": 1000}, headers={**auth(token), "Idempotency-Key": "big-1"})
+        for _ in range(3)
+    ]
+    small = [client.post(url, json={"amount": 1}, headers=auth(token)) for _ in range(180)]
+    answers = await asyncio.gather(*keyed, *small)
+    same_key = answers[:3]
+    outcomes = Counter((a.status_code, str(a.json()["errors"])) for a in same_key)
+    assert len(outcomes) == 1, f"one Idempotency-Key got several outcomes: {dict(outcomes)}"
+
+    user_id = ObjectId(fan["_id"])
+    for when in ("after the requests", "after recovery"):
+        stream_doc = await db["live_streams"].find_one({"_id": ObjectId(stream["id"])})
+        txs = await db["credit_transactions"].find({"userId": user_id, "status": "completed"}).to_list()
+        paid = -sum(invariants.signed(tx) for tx in txs)  # the funder's only movements are fundings
+        assert stream_doc["collectedFunding"] == paid, (
+            f"{when}: collectedFunding {stream_doc['collectedFunding']} but the funder paid {paid}"
+        )
+        user = await db["users"].find_one({"_id": user_id})
+        assert user["credits"] == 1180 - paid
+        await recover(db)
+    await invariants.check_all(db)
+
+
+# --- item 8: a refused funding leaves no credit movement in the history ---------------------------------
+
+
+async def test_issue11_item8_insufficient_credits_fund_leaves_no_history(client, make_user) -> None:
+    _, host = await make_user()
+    _, token = await make_user(credits=10)
+    stream = await create_stream(client, host, plannedStartDate=iso_in(hours=5), fundingGoal=1000)
+    refused = await client.post(
+        f"/api/v1/live-stream/{stream['id']}/fund", json={"amount": 50}, headers=auth(token)
+    )
+    assert refused.status_code == 400, refused.text
+    history = await client.get("/api/v1/users/me/transactions", headers=auth(token))
+    assert history.status_code == 200, history.text
+    items = history.json()["data"]["list"]
+    assert items == [], f"a refused funding shows in the credit history: {items}"
+
+
+# --- the harness itself -----------------------------------------------------------------------------------
+
+
+async def test_harness_crash_stops_the_flow_and_counts_steps() -> None:
+    """Self-test: crashing before step k runs exactly k-1 steps, and nothing after."""
+    async with database_client() as client, fresh_database(client) as db:
+        ctx = await ledger_setup(db)
+        counted = stepped(db)
+        await move("m")(counted, ctx)
+        n = counted.steps
+        assert n >= 3
+        for k in range(1, n + 1):
+            probe = stepped(db, crash_at(k))
+            with pytest.raises(BaseException) as caught:
+                await move(f"m{k}")(probe, ctx)
+            assert type(caught.value).__name__ == "Crash" and probe.steps == k
+
+
+async def test_harness_runs_a_competitor_before_the_chosen_step() -> None:
+    async with database_client() as client:
+        failure, outcome = await run_schedule(LEDGER, client, competitor="another movement", at=1)
+    assert outcome.competitor == "ok" and outcome.flow == "ok", (failure, outcome)

@@ -1,0 +1,271 @@
+"""Minimal set-ups and the app's money operations, called through the services (not HTTP) so that a
+schedule costs milliseconds. Set-ups run on the raw database; flows get the stepped one."""
+
+import importlib
+import inspect
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from app.core.security import AuthenticatedUser
+from app.core.timeutils import utcnow
+from app.live_streams.funding import FundingService
+from app.live_streams.lifecycle import StreamLifecycle
+from app.live_streams.presenter import LiveStreamPresenter
+from app.live_streams.reconcile import Reconciler
+from app.live_streams.repository import LiveStreamRepository
+from app.live_streams.schemas import LiveStreamType
+from app.live_streams.service import LiveStreamService, NewLiveStream
+from app.replays.repository import ReplayRentalRepository
+from app.replays.service import ReplayService
+from app.replays.settlement import RentalSettlement
+from app.users.credits import CreditLedger, Direction, TxType
+from app.users.repository import UserRepository
+from tests.conftest import make_settings
+from tests.money.harness import Crash, SteppedDatabase, Stepper, aioz_gateway
+
+SETTINGS = make_settings()
+RECORDING = "https://cdn.example.com/stream/archive.mp4"
+
+
+class Ctx:
+    """What a set-up made: users by role name, the stream, anything a scenario needs, and the outcome
+    of the schedule (set by the harness)."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, Any]] = {}
+        self.stream: ObjectId | None = None
+        self.outcome: Any = None
+        self.extra: dict[str, Any] = {}
+
+    def id(self, role: str) -> ObjectId:
+        return self.users[role]["_id"]
+
+    def caller(self, role: str) -> AuthenticatedUser:
+        return AuthenticatedUser(self.users[role]["_id"], self.users[role])
+
+
+def presenter(db: Any) -> LiveStreamPresenter:
+    return LiveStreamPresenter(db, SETTINGS.public_base_url)
+
+
+# --- wiring: the app's composition (app/flows.py) when it exists, the plain constructors otherwise -----
+
+
+def _flows() -> Any:
+    try:
+        return importlib.import_module("app.flows")
+    except ImportError:
+        return None
+
+
+def _wants(cls: type, name: str) -> bool:
+    return name in inspect.signature(cls.__init__).parameters
+
+
+def follow_ups(db: Any) -> Any:
+    flows = _flows()
+    return flows.follow_up_runner(db) if flows and hasattr(flows, "follow_up_runner") else None
+
+
+def stream_service(db: Any) -> LiveStreamService:
+    if _wants(LiveStreamService, "follow_ups"):
+        return LiveStreamService(db, SETTINGS, follow_ups(db))
+    return LiveStreamService(db, SETTINGS)
+
+
+def lifecycle(db: Any) -> StreamLifecycle:
+    if _wants(StreamLifecycle, "follow_ups"):
+        return StreamLifecycle(db, aioz_gateway(db), presenter(db), follow_ups(db))
+    return StreamLifecycle(db, aioz_gateway(db), presenter(db))
+
+
+def reconciler(db: Any) -> Reconciler:
+    """The reconcile pass as the app wires it (with every recovery step it registers)."""
+    flows = _flows()
+    if flows and hasattr(flows, "reconciler"):
+        return flows.reconciler(db, aioz_gateway(db))
+    return Reconciler(db, aioz_gateway(db))
+
+
+async def add_user(db: Any, ctx: Ctx, role: str, credits: int = 0) -> ObjectId:
+    doc = await UserRepository(db).create({"username": f"{role}_{uuid.uuid4().hex[:8]}", "credits": credits})
+    ctx.users[role] = doc
+    return doc["_id"]
+
+
+async def add_stream(
+    db: Any,
+    ctx: Ctx,
+    *,
+    creator: str = "host",
+    guest: str | None = None,
+    goal: int | None = 1000,
+    scheduled: bool = True,
+) -> ObjectId:
+    """A stream created by the service: scheduled 5 h ahead (fundable) or, unscheduled, preparing."""
+    kind = LiveStreamType.duocrowd if guest else LiveStreamType.solo
+    new = NewLiveStream(
+        title="Money harness",
+        guests=json.dumps([str(ctx.id(guest))] if guest else []),
+        price=None,
+        liveStreamType=kind,
+        interest=None,
+        durationGoal=60,
+        motivation=None,
+        plannedStartDate=utcnow() + timedelta(hours=5) if scheduled else None,
+        fundingGoal=goal,
+        recording=False,
+        thumbnailUrl=None,
+    )
+    created = await stream_service(db).create(ctx.caller(creator), new)
+    ctx.stream = ObjectId(created["id"])
+    return ctx.stream
+
+
+async def stream_doc(db: Any, stream_id: ObjectId) -> dict[str, Any]:
+    doc = await db["live_streams"].find_one({"_id": stream_id})
+    assert doc is not None
+    return doc
+
+
+async def make_overdue(db: Any, stream_id: ObjectId) -> None:
+    """Time passes: the scheduled stream's planned start and end are hours behind us."""
+    past = utcnow() - timedelta(hours=3)
+    await db["live_streams"].update_one(
+        {"_id": stream_id}, {"$set": {"plannedStartDate": past, "plannedEndDate": past + timedelta(hours=1)}}
+    )
+
+
+async def make_rentable(db: Any, stream_id: ObjectId, price: int = 50) -> None:
+    """Stand-in for start → end on AIOZ → recording collected → replay settings (as tests/streams.py
+    `set_fields` does for the recording): the stream is ended with a recording, rentable at `price`."""
+    now = utcnow()
+    await db["live_streams"].update_one(
+        {"_id": stream_id},
+        {
+            "$set": {
+                "status": "ended",
+                "startedAt": now - timedelta(hours=1),
+                "endedAt": now - timedelta(minutes=5),
+                "recordingUrl": RECORDING,
+                "isActiveReplayOnCreatorProfile": True,
+                "replayCreditPrice": price,
+            }
+        },
+    )
+
+
+# --- the operations (flows and competitors) -------------------------------------------------------------
+
+
+async def fund(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) -> dict[str, Any]:
+    """POST /{id}/fund with a minimal presentation of the stream as the answer."""
+    service = FundingService(db)
+    assert ctx.stream is not None
+
+    async def present(stream: dict[str, Any]) -> dict[str, Any]:
+        return {"id": str(stream["_id"]), "collectedFunding": stream.get("collectedFunding")}
+
+    if "present" in inspect.signature(service.fund).parameters:  # fund() presents and stores the answer
+        return await service.fund(ctx.stream, ctx.id(role), amount, key, present)
+    stream, stored = await service.fund(ctx.stream, ctx.id(role), amount, key)  # before issue 11
+    if stored is not None:
+        return stored
+    answer = await present(stream)
+    await service.store_answer(key, ctx.id(role), answer)
+    return answer
+
+
+async def cancel(db: Any, ctx: Ctx, role: str = "host") -> Any:
+    assert ctx.stream is not None
+    return await stream_service(db).cancel(ctx.stream, ctx.caller(role))
+
+
+async def delete(db: Any, ctx: Ctx) -> Any:
+    assert ctx.stream is not None
+    return await stream_service(db).delete(ctx.stream, ctx.caller("host"))
+
+
+async def expire(db: Any, ctx: Ctx) -> int:
+    """The reconcile loop's expiry of overdue scheduled streams."""
+    return await reconciler(db).expire_overdue(utcnow())
+
+
+async def overdue_then_expire(db: Any, ctx: Ctx) -> int:
+    assert ctx.stream is not None
+    await make_overdue(db, ctx.stream)
+    return await expire(db, ctx)
+
+
+async def rent(db: Any, ctx: Ctx, role: str = "renter", key: str | None = "rent-1") -> dict[str, Any]:
+    assert ctx.stream is not None
+    return await ReplayService(db, presenter(db)).rent(ctx.stream, ctx.caller(role), key, utcnow())
+
+
+async def settlement_pass(db: Any, ctx: Ctx) -> int:
+    """The settlement loop two minutes later: an in-flight rental looks stale to it."""
+    return await RentalSettlement(db).run_once(utcnow() + timedelta(minutes=2))
+
+
+async def end(db: Any, ctx: Ctx) -> dict[str, Any]:
+    """POST /{id}/end without the presentation: end, then the best-effort reconcile of the session."""
+    assert ctx.stream is not None
+    stream = await stream_service(db).get_owned(ctx.stream, ctx.caller("host"))
+    ended = await lifecycle(db).end(stream)
+    await reconciler(db).reconcile_one(ended)
+    return ended
+
+
+async def start(db: Any, ctx: Ctx) -> dict[str, Any]:
+    assert ctx.stream is not None
+    stream = await stream_doc(db, ctx.stream)
+    return await lifecycle(db).start(stream, ctx.caller("host"))
+
+
+async def apply(
+    db: Any, user_id: ObjectId, amount: int, direction: Direction, key: str, type: TxType = TxType.grant
+) -> dict[str, Any]:
+    return await CreditLedger(db).apply(
+        user_id, amount=amount, direction=direction, type=type, idempotency_key=key
+    )
+
+
+async def crash_after(db: Any, operation: Any, collection: str, op: str, occurrence: int = 1) -> None:
+    """Run `operation(stepped_db)` and kill it right after its `occurrence`-th `collection.op` step:
+    leaves the half-done state a crashed request leaves behind."""
+    seen = 0
+    stop = False
+
+    async def hook(step: int, coll: str, name: str) -> None:
+        nonlocal seen, stop
+        if stop:
+            raise Crash(f"crash after {collection}.{op}")
+        if (coll, name) == (collection, op):
+            seen += 1
+            stop = seen == occurrence
+
+    try:
+        await operation(SteppedDatabase(db, Stepper(hook)))
+    except Crash:
+        return
+    raise AssertionError(f"{collection}.{op} #{occurrence} was never reached")
+
+
+async def pending_rental(db: Any, ctx: Ctx, role: str) -> dict[str, Any]:
+    """A rent that died right after claiming its rental (nothing charged yet)."""
+    await crash_after(
+        db, lambda sdb: rent(sdb, ctx, role, key=f"rent-{role}"), "replay_rentals", "insert_one"
+    )
+    assert ctx.stream is not None
+    rental = await ReplayRentalRepository(db).find_of(ctx.id(role), ctx.stream)
+    assert rental is not None and rental["status"] == "pending"
+    return rental
+
+
+async def stream_of(db: Any, ctx: Ctx) -> dict[str, Any]:
+    assert ctx.stream is not None
+    return await LiveStreamRepository(db).get_or_404(ctx.stream, include_deleted=True)
