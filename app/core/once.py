@@ -18,7 +18,9 @@ The caller then makes the operation final and `forget`s the entry, so `opInFligh
 operations in flight: nothing to overflow. The version check is what makes a late runner harmless: it
 cannot re-apply an operation that another runner decided, finished and forgot after the late runner's
 first read, because that decision bumped the version. A crash between "final" and "forget" leaves an
-entry behind; entries older than `PRUNE_AFTER` are dropped once their operations are confirmed final.
+entry behind: the recovery pass `sweep`s holders whose latest decision is older than `PRUNE_AFTER`
+(found through `opInFlightAt`) and drops entries whose operations are final; the holder's next decision
+does the same for entries that old.
 """
 
 import asyncio
@@ -26,7 +28,7 @@ import random
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pymongo import ReturnDocument
@@ -36,6 +38,8 @@ from app.core.timeutils import utcnow
 
 VERSION = "opVersion"
 IN_FLIGHT = "opInFlight"
+# Time of the holder's latest decision, kept until a sweep finds nothing left in flight (sparse index).
+SWEEP_AT = "opInFlightAt"
 MAX_ATTEMPTS = 64
 PRUNE_AFTER = timedelta(minutes=5)
 # Decisions on one holder are serialised inside a process so that a burst of concurrent operations does
@@ -123,6 +127,7 @@ class OnceHolder:
         entry = {"d": decision.outcome, "at": utcnow(), **decision.note}
         update: dict[str, Any] = {key_: dict(value) for key_, value in decision.effect.items()}
         update.setdefault("$set", {})[f"{IN_FLIGHT}.{key}"] = entry
+        update["$set"][SWEEP_AT] = entry["at"]
         update.setdefault("$inc", {})[VERSION] = 1
         stale = await self._stale_entries(in_flight, final_among)
         if stale:
@@ -147,6 +152,36 @@ class OnceHolder:
             return []
         final = await final_among(old)
         return [key for key in old if key in final]
+
+    async def sweep(
+        self,
+        before: datetime,
+        final_among: Callable[[list[Any]], Awaitable[Collection[str]]],
+        limit: int = 200,
+    ) -> int:
+        """Recovery: drop entries of final operations from holders idle since `before`; returns how many
+        holders were looked at. Entries of operations still pending stay (their own resume decides)."""
+        holders = (
+            await self.collection.find({SWEEP_AT: {"$lte": before}}, {IN_FLIGHT: 1, SWEEP_AT: 1})
+            .limit(limit)
+            .to_list()
+        )
+        for holder in holders:
+            keys = list((holder.get(IN_FLIGHT) or {}).keys())
+            final = set(await final_among(keys)) if keys else set()
+            if final:
+                await self.collection.update_one(
+                    {"_id": holder["_id"]}, {"$unset": {f"{IN_FLIGHT}.{key}": "" for key in final}}
+                )
+            if len(final) == len(keys):  # nothing left: off the sweep list until its next decision
+                await self.collection.update_one(
+                    {"_id": holder["_id"], SWEEP_AT: holder[SWEEP_AT]}, {"$unset": {SWEEP_AT: ""}}
+                )
+            else:  # an operation still in flight: look again later
+                await self.collection.update_one(
+                    {"_id": holder["_id"], SWEEP_AT: holder[SWEEP_AT]}, {"$set": {SWEEP_AT: utcnow()}}
+                )
+        return len(holders)
 
     async def forget(self, holder_id: Any, op_id: Any) -> None:
         """The operation is final: its entry is no longer needed (does not bump the version)."""

@@ -30,7 +30,7 @@ import structlog
 from bson import ObjectId
 
 from app.core.errors import Conflict, Forbidden, NotFound
-from app.core.once import Rule
+from app.core.once import PRUNE_AFTER, Rule
 from app.core.timeutils import utcnow
 from app.live_streams.funding_repository import FINAL, FundingRepository, FundingStatus
 from app.live_streams.repository import LiveStreamRepository
@@ -274,6 +274,7 @@ class FundingService:
         stale = await self.fundings.stale_pending(older_than, limit)
         for funding in stale:
             await self.drive(funding)
+        await self.streams.sweep(older_than - PRUNE_AFTER, self.fundings.final_among, limit)
         return len(stale)
 
 

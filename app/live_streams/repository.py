@@ -36,6 +36,7 @@ class LiveStreamRepository(OnceHolder, Repository):
         IndexModel([("deletedAt", ASCENDING), ("createdAt", DESCENDING)], name="all_by_created"),
         IndexModel([("aioz.reconcileAt", ASCENDING)], sparse=True, name="aioz_reconcile"),
         IndexModel([("followUpAt", ASCENDING)], sparse=True, name="follow_ups"),
+        IndexModel([("opInFlightAt", ASCENDING)], sparse=True, name="funding_sweep"),
     ]
 
     async def count_by_creator(self, creator_id: ObjectId) -> int:

@@ -22,7 +22,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.once import HolderMissing, Rule
+from app.core.once import PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.users.repository import UserRepository
@@ -203,6 +203,7 @@ class CreditLedger:
         for tx in stale:
             with contextlib.suppress(InsufficientCredits, NotFound):
                 await self.drive(tx)
+        await self.users.sweep(older_than - PRUNE_AFTER, self.transactions.final_among, limit)
         return len(stale)
 
     async def balance(self, user_id: ObjectId) -> int:

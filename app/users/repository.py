@@ -18,7 +18,10 @@ class UserRepository(OnceHolder, Repository):
 
     collection_name = "users"
     soft_delete = True
-    indexes = [IndexModel([("usernameLower", ASCENDING)], unique=True, name="username_unique")]
+    indexes = [
+        IndexModel([("usernameLower", ASCENDING)], unique=True, name="username_unique"),
+        IndexModel([("opInFlightAt", ASCENDING)], sparse=True, name="ledger_sweep"),
+    ]
     duplicate_messages = {"usernameLower": "this username is already taken"}
 
     async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
