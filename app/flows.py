@@ -8,10 +8,12 @@ to import the domains that react to it (live streams never import replays or cre
 from typing import Any
 
 from app.core.timeutils import utcnow
+from app.creators.service import RankingService
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner
 from app.live_streams.funding import FundingService
+from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.reconcile import Reconciler
-from app.live_streams.repository import LiveStreamRepository, ParticipantRepository, ViewerRollupRepository
+from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.streaming import StreamingGateway
 from app.replays.settlement import RentalSettlement
 from app.users.credits import CreditLedger
@@ -21,7 +23,7 @@ def follow_up_runner(db: Any) -> FollowUpRunner:
     fundings = FundingService(db)
     rentals = RentalSettlement(db)
     participants = ParticipantRepository(db)
-    viewers = ViewerRollupRepository(db)
+    rankings = RankingService(db)
 
     async def refund_rentals(stream: dict[str, Any]) -> None:
         await rentals.refund_deleted_stream(stream, utcnow())
@@ -30,7 +32,7 @@ def follow_up_runner(db: Any) -> FollowUpRunner:
         await participants.close_all(stream["_id"])
 
     async def forget_viewers(stream: dict[str, Any]) -> None:
-        await viewers.forget_stream(stream["_id"])
+        await rankings.forget_stream(stream["_id"])
 
     return FollowUpRunner(
         LiveStreamRepository(db),

@@ -29,11 +29,11 @@ from app.core.middleware import (
 from app.core.openapi import install_openapi
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
 from app.core.upstreams import build_aioz
+from app.creators.service import publish_most_watched
 from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
 from app.feeds import router as feeds_router
 from app.live_streams import router as live_stream_router
-from app.live_streams.audience import publish_most_watched
 from app.live_streams.streaming import StreamingGateway
 from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
 from app.reminders import router as reminders_router

@@ -2,7 +2,7 @@
 
 `build(scale, seed)` makes the documents in memory, shaped exactly as the app writes them (see
 `UserRepository.create`, `LiveStreamService.create` + `StreamLifecycle`, `FundingService.fund` +
-`CreditLedger`, `ParticipantRepository.record_join` and `ViewerRollupRepository.touch`), with ids and
+`CreditLedger`, `ParticipantRepository.record_join` and `CreatorViewerRepository.touch`), with ids and
 dates drawn from a seeded generator so two processes build the same data. `load(db, dataset)` bulk-inserts
 them through the app's repositories into whichever engine `db` is (the benchmark database emptied first,
 indexes built afterwards with `ensure_indexes`, as for any bulk load).
@@ -32,12 +32,10 @@ from app.agora.tokens import agora_uid
 from app.core.config import Settings
 from app.core.db import Database, create_client, ensure_indexes
 from app.core.timeutils import utcnow
-from app.live_streams.repository import (
-    FundingRepository,
-    LiveStreamRepository,
-    ParticipantRepository,
-    ViewerRollupRepository,
-)
+from app.creators.viewer_repository import CreatorViewerRepository
+from app.live_streams.funding_repository import FundingRepository
+from app.live_streams.participant_repository import ParticipantRepository
+from app.live_streams.repository import LiveStreamRepository
 from app.users.credits import CreditTransactionRepository
 from app.users.repository import FollowRepository, UserRepository
 
@@ -418,7 +416,7 @@ REPOSITORIES = (
     FollowRepository,
     LiveStreamRepository,
     ParticipantRepository,
-    ViewerRollupRepository,
+    CreatorViewerRepository,
     FundingRepository,
     CreditTransactionRepository,
 )

@@ -14,8 +14,8 @@ from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.feeds.repository import FeedRepository
 from app.feeds.schemas import ForYouSection
+from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
-from app.live_streams.repository import ParticipantRepository
 from app.live_streams.schemas import Role
 from app.reminders.repository import ReminderRepository
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import re
-from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -12,32 +11,21 @@ from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.creators.ranking_repository import MOST_WATCHED, RankingSnapshotRepository
+from app.creators.service import publish_most_watched
+from app.creators.viewer_repository import CreatorViewerRepository
+from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
-from app.live_streams.repository import (
-    MOST_WATCHED,
-    LiveStreamRepository,
-    ParticipantRepository,
-    RankingSnapshotRepository,
-    ViewerRollupRepository,
-)
+from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import STARTABLE, JoinIn, LiveStreamStatus, Role
 from app.users.repository import FollowRepository, UserRepository
 
 JOINABLE = (*STARTABLE, LiveStreamStatus.active)
-RANKING_WINDOW = timedelta(days=30)
-RANKING_SIZE = 100  # the largest `limit` a caller may ask for
 
 
 def _ensure_joinable(stream: dict[str, Any], statuses: tuple[LiveStreamStatus, ...]) -> None:
     if stream["status"] not in statuses:
         raise Conflict(f"the stream is {stream['status']} and cannot be joined")
-
-
-async def publish_most_watched(db: Any, now: datetime) -> list[tuple[ObjectId, int]]:
-    """Recompute the most-watched ranking from the rollup and publish it for every replica."""
-    ranked = await ViewerRollupRepository(db).top_creators(now - RANKING_WINDOW, RANKING_SIZE)
-    await RankingSnapshotRepository(db).save(MOST_WATCHED, ranked, now)
-    return ranked
 
 
 def token_fields(token: RtcToken) -> dict[str, Any]:
@@ -57,7 +45,7 @@ class AudienceService:
         self.db = db
         self.streams = LiveStreamRepository(db)
         self.participants = ParticipantRepository(db)
-        self.rollup = ViewerRollupRepository(db)
+        self.rollup = CreatorViewerRepository(db)
         self.rankings = RankingSnapshotRepository(db)
         self.users = UserRepository(db)
         self.follows = FollowRepository(db)

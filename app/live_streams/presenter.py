@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
-from app.live_streams.repository import ParticipantRepository
+from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.schemas import LiveStreamStatus, LiveStreamType, ReplayStatus, Role
 from app.replays.repository import ReplayRentalRepository, rental_is_active
 from app.users.repository import UserRepository

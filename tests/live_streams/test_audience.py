@@ -175,7 +175,7 @@ async def test_most_watched_counts_unique_viewers_in_window(client, make_user, d
 
 async def test_most_watched_is_served_from_a_shared_snapshot(client, make_user, app, db):
     from app.core.timeutils import utcnow
-    from app.live_streams.audience import publish_most_watched
+    from app.creators.service import publish_most_watched
 
     app.state.settings.__dict__["ranking_max_age_seconds"] = 3600  # frozen settings: test-only override
     url = "/api/v1/live-stream/most-watched-creators"

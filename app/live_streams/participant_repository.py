@@ -1,0 +1,128 @@
+"""Queries on participants: one document per (stream, user, role)."""
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+
+from app.core.repository import Repository
+from app.core.timeutils import utcnow
+from app.live_streams.schemas import Role
+
+
+class ParticipantRepository(Repository):
+    """One document per (stream, user, role); repeated joins update it, never duplicate it."""
+
+    collection_name = "participants"
+    indexes = [
+        IndexModel(
+            [("liveStreamId", ASCENDING), ("userId", ASCENDING), ("role", ASCENDING)],
+            unique=True,
+            name="participant_unique",
+        ),
+        IndexModel(
+            [
+                ("liveStreamId", ASCENDING),
+                ("role", ASCENDING),
+                ("isPresent", ASCENDING),
+                ("joinedAt", DESCENDING),
+            ],
+            name="stream_presence",
+        ),
+        IndexModel(
+            [("userId", ASCENDING), ("role", ASCENDING), ("joinedAt", DESCENDING)], name="user_history"
+        ),
+    ]
+
+    async def record_join(
+        self, stream: dict[str, Any], user_id: ObjectId, role: Role, device: dict[str, Any]
+    ) -> dict[str, Any]:
+        now = utcnow()
+        key = {"liveStreamId": stream["_id"], "userId": user_id, "role": role.value}
+        update = {
+            "$set": {"isPresent": True, "joinedAt": now, "leftAt": None, "device": device},
+            "$inc": {"joinCount": 1},
+            "$setOnInsert": {"creatorId": stream["creatorId"], "firstJoinedAt": now, "watchSeconds": 0},
+        }
+        return await self.upsert_returning(key, update)
+
+    async def record_leave(self, stream_id: ObjectId, user_id: ObjectId) -> list[dict[str, Any]]:
+        """Close every present participation of the user in the stream; returns the closed ones."""
+        now = utcnow()
+        closed = []
+        present = await self.collection.find(
+            {"liveStreamId": stream_id, "userId": user_id, "isPresent": True}
+        ).to_list()
+        for doc in present:
+            seconds = max(0, int((now - doc["joinedAt"]).total_seconds()))
+            updated = await self.collection.find_one_and_update(
+                {"_id": doc["_id"], "isPresent": True, "joinedAt": doc["joinedAt"]},
+                {"$set": {"isPresent": False, "leftAt": now}, "$inc": {"watchSeconds": seconds}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if updated is not None:
+                closed.append(updated)
+        return closed
+
+    async def close_all(self, stream_id: ObjectId) -> None:
+        await self.collection.update_many(
+            {"liveStreamId": stream_id, "isPresent": True}, {"$set": {"isPresent": False, "leftAt": utcnow()}}
+        )
+
+    async def count_present(self, stream_id: ObjectId) -> int:
+        return await self.collection.count_documents(
+            {"liveStreamId": stream_id, "role": Role.audience.value, "isPresent": True}
+        )
+
+    async def count_audience(self, stream_id: ObjectId) -> int:
+        return await self.collection.count_documents({"liveStreamId": stream_id, "role": Role.audience.value})
+
+    async def present_viewers(
+        self, stream_id: ObjectId, user_ids: list[ObjectId] | None, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        query: dict[str, Any] = {"liveStreamId": stream_id, "role": Role.audience.value, "isPresent": True}
+        if user_ids is not None:
+            query["userId"] = {"$in": user_ids}
+        cursor = self.collection.find(query).sort([("joinedAt", DESCENDING), ("_id", DESCENDING)])
+        docs = await cursor.skip(skip).limit(limit).to_list()
+        return docs, await self.collection.count_documents(query)
+
+    async def present_user_ids(self, stream_id: ObjectId) -> list[ObjectId]:
+        docs = await self.collection.find(
+            {"liveStreamId": stream_id, "role": Role.audience.value, "isPresent": True}, {"userId": 1}
+        ).to_list()
+        return [doc["userId"] for doc in docs]
+
+    async def watched_stream_ids(self, user_id: ObjectId) -> list[ObjectId]:
+        """Streams the user joined as audience, each once however often they joined."""
+        return await self.collection.distinct(
+            "liveStreamId", {"userId": user_id, "role": Role.audience.value}
+        )
+
+    async def present_audience_counts(self, stream_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        if not stream_ids:
+            return {}
+        cursor = await self.collection.aggregate(
+            [
+                {
+                    "$match": {
+                        "liveStreamId": {"$in": stream_ids},
+                        "role": Role.audience.value,
+                        "isPresent": True,
+                    }
+                },
+                {"$group": {"_id": "$liveStreamId", "viewers": {"$sum": 1}}},
+            ]
+        )
+        return {row["_id"]: row["viewers"] async for row in cursor}
+
+    async def roles_of(self, user_id: ObjectId, stream_ids: list[ObjectId]) -> dict[ObjectId, set[str]]:
+        if not stream_ids:
+            return {}
+        docs = await self.collection.find(
+            {"userId": user_id, "liveStreamId": {"$in": stream_ids}}, {"liveStreamId": 1, "role": 1}
+        ).to_list()
+        roles: dict[ObjectId, set[str]] = {}
+        for doc in docs:
+            roles.setdefault(doc["liveStreamId"], set()).add(doc["role"])
+        return roles
