@@ -14,6 +14,7 @@ from app.core.timeutils import utcnow
 from app.creators.ranking_repository import MOST_WATCHED, RankingSnapshotRepository
 from app.creators.service import publish_most_watched
 from app.creators.viewer_repository import CreatorViewerRepository
+from app.live_streams.entries import EntryService
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
@@ -49,6 +50,7 @@ class AudienceService:
         self.rankings = RankingSnapshotRepository(db)
         self.users = UserRepository(db)
         self.follows = FollowRepository(db)
+        self.entries = EntryService(db)
         self.tokens = tokens
         self.presenter = presenter
 
@@ -59,6 +61,8 @@ class AudienceService:
         if stream["creatorId"] == caller.id:
             raise Forbidden("the creator joins with join-as-creator")
         _ensure_joinable(stream, (LiveStreamStatus.active,))
+        if caller.id not in stream.get("guestIds", []):
+            await self.entries.admit(stream, caller.id)  # paid streams: charged on the first join only
         device = body.model_dump(exclude={"liveStreamId", "role"}, exclude_none=True)
         await self.participants.record_join(stream, caller.id, Role.audience, device)
         await self.rollup.touch(stream["creatorId"], caller.id, stream["_id"])

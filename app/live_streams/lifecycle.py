@@ -114,7 +114,12 @@ class StreamLifecycle:
                     "endedAt": now,
                     "aioz.state": "closing",
                     "aioz.reconcileAt": now,
-                    **due(FollowUp.close_participants, FollowUp.payout_fundings, now=now),
+                    **due(
+                        FollowUp.close_participants,
+                        FollowUp.payout_fundings,
+                        FollowUp.payout_entries,
+                        now=now,
+                    ),
                 },
                 "$unset": {"liveSlotOwner": ""},
             },

@@ -101,10 +101,8 @@ class LiveStreamRepository(OnceHolder, Repository):
             {"_id": _id, "followUpAt": {"$exists": True}}, {"$set": {"followUpAt": at}}
         )
 
-    async def record_payout(self, _id: ObjectId, payout: dict[str, Any]) -> None:
-        await self.collection.update_one(
-            {"_id": _id, "fundingPayout": None}, {"$set": {"fundingPayout": payout}}
-        )
+    async def record_payout(self, _id: ObjectId, field: str, payout: dict[str, Any]) -> None:
+        await self.collection.update_one({"_id": _id, field: None}, {"$set": {field: payout}})
 
     async def admit_rental(self, _id: ObjectId) -> bool:
         """A rental may only start on a stream that is not deleted; this write orders it before any

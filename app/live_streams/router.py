@@ -89,9 +89,12 @@ async def create_live_stream(
     ] = "[]",
     thumbnail: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF")] = None,
     price: Annotated[
-        float | None,
+        int | None,
         Form(
-            ge=0, le=1_000_000, allow_inf_nan=False, description="Credits; absent or 0 = free.", examples=[0]
+            ge=0,
+            le=1_000_000,
+            description="Entry price in whole credits, charged once per viewer on the first join; absent or 0 = free.",
+            examples=[0],
         ),
     ] = None,
     liveStreamType: Annotated[LiveStreamType, Form()] = LiveStreamType.solo,

@@ -118,7 +118,7 @@ class LiveStream(BaseModel):
     replayAccess: ReplayAccess
     status: LiveStreamStatus
     accessType: AccessType
-    price: float | None
+    price: int | None
     interest: str | None
     durationGoal: int | None
     motivation: str | None

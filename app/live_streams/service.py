@@ -44,7 +44,7 @@ MAX_SCHEDULE_AHEAD = timedelta(days=2 * 365)
 class NewLiveStream:
     title: str
     guests: str
-    price: float | None
+    price: int | None
     liveStreamType: LiveStreamType
     interest: str | None
     durationGoal: int | None

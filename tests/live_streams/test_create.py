@@ -28,7 +28,7 @@ async def test_create_returns_201_with_documented_shape(client, make_user, db):
         client,
         token,
         title="Yeni ürün tanıtımı",
-        price="9.99",
+        price="10",
         interest="music",
         durationGoal=60,
         motivation="hello",
@@ -40,7 +40,7 @@ async def test_create_returns_201_with_documented_shape(client, make_user, db):
     assert data["channelName"].startswith("yeni-urun-tanitimi-")
     assert len(data["channelName"].rsplit("-", 1)[1]) == 4
     assert data["status"] == "scheduled"
-    assert data["accessType"] == "paid" and data["price"] == 9.99
+    assert data["accessType"] == "paid" and data["price"] == 10
     assert data["creator"] == {
         "_id": creator["_id"], "username": "creator1", "name": "John", "surname": "Doe",
         "profilePhoto": None, "availabilityStatus": "available",
@@ -98,6 +98,7 @@ async def test_create_validation_errors(client, make_user, db):
         {"price": "abc"},
         {"price": "-1"},
         {"price": "nan"},
+        {"price": "9.99"},  # whole credits only (docs/money.md, paid entry)
         {"liveStreamType": "trio"},
         {"durationGoal": "ten"},
         {"plannedStartDate": iso_in(hours=-1)},

@@ -26,6 +26,9 @@ from bson import ObjectId
 FUNDING_DEBIT = "funding:{funding}"
 FUNDING_REFUND = "funding-refund:{funding}"
 FUNDING_PAYOUT = "funding-payout:{stream}:{payee}"  # payee: creator | guest
+ENTRY_DEBIT = "entry:{entry}"
+ENTRY_REFUND = "entry-refund:{entry}"
+ENTRY_PAYOUT = "entry-payout:{stream}:{payee}"  # payee: creator | guest
 RENTAL_CHARGE = "replay-rental:{rental}:{n}"
 RENTAL_REFUND = "rental-refund:{rental}:{n}"
 RENTAL_REVENUE = "rental-revenue:{rental}:{n}:{payee}"
@@ -50,6 +53,7 @@ class World:
     users: list[dict[str, Any]]
     txs: list[dict[str, Any]]
     fundings: list[dict[str, Any]]
+    entries: list[dict[str, Any]]
     streams: list[dict[str, Any]]
     rentals: list[dict[str, Any]]
     completed: dict[tuple[ObjectId, str], dict[str, Any]] = field(default_factory=dict)
@@ -76,6 +80,7 @@ async def load(db: Any) -> World:
         users=await everything("users"),
         txs=await everything("credit_transactions"),
         fundings=await everything("fundings"),
+        entries=await everything("stream_entries"),
         streams=await everything("live_streams"),
         rentals=await everything("replay_rentals"),
     )
@@ -118,8 +123,15 @@ def funds_held_by_stream(stream: dict[str, Any]) -> int:
     return stream.get("collectedFunding") or 0
 
 
+def entries_held_by_stream(stream: dict[str, Any]) -> int:
+    """Paid entries are held by the stream until its payout at end (they can only be taken while it is
+    active, so nothing is ever owed back)."""
+    return 0 if (stream.get("entryPayout") or {}).get("paidAt") else stream.get("entryRevenue") or 0
+
+
 def stream_fees(stream: dict[str, Any]) -> int:
-    return int((stream.get("fundingPayout") or {}).get("platform") or 0) if paid_out(stream) else 0
+    funding = int((stream.get("fundingPayout") or {}).get("platform") or 0) if paid_out(stream) else 0
+    return funding + int((stream.get("entryPayout") or {}).get("platform") or 0)
 
 
 @dataclass
@@ -212,7 +224,7 @@ def money(world: World) -> Money:
     all_periods = list(periods(world))
     return Money(
         balances=sum(u.get("credits") or 0 for u in world.users),
-        held_by_streams=sum(funds_held_by_stream(s) for s in world.streams),
+        held_by_streams=sum(funds_held_by_stream(s) + entries_held_by_stream(s) for s in world.streams),
         held_by_rentals=sum(p.held for p in all_periods),
         platform_fees=sum(stream_fees(s) for s in world.streams) + sum(p.fee for p in all_periods),
         external=sum(signed(t) for t in world.completed.values() if is_external(t)),
@@ -371,7 +383,51 @@ def rental_states(world: World) -> list[str]:
     return bad
 
 
-CHECKS = (ledger_states, nothing_in_flight, funding_states, stream_funding_states, rental_states)
+def entry_states(world: World) -> list[str]:
+    """Paid entries: final, ledger rows matching, the stream's pot equal to what it kept, paid out at end."""
+    bad = []
+    for e in world.entries:
+        debit = world.tx(e["userId"], ENTRY_DEBIT.format(entry=e["_id"]))
+        refund = world.tx(e["userId"], ENTRY_REFUND.format(entry=e["_id"]))
+        name = f"entry {e['_id']} ({e['amount']})"
+        if e["status"] not in FUNDING_FINAL:
+            bad.append(f"{name} left {e['status']}")
+        elif e["status"] == "completed" and (not debit or refund):
+            bad.append(f"{name} completed with debit={bool(debit)} refund={bool(refund)}")
+        elif e["status"] == "refunded" and not (debit and refund):
+            bad.append(f"{name} refunded with debit={bool(debit)} refund={bool(refund)}")
+    for s in world.streams:
+        kept = sum(
+            e["amount"] for e in world.entries if e["liveStreamId"] == s["_id"] and e["status"] == "completed"
+        )
+        pot = s.get("entryRevenue") or 0
+        if pot != kept:
+            bad.append(f"stream {s['_id']} counts entryRevenue {pot} but its completed entries total {kept}")
+        if s["status"] == ENDED and pot:
+            payout = s.get("entryPayout") or {}
+            if not payout.get("paidAt"):
+                bad.append(f"stream {s['_id']} ended with {pot} of paid entries never paid out")
+            elif sum(payout.get(k, 0) for k in ("creator", "guest", "platform")) != pot:
+                bad.append(f"stream {s['_id']} entry payout {payout} does not add up to {pot}")
+            guest_id = (s.get("guestIds") or [None])[0]
+            for payee, user_id in (("creator", s["creatorId"]), ("guest", guest_id)):
+                owed = payout.get(payee) or 0
+                tx = world.tx(user_id, ENTRY_PAYOUT.format(stream=s["_id"], payee=payee))
+                if owed and (tx is None or tx["amount"] != owed):
+                    bad.append(
+                        f"stream {s['_id']} owes the {payee} {owed} of entries but paid {tx and tx['amount']}"
+                    )
+    return bad
+
+
+CHECKS = (
+    ledger_states,
+    nothing_in_flight,
+    funding_states,
+    stream_funding_states,
+    entry_states,
+    rental_states,
+)
 
 
 def violations(world: World) -> list[str]:

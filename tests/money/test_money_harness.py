@@ -42,6 +42,7 @@ from tests.money.world import (
     end,
     expire,
     fund,
+    join,
     make_overdue,
     make_rentable,
     overdue_then_expire,
@@ -165,6 +166,37 @@ END_GOAL_MISSED = Scenario(
 
 @pytest.mark.parametrize("scenario", [END_GOAL_REACHED, END_GOAL_MISSED], ids=lambda s: s.name)
 async def test_issue11_item7_stream_end_pays_out_or_refunds_collected_funding(scenario: Scenario) -> None:
+    assert_explored(await explore(scenario))
+
+
+# --- paid entry (issue 13 item 10): charged on the first join, paid out at end ------------------------
+
+
+async def live_paid_setup(db: Any) -> Ctx:
+    """A live duo stream with a 30-credit entry; fan1 already joined (paid), fan2 has not."""
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "guest")
+    await add_user(db, ctx, "fan1", credits=100)
+    await add_user(db, ctx, "fan2", credits=100)
+    await add_stream(db, ctx, guest="guest", goal=None, scheduled=False, price=30)
+    await start(db, ctx)
+    await join(db, ctx, "fan1")
+    return ctx
+
+
+JOIN_PAID = Scenario(
+    "join paid stream",
+    setup=live_paid_setup,
+    flow=lambda db, ctx: join(db, ctx, "fan2"),
+    competitors={"end": end, "same join again": lambda db, ctx: join(db, ctx, "fan2")},
+    reuse_setup=False,
+)
+END_PAID = Scenario("end (paid entries: payout)", setup=live_paid_setup, flow=end, reuse_setup=False)
+
+
+@pytest.mark.parametrize("scenario", [JOIN_PAID, END_PAID], ids=lambda s: s.name)
+async def test_paid_entry_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
 

@@ -10,14 +10,16 @@ from typing import Any
 
 from bson import ObjectId
 
+from app.agora.tokens import AgoraTokenIssuer
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.audience import AudienceService
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.reconcile import Reconciler
 from app.live_streams.repository import LiveStreamRepository
-from app.live_streams.schemas import LiveStreamType
+from app.live_streams.schemas import JoinIn, LiveStreamType
 from app.live_streams.service import LiveStreamService, NewLiveStream
 from app.replays.repository import ReplayRentalRepository
 from app.replays.service import ReplayService
@@ -105,13 +107,14 @@ async def add_stream(
     guest: str | None = None,
     goal: int | None = 1000,
     scheduled: bool = True,
+    price: int | None = None,
 ) -> ObjectId:
     """A stream created by the service: scheduled 5 h ahead (fundable) or, unscheduled, preparing."""
     kind = LiveStreamType.duocrowd if guest else LiveStreamType.solo
     new = NewLiveStream(
         title="Money harness",
         guests=json.dumps([str(ctx.id(guest))] if guest else []),
-        price=None,
+        price=price,
         liveStreamType=kind,
         interest=None,
         durationGoal=60,
@@ -218,6 +221,13 @@ async def end(db: Any, ctx: Ctx) -> dict[str, Any]:
     ended = await lifecycle(db).end(stream)
     await reconciler(db).reconcile_one(ended)
     return ended
+
+
+async def join(db: Any, ctx: Ctx, role: str = "viewer") -> dict[str, Any]:
+    """POST /join as audience (a paid stream charges its entry on the first join)."""
+    assert ctx.stream is not None
+    audience = AudienceService(db, AgoraTokenIssuer(SETTINGS), presenter(db))
+    return await audience.join(JoinIn(liveStreamId=ctx.stream, deviceType="iOS"), ctx.caller(role))
 
 
 async def start(db: Any, ctx: Ctx) -> dict[str, Any]:

@@ -376,8 +376,9 @@ CATALOGUE: list[tuple[str, Call, int, str | None]] = [
     ),
     ("blank title", lambda w: w.create(title="   "), 400, "title must not be blank"),
     ("guests not JSON", lambda w: w.create(guests="[nope"), 400, "guests must be a JSON array of user ids"),
-    ("NaN price", lambda w: w.create(price="nan"), 400, "price: Input should be a finite number"),
-    ("infinite price", lambda w: w.create(price="1e309"), 400, "price: Input should be a finite number"),
+    ("NaN price", lambda w: w.create(price="nan"), 400, "price: Input should be a valid integer"),
+    ("infinite price", lambda w: w.create(price="1e309"), 400, "price: Input should be a valid integer"),
+    ("decimal price", lambda w: w.create(price="9.99"), 400, "price: Input should be a valid integer"),
     (
         "negative price",
         lambda w: w.create(price="-1"),

@@ -1,0 +1,95 @@
+"""Paid entry: the entry price of a paid stream, charged once per (viewer, stream) on the first
+audience join, held in the stream's entry pot (`pots.py`) and paid out like replay revenue when the
+stream ends.
+
+Entries are only taken while the stream is `active` (joining needs it), so a stream cancelled or
+deleted before it started never holds one; an entry decided after the stream ended is refunded at once.
+Re-joins are free; the creator, guests and broadcasters never pay.
+"""
+
+import hashlib
+import math
+from typing import Any
+
+from bson import ObjectId
+
+from app.core.errors import Conflict
+from app.live_streams.pots import ContributionRepository, ContributionStatus, Pot, PotKind
+from app.live_streams.schemas import AccessType, LiveStreamStatus
+from app.users.credits import CreditLedger, InsufficientCredits, TxType
+
+
+def is_admitting(stream: dict[str, Any]) -> bool:
+    return stream["status"] == LiveStreamStatus.active and stream.get("deletedAt") is None
+
+
+def entry_price(stream: dict[str, Any]) -> int:
+    """Whole credits; prices stored before they became integers (e.g. 9.99) round up."""
+    if stream.get("accessType") != AccessType.paid or not stream.get("price"):
+        return 0
+    return math.ceil(stream["price"])
+
+
+PAID_ENTRY = PotKind(
+    name="entry",
+    counter="entryRevenue",
+    payout_field="entryPayout",
+    debit=TxType.live_stream_entry,
+    refund=TxType.live_stream_entry_refund,
+    payout=TxType.live_stream_entry_revenue,
+    is_open=is_admitting,
+    open_condition={"status": LiveStreamStatus.active.value},
+)
+
+
+class EntryRepository(ContributionRepository):
+    collection_name = "stream_entries"
+
+    async def paid(self, user_id: ObjectId, stream_id: ObjectId) -> bool:
+        doc = await self.collection.find_one(
+            {"userId": user_id, "liveStreamId": stream_id, "status": ContributionStatus.completed.value},
+            {"_id": 1},
+        )
+        return doc is not None
+
+    async def failed_attempts(self, user_id: ObjectId, stream_id: ObjectId) -> int:
+        statuses = [ContributionStatus.rejected.value, ContributionStatus.refunded.value]
+        return await self.collection.count_documents(
+            {"userId": user_id, "liveStreamId": stream_id, "status": {"$in": statuses}}
+        )
+
+
+class EntryService:
+    def __init__(self, db: Any) -> None:
+        self.entries = EntryRepository(db)
+        self.ledger = CreditLedger(db)
+        self.pot = Pot(db, PAID_ENTRY, self.entries)
+
+    async def admit(self, stream: dict[str, Any], viewer_id: ObjectId) -> None:
+        """Charge the entry price unless this viewer already paid for this stream.
+
+        Concurrent first joins share one key (`entry:{streamId}:{attempt}`), so they drive one entry and
+        the viewer pays once; after a refused attempt the next join is a new attempt."""
+        price = entry_price(stream)
+        if price <= 0 or await self.entries.paid(viewer_id, stream["_id"]):
+            return
+        if await self.ledger.balance(viewer_id) < price:
+            raise InsufficientCredits()  # answered before anything is written
+        attempt = await self.entries.failed_attempts(viewer_id, stream["_id"])
+        key = f"entry:{stream['_id']}:{attempt}"
+        request_hash = hashlib.sha256(f"{stream['_id']}:{price}".encode()).hexdigest()
+        entry = await self.entries.of_key(viewer_id, key) or await self.pot.start(
+            stream["_id"], viewer_id, price, key, request_hash
+        )
+        entry = await self.pot.drive(entry)
+        if entry["status"] == ContributionStatus.completed:
+            return
+        if entry.get("failure") == "insufficient_credits":
+            raise InsufficientCredits()
+        raise Conflict(f"the stream is {LiveStreamStatus.ended.value} and cannot be joined")
+
+    async def pay_out(self, stream: dict[str, Any]) -> None:
+        await self.pot.pay_out(stream)
+
+    async def resume_stale(self, older_than: Any, limit: int = 100) -> int:
+        return await self.pot.resume_stale(older_than, limit)
