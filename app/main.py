@@ -15,6 +15,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import flows
 from app.agora.tokens import AgoraTokenIssuer
+from app.aioz.factory import build_aioz
 from app.core import health
 from app.core.background import run_leased_forever
 from app.core.config import Settings
@@ -28,7 +29,6 @@ from app.core.middleware import (
 )
 from app.core.openapi import install_openapi
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
-from app.core.upstreams import build_aioz
 from app.creators.service import publish_most_watched
 from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
@@ -40,6 +40,7 @@ from app.reminders import router as reminders_router
 from app.reminders.scheduler import ReminderScheduler
 from app.replays import router as replays_router
 from app.replays.settlement import RentalSettlement
+from app.superlikes import router as superlikes_router
 from app.users import router as users_router
 
 log = structlog.get_logger("app")
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feeds_router.v2_router)
     app.include_router(reminders_router.router)
     app.include_router(replays_router.router)
+    app.include_router(superlikes_router.router)
     app.include_router(live_stream_router.item_router)
     if settings.dev_endpoints_enabled:
         app.include_router(dev_router.router)

@@ -1,24 +1,21 @@
-"""JWT bearer authentication: `CurrentUser` (required) and `OptionalUser` (anonymous allowed).
+"""JWT bearer tokens: the bearer scheme, minting and verifying tokens, the authenticated principal.
 
-A token that is sent must be valid on every endpoint, optional ones included: malformed, expired,
-wrongly signed, `alg: none` or another algorithm than configured, or naming an unknown/deleted user
-all answer 401 instead of falling back to anonymous.
+The request dependencies that turn a token into a user (`CurrentUser`, `OptionalUser`) are the users
+domain's: `app.users.auth`.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import jwt
 from bson import ObjectId
 from bson.errors import InvalidId
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from app.core.config import Settings
 from app.core.errors import NotAuthenticated
 from app.core.timeutils import utcnow
-from app.users.repository import UserRepository
 
 bearer_scheme = HTTPBearer(
     scheme_name="JWT-auth",
@@ -74,38 +71,3 @@ def decode_subject(settings: Settings, token: str) -> ObjectId:
         return ObjectId(claims["sub"])
     except (jwt.PyJWTError, InvalidId, TypeError):
         raise NotAuthenticated() from None
-
-
-async def _user_from_credentials(
-    request: Request, credentials: HTTPAuthorizationCredentials | None
-) -> AuthenticatedUser | None:
-    if len(request.headers.getlist("authorization")) > 1:
-        raise NotAuthenticated()  # which one counts would depend on the parser (and on any proxy)
-    if credentials is None:
-        if request.headers.get("authorization"):
-            raise NotAuthenticated()  # a header was sent but is not `Bearer <token>`
-        return None
-    user_id = decode_subject(request.app.state.settings, credentials.credentials)
-    doc = await UserRepository(request.app.state.db).get(user_id)
-    if doc is None:
-        raise NotAuthenticated()
-    return AuthenticatedUser(id=user_id, doc=doc)
-
-
-async def optional_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
-) -> AuthenticatedUser | None:
-    return await _user_from_credentials(request, credentials)
-
-
-async def required_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
-) -> AuthenticatedUser:
-    user = await _user_from_credentials(request, credentials)
-    if user is None:
-        raise NotAuthenticated()
-    return user
-
-
-CurrentUser = Annotated[AuthenticatedUser, Depends(required_user)]
-OptionalUser = Annotated[AuthenticatedUser | None, Depends(optional_user)]

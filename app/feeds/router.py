@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from app.core.clock import Now
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.pagination import ClampedPage, Page
-from app.core.security import CurrentUser, OptionalUser
 from app.core.types import ObjectIdStr
 from app.feeds.dependencies import Feeds, HistoryPage
 from app.feeds.schemas import (
@@ -23,6 +22,7 @@ from app.feeds.schemas import (
     UpcomingLiveStream,
 )
 from app.live_streams.schemas import LiveStream
+from app.users.auth import CurrentUser, OptionalUser
 
 router = APIRouter(prefix="/api/v1/live-stream")
 v2_router = APIRouter(prefix="/api/v2/live-stream")

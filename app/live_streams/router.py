@@ -14,7 +14,6 @@ from fastapi.responses import Response
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams
-from app.core.security import CurrentUser, OptionalUser
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.dependencies import Audience, Funding, Gateway, Lifecycle, ReconcilerDep, StreamService
 from app.live_streams.schemas import (
@@ -37,6 +36,7 @@ from app.live_streams.schemas import (
 )
 from app.live_streams.service import NewLiveStream
 from app.live_streams.thumbnails import store_thumbnail
+from app.users.auth import CurrentUser, OptionalUser
 from app.users.schemas import SortOrder
 
 log = structlog.get_logger("app.live_streams")

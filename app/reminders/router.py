@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from app.core.envelope import Envelope, error_responses, ok
-from app.core.security import CurrentUser
 from app.core.types import ObjectIdStr
 from app.reminders.dependencies import Reminders
 from app.reminders.schemas import Reminder, ReminderIn, ReminderStatus
+from app.users.auth import CurrentUser
 
 router = APIRouter(prefix="/api/v1/live-stream", tags=["Schedule & reminders"])
 

@@ -8,11 +8,11 @@ from fastapi.responses import Response
 from app.core.clock import Now
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.pagination import Page, PageParams, strict_page_params
-from app.core.security import CurrentUser
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.schemas import LiveStream, ReplayAccess
 from app.replays.dependencies import Replays
 from app.replays.schemas import ReplayRental, ReplaySettingsIn
+from app.users.auth import CurrentUser
 
 router = APIRouter(prefix="/api/v1/live-stream", tags=["Replays"])
 

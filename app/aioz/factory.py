@@ -1,9 +1,11 @@
-"""Build the AIOZ client: the real service when credentials are configured, else an in-process fake."""
+"""Build the app's AIOZ client from settings: the real service when credentials are configured, else an
+in-process fake."""
 
 from dataclasses import fields
 from typing import Any
 
-from app.aioz import DEFAULT_BASE_URL, AiozClient, AiozConfig
+from app.aioz.client import AiozClient
+from app.aioz.config import DEFAULT_BASE_URL, AiozConfig
 from app.aioz.fake import FakeAioz
 from app.core.config import Settings
 
