@@ -19,6 +19,7 @@ from app.live_streams.reconcile import Reconciler
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.streaming import StreamingGateway
 from app.replays.settlement import RentalSettlement
+from app.superlikes.service import SuperlikeService
 from app.users.credits import CreditLedger
 
 
@@ -66,5 +67,11 @@ def reconciler(db: Any, gateway: StreamingGateway) -> Reconciler:
         db,
         gateway,
         follow_up_runner(db),
-        recovery=(CreditLedger(db).resume_stale, fundings.resume_stale, entries.resume_stale, sweep_streams),
+        recovery=(
+            CreditLedger(db).resume_stale,
+            fundings.resume_stale,
+            entries.resume_stale,
+            SuperlikeService(db).resume_stale,
+            sweep_streams,
+        ),
     )

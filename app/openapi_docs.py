@@ -43,6 +43,11 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
         "description": "Replay visibility and price (creator), the caller's access to a replay and "
         "24-hour replay rentals paid with credits (idempotent with `Idempotency-Key`).",
     },
+    {
+        "name": "Chat",
+        "description": "Inside a live stream: chat messages and superlikes (10 credits to the creator, "
+        "idempotent with `Idempotency-Key`).",
+    },
     {"name": "Follows", "description": "Follow and unfollow users."},
     {"name": "Users", "description": "User statistics and the caller's credit history."},
     {

@@ -29,6 +29,8 @@ FUNDING_PAYOUT = "funding-payout:{stream}:{payee}"  # payee: creator | guest
 ENTRY_DEBIT = "entry:{entry}"
 ENTRY_REFUND = "entry-refund:{entry}"
 ENTRY_PAYOUT = "entry-payout:{stream}:{payee}"  # payee: creator | guest
+SUPERLIKE_DEBIT = "superlike:{superlike}"
+SUPERLIKE_REVENUE = "superlike-revenue:{superlike}:{payee}"  # payee: creator | guest
 RENTAL_CHARGE = "replay-rental:{rental}:{n}"
 RENTAL_REFUND = "rental-refund:{rental}:{n}"
 RENTAL_REVENUE = "rental-revenue:{rental}:{n}:{payee}"
@@ -54,6 +56,7 @@ class World:
     txs: list[dict[str, Any]]
     fundings: list[dict[str, Any]]
     entries: list[dict[str, Any]]
+    superlikes: list[dict[str, Any]]
     streams: list[dict[str, Any]]
     rentals: list[dict[str, Any]]
     completed: dict[tuple[ObjectId, str], dict[str, Any]] = field(default_factory=dict)
@@ -81,6 +84,7 @@ async def load(db: Any) -> World:
         txs=await everything("credit_transactions"),
         fundings=await everything("fundings"),
         entries=await everything("stream_entries"),
+        superlikes=await everything("superlikes"),
         streams=await everything("live_streams"),
         rentals=await everything("replay_rentals"),
     )
@@ -217,6 +221,19 @@ class Money:
         )
 
 
+def superlike_split(world: World, superlike: dict[str, Any]) -> tuple[int, int]:
+    """(held, fee) of one superlike: what left the sender and has not reached a payee yet, and the
+    platform's share of a finished one."""
+    if not world.tx(superlike["senderId"], SUPERLIKE_DEBIT.format(superlike=superlike["_id"])):
+        return 0, 0
+    passed_on = 0
+    for payee, user_id in superlike["payees"].items():
+        tx = world.tx(user_id, SUPERLIKE_REVENUE.format(superlike=superlike["_id"], payee=payee))
+        passed_on += tx["amount"] if tx else 0
+    rest = superlike["price"] - passed_on
+    return (0, rest) if superlike["status"] == "completed" else (rest, 0)
+
+
 def money(world: World) -> Money:
     net: dict[ObjectId, int] = defaultdict(int)
     for tx in world.completed.values():
@@ -225,8 +242,11 @@ def money(world: World) -> Money:
     return Money(
         balances=sum(u.get("credits") or 0 for u in world.users),
         held_by_streams=sum(funds_held_by_stream(s) + entries_held_by_stream(s) for s in world.streams),
-        held_by_rentals=sum(p.held for p in all_periods),
-        platform_fees=sum(stream_fees(s) for s in world.streams) + sum(p.fee for p in all_periods),
+        held_by_rentals=sum(p.held for p in all_periods)
+        + sum(superlike_split(world, s)[0] for s in world.superlikes),
+        platform_fees=sum(stream_fees(s) for s in world.streams)
+        + sum(p.fee for p in all_periods)
+        + sum(superlike_split(world, s)[1] for s in world.superlikes),
         external=sum(signed(t) for t in world.completed.values() if is_external(t)),
         ledger_baseline={u["_id"]: (u.get("credits") or 0) - net[u["_id"]] for u in world.users},
     )
@@ -420,12 +440,31 @@ def entry_states(world: World) -> list[str]:
     return bad
 
 
+def superlike_states(world: World) -> list[str]:
+    bad = []
+    for s in world.superlikes:
+        debit = world.tx(s["senderId"], SUPERLIKE_DEBIT.format(superlike=s["_id"]))
+        name = f"superlike {s['_id']}"
+        if s["status"] == "pending":
+            bad.append(f"{name} left pending")
+        elif s["status"] == "rejected" and debit:
+            bad.append(f"{name} rejected but the sender was debited")
+        elif s["status"] == "completed":
+            for payee, user_id in s["payees"].items():
+                owed = s["shares"][payee] if user_id else 0
+                tx = world.tx(user_id, SUPERLIKE_REVENUE.format(superlike=s["_id"], payee=payee))
+                if not debit or (tx["amount"] if tx else 0) != owed:
+                    bad.append(f"{name} completed but the {payee} got {tx and tx['amount']} of {owed}")
+    return bad
+
+
 CHECKS = (
     ledger_states,
     nothing_in_flight,
     funding_states,
     stream_funding_states,
     entry_states,
+    superlike_states,
     rental_states,
 )
 

@@ -50,6 +50,7 @@ from tests.money.world import (
     rent,
     settlement_pass,
     start,
+    superlike,
 )
 
 # --- funding ------------------------------------------------------------------------------------------
@@ -195,7 +196,16 @@ JOIN_PAID = Scenario(
 END_PAID = Scenario("end (paid entries: payout)", setup=live_paid_setup, flow=end, reuse_setup=False)
 
 
-@pytest.mark.parametrize("scenario", [JOIN_PAID, END_PAID], ids=lambda s: s.name)
+SUPERLIKE = Scenario(
+    "superlike (duo)",
+    setup=live_paid_setup,
+    flow=superlike,
+    competitors={"same key": superlike, "end": end},
+    reuse_setup=False,
+)
+
+
+@pytest.mark.parametrize("scenario", [JOIN_PAID, END_PAID, SUPERLIKE], ids=lambda s: s.name)
 async def test_paid_entry_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 

@@ -24,6 +24,7 @@ from app.live_streams.service import LiveStreamService, NewLiveStream
 from app.replays.repository import ReplayRentalRepository
 from app.replays.service import ReplayService
 from app.replays.settlement import RentalSettlement
+from app.superlikes.service import SuperlikeService
 from app.users.credits import CreditLedger, Direction, TxType
 from app.users.repository import UserRepository
 from tests.conftest import make_settings
@@ -228,6 +229,11 @@ async def join(db: Any, ctx: Ctx, role: str = "viewer") -> dict[str, Any]:
     assert ctx.stream is not None
     audience = AudienceService(db, AgoraTokenIssuer(SETTINGS), presenter(db))
     return await audience.join(JoinIn(liveStreamId=ctx.stream, deviceType="iOS"), ctx.caller(role))
+
+
+async def superlike(db: Any, ctx: Ctx, role: str = "fan1", key: str | None = "tap-1") -> dict[str, Any]:
+    assert ctx.stream is not None
+    return await SuperlikeService(db).send(ctx.stream, ctx.id(role), key)
 
 
 async def start(db: Any, ctx: Ctx) -> dict[str, Any]:
