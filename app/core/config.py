@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     background_tasks: bool = True  # reconcile / reminder loops
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
     ranking_max_age_seconds: float = Field(default=60.0, ge=0)  # 0: compute on every request
+    redis_url: SecretStr | None = None  # Socket.IO fan-out across replicas; None: in-process only
+    realtime_presence_grace_seconds: float = Field(default=10.0, ge=0)  # socket drop → participation closed
 
     @property
     def is_production(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.agora.tokens import AgoraRole, AgoraTokenIssuer, RtcToken, agora_uid
+from app.core import events
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
@@ -65,6 +66,7 @@ class AudienceService:
             await self.entries.admit(stream, caller.id)  # paid streams: charged on the first join only
         device = body.model_dump(exclude={"liveStreamId", "role"}, exclude_none=True)
         await self.participants.record_join(stream, caller.id, Role.audience, device)
+        events.emit(events.STREAM_AUDIENCE_CHANGED, {"streamId": stream["_id"]})
         await self.rollup.touch(stream["creatorId"], caller.id, stream["_id"])
         token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.subscriber)
         return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}
@@ -113,6 +115,7 @@ class AudienceService:
         closed = await self.participants.record_leave(stream_id, caller.id)
         if not closed:
             raise Conflict("you are not in this stream")
+        events.emit(events.STREAM_AUDIENCE_CHANGED, {"streamId": stream_id})
         return {
             "streamId": stream_id,
             "leftAt": max(p["leftAt"] for p in closed),

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from app.agora.tokens import agora_uid
+from app.core import events
 from app.core.errors import AppError, Conflict
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -86,6 +87,7 @@ class StreamLifecycle:
             await self._release_slot(stream)
             raise Conflict("the stream changed state while starting")
         log.info("stream_started", stream_id=str(stream["_id"]), streaming_id=streaming.id)
+        events.emit(events.STREAM_STATUS_CHANGED, activated)
         return activated
 
     async def _release_slot(self, before: dict[str, Any]) -> None:
@@ -127,5 +129,6 @@ class StreamLifecycle:
         if ended is None:
             raise Conflict("only an active stream can be ended")
         log.info("stream_ended", stream_id=str(stream["_id"]))
+        events.emit(events.STREAM_STATUS_CHANGED, ended)
         await self.follow_ups.run(ended)
         return ended

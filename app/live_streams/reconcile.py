@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from app.core import events
 from app.core.background import run_leased_forever
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
@@ -84,6 +85,7 @@ class Reconciler:
                 extra_query={"liveSlotOwner": None},
             )
             if updated is not None:
+                events.emit(events.STREAM_STATUS_CHANGED, updated)
                 await self.follow_ups.run(updated)
                 expired += 1
         return expired
@@ -127,6 +129,7 @@ class Reconciler:
         if url:
             await self._set(stream, {"recordingUrl": url, "aioz.state": "recorded", "aioz.reconcileAt": None})
             log.info("recording_collected", stream_id=str(stream["_id"]))
+            events.emit(events.STREAM_RECORDING_READY, {**stream, "recordingUrl": url})
             return
         session = await self.gateway.streaming_state(key_id, streaming_id)
         if session is not None and not session.is_live and session.duration == 0:

@@ -16,6 +16,7 @@ from bson.errors import InvalidId
 from slugify import slugify
 
 from app.core.config import Settings
+from app.core import events
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -220,6 +221,7 @@ class LiveStreamService:
         )
         if updated is None:
             raise Conflict("only a scheduled or preparing stream can be cancelled")
+        events.emit(events.STREAM_STATUS_CHANGED, updated)
         await self.follow_ups.run(updated)
         return await self.presenter.one(updated, caller)
 
@@ -244,6 +246,7 @@ class LiveStreamService:
             # Lost a race: either it started meanwhile (409) or another delete won (404).
             current = await self.streams.get(stream_id)
             raise NotFound() if current is None else Conflict("the stream changed state; try again")
+        events.emit(events.STREAM_STATUS_CHANGED, deleted)
         await self.follow_ups.run(deleted)
         return await self.presenter.one(deleted, caller)
 
