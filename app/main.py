@@ -35,6 +35,7 @@ from app.dev.seed import seed_demo_if_wanted
 from app.feeds import router as feeds_router
 from app.live_streams import router as live_stream_router
 from app.live_streams.streaming import StreamingGateway
+from app.realtime.server import Realtime
 from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
 from app.reminders import router as reminders_router
 from app.reminders.scheduler import ReminderScheduler
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
                 job = partial(publish_most_watched, db)
                 loop_tasks.append(asyncio.create_task(run_leased_forever(db, "rankings", refresh_every, job)))
+        await app.state.realtime.start()
         try:
             yield
         finally:
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.realtime.stop()
             await app.state.aioz.aclose()
             await client.close()
 
@@ -107,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.make_reconciler = flows.reconciler
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
     app.state.agora = AgoraTokenIssuer(settings)
+    app.state.realtime = realtime = Realtime(app, settings)  # Socket.IO at /socket.io (docs/realtime.md)
+    app.state.on_chat_message = realtime.on_chat_message
     app.state.ranking_lock = asyncio.Lock()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -131,5 +136,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
     app.mount(MEDIA_URL_PREFIX, MediaFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/socket.io", realtime.asgi, name="socket.io")
     install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS)
     return app
