@@ -16,6 +16,8 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from app import flows
 from app.agora.tokens import AgoraTokenIssuer
 from app.aioz.factory import build_aioz
+from app.bans import router as bans_router
+from app.chat import router as chat_router
 from app.core import health
 from app.core.background import run_leased_forever
 from app.core.config import Settings
@@ -29,14 +31,17 @@ from app.core.middleware import (
 )
 from app.core.openapi import install_openapi
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
+from app.creators import router as creators_router
 from app.creators.service import publish_most_watched
 from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
 from app.feeds import router as feeds_router
+from app.live_streams import mini_crowd_funding_router
 from app.live_streams import router as live_stream_router
 from app.live_streams.streaming import StreamingGateway
-from app.realtime.server import Realtime
 from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
+from app.participants import router as participants_router
+from app.realtime.server import Realtime
 from app.reminders import router as reminders_router
 from app.reminders.scheduler import ReminderScheduler
 from app.replays import router as replays_router
@@ -108,10 +113,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.make_follow_ups = flows.follow_up_runner
     app.state.make_reconciler = flows.reconciler
-    app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
-    app.state.agora = AgoraTokenIssuer(settings)
+    app.state.make_presenter = flows.stream_presenter
+    app.state.make_viewer_log = flows.viewer_log
+    app.state.make_join_hooks = flows.join_hooks
     app.state.realtime = realtime = Realtime(app, settings)  # Socket.IO at /socket.io (docs/realtime.md)
     app.state.on_chat_message = realtime.on_chat_message
+    app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
+    app.state.agora = AgoraTokenIssuer(settings)
     app.state.ranking_lock = asyncio.Lock()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -125,11 +133,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(users_router.router)
     app.include_router(live_stream_router.router)
+    app.include_router(creators_router.router)  # a fixed /live-stream path: before item_router's /{id}
     app.include_router(feeds_router.router)
     app.include_router(feeds_router.v2_router)
     app.include_router(reminders_router.router)
     app.include_router(replays_router.router)
     app.include_router(superlikes_router.router)
+    app.include_router(mini_crowd_funding_router.router)
+    app.include_router(chat_router.router)
+    app.include_router(bans_router.router)
+    app.include_router(participants_router.router)
     app.include_router(live_stream_router.item_router)
     if settings.dev_endpoints_enabled:
         app.include_router(dev_router.router)

@@ -31,6 +31,7 @@ class FollowUp(StrEnum):
     refund_fundings = "refundFundings"  # cancelled, expired, or deleted before it started
     payout_fundings = "payoutFundings"  # ended: pay the collected funding out (or refund a missed goal)
     payout_entries = "payoutEntries"  # ended: pay the paid entries out
+    settle_mini_fundings = "settleMiniCrowdFundings"  # ended: close and settle its mini crowd-fundings
     refund_rentals = "refundRentals"  # deleted: refund its pending and in-window replay rentals
     close_participants = "closeParticipants"  # ended: nobody is present any more
     forget_viewers = "forgetViewers"  # deleted: drop it from the viewer rollup behind rankings

@@ -1,6 +1,6 @@
 """Start and end a live stream, provisioning the video side on AIOZ.
 
-One active stream per creator is guaranteed by the creator's *live slot*: a unique partial index on
+One active stream per creator is guaranteed by the creator's *live slot*: a unique sparse index on
 `liveSlotOwner` (set to the creator's id only while the slot is held). Start claims the slot with one conditional update (a second start,
 even on another replica, hits the index → 409), provisions AIOZ while holding it, then flips the stream
 to `active`. If AIOZ fails, the slot is released and the stream is untouched (→ 502/503). A start that
@@ -8,7 +8,7 @@ dies between claim and activation is healed by the reconcile loop (`reconcile.py
 """
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -20,13 +20,18 @@ from app.core.timeutils import utcnow
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
-from app.live_streams.schemas import STARTABLE, LiveStreamStatus, Role
+from app.live_streams.schemas import STARTABLE, Role
 from app.live_streams.streaming import StreamingGateway
 
 log = structlog.get_logger("app.lifecycle")
 
 STALE_START = timedelta(minutes=2)  # a claim older than this belongs to a start that died
-UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's claim added
+
+
+class SessionReconciler(Protocol):
+    """`Reconciler.reconcile_one`: bring one stream's AIOZ session in line with its status."""
+
+    async def reconcile_one(self, stream: dict[str, Any]) -> None: ...
 
 
 class StreamLifecycle:
@@ -46,12 +51,7 @@ class StreamLifecycle:
         if stream["status"] not in STARTABLE:
             raise Conflict(f"the stream is {stream['status']} and cannot be started")
         now = utcnow()
-        claimed = await self.streams.transition(
-            stream["_id"],
-            STARTABLE,
-            {"$set": {"liveSlotOwner": creator.id, "startingAt": now, "aioz.reconcileAt": now + STALE_START}},
-            extra_query={"liveSlotOwner": None},
-        )  # the unique live-slot index raises Conflict when another stream of the creator holds it
+        claimed = await self.streams.claim_live_slot(stream["_id"], creator.id, now, now + STALE_START)
         if claimed is None:
             raise Conflict("the stream is already starting or changed state")
         try:
@@ -60,27 +60,21 @@ class StreamLifecycle:
         except AppError:
             await self._release_slot(stream)
             raise
-        activated = await self.streams.transition(
+        activated = await self.streams.activate(
             stream["_id"],
-            STARTABLE,
+            creator.id,
             {
-                "$set": {
-                    "status": LiveStreamStatus.active.value,
-                    "startedAt": utcnow(),
-                    "broadcasters": [
-                        {"user": creator.id, "role": Role.host.value, "uid": agora_uid(creator.id)}
-                    ],
-                    "aioz": {
-                        "keyId": key["keyId"],
-                        "streamingId": streaming.id,
-                        "hlsUrl": streaming.assets.hls_url or None,
-                        "state": "open",
-                        "attempts": 0,
-                        "reconcileAt": None,
-                    },
-                }
+                "startedAt": utcnow(),
+                "broadcasters": [{"user": creator.id, "role": Role.host.value, "uid": agora_uid(creator.id)}],
+                "aioz": {
+                    "keyId": key["keyId"],
+                    "streamingId": streaming.id,
+                    "hlsUrl": streaming.assets.hls_url or None,
+                    "state": "open",
+                    "attempts": 0,
+                    "reconcileAt": None,
+                },
             },
-            extra_query={"liveSlotOwner": creator.id},
         )
         if activated is None:  # cannot happen while we hold the slot, but never leave a session open
             await self.gateway.close_streaming(key["keyId"], streaming.id)
@@ -96,34 +90,23 @@ class StreamLifecycle:
         A startable stream never had an AIOZ session (status only moves forward), so the claim's
         bookkeeping (`liveSlotOwner`, `startingAt`, `aioz`) is removed and `updatedAt` restored.
         """
-        await self.streams.collection.update_one(
-            {
-                "_id": before["_id"],
-                "liveSlotOwner": {"$exists": True},
-                "status": {"$ne": LiveStreamStatus.active.value},
-            },
-            {"$set": {"updatedAt": before["updatedAt"]}, "$unset": UNCLAIM},
-        )
+        await self.streams.release_live_slot(before)
 
     async def end(self, stream: dict[str, Any]) -> dict[str, Any]:
         now = utcnow()
-        ended = await self.streams.transition(
+        ended = await self.streams.mark_ended(
             stream["_id"],
-            (LiveStreamStatus.active,),
             {
-                "$set": {
-                    "status": LiveStreamStatus.ended.value,
-                    "endedAt": now,
-                    "aioz.state": "closing",
-                    "aioz.reconcileAt": now,
-                    **due(
-                        FollowUp.close_participants,
-                        FollowUp.payout_fundings,
-                        FollowUp.payout_entries,
-                        now=now,
-                    ),
-                },
-                "$unset": {"liveSlotOwner": ""},
+                "endedAt": now,
+                "aioz.state": "closing",
+                "aioz.reconcileAt": now,
+                **due(
+                    FollowUp.close_participants,
+                    FollowUp.payout_fundings,
+                    FollowUp.payout_entries,
+                    FollowUp.settle_mini_fundings,
+                    now=now,
+                ),
             },
         )
         if ended is None:
@@ -132,3 +115,12 @@ class StreamLifecycle:
         events.emit(events.STREAM_STATUS_CHANGED, ended)
         await self.follow_ups.run(ended)
         return ended
+
+    async def end_and_present(
+        self, stream: dict[str, Any], caller: AuthenticatedUser, reconciler: SessionReconciler
+    ) -> dict[str, Any]:
+        """End the broadcast, try to collect the recording now (best effort: the reconcile loop retries
+        with backoff) and answer with the stream as it is afterwards."""
+        ended = await self.end(stream)
+        await reconciler.reconcile_one(ended)
+        return await self.presenter.one(await self.streams.get_or_404(stream["_id"]), caller)

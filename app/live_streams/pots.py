@@ -20,18 +20,18 @@ write as a follow-up (`follow_ups.py`) and done by `refund_all` / `pay_out`, ide
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import structlog
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.errors import NotFound
-from app.core.once import Rule
+from app.core.once import Decided, Rule
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.live_streams.repository import LiveStreamRepository
@@ -41,6 +41,20 @@ from app.users.credits import CreditLedger, Direction, InsufficientCredits, TxTy
 log = structlog.get_logger("app.pots")
 
 APPLIED, REJECTED = "applied", "rejected"
+
+
+class OnceHolderRepository(Protocol):
+    """A repository whose documents hold a pot: an `app.core.once.OnceHolder` that can also read a
+    holder and record its payout."""
+
+    decide_once: Callable[..., Awaitable[Decided]]
+    forget: Callable[[Any, Any], Awaitable[None]]
+
+    async def get(self, _id: Any, *, include_deleted: bool = False) -> dict[str, Any] | None: ...
+
+    async def record_payout(self, _id: ObjectId, field: str, payout: dict[str, Any]) -> None: ...
+
+
 # A pot is shared like replay revenue: solo 80 % creator; duo 40 % creator + 40 % guest; the platform
 # keeps the rest (20 % plus the rounding of whole credits).
 PAYOUT_PERCENT = {
@@ -71,6 +85,7 @@ def payout_shares(amount: int, stream_type: str, has_guest: bool) -> dict[str, i
 class ContributionRepository(Repository):
     """Contributions of one pot kind: one document per (user, Idempotency-Key)."""
 
+    holder_field: ClassVar[str] = "liveStreamId"  # the document holding the pot
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel([("userId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)], name="by_user"),
@@ -115,10 +130,12 @@ class ContributionRepository(Repository):
         ).to_list()
         return {str(doc["_id"]) for doc in docs}
 
-    async def open_of_stream(self, stream_id: ObjectId) -> list[dict[str, Any]]:
-        """Contributions of a stream that still hold (or may hold) the contributor's credits."""
+    async def open_of(self, holder_id: ObjectId) -> list[dict[str, Any]]:
+        """Contributions to a pot that still hold (or may hold) the contributor's credits."""
         statuses = [ContributionStatus.pending.value, ContributionStatus.completed.value]
-        return await self.collection.find({"liveStreamId": stream_id, "status": {"$in": statuses}}).to_list()
+        return await self.collection.find(
+            {self.holder_field: holder_id, "status": {"$in": statuses}}
+        ).to_list()
 
     async def stale_pending(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
         cursor = self.collection.find(
@@ -137,30 +154,43 @@ class PotKind:
     debit: TxType
     refund: TxType
     payout: TxType
-    is_open: Callable[[dict[str, Any]], bool]  # may the stream (as read) take a contribution now?
-    open_condition: dict[str, Any]  # the same rule as a query, re-checked by the decision's write
-    goal_field: str | None = None  # all or nothing: a pot below the stream's goal is refunded at end
-
-
-STREAM_FIELDS = ("status", "deletedAt", "fundingGoal")
+    is_open: Callable[[dict[str, Any]], bool]  # may the holder (as read) take a contribution now?
+    open_condition: Callable[[], dict[str, Any]]  # the same rule as a query, re-checked by the write
+    goal_field: str | None = None  # all or nothing: a pot below its goal is refunded when it closes
+    holder_fields: tuple[str, ...] = ("status", "deletedAt", "fundingGoal")  # what is_open reads
 
 
 class Pot:
-    def __init__(self, db: Any, kind: PotKind, contributions: ContributionRepository) -> None:
+    """A pot held by `holders` documents (streams by default; mini crowd-fundings hold their own)."""
+
+    def __init__(
+        self,
+        db: Any,
+        kind: PotKind,
+        contributions: ContributionRepository,
+        holders: OnceHolderRepository | None = None,
+    ) -> None:
         self.kind = kind
         self.contributions = contributions
-        self.streams = LiveStreamRepository(db)
+        self.holders = holders or LiveStreamRepository(db)
         self.ledger = CreditLedger(db)
 
     def _key(self, contribution: dict[str, Any], suffix: str = "") -> str:
         return f"{self.kind.name}{suffix}:{contribution['_id']}"
 
     async def start(
-        self, stream_id: ObjectId, user_id: ObjectId, amount: int, key: str | None, request_hash: str
+        self,
+        stream_id: ObjectId,
+        user_id: ObjectId,
+        amount: int,
+        key: str | None,
+        request_hash: str,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         now = utcnow()
         contribution, _ = await self.contributions.start(
             {
+                **(extra or {}),
                 "liveStreamId": stream_id,
                 "userId": user_id,
                 "amount": amount,
@@ -207,18 +237,19 @@ class Pot:
                 return Rule(REJECTED)
             return Rule(
                 APPLIED,
-                condition={**kind.open_condition, "deletedAt": None},
+                condition={**kind.open_condition(), "deletedAt": None},
                 effect={"$inc": {kind.counter: amount}},
             )
 
+        holder_id = contribution[self.contributions.holder_field]
         try:
-            decided = await self.streams.decide_once(
-                contribution["liveStreamId"],
+            decided = await self.holders.decide_once(
+                holder_id,
                 contribution["_id"],
                 op_is_final=lambda: self.contributions.is_final(contribution["_id"]),
                 rule=rule,
                 final_among=self.contributions.final_among,
-                projection=(*STREAM_FIELDS, kind.counter),
+                projection=(*kind.holder_fields, kind.counter),
             )
             outcome, counted = decided.outcome, decided.holder
         except NotFound:  # the stream document is gone altogether (never happens: deletes are soft)
@@ -230,7 +261,7 @@ class Pot:
         elif outcome == REJECTED:
             await self._give_back(contribution, failure="not_open", voided=True)
         if outcome is not None:
-            await self.streams.forget(contribution["liveStreamId"], contribution["_id"])
+            await self.holders.forget(holder_id, contribution["_id"])
         return await self._reload(contribution), (counted if outcome == APPLIED else None)
 
     async def _give_back(
@@ -264,27 +295,27 @@ class Pot:
 
     # --- follow-ups of a stream's state change --------------------------------------------------------
 
-    async def refund_all(self, stream: dict[str, Any]) -> int:
-        """Refund every contribution counted on a stream that will not pay its pot out.
+    async def refund_all(self, holder: dict[str, Any]) -> int:
+        """Refund every contribution counted in a pot that will not be paid out.
 
         Contributions still in flight are first driven to their outcome: those counted before the
-        status changed complete and are refunded here, the others reject (and refund) themselves."""
+        pot closed complete and are refunded here, the others reject (and refund) themselves."""
         refunded = 0
-        for contribution in await self.contributions.open_of_stream(stream["_id"]):
+        for contribution in await self.contributions.open_of(holder["_id"]):
             contribution = await self.drive(contribution)
             if contribution["status"] == ContributionStatus.completed:
                 await self._give_back(contribution, failure=None)
                 refunded += 1
         if refunded:
-            log.info("pot_refunded", pot=self.kind.name, stream_id=str(stream["_id"]), count=refunded)
+            log.info("pot_refunded", pot=self.kind.name, holder_id=str(holder["_id"]), count=refunded)
         return refunded
 
-    async def pay_out(self, stream: dict[str, Any]) -> None:
-        """An ended stream: pay the pot to the creator (and guest); a pot below its goal (all or nothing)
-        is refunded instead. Idempotent per payee."""
-        for contribution in await self.contributions.open_of_stream(stream["_id"]):
+    async def pay_out(self, holder: dict[str, Any]) -> None:
+        """A closed pot: pay it to the creator (and guest); a pot below its goal (all or nothing) is
+        refunded instead. Idempotent per payee. The holder carries creatorId, guestIds and the type."""
+        for contribution in await self.contributions.open_of(holder["_id"]):
             await self.drive(contribution)  # settle in-flight ones: the counter is final afterwards
-        current = await self.streams.get(stream["_id"], include_deleted=True)
+        current = await self.holders.get(holder["_id"], include_deleted=True)
         assert current is not None
         collected = int(current.get(self.kind.counter) or 0)
         if collected <= 0:
@@ -305,13 +336,13 @@ class Pot:
                     amount=shares[payee],
                     direction=Direction.credit,
                     type=self.kind.payout,
-                    idempotency_key=f"{self.kind.name}-payout:{stream['_id']}:{payee}",
-                    reference={"kind": "liveStream", "id": str(stream["_id"])},
+                    idempotency_key=f"{self.kind.name}-payout:{holder['_id']}:{payee}",
+                    reference={"kind": "liveStream", "id": str(current.get("liveStreamId", holder["_id"]))},
                 )
-        await self.streams.record_payout(
-            stream["_id"], self.kind.payout_field, {**shares, "paidAt": utcnow()}
+        await self.holders.record_payout(
+            holder["_id"], self.kind.payout_field, {**shares, "paidAt": utcnow()}
         )
-        log.info("pot_paid_out", pot=self.kind.name, stream_id=str(stream["_id"]), **shares)
+        log.info("pot_paid_out", pot=self.kind.name, holder_id=str(holder["_id"]), **shares)
 
     async def resume_stale(self, older_than: datetime, limit: int = 100) -> int:
         """Roll forward contributions whose request died midway (called by the reconcile loop)."""

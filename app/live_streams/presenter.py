@@ -1,77 +1,34 @@
-"""Build `LiveStream` answers (spec §3.1, documented field order) for one caller, in batches.
+"""Build `LiveStream` answers (docs/contract.md, documented field order) for one caller, in batches.
 
-Everything a page needs (creators, guests, broadcasters, the caller's participations and rentals)
-is loaded with one query per kind, never one per stream.
+Everything a page needs (creators, guests, broadcasters, the caller's participations and replay
+access) is loaded with one query per kind, never one per stream. Replay access is the replays
+domain's policy, handed in as a `ReplayAccessSource` (wired in `app.flows`): live streams never
+import replays.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.mini_crowd_fundings import MiniCrowdFundingRepository, mini_out
 from app.live_streams.participant_repository import ParticipantRepository
-from app.live_streams.schemas import LiveStreamStatus, LiveStreamType, ReplayStatus, Role
-from app.replays.repository import ReplayRentalRepository, rental_is_active
+from app.live_streams.schemas import LiveStreamStatus, Role
 from app.users.repository import UserRepository
 from app.users.schemas import user_summary
 
 DEFAULT_THUMBNAIL_PATH = "/static/default-thumbnail.png"
+WENT_LIVE = (LiveStreamStatus.active, LiveStreamStatus.ended)
 
 
-def is_member(stream: dict[str, Any], user_id: ObjectId) -> bool:
-    """Creator, invited guest or broadcaster: watches the replay for free."""
-    return (
-        stream["creatorId"] == user_id
-        or user_id in stream.get("guestIds", [])
-        or any(b["user"] == user_id for b in stream.get("broadcasters", []))
-    )
+class ReplayAccessSource(Protocol):
+    """Each stream's `replayAccess` for one caller (`ReplayAccess` schema), one batch per page."""
 
-
-def is_rentable(stream: dict[str, Any]) -> bool:
-    """§4.3: ended, alive, has a recording, replay switched on with a price, duo streams have a guest."""
-    if stream["status"] != LiveStreamStatus.ended or stream.get("deletedAt") is not None:
-        return False
-    if not stream.get("recordingUrl") or stream.get("isActiveReplayOnCreatorProfile") is not True:
-        return False
-    if not (stream.get("replayCreditPrice") or 0) > 0:
-        return False
-    return stream["liveStreamType"] == LiveStreamType.solo or bool(stream.get("guestIds"))
-
-
-def replay_access(
-    stream: dict[str, Any], caller_id: ObjectId | None, rental: dict[str, Any] | None, now: datetime
-) -> dict[str, Any]:
-    price = stream.get("replayCreditPrice")
-    has_recording = bool(stream.get("recordingUrl"))
-    access: dict[str, Any] = {
-        "status": ReplayStatus.unavailable,
-        "canRent": False,
-        "canViewRecording": False,
-        "price": price,
-        "rentedAt": None,
-        "expiresAt": None,
-        "remainingSeconds": None,
-    }
-    if caller_id is not None and is_member(stream, caller_id):
-        access.update(status=ReplayStatus.owner, canViewRecording=has_recording)
-        return access
-    if rental_is_active(rental, now) and stream.get("deletedAt") is None:
-        assert rental is not None
-        access.update(
-            status=ReplayStatus.rented,
-            canViewRecording=has_recording,
-            rentedAt=rental["rentedAt"],
-            expiresAt=rental["expiresAt"],
-            remainingSeconds=max(0, int((rental["expiresAt"] - now).total_seconds())),
-        )
-        return access
-    if is_rentable(stream):
-        access.update(status=ReplayStatus.expired if rental else ReplayStatus.available, canRent=True)
-        if rental:
-            access.update(rentedAt=rental.get("rentedAt"), expiresAt=rental.get("expiresAt"))
-    return access
+    async def access_of(
+        self, streams: list[dict[str, Any]], caller_id: ObjectId | None, now: datetime
+    ) -> dict[ObjectId, dict[str, Any]]: ...
 
 
 def caller_role(stream: dict[str, Any], caller_id: ObjectId | None, participated: set[str]) -> Role | None:
@@ -97,10 +54,11 @@ def funding_percentage(stream: dict[str, Any]) -> float:
 
 
 class LiveStreamPresenter:
-    def __init__(self, db: Any, public_base_url: str) -> None:
+    def __init__(self, db: Any, public_base_url: str, replays: ReplayAccessSource) -> None:
         self.users = UserRepository(db)
         self.participants = ParticipantRepository(db)
-        self.rentals = ReplayRentalRepository(db)
+        self.minis = MiniCrowdFundingRepository(db)
+        self.replays = replays
         self.default_thumbnail = public_base_url.rstrip("/") + DEFAULT_THUMBNAIL_PATH
 
     async def one(self, stream: dict[str, Any], caller: AuthenticatedUser | None) -> dict[str, Any]:
@@ -119,11 +77,14 @@ class LiveStreamPresenter:
         caller_id = caller.id if caller else None
         stream_ids = [s["_id"] for s in streams]
         roles = await self.participants.roles_of(caller_id, stream_ids) if caller_id else {}
-        ended = [s["_id"] for s in streams if s["status"] == LiveStreamStatus.ended]
-        rentals = await self.rentals.of_user_for(caller_id, ended) if caller_id and ended else {}
-        now = utcnow()
+        access = await self.replays.access_of(streams, caller_id, utcnow())
+        # Mini crowd-fundings exist only on streams that went live: no query for scheduled pages.
+        minis = await self.minis.of_streams([s["_id"] for s in streams if s["status"] in WENT_LIVE])
         return [
-            self._build(s, users, caller_id, roles.get(s["_id"], set()), rentals.get(s["_id"]), now)
+            {
+                **self._build(s, users, caller_id, roles.get(s["_id"], set()), access[s["_id"]]),
+                "miniCrowdFundings": [mini_out(m) for m in minis.get(s["_id"], [])],
+            }
             for s in streams
         ]
 
@@ -133,10 +94,8 @@ class LiveStreamPresenter:
         users: dict[ObjectId, dict[str, Any]],
         caller_id: ObjectId | None,
         participated: set[str],
-        rental: dict[str, Any] | None,
-        now: datetime,
+        access: dict[str, Any],
     ) -> dict[str, Any]:
-        access = replay_access(s, caller_id, rental, now)
         return {
             "id": s["_id"],
             "title": s["title"],
@@ -175,7 +134,7 @@ class LiveStreamPresenter:
             "collectedFunding": s.get("collectedFunding", 0),
             "fundingPercentage": funding_percentage(s),
             "role": caller_role(s, caller_id, participated),
-            "miniCrowdFundings": s.get("miniCrowdFundings", []),
+            "miniCrowdFundings": [],
         }
 
 

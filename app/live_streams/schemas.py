@@ -104,6 +104,18 @@ class Broadcaster(BaseModel):
     userSummary: UserSummary | None
 
 
+class MiniCrowdFunding(BaseModel):
+    """A small goal opened by the creator during an active stream (docs/money.md)."""
+
+    id: str = Field(alias="_id", examples=["64d15f9e2e6c8f4d5a123456"])
+    title: str = Field(examples=["30 more minutes"])
+    goal: int = Field(examples=[500], description="Credits.")
+    collected: int = Field(examples=[120], description="Credits collected so far.")
+    percentage: float = Field(examples=[24.0])
+    status: str = Field(examples=["open"], description="open, closed (being settled), paid or refunded.")
+    deadline: datetime
+
+
 class LiveStream(BaseModel):
     id: str = Field(examples=["64d15f9e2e6c8f4d5a123456"])
     title: str
@@ -134,7 +146,18 @@ class LiveStream(BaseModel):
     collectedFunding: int
     fundingPercentage: float
     role: Role | None
-    miniCrowdFundings: list[dict]
+    miniCrowdFundings: list[MiniCrowdFunding]
+
+
+class MiniCrowdFundingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        examples=["30 more minutes"]
+    )
+    goal: int = Field(strict=True, gt=0, le=1_000_000_000, description="Credits.", examples=[500])
+    durationMinutes: int = Field(
+        default=30, strict=True, ge=1, le=240, description="Open for this long (or until the stream ends)."
+    )
 
 
 class FundIn(BaseModel):
@@ -217,17 +240,6 @@ class ViewersPage(BaseModel):
 class ViewerCount(BaseModel):
     streamId: str
     viewerCount: int
-
-
-class MostWatchedCreator(BaseModel):
-    id: str = Field(alias="_id")
-    username: str
-    name: str
-    surname: str
-    availabilityStatus: str
-    profilePhoto: ProfilePhoto | None
-    expertise: str | None
-    isFollowing: bool | None
 
 
 class GuestStreamSort(StrEnum):

@@ -29,6 +29,9 @@ FUNDING_PAYOUT = "funding-payout:{stream}:{payee}"  # payee: creator | guest
 ENTRY_DEBIT = "entry:{entry}"
 ENTRY_REFUND = "entry-refund:{entry}"
 ENTRY_PAYOUT = "entry-payout:{stream}:{payee}"  # payee: creator | guest
+MINI_DEBIT = "mini-funding:{contribution}"
+MINI_REFUND = "mini-funding-refund:{contribution}"
+MINI_PAYOUT = "mini-funding-payout:{mini}:{payee}"  # payee: creator | guest
 SUPERLIKE_DEBIT = "superlike:{superlike}"
 SUPERLIKE_REVENUE = "superlike-revenue:{superlike}:{payee}"  # payee: creator | guest
 RENTAL_CHARGE = "replay-rental:{rental}:{n}"
@@ -57,6 +60,8 @@ class World:
     fundings: list[dict[str, Any]]
     entries: list[dict[str, Any]]
     superlikes: list[dict[str, Any]]
+    minis: list[dict[str, Any]]
+    mini_contributions: list[dict[str, Any]]
     streams: list[dict[str, Any]]
     rentals: list[dict[str, Any]]
     completed: dict[tuple[ObjectId, str], dict[str, Any]] = field(default_factory=dict)
@@ -85,6 +90,8 @@ async def load(db: Any) -> World:
         fundings=await everything("fundings"),
         entries=await everything("stream_entries"),
         superlikes=await everything("superlikes"),
+        minis=await everything("mini_crowd_fundings"),
+        mini_contributions=await everything("mini_crowd_funding_contributions"),
         streams=await everything("live_streams"),
         rentals=await everything("replay_rentals"),
     )
@@ -234,6 +241,15 @@ def superlike_split(world: World, superlike: dict[str, Any]) -> tuple[int, int]:
     return (0, rest) if superlike["status"] == "completed" else (rest, 0)
 
 
+def mini_split(mini: dict[str, Any]) -> tuple[int, int]:
+    """(held, fee) of a mini crowd-funding: its pot until settled; the platform's share once paid."""
+    if mini["status"] == "paid":
+        return 0, int(mini["payout"]["platform"])
+    if mini["status"] == "refunded":
+        return 0, 0
+    return int(mini.get("collected") or 0), 0
+
+
 def money(world: World) -> Money:
     net: dict[ObjectId, int] = defaultdict(int)
     for tx in world.completed.values():
@@ -243,10 +259,12 @@ def money(world: World) -> Money:
         balances=sum(u.get("credits") or 0 for u in world.users),
         held_by_streams=sum(funds_held_by_stream(s) + entries_held_by_stream(s) for s in world.streams),
         held_by_rentals=sum(p.held for p in all_periods)
+        + sum(mini_split(m)[0] for m in world.minis)
         + sum(superlike_split(world, s)[0] for s in world.superlikes),
         platform_fees=sum(stream_fees(s) for s in world.streams)
         + sum(p.fee for p in all_periods)
-        + sum(superlike_split(world, s)[1] for s in world.superlikes),
+        + sum(superlike_split(world, s)[1] for s in world.superlikes)
+        + sum(mini_split(m)[1] for m in world.minis),
         external=sum(signed(t) for t in world.completed.values() if is_external(t)),
         ledger_baseline={u["_id"]: (u.get("credits") or 0) - net[u["_id"]] for u in world.users},
     )
@@ -289,7 +307,7 @@ def ledger_states(world: World) -> list[str]:
 
 def nothing_in_flight(world: World) -> list[str]:
     bad = []
-    for kind, docs in (("user", world.users), ("stream", world.streams)):
+    for kind, docs in (("user", world.users), ("stream", world.streams), ("mini crowd-funding", world.minis)):
         for doc in docs:
             if doc.get("opInFlight"):
                 bad.append(f"{kind} {doc['_id']} still has opInFlight {sorted(doc['opInFlight'])}")
@@ -458,6 +476,47 @@ def superlike_states(world: World) -> list[str]:
     return bad
 
 
+def mini_states(world: World) -> list[str]:
+    """Mini crowd-fundings: contributions final with matching ledger rows; each pot equals what it kept;
+    settled ones paid out (goal reached) or fully refunded."""
+    bad = []
+    for c in world.mini_contributions:
+        debit = world.tx(c["userId"], MINI_DEBIT.format(contribution=c["_id"]))
+        refund = world.tx(c["userId"], MINI_REFUND.format(contribution=c["_id"]))
+        name = f"mini contribution {c['_id']} ({c['amount']})"
+        if c["status"] not in FUNDING_FINAL:
+            bad.append(f"{name} left {c['status']}")
+        elif c["status"] == "completed" and (not debit or refund):
+            bad.append(f"{name} completed with debit={bool(debit)} refund={bool(refund)}")
+        elif c["status"] == "refunded" and not (debit and refund):
+            bad.append(f"{name} refunded with debit={bool(debit)} refund={bool(refund)}")
+    for m in world.minis:
+        kept = [
+            c
+            for c in world.mini_contributions
+            if c["miniCrowdFundingId"] == m["_id"] and c["status"] == "completed"
+        ]
+        kept_total = sum(c["amount"] for c in kept)
+        name = f"mini crowd-funding {m['_id']} ({m['status']})"
+        if m["status"] == "refunded" and kept:
+            bad.append(f"{name} keeps {kept_total} unrefunded")
+        elif m["status"] != "refunded" and (m.get("collected") or 0) != kept_total:
+            bad.append(
+                f"{name} counts {m.get('collected')} but its completed contributions total {kept_total}"
+            )
+        if m["status"] == "paid":
+            payout = m["payout"]
+            if sum(payout.get(k, 0) for k in ("creator", "guest", "platform")) != kept_total:
+                bad.append(f"{name} payout {payout} does not add up to {kept_total}")
+            guest_id = (m.get("guestIds") or [None])[0]
+            for payee, user_id in (("creator", m["creatorId"]), ("guest", guest_id)):
+                owed = payout.get(payee) or 0
+                tx = world.tx(user_id, MINI_PAYOUT.format(mini=m["_id"], payee=payee))
+                if owed and (tx is None or tx["amount"] != owed):
+                    bad.append(f"{name} owes the {payee} {owed} but paid {tx and tx['amount']}")
+    return bad
+
+
 CHECKS = (
     ledger_states,
     nothing_in_flight,
@@ -465,6 +524,7 @@ CHECKS = (
     stream_funding_states,
     entry_states,
     superlike_states,
+    mini_states,
     rental_states,
 )
 

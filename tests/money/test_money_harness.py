@@ -42,9 +42,11 @@ from tests.money.world import (
     end,
     expire,
     fund,
+    fund_mini,
     join,
     make_overdue,
     make_rentable,
+    open_mini,
     overdue_then_expire,
     pending_rental,
     rent,
@@ -205,7 +207,34 @@ SUPERLIKE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [JOIN_PAID, END_PAID, SUPERLIKE], ids=lambda s: s.name)
+async def live_mini_setup(db: Any, goal: int) -> Ctx:
+    """A live duo stream with a mini crowd-funding of `goal`; fan1 already put 60 in."""
+    ctx = await live_paid_setup(db)
+    await open_mini(db, ctx, goal)
+    await fund_mini(db, ctx, "fan1", 60, "m1")
+    return ctx
+
+
+FUND_MINI = Scenario(
+    "fund mini crowd-funding",
+    setup=lambda db: live_mini_setup(db, 100),
+    flow=lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m2"),
+    competitors={"end": end, "same key": lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m2")},
+    reuse_setup=False,
+)
+END_MINI_REACHED = Scenario(
+    "end (mini goal reached)", setup=lambda db: live_mini_setup(db, 60), flow=end, reuse_setup=False
+)
+END_MINI_MISSED = Scenario(
+    "end (mini goal missed)", setup=lambda db: live_mini_setup(db, 500), flow=end, reuse_setup=False
+)
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [JOIN_PAID, END_PAID, SUPERLIKE, FUND_MINI, END_MINI_REACHED, END_MINI_MISSED],
+    ids=lambda s: s.name,
+)
 async def test_paid_entry_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 

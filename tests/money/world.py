@@ -16,6 +16,7 @@ from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
+from app.live_streams.mini_crowd_fundings import MiniCrowdFundingService
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.reconcile import Reconciler
 from app.live_streams.repository import LiveStreamRepository
@@ -52,7 +53,7 @@ class Ctx:
 
 
 def presenter(db: Any) -> LiveStreamPresenter:
-    return LiveStreamPresenter(db, SETTINGS.public_base_url)
+    return _flows().stream_presenter(db, SETTINGS)
 
 
 # --- wiring: the app's composition (app/flows.py) when it exists, the plain constructors otherwise -----
@@ -75,6 +76,8 @@ def follow_ups(db: Any) -> Any:
 
 
 def stream_service(db: Any) -> LiveStreamService:
+    if _wants(LiveStreamService, "presenter"):
+        return LiveStreamService(db, presenter(db), follow_ups(db))
     if _wants(LiveStreamService, "follow_ups"):
         return LiveStreamService(db, SETTINGS, follow_ups(db))
     return LiveStreamService(db, SETTINGS)
@@ -227,13 +230,24 @@ async def end(db: Any, ctx: Ctx) -> dict[str, Any]:
 async def join(db: Any, ctx: Ctx, role: str = "viewer") -> dict[str, Any]:
     """POST /join as audience (a paid stream charges its entry on the first join)."""
     assert ctx.stream is not None
-    audience = AudienceService(db, AgoraTokenIssuer(SETTINGS), presenter(db))
+    audience = AudienceService(db, AgoraTokenIssuer(SETTINGS), presenter(db), _flows().viewer_log(db))
     return await audience.join(JoinIn(liveStreamId=ctx.stream, deviceType="iOS"), ctx.caller(role))
 
 
 async def superlike(db: Any, ctx: Ctx, role: str = "fan1", key: str | None = "tap-1") -> dict[str, Any]:
     assert ctx.stream is not None
     return await SuperlikeService(db).send(ctx.stream, ctx.id(role), key)
+
+
+async def open_mini(db: Any, ctx: Ctx, goal: int) -> None:
+    assert ctx.stream is not None
+    mini = await MiniCrowdFundingService(db).create(ctx.stream, ctx.id("host"), "30 more minutes", goal, 30)
+    ctx.extra["mini"] = mini["_id"]
+
+
+async def fund_mini(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) -> dict[str, Any]:
+    assert ctx.stream is not None
+    return await MiniCrowdFundingService(db).fund(ctx.stream, ctx.extra["mini"], ctx.id(role), amount, key)
 
 
 async def start(db: Any, ctx: Ctx) -> dict[str, Any]:

@@ -1,0 +1,230 @@
+"""Mini crowd-fundings: small goals a creator opens during an active stream ("30 more minutes at 500
+credits"), funded by viewers with the funding rules and paid out or refunded when they close.
+
+Each mini crowd-funding is its own pot holder (`pots.py`): contributions are decided on its document
+while it is `open` and before its deadline. It closes at its deadline (reconcile loop) or when the
+stream ends (follow-up), whichever comes first - one conditional write, `open → closed` - and is then
+settled: goal reached → paid out like the stream's funding (80 % / 40 + 40 %), else every contribution
+refunded (all or nothing) → `paid` | `refunded`. Settling is idempotent and resumable.
+"""
+
+import hashlib
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.once import OnceHolder
+from app.core.repository import Repository
+from app.core.timeutils import utcnow
+from app.live_streams.pots import ContributionRepository, ContributionStatus, Pot, PotKind
+from app.live_streams.repository import LiveStreamRepository
+from app.live_streams.schemas import LiveStreamStatus
+from app.users.credits import CreditLedger, InsufficientCredits, TxType
+
+MAX_OPEN_PER_STREAM = 3
+NOT_OPEN = "this mini crowd-funding is closed"
+
+
+class MiniStatus(StrEnum):
+    open = "open"
+    closed = "closed"  # no more contributions; being settled
+    paid = "paid"  # goal reached: paid out to the creator (and guest)
+    refunded = "refunded"  # goal missed: every contribution given back
+
+
+def is_open(mini: dict[str, Any]) -> bool:
+    return mini["status"] == MiniStatus.open and mini["deadline"] > utcnow()
+
+
+MINI_CROWD_FUNDING = PotKind(
+    name="mini-funding",
+    counter="collected",
+    payout_field="payout",
+    debit=TxType.mini_crowd_funding,
+    refund=TxType.mini_crowd_funding_refund,
+    payout=TxType.mini_crowd_funding_payout,
+    is_open=is_open,
+    open_condition=lambda: {"status": MiniStatus.open.value, "deadline": {"$gt": utcnow()}},
+    goal_field="goal",
+    holder_fields=("status", "deadline", "goal"),
+)
+
+
+def mini_out(doc: dict[str, Any]) -> dict[str, Any]:
+    goal, collected = doc["goal"], int(doc.get("collected") or 0)
+    return {
+        "_id": doc["_id"],
+        "title": doc["title"],
+        "goal": goal,
+        "collected": collected,
+        "percentage": round(collected * 100 / goal, 2) if goal else 0,
+        "status": doc["status"],
+        "deadline": doc["deadline"],
+    }
+
+
+class MiniCrowdFundingRepository(OnceHolder, Repository):
+    collection_name = "mini_crowd_fundings"
+    indexes = [
+        IndexModel(
+            [("liveStreamId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)], name="by_stream"
+        ),
+        IndexModel([("status", ASCENDING), ("deadline", ASCENDING)], name="due"),
+        IndexModel([("opInFlightAt", ASCENDING)], sparse=True, name="contribution_sweep"),
+    ]
+
+    async def of_streams(
+        self, stream_ids: list[ObjectId], per_stream: int = 20
+    ) -> dict[ObjectId, list[dict[str, Any]]]:
+        if not stream_ids:
+            return {}
+        cursor = self.collection.find({"liveStreamId": {"$in": stream_ids}}).sort(
+            [("liveStreamId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]
+        )
+        grouped: dict[ObjectId, list[dict[str, Any]]] = {}
+        for doc in await cursor.to_list():
+            items = grouped.setdefault(doc["liveStreamId"], [])
+            if len(items) < per_stream:
+                items.append(doc)
+        return grouped
+
+    async def count_open(self, stream_id: ObjectId) -> int:
+        return await self.collection.count_documents(
+            {"liveStreamId": stream_id, "status": MiniStatus.open.value}
+        )
+
+    async def close(self, _id: ObjectId, now: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": _id, "status": MiniStatus.open.value},
+            {"$set": {"status": MiniStatus.closed.value, "closedAt": now}},
+        )
+
+    async def settled(self, _id: ObjectId, status: MiniStatus) -> None:
+        await self.collection.update_one(
+            {"_id": _id, "status": MiniStatus.closed.value}, {"$set": {"status": status.value}}
+        )
+
+    async def unsettled_of_stream(self, stream_id: ObjectId) -> list[dict[str, Any]]:
+        statuses = [MiniStatus.open.value, MiniStatus.closed.value]
+        return await self.collection.find({"liveStreamId": stream_id, "status": {"$in": statuses}}).to_list()
+
+    async def due(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Open ones past their deadline, and closed ones a crash left unsettled."""
+        statuses = [MiniStatus.open.value, MiniStatus.closed.value]
+        cursor = self.collection.find({"status": {"$in": statuses}, "deadline": {"$lte": now}})
+        return await cursor.limit(limit).to_list()
+
+    async def record_payout(self, _id: ObjectId, field: str, payout: dict[str, Any]) -> None:
+        await self.collection.update_one({"_id": _id, field: None}, {"$set": {field: payout}})
+
+
+class MiniContributionRepository(ContributionRepository):
+    collection_name = "mini_crowd_funding_contributions"
+    holder_field = "miniCrowdFundingId"
+    indexes = [
+        *ContributionRepository.indexes,
+        IndexModel([("miniCrowdFundingId", ASCENDING), ("status", ASCENDING)], name="by_holder"),
+    ]
+
+
+class MiniCrowdFundingService:
+    def __init__(self, db: Any) -> None:
+        self.minis = MiniCrowdFundingRepository(db)
+        self.contributions = MiniContributionRepository(db)
+        self.streams = LiveStreamRepository(db)
+        self.ledger = CreditLedger(db)
+        self.pot = Pot(db, MINI_CROWD_FUNDING, self.contributions, holders=self.minis)
+
+    async def create(
+        self, stream_id: ObjectId, creator_id: ObjectId, title: str, goal: int, minutes: int
+    ) -> dict[str, Any]:
+        stream = await self.streams.get_or_404(stream_id)
+        if stream["creatorId"] != creator_id:
+            raise Forbidden("only the creator can open a mini crowd-funding")
+        if stream["status"] != LiveStreamStatus.active:
+            raise Conflict("a mini crowd-funding can only be opened during an active stream")
+        if await self.minis.count_open(stream_id) >= MAX_OPEN_PER_STREAM:
+            raise Conflict(f"at most {MAX_OPEN_PER_STREAM} mini crowd-fundings can be open at once")
+        now = utcnow()
+        doc = await self.minis.insert(
+            {
+                "liveStreamId": stream_id,
+                "creatorId": stream["creatorId"],
+                "guestIds": stream.get("guestIds") or [],
+                "liveStreamType": stream["liveStreamType"],
+                "title": title,
+                "goal": goal,
+                "collected": 0,
+                "status": MiniStatus.open.value,
+                "deadline": now + timedelta(minutes=minutes),
+                "payout": None,
+                "opVersion": 0,
+                "opInFlight": {},
+                "createdAt": now,
+                "updatedAt": now,
+            }
+        )
+        return mini_out(doc)
+
+    async def list_of(self, stream_id: ObjectId) -> list[dict[str, Any]]:
+        await self.streams.get_or_404(stream_id)
+        return [mini_out(doc) for doc in (await self.minis.of_streams([stream_id])).get(stream_id, [])]
+
+    async def fund(
+        self, stream_id: ObjectId, mini_id: ObjectId, funder_id: ObjectId, amount: int, key: str | None
+    ) -> dict[str, Any]:
+        mini = await self.minis.get(mini_id)
+        if mini is None or mini["liveStreamId"] != stream_id:
+            raise NotFound()
+        if mini["creatorId"] == funder_id:
+            raise Forbidden("you cannot fund your own stream")
+        request_hash = hashlib.sha256(f"{mini_id}:{amount}".encode()).hexdigest()
+        existing = await self.contributions.of_key(funder_id, key) if key else None
+        if existing is None:
+            if not is_open(mini):
+                raise Conflict(NOT_OPEN)
+            if await self.ledger.balance(funder_id) < amount:
+                raise InsufficientCredits()
+        contribution = existing or await self.pot.start(
+            stream_id, funder_id, amount, key, request_hash, extra={"miniCrowdFundingId": mini_id}
+        )
+        if contribution["requestHash"] != request_hash:
+            raise Conflict("Idempotency-Key was already used with a different request")
+        contribution, counted = await self.pot.run(contribution)
+        if contribution.get("response") is not None:
+            return contribution["response"]
+        if contribution["status"] != ContributionStatus.completed:
+            if contribution.get("failure") == "insufficient_credits":
+                raise InsufficientCredits()
+            raise Conflict(NOT_OPEN)
+        answer = mini_out({**mini, **counted} if counted else mini)
+        return await self.contributions.store_answer(contribution["_id"], answer)
+
+    # --- closing and settling -------------------------------------------------------------------------
+
+    async def settle(self, mini: dict[str, Any], now: datetime) -> None:
+        await self.minis.close(mini["_id"], now)  # from here on every new contribution is rejected
+        await self.pot.pay_out(mini)
+        current = await self.minis.get(mini["_id"])
+        assert current is not None
+        paid = bool((current.get("payout") or {}).get("paidAt"))
+        await self.minis.settled(mini["_id"], MiniStatus.paid if paid else MiniStatus.refunded)
+
+    async def settle_stream(self, stream: dict[str, Any]) -> None:
+        """The stream ended: every mini crowd-funding still open closes now (follow-up)."""
+        for mini in await self.minis.unsettled_of_stream(stream["_id"]):
+            await self.settle(mini, utcnow())
+
+    async def settle_due(self, now: datetime, limit: int = 100) -> int:
+        """Deadlines passed (and settlements a crash interrupted); called by the reconcile loop."""
+        due = await self.minis.due(now, limit)
+        for mini in due:
+            await self.settle(mini, now)
+        return len(due)
+
+    async def resume_stale(self, older_than: datetime, limit: int = 100) -> int:
+        return await self.pot.resume_stale(older_than, limit)
