@@ -38,7 +38,7 @@ PAID_ENTRY = PotKind(
     refund=TxType.live_stream_entry_refund,
     payout=TxType.live_stream_entry_revenue,
     is_open=is_admitting,
-    open_condition={"status": LiveStreamStatus.active.value},
+    open_condition=lambda: {"status": LiveStreamStatus.active.value},
 )
 
 

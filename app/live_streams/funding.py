@@ -36,7 +36,7 @@ CROWD_FUNDING = PotKind(
     refund=TxType.live_stream_funding_refund,
     payout=TxType.live_stream_funding_payout,
     is_open=is_fundable,
-    open_condition={"status": LiveStreamStatus.scheduled.value},
+    open_condition=lambda: {"status": LiveStreamStatus.scheduled.value},
     goal_field="fundingGoal",
 )
 
