@@ -15,6 +15,12 @@ async def test_demo_seed_creates_every_state(tmp_path, capsys):
         assert ended["recordingUrl"].startswith("https://") and ended["replayCreditPrice"] == 50
         funded = await db["live_streams"].find_one({"fundingGoal": {"$gt": 0}})
         assert funded["collectedFunding"] == 750
-        assert await db["participants"].count_documents({"isPresent": True}) == 3
+        assert await db["participants"].count_documents({"isPresent": True}) == 4
+        # Money inside streams: a superlike, a mini crowd-funding and a paid entry, each really paid.
+        assert await db["superlikes"].count_documents({"status": "completed"}) == 1
+        mini = await db["mini_crowd_fundings"].find_one({})
+        assert (mini["status"], mini["collected"]) == ("open", 150)
+        paid = await db["live_streams"].find_one({"accessType": "paid"})
+        assert (paid["status"], paid["entryRevenue"]) == ("active", 40)
     printed = capsys.readouterr().out
     assert "Demo users" in printed and "viewer" in printed

@@ -15,9 +15,11 @@ from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
+from app.live_streams.mini_crowd_fundings import MiniCrowdFundingService
 from app.live_streams.schemas import JoinIn, LiveStreamType
 from app.live_streams.service import LiveStreamService, NewLiveStream
 from app.live_streams.streaming import StreamingGateway
+from app.superlikes.service import SuperlikeService
 from app.users.repository import FollowRepository, UserRepository
 
 log = structlog.get_logger("app.seed")
@@ -69,7 +71,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
     """Streams in every state, made through the same services the API uses."""
     db = app.state.db
     who = {name: AuthenticatedUser(id=doc["_id"], doc=doc) for name, doc in users.items()}
-    service = LiveStreamService(db, settings, flows.follow_up_runner(db))
+    service = LiveStreamService(db, flows.stream_presenter(db, settings), flows.follow_up_runner(db))
     funding = FundingService(db)
     now = utcnow()
 
@@ -118,7 +120,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
         return
     gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
     lifecycle = StreamLifecycle(db, gateway, service.presenter, service.follow_ups)
-    audience = AudienceService(db, app.state.agora, service.presenter)
+    audience = AudienceService(db, app.state.agora, service.presenter, flows.viewer_log(db))
 
     ended = await service.create(
         who["mehmet"], new("Turkish breakfast, live", interest="cooking", recording=True)
@@ -140,6 +142,17 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
     fake.go_live(live_doc["aioz"]["streamingId"])
     for fan in ("viewer", "mehmet", "lena"):
         await audience.join(JoinIn(liveStreamId=live_doc["_id"], deviceType="Android"), who[fan])
+    # Inside the live stream: a superlike and a mini crowd-funding on its way to its goal.
+    await SuperlikeService(db).send(live_doc["_id"], who["viewer"].id, "demo-superlike")
+    minis = MiniCrowdFundingService(db)
+    mini = await minis.create(live_doc["_id"], who["john"].id, "30 more minutes on the Bosphorus", 500, 120)
+    await minis.fund(live_doc["_id"], mini["_id"], who["viewer"].id, 150, "demo-mini")
+
+    # A paid stream: the entry price is charged once, on the first join.
+    paid = await service.create(who["lena"], new("Portfolio reviews (paid)", interest="design", price=40))
+    paid_doc = await lifecycle.start(await service.get(ObjectId(paid["id"])), who["lena"])
+    fake.go_live(paid_doc["aioz"]["streamingId"])
+    await audience.join(JoinIn(liveStreamId=paid_doc["_id"], deviceType="Web"), who["viewer"])
     log.info("demo_streams_seeded")
 
 
