@@ -45,8 +45,18 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
     },
     {
         "name": "Chat",
-        "description": "Inside a live stream: chat messages and superlikes (10 credits to the creator, "
-        "idempotent with `Idempotency-Key`).",
+        "description": "Inside a live stream: chat messages (readable after the end; posting while "
+        "active, 5 per 10 seconds per user) and superlikes (10 credits to the creator, idempotent "
+        "with `Idempotency-Key`).",
+    },
+    {
+        "name": "Bans",
+        "description": "A creator bans users from a stream: `BLOCK` (no joining, no chat) or "
+        "`CHAT_ONLY` (no chat, no superlikes); list, check and lift bans.",
+    },
+    {
+        "name": "Participants",
+        "description": "Audience statistics of a stream for its creator and guests.",
     },
     {"name": "Follows", "description": "Follow and unfollow users."},
     {"name": "Users", "description": "User statistics and the caller's credit history."},
@@ -61,6 +71,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
 PARAMETER_DESCRIPTIONS: dict[str, str] = {
     "id": "The live stream's id (`id` of any live-stream answer, e.g. from "
     "`GET /api/v1/live-stream/featured` or `POST /api/v1/live-stream/create`).",
+    "streamId": "The live stream's id (`id` of any live-stream answer, e.g. from "
+    "`GET /api/v1/live-stream/featured`).",
     "userId": "The user's id (`_id` of a user summary, e.g. `creator._id` of a live stream).",
     "limit": "Page size: at most this many items.",
     "page": "Page number, starting at 1.",

@@ -9,6 +9,9 @@ from bson import ObjectId
 from fastapi import FastAPI
 
 from app import flows
+from app.bans.schemas import BanAction, BanIn
+from app.bans.service import BanService
+from app.chat.service import ChatService
 from app.core.config import AppEnv, Settings
 from app.core.security import AuthenticatedUser, create_access_token
 from app.core.timeutils import utcnow
@@ -120,7 +123,10 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
         return
     gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
     lifecycle = StreamLifecycle(db, gateway, service.presenter, service.follow_ups)
-    audience = AudienceService(db, app.state.agora, service.presenter, flows.viewer_log(db))
+    audience = AudienceService(
+        db, app.state.agora, service.presenter, flows.viewer_log(db), flows.join_hooks(db)
+    )
+    chat = ChatService(db)
 
     ended = await service.create(
         who["mehmet"], new("Turkish breakfast, live", interest="cooking", recording=True)
@@ -129,6 +135,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
     fake.go_live(ended_doc["aioz"]["streamingId"])
     for fan in ("viewer", "ayse"):
         await audience.join(JoinIn(liveStreamId=ended_doc["_id"], deviceType="iOS"), who[fan])
+    await chat.post_message(ended_doc["_id"], who["viewer"], "That menemen looks perfect!")
     ended_doc = await lifecycle.end(ended_doc)
     fake.end_stream(ended_doc["aioz"]["streamingId"])
     fake.produce_recording(ended_doc["aioz"]["streamingId"])
@@ -142,7 +149,12 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
     fake.go_live(live_doc["aioz"]["streamingId"])
     for fan in ("viewer", "mehmet", "lena"):
         await audience.join(JoinIn(liveStreamId=live_doc["_id"], deviceType="Android"), who[fan])
-    # Inside the live stream: a superlike and a mini crowd-funding on its way to its goal.
+    # Inside the live stream: chat, a chat-only ban, a superlike and a mini crowd-funding on its way.
+    for fan, text in (("john", "Welcome! We start at Galata Tower."), ("viewer", "Hello from Izmir 👋"),
+                      ("mehmet", "Can you show the ferry?")):  # fmt: skip
+        await chat.post_message(live_doc["_id"], who[fan], text)
+    ban = BanIn(targetUserId=who["mehmet"].id, liveStreamId=live_doc["_id"], actionType=BanAction.chat_only)
+    await BanService(db).create(ban.model_copy(update={"reason": "Demo: off-topic messages"}), who["john"])
     await SuperlikeService(db).send(live_doc["_id"], who["viewer"].id, "demo-superlike")
     minis = MiniCrowdFundingService(db)
     mini = await minis.create(live_doc["_id"], who["john"].id, "30 more minutes on the Bosphorus", 500, 120)

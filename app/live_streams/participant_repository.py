@@ -1,5 +1,6 @@
 """Queries on participants: one document per (stream, user, role)."""
 
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -65,8 +66,20 @@ class ParticipantRepository(Repository):
         return closed
 
     async def close_all(self, stream_id: ObjectId) -> None:
+        """Close every open participation, counting its last session into `watchSeconds` like a leave
+        (one pipeline update; the statistics read `watchSeconds` of closed participations)."""
+        now = utcnow()
         await self.collection.update_many(
-            {"liveStreamId": stream_id, "isPresent": True}, {"$set": {"isPresent": False, "leftAt": utcnow()}}
+            {"liveStreamId": stream_id, "isPresent": True},
+            [
+                {
+                    "$set": {
+                        "isPresent": False,
+                        "leftAt": now,
+                        "watchSeconds": {"$add": ["$watchSeconds", _seconds_since("$joinedAt", now)]},
+                    }
+                }
+            ],
         )
 
     async def count_present(self, stream_id: ObjectId) -> int:
@@ -116,6 +129,36 @@ class ParticipantRepository(Repository):
         )
         return {row["_id"]: row["viewers"] async for row in cursor}
 
+    async def audience_watch_totals(self, stream_id: ObjectId, until: datetime) -> dict[str, int]:
+        """`{viewers, watchSeconds}` of the stream's audience (participant statistics): one document per
+        viewer; closed sessions from `watchSeconds`, an open one counted up to `until`."""
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {"liveStreamId": stream_id, "role": Role.audience.value}},
+                {
+                    "$project": {
+                        "seconds": {
+                            "$add": [
+                                "$watchSeconds",
+                                {
+                                    "$cond": [
+                                        {"$eq": ["$isPresent", True]},
+                                        _seconds_since("$joinedAt", until),
+                                        0,
+                                    ]
+                                },
+                            ]
+                        }
+                    }
+                },
+                {"$group": {"_id": None, "viewers": {"$sum": 1}, "watchSeconds": {"$sum": "$seconds"}}},
+            ]
+        )
+        rows = await cursor.to_list()
+        if not rows:
+            return {"viewers": 0, "watchSeconds": 0}
+        return {"viewers": rows[0]["viewers"], "watchSeconds": int(rows[0]["watchSeconds"])}
+
     async def roles_of(self, user_id: ObjectId, stream_ids: list[ObjectId]) -> dict[ObjectId, set[str]]:
         if not stream_ids:
             return {}
@@ -126,3 +169,8 @@ class ParticipantRepository(Repository):
         for doc in docs:
             roles.setdefault(doc["liveStreamId"], set()).add(doc["role"])
         return roles
+
+
+def _seconds_since(field: str, until: datetime) -> dict[str, Any]:
+    """Whole seconds from the date in `field` to `until`, never negative (aggregation expression)."""
+    return {"$max": [0, {"$floor": {"$divide": [{"$subtract": [until, field]}, 1000]}}]}
