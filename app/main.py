@@ -19,9 +19,9 @@ from app.aioz.factory import build_aioz
 from app.bans import router as bans_router
 from app.chat import router as chat_router
 from app.core import health
-from app.core.background import run_leased_forever
+from app.core.background import LeasedJob, run_leased_forever
 from app.core.config import Settings
-from app.core.db import create_client, ensure_indexes
+from app.core.db import create_client
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import (
@@ -29,6 +29,7 @@ from app.core.middleware import (
     SingleValuedQueryMiddleware,
     UnhandledErrorMiddleware,
 )
+from app.core.migrations import DatabasePreparation
 from app.core.openapi import install_openapi
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
 from app.creators import router as creators_router
@@ -38,14 +39,18 @@ from app.dev.seed import seed_demo_if_wanted
 from app.feeds import router as feeds_router
 from app.live_streams import mini_crowd_funding_router
 from app.live_streams import router as live_stream_router
+from app.live_streams.reconcile import LEASE as RECONCILE_LEASE
 from app.live_streams.streaming import StreamingGateway
 from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
 from app.participants import router as participants_router
 from app.realtime.server import Realtime
 from app.reminders import router as reminders_router
+from app.reminders.scheduler import LEASE as REMINDERS_LEASE
 from app.reminders.scheduler import ReminderScheduler
 from app.replays import router as replays_router
+from app.replays.settlement import LEASE as SETTLEMENT_LEASE
 from app.replays.settlement import RentalSettlement
+from app.repositories import REPOSITORIES
 from app.superlikes import router as superlikes_router
 from app.users import router as users_router
 
@@ -62,6 +67,24 @@ tokens printed at start-up, then press **Authorize** and paste the token.
 """
 
 
+STARTUP_WAIT_SECONDS = 3.0  # on MongoDB, start ready when the database answers; serve at once when not
+
+
+def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
+    """Every background job, each guarded by its own lease (also run once each by bench/plans.py)."""
+    db, interval = app.state.db, settings.reconcile_interval_seconds
+    gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
+    jobs = [
+        LeasedJob(RECONCILE_LEASE, interval, flows.reconciler(db, gateway).run_once),
+        LeasedJob(REMINDERS_LEASE, interval, ReminderScheduler(db).run_once),
+        LeasedJob(SETTLEMENT_LEASE, interval, RentalSettlement(db).run_once),
+    ]
+    if settings.ranking_max_age_seconds > 0:
+        refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
+        jobs.append(LeasedJob("rankings", refresh_every, partial(publish_most_watched, db)))
+    return jobs
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.check_production_safety()
@@ -72,28 +95,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = create_client(settings)
         app.state.mongo_client = client
-        app.state.db = client[settings.mongodb_db]
+        app.state.db = db = client[settings.mongodb_db]
         app.state.aioz, app.state.aioz_fake = build_aioz(settings)
-        await ensure_indexes(app.state.db)
-        await seed_demo_if_wanted(app, settings)
-        loop_tasks = []
+        # Indexes, then the demo seed, retried in the background while the database is unavailable:
+        # the process serves /health (and /ready 503) instead of exiting (docs/decisions.md).
+        preparation = DatabasePreparation(
+            db,
+            REPOSITORIES,
+            after=[partial(seed_demo_if_wanted, app, settings)],
+            build_timeout_seconds=settings.mongodb_index_build_timeout_ms / 1000,
+        )
+        app.state.database_preparation = preparation
+        tasks = [asyncio.create_task(preparation.run())]
+        await asyncio.wait(tasks, timeout=None if settings.uses_embedded_db else STARTUP_WAIT_SECONDS)
         if settings.background_tasks:
-            db, interval = app.state.db, settings.reconcile_interval_seconds
-            gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
-            loop_tasks = [
-                asyncio.create_task(flows.reconciler(db, gateway).run_forever(interval)),
-                asyncio.create_task(ReminderScheduler(db).run_forever(interval)),
-                asyncio.create_task(RentalSettlement(db).run_forever(interval)),
+            tasks += [
+                asyncio.create_task(run_leased_forever(db, job.name, job.interval, job.run))
+                for job in background_jobs(app, settings)
             ]
-            if settings.ranking_max_age_seconds > 0:
-                refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
-                job = partial(publish_most_watched, db)
-                loop_tasks.append(asyncio.create_task(run_leased_forever(db, "rankings", refresh_every, job)))
         await app.state.realtime.start()
         try:
             yield
         finally:
-            for task in loop_tasks:
+            for task in tasks:  # a cancelled loop releases its lease
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -5,7 +5,7 @@
 `CreditLedger`, `ParticipantRepository.record_join` and `CreatorViewerRepository.touch`), with ids and
 dates drawn from a seeded generator so two processes build the same data. `load(db, dataset)` bulk-inserts
 them through the app's repositories into whichever engine `db` is (the benchmark database emptied first,
-indexes built afterwards with `ensure_indexes`, as for any bulk load).
+indexes built afterwards by the index migration, as for any bulk load).
 
 One scale unit is 10,000 join events (participant joins, `Σ joinCount`) spread over 35 days, so
 `--scale 1|10|100` is 10 k, 100 k and 1 M join events; every other collection grows in proportion.
@@ -30,12 +30,14 @@ from bson import ObjectId
 
 from app.agora.tokens import agora_uid
 from app.core.config import Settings
-from app.core.db import Database, create_client, ensure_indexes
+from app.core.db import Database, create_client
+from app.core.migrations import migrate_indexes
 from app.core.timeutils import utcnow
 from app.creators.viewer_repository import CreatorViewerRepository
 from app.live_streams.funding_repository import FundingRepository
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.repository import LiveStreamRepository
+from app.repositories import REPOSITORIES as ALL_REPOSITORIES
 from app.users.credits import CreditTransactionRepository
 from app.users.repository import FollowRepository, UserRepository
 
@@ -435,7 +437,7 @@ async def load(db: Database, dataset: Dataset) -> None:
         collection = repository(db).collection
         for chunk in _chunks(dataset.docs[collection.name]):
             await collection.insert_many(chunk, ordered=False)
-    await ensure_indexes(db)
+    await migrate_indexes(db, ALL_REPOSITORIES)
 
 
 def database_name(scale: int) -> str:

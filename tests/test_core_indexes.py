@@ -7,29 +7,30 @@ from pathlib import Path
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from app.core.db import ensure_indexes
 from app.core.errors import Conflict
-from app.core.repository import registered_repositories
+from app.core.migrations import migrate_indexes
+from app.repositories import REPOSITORIES
 from app.users.repository import UserRepository
 
 REGISTRATION_PROBE = """
 import importlib, pkgutil
 import app
 from app.core.repository import registered_repositories
-import app.main
-at_startup = {r.collection_name for r in registered_repositories()}
+from app.repositories import REPOSITORIES
+at_startup = {r.collection_name for r in REPOSITORIES}
 for module in pkgutil.walk_packages(app.__path__, "app."):
     importlib.import_module(module.name)
-everywhere = {r.collection_name for r in registered_repositories()}
+everywhere = {r for r in registered_repositories() if not r.__module__.startswith("__")}
 print(sorted(at_startup))
-print(sorted(everywhere - at_startup))
+print(sorted(r.__module__ + "." + r.__name__ for r in everywhere - set(REPOSITORIES)))
 """
 
 
-def test_every_repository_is_registered_once_the_app_is_imported():
-    """`ensure_indexes` only knows repositories whose module was imported before start-up.
+def test_every_repository_is_in_the_explicit_list():
+    """The index migration knows the repositories listed in `app/repositories.py`, and only those.
 
-    Run in a fresh interpreter: inside the test session other tests have long imported everything.
+    Run in a fresh interpreter, importing every module of the app: each class declaring a collection
+    must be listed.
     """
     result = subprocess.run(
         [sys.executable, "-c", REGISTRATION_PROBE],
@@ -47,7 +48,7 @@ def test_every_repository_is_registered_once_the_app_is_imported():
 
 async def test_every_declared_index_exists_after_startup(db):
     checked = 0
-    for repository in registered_repositories():
+    for repository in REPOSITORIES:
         existing = await db[repository.collection_name].index_information()
         for model in repository.indexes:
             spec = model.document
@@ -63,15 +64,12 @@ async def test_every_declared_index_exists_after_startup(db):
     assert checked >= 5
 
 
-async def test_ensure_indexes_is_idempotent(db):
-    before = {
-        r.collection_name: await db[r.collection_name].index_information() for r in registered_repositories()
-    }
-    await ensure_indexes(db)
-    after = {
-        r.collection_name: await db[r.collection_name].index_information() for r in registered_repositories()
-    }
+async def test_index_migration_is_idempotent(db):
+    before = {r.collection_name: await db[r.collection_name].index_information() for r in REPOSITORIES}
+    report = await migrate_indexes(db, REPOSITORIES)
+    after = {r.collection_name: await db[r.collection_name].index_information() for r in REPOSITORIES}
     assert after == before
+    assert report.created == [] and report.clean, report.lines()
 
 
 async def test_unique_username_index_rejects_duplicates(db):

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
 
     mongodb_url: SecretStr | None = None
     mongodb_db: str = "allmine_live"
+    # Budget of one database operation, server selection, retries and w:majority waits included
+    # (PyMongo's timeoutMS); past it the request answers 503.
+    mongodb_timeout_ms: int = Field(default=8000, gt=0)
+    # Budget of one index build in the index migration (start-up and `allmine-live migrate-indexes`).
+    mongodb_index_build_timeout_ms: int = Field(default=600_000, gt=0)
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_algorithm: str = "HS256"

@@ -1,60 +1,116 @@
-"""MongoDB client lifecycle: a real server when `MONGODB_URL` is set, the embedded engine otherwise."""
+"""MongoDB client lifecycle: a real server when `MONGODB_URL` is set, the embedded engine otherwise.
 
-import importlib
-import pkgutil
+Also the database's availability as the app sees it: a bounded `ping` for `/ready`, and `outages`,
+which logs an outage once (not once per failing request or pass) and its end.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
+import pymongo
 import structlog
 from fastapi import Depends, Request
 from pymongo import AsyncMongoClient
 
 from app.core.config import Settings
-from app.core.embedded import EmbeddedAsyncClient
+from app.core.embedded import EmbeddedAsyncClient, EmbeddedDatabase
+from app.core.errors import database_unavailable
 
 log = structlog.get_logger("app.db")
 
 # Repositories accept either engine's database object; the look-alike is not a pymongo subclass.
 Database = Any
 
+PING_TIMEOUT_SECONDS = 1.0
+SERVER_SELECTION_TIMEOUT_MS = 5000
+
 
 def create_client(settings: Settings) -> Any:
+    """The one client of the process; no I/O here (PyMongo connects in the background)."""
     if settings.mongodb_url is None:
         log.info("database_engine", engine="embedded", note="in-memory; data is lost on restart")
         return EmbeddedAsyncClient(tz_aware=True)
-    log.info("database_engine", engine="mongodb")
+    log.info("database_engine", engine="mongodb", timeout_ms=settings.mongodb_timeout_ms)
     return AsyncMongoClient(
         settings.mongodb_url.get_secret_value(),
         tz_aware=True,
         appname="allmine-live",
-        serverSelectionTimeoutMS=5000,
+        # One budget per operation (selection, connection, retries, w:majority waits): a hung socket or
+        # a missing majority ends in a timeout error (503) instead of a request waiting forever.
+        timeoutMS=settings.mongodb_timeout_ms,
+        serverSelectionTimeoutMS=min(SERVER_SELECTION_TIMEOUT_MS, settings.mongodb_timeout_ms),
     )
 
 
-def _import_repository_modules() -> None:
-    """Repositories register themselves when imported; import every one so none is missed."""
-    import app as app_package
-
-    for module in pkgutil.walk_packages(app_package.__path__, "app."):
-        if module.name.rsplit(".", 1)[-1] in {"repository", "credits", "streaming", "leases"}:
-            importlib.import_module(module.name)
+def is_embedded(db: Database) -> bool:
+    return isinstance(db, EmbeddedDatabase)
 
 
-async def ensure_indexes(db: Database) -> None:
-    """Create every repository's declared indexes; idempotent, run at start-up."""
-    from app.core.repository import registered_repositories
+class OutageLog:
+    """Log a database outage once when it starts, then at most every `remind_every` seconds, and its end.
 
-    _import_repository_modules()
-    for repository in registered_repositories():
-        if repository.indexes:
-            await db[repository.collection_name].create_indexes(list(repository.indexes))
+    `failed` is called for every failure a request or a background pass meets; `recovered` by whatever
+    sees the database answer again (a successful readiness ping, background pass or index migration).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, remind_every: float = 60.0) -> None:
+        self.clock, self.remind_every = clock, remind_every
+        self.down_since: float | None = None
+        self._last_logged = 0.0
+        self._suppressed = 0
+
+    @property
+    def is_down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, exc: BaseException, where: str) -> None:
+        now = self.clock()
+        reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+        if self.down_since is None:
+            self.down_since = self._last_logged = now
+            self._suppressed = 0
+            log.error("database_unavailable", where=where, error=reason)
+        elif now - self._last_logged >= self.remind_every:
+            log.warning(
+                "database_still_unavailable",
+                seconds=round(now - self.down_since, 1),
+                failures_since_last_log=self._suppressed + 1,
+                where=where,
+                error=reason,
+            )
+            self._last_logged, self._suppressed = now, 0
+        else:
+            self._suppressed += 1
+
+    def recovered(self) -> None:
+        if self.down_since is not None:
+            log.info("database_available_again", outage_seconds=round(self.clock() - self.down_since, 1))
+            self.down_since = None
 
 
-async def ping(db: Database) -> bool:
-    try:
-        await db.command("ping")
-    except Exception:  # any failure means "not ready"; the reason is logged, not returned
-        log.warning("database_ping_failed", exc_info=True)
+outages = OutageLog()
+
+
+def note_failure(exc: BaseException, where: str) -> bool:
+    """Record `exc` in the outage log when it means "database unavailable"; True if it did."""
+    if database_unavailable(exc) is None:
         return False
+    outages.failed(exc, where)
+    return True
+
+
+async def ping(db: Database, within: float = PING_TIMEOUT_SECONDS) -> bool:
+    """True when the database answers a ping within `within` seconds."""
+    try:
+        async with asyncio.timeout(within + 0.5):  # the driver's own bound below normally ends it first
+            with pymongo.timeout(within):
+                await db.command("ping")
+    except Exception as exc:  # any failure means "not ready"
+        outages.failed(exc, "ping")
+        return False
+    outages.recovered()
     return True
 
 

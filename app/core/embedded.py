@@ -142,6 +142,20 @@ class EmbeddedCollection:
         docs = await self._worker.run(lambda: list(self._sync.list_indexes(**kwargs)))
         return EmbeddedCursor(self._worker, docs=docs)
 
+    # Options given to `get_collection`/`with_options` are recorded like PyMongo's (durable repositories
+    # pin them); the engine has one copy of the data, so they change nothing here.
+    @property
+    def write_concern(self) -> Any:
+        return self._sync.write_concern
+
+    @property
+    def read_preference(self) -> Any:
+        return self._sync.read_preference
+
+    @property
+    def read_concern(self) -> Any:
+        return self._sync.read_concern
+
     def with_options(self, **kwargs: Any) -> "EmbeddedCollection":
         return EmbeddedCollection(self.database, self._sync.with_options(**kwargs), self._worker)
 

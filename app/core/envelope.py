@@ -16,9 +16,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.errors import AppError, generic_message
+from app.core.db import outages
+from app.core.errors import AppError, database_unavailable, generic_message
 from app.core.timeutils import iso_ms, utcnow
 
 T = TypeVar("T")
@@ -106,6 +108,22 @@ async def _app_error(_: Request, exc: Exception) -> Response:
     return failure(exc.status_code, exc.messages, exc.headers)
 
 
+def unavailable_failure(exc: BaseException, where: str) -> Response | None:
+    """The 503 envelope for a driver error meaning "database unavailable" (logged once per outage)."""
+    error = database_unavailable(exc)
+    if error is None:
+        return None
+    outages.failed(exc, where)
+    return failure(error.status_code, error.messages, error.headers)
+
+
+async def _driver_error(request: Request, exc: Exception) -> Response:
+    response = unavailable_failure(exc, f"{request.method} {request.url.path}")
+    if response is None:
+        raise exc  # a bug or an unmapped server error: the 500 catcher logs it with the request id
+    return response
+
+
 async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return failure(400, [generic_message(400), *_field_messages(exc)])
@@ -122,5 +140,6 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(PyMongoError, _driver_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,10 +1,24 @@
 """One exception hierarchy for the whole app; `app.core.envelope` renders it into the Allmine envelope.
 
+Driver errors that mean "the database is unavailable" join the hierarchy here (`database_unavailable`),
+so every path (request handlers, the last-resort middleware) maps them the same way: 503.
+
 Services raise these, never `HTTPException`. `errors[0]` is always the documented generic text of the
 status; an optional `detail` (e.g. which field, which rule) follows it as `errors[1]`.
 """
 
 from typing import ClassVar
+
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WTimeoutError,
+)
 
 GENERIC_MESSAGES: dict[int, str] = {
     400: "Validation failed",
@@ -71,3 +85,65 @@ class UpstreamUnavailable(AppError):
     """An upstream is down, rate-limiting us or timing out; the caller may retry later."""
 
     status_code = 503
+
+
+class DatabaseUnavailable(AppError):
+    """The database is unreachable, has no primary or did not answer within `MONGODB_TIMEOUT_MS`."""
+
+    status_code = 503
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+RETRY_AFTER_SECONDS = 5
+# Server error codes that mean "no usable primary / interrupted / too slow", not "your request is wrong":
+# HostUnreachable, HostNotFound, MaxTimeMSExpired, WriteConcernFailed, NetworkTimeout, ShutdownInProgress,
+# FailedToSatisfyReadPreference, PrimarySteppedDown, NetworkInterfaceExceededTimeLimit, ExceededTimeLimit,
+# SocketException, NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange,
+# NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary.
+UNAVAILABLE_CODES = frozenset(
+    {6, 7, 50, 64, 89, 91, 133, 189, 202, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+)
+UNREACHABLE = "the database is unreachable; retry later"
+TOO_SLOW = "the database did not answer in time; retry later"
+WRITE_UNCONFIRMED = (
+    "the database did not confirm the write in time; it may still be applied: retry later "
+    "(a repeated request with the same Idempotency-Key is applied once)"
+)
+
+
+def database_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The 503 a PyMongo error stands for, or None when it is not an availability problem.
+
+    The driver errors a request can meet while the database is down or slow: `ConnectionFailure`
+    (`AutoReconnect`, `NetworkTimeout`, `NotPrimaryError`, `ServerSelectionTimeoutError`,
+    `WaitQueueTimeoutError`), `ExecutionTimeout`, `WTimeoutError`, any error flagged as a timeout by the
+    driver (`timeoutMS` expired) and server errors with an availability code or the
+    `RetryableWriteError` label. Everything else (a bad query, a duplicate key) is a bug or a conflict
+    and keeps its own mapping.
+    """
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    if not isinstance(exc, PyMongoError):
+        return None
+    code = getattr(exc, "code", None)
+    if isinstance(exc, WTimeoutError) or code == 64 or _write_concern_timed_out(exc):
+        return DatabaseUnavailable(WRITE_UNCONFIRMED)
+    if isinstance(exc, ServerSelectionTimeoutError | AutoReconnect) and not isinstance(exc, NetworkTimeout):
+        return DatabaseUnavailable(UNREACHABLE)
+    if exc.timeout or isinstance(exc, ExecutionTimeout):
+        return DatabaseUnavailable(TOO_SLOW)
+    if isinstance(exc, ConnectionFailure) or code in UNAVAILABLE_CODES:
+        return DatabaseUnavailable(UNREACHABLE)
+    if exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError"):
+        return DatabaseUnavailable(UNREACHABLE)
+    return None
+
+
+def _write_concern_timed_out(exc: PyMongoError) -> bool:
+    """A bulk write whose writes were applied but whose write concern was not satisfied in time."""
+    details = getattr(exc, "details", None)
+    if not isinstance(exc, BulkWriteError) or not isinstance(details, dict):
+        return False
+    return any(error.get("code") in {64, 50} for error in details.get("writeConcernErrors", []))

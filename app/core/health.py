@@ -1,6 +1,6 @@
 """Liveness and readiness probes."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -30,10 +30,14 @@ async def health() -> Response:
     operation_id="getReadiness",
     response_model=Envelope[Health],
     responses=error_responses(503),
-    summary="Readiness: the database answers a ping",
+    summary="Readiness: the database answers and its indexes are in place",
 )
-async def ready(db: Db) -> Response:
-    """Readiness: 200 when the database answers a ping, 503 otherwise. No token needed."""
-    if await ping(db):
-        return ok({"status": "ready"})
-    return failure(503, ["Service unavailable", "database is not reachable"])
+async def ready(request: Request, db: Db) -> Response:
+    """Readiness: 200 when the database answers a ping within a second and start-up's index migration
+    has run; 503 otherwise. No token needed."""
+    if not await ping(db):
+        return failure(503, ["Service unavailable", "database is not reachable"])
+    preparation = getattr(request.app.state, "database_preparation", None)
+    if preparation is not None and not preparation.ready:
+        return failure(503, ["Service unavailable", "database indexes are being prepared"])
+    return ok({"status": "ready"})

@@ -6,7 +6,7 @@ import structlog
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.envelope import failure
+from app.core.envelope import failure, unavailable_failure
 from app.core.errors import generic_message
 
 log = structlog.get_logger("app.errors")
@@ -14,6 +14,9 @@ log = structlog.get_logger("app.errors")
 
 class UnhandledErrorMiddleware:
     """Turn any unexpected exception into the 500 envelope, inside the request-id middleware.
+
+    A database-unavailable error that escaped the exception handlers (raised outside a route) still
+    answers the 503 envelope, like inside one.
 
     Starlette's own last-resort handler runs outside every user middleware, so its answer would miss the
     `X-Request-ID` header that lets a client quote the failing request. No exception text is sent.
@@ -35,11 +38,13 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
+        except Exception as exc:
+            unavailable = unavailable_failure(exc, f"{scope.get('method')} {scope.get('path')}")
+            if unavailable is None:
+                log.exception("unhandled_error", path=scope.get("path"), method=scope.get("method"))
             if started:
                 raise
-            await failure(500, [generic_message(500)])(scope, receive, send)
+            await (unavailable or failure(500, [generic_message(500)]))(scope, receive, send)
 
 
 class RequestTooLarge(StarletteHTTPException):

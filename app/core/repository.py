@@ -1,22 +1,34 @@
 """Repository base: one collection, its indexes, the soft-delete filter and ObjectId handling.
 
 Queries live in repositories only. Every query shape must be backed by an index declared in the
-repository's `indexes` (created at start-up by `app.core.db.ensure_indexes`).
+repository's `indexes` (brought about by the index migration, `app.core.migrations`, over the explicit
+list in `app/repositories.py`). A `durable` repository (money: ledger, balances, fundings, rentals) pins
+w:"majority", majority reads and the primary, whatever the connection string says.
 """
 
 from typing import Any, ClassVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ReturnDocument
+from pymongo import ReadPreference, ReturnDocument, WriteConcern
 from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
+from pymongo.read_concern import ReadConcern
 
 from app.core.db import Database
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.timeutils import utcnow
 
 _REGISTRY: list[type["Repository"]] = []
+
+# Under the client's `timeoutMS` (always set, app.core.db) PyMongo bounds the majority wait by the
+# operation's budget and drops `wtimeout`; it applies to a client without one.
+DURABLE_WTIMEOUT_MS = 10_000
+DURABLE_OPTIONS: dict[str, Any] = {
+    "write_concern": WriteConcern(w="majority", wtimeout=DURABLE_WTIMEOUT_MS),
+    "read_concern": ReadConcern("majority"),
+    "read_preference": ReadPreference.PRIMARY,
+}
 
 
 def registered_repositories() -> list[type["Repository"]]:
@@ -36,6 +48,9 @@ class Repository:
     collection_name: ClassVar[str]
     indexes: ClassVar[list[IndexModel]] = []
     soft_delete: ClassVar[bool] = False
+    # Acknowledged writes survive a failover and reads see only those (docs/decisions.md, "Durable
+    # collections"): set on the collections that hold money.
+    durable: ClassVar[bool] = False
     # Conflict message per unique-indexed field, e.g. {"usernameLower": "this username is already taken"}.
     duplicate_messages: ClassVar[dict[str, str]] = {}
 
@@ -46,7 +61,10 @@ class Repository:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.collection = db[self.collection_name]
+        if self.durable:
+            self.collection = db.get_collection(self.collection_name, **DURABLE_OPTIONS)
+        else:
+            self.collection = db[self.collection_name]
 
     def scoped(self, query: dict[str, Any], include_deleted: bool = False) -> dict[str, Any]:
         if self.soft_delete and not include_deleted and "deletedAt" not in query:

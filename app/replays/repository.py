@@ -35,6 +35,7 @@ REUSABLE = [RentalState.expired.value, RentalState.refunded.value]
 
 class ReplayRentalRepository(Repository):
     collection_name = "replay_rentals"
+    durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
     indexes = [
         IndexModel([("userId", ASCENDING), ("liveStreamId", ASCENDING)], unique=True, name="rental_unique"),
         IndexModel([("userId", ASCENDING), ("rentedAt", DESCENDING)], name="by_user"),

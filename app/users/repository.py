@@ -17,6 +17,7 @@ class UserRepository(OnceHolder, Repository):
     """Users; a user's `credits` change only through ledger decisions (`app.core.once`)."""
 
     collection_name = "users"
+    durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
     soft_delete = True
     indexes = [
         IndexModel([("usernameLower", ASCENDING)], unique=True, name="username_unique"),

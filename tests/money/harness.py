@@ -251,20 +251,10 @@ def _shared_embedded_client() -> Any:
 
 async def create_indexes(db: Any) -> None:
     """The repositories' indexes (the unique ones are what idempotency rests on)."""
-    from app.core import db as core_db
+    from app.core.migrations import migrate_indexes
+    from app.repositories import REPOSITORIES
 
-    for name in ("ensure_indexes", "migrate", "apply_migrations"):
-        ensure = getattr(core_db, name, None)
-        if ensure is not None:
-            await ensure(db)
-            return
-    from app.core.db import _import_repository_modules
-    from app.core.repository import registered_repositories
-
-    _import_repository_modules()
-    for repository in registered_repositories():
-        if repository.indexes:
-            await db[repository.collection_name].create_indexes(list(repository.indexes))
+    await migrate_indexes(db, REPOSITORIES)
 
 
 @contextlib.asynccontextmanager
