@@ -76,6 +76,13 @@ class ReplayRentalRepository(Repository):
             return None
         return doc
 
+    async def store_answer(self, rental: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        """Keep the period's first answer; returns the one kept (ours or a concurrent twin's)."""
+        period = {"_id": rental["_id"], "rentalNumber": rental["rentalNumber"]}
+        await self.collection.update_one({**period, "response": None}, {"$set": {"response": answer}})
+        doc = await self.collection.find_one(period, {"response": 1})
+        return doc["response"] if doc and doc.get("response") is not None else answer
+
     async def reopen(self, rental: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any] | None:
         """Start the next period on a settled expired/refunded row; None when another request won."""
         return await self.update(

@@ -10,9 +10,10 @@ from app.core.db import Database
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
-from app.live_streams.presenter import LiveStreamPresenter, is_member, is_rentable, replay_access
+from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
+from app.replays.access import is_member, is_rentable, replay_access
 from app.replays.repository import RentalState, ReplayRentalRepository, rental_is_active
 from app.replays.schemas import rental_out
 from app.replays.settlement import RentalSettlement
@@ -55,7 +56,7 @@ class ReplayService:
         if rental and idempotency_key and rental.get("idempotencyKey") == idempotency_key:
             if rental["status"] == RentalState.pending:  # a retry of a request that did not finish
                 rental = await self.settlement.complete(rental, now)
-            return await self._view(rental, stream, caller, now)
+            return await self._answer(rental, stream, caller, now)
         if rental_is_active(rental, now):
             raise Conflict("you already rent this replay")
         if rental and rental["status"] == RentalState.pending:
@@ -71,7 +72,7 @@ class ReplayService:
         claimed = await self._claim(rental, stream, caller.id, price, idempotency_key, now)
         if claimed is None:
             raise Conflict("a rental of this replay is in progress")
-        return await self._view(await self.settlement.complete(claimed, now), stream, caller, now)
+        return await self._answer(await self.settlement.complete(claimed, now), stream, caller, now)
 
     async def list_mine(self, caller: AuthenticatedUser, page: PageParams, now: datetime) -> dict[str, Any]:
         rentals, total = await self.rentals.page_of_user(caller.id, page.skip, page.limit)
@@ -101,6 +102,7 @@ class ReplayService:
             "liveStreamType": stream["liveStreamType"],
             "settlement": None,
             "settledAt": None,
+            "response": None,
         }
         if rental is None:
             return await self.rentals.open(
@@ -118,6 +120,14 @@ class ReplayService:
                 }
             )
         return await self.rentals.reopen(rental, period)
+
+    async def _answer(
+        self, rental: dict[str, Any], stream: dict[str, Any], caller: AuthenticatedUser, now: datetime
+    ) -> dict[str, Any]:
+        """The period's first answer, stored: a retry with the same Idempotency-Key gets it as it was."""
+        if rental.get("response") is not None:
+            return rental["response"]
+        return await self.rentals.store_answer(rental, await self._view(rental, stream, caller, now))
 
     async def _view(
         self, rental: dict[str, Any], stream: dict[str, Any], caller: AuthenticatedUser, now: datetime

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from bson import ObjectId
 
+from app.core.clock import request_time
 from app.core.timeutils import utcnow
 from app.replays.settlement import RentalSettlement
 from tests.helpers import assert_error, auth
@@ -45,13 +46,22 @@ async def test_rent_charges_once_and_opens_a_24h_window(client, make_user, db, s
     assert await credits_of(db, fan) == 70
 
 
-async def test_idempotency_key_replays_return_the_same_rental_with_one_debit(client, make_user, db, solo):
+async def test_idempotency_key_replays_return_the_same_rental_with_one_debit(
+    app, client, make_user, db, solo
+):
     _, _, stream = solo
     fan, token = await make_user(credits=500)
     first = await rent(client, token, stream, key="rent-1")
     again = await asyncio.gather(*(rent(client, token, stream, key="rent-1") for _ in range(5)))
     assert first.status_code == 200 and all(r.status_code == 200 for r in again)
     assert {r.json()["data"]["_id"] for r in again} == {first.json()["data"]["_id"]}
+    # The stored first answer, byte for byte: an hour later remainingSeconds is not recomputed.
+    app.dependency_overrides[request_time] = lambda: utcnow() + timedelta(hours=1)
+    try:
+        later = await rent(client, token, stream, key="rent-1")
+    finally:
+        app.dependency_overrides.pop(request_time)
+    assert later.content.split(b'"timestamp"')[0] == first.content.split(b'"timestamp"')[0]
     assert await credits_of(db, fan) == 450
     assert len(await transactions(db, fan)) == 1
     assert_error(await rent(client, token, stream, key="rent-2"), 409, CONFLICT)
