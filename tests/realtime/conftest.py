@@ -36,13 +36,13 @@ class Received:
     def of(self, name: str) -> list[Any]:
         return self.events.get(name, [])
 
-    async def wait_for(self, name: str, count: int = 1, timeout: float = 5.0) -> list[Any]:
+    async def wait_for(self, name: str, count: int = 1, within: float = 5.0) -> list[Any]:
         async def until() -> None:
             while len(self.of(name)) < count:
                 self.arrived.clear()
                 await self.arrived.wait()
 
-        await asyncio.wait_for(until(), timeout)
+        await asyncio.wait_for(until(), within)
         return self.of(name)
 
 
@@ -64,8 +64,15 @@ class Live:
         for name in EVENTS:
             client.on(name, _recorder(received, name), namespace=namespace)
         client.on("disconnect", _recorder(received, "disconnect"), namespace=namespace)
+        client.on("connect_error", _recorder(received, "connect_error"), namespace=namespace)
         auth = {"token": token} if token else None
-        await client.connect(self.url, namespaces=[namespace], auth=auth, headers=headers or {}, wait_timeout=5)
+        try:
+            await client.connect(
+                self.url, namespaces=[namespace], auth=auth, headers=headers or {}, wait_timeout=5
+            )
+        except socketio.exceptions.ConnectionError as exc:
+            exc.add_note(repr(received.of("connect_error")))  # the server's refusal, for the assertions
+            raise
         self.clients.append(client)
         return client, received
 
