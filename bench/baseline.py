@@ -15,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app import flows
 from app.core.envelope import ok
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser, decode_subject
+from app.creators.service import RankingService
 from app.live_streams.audience import AudienceService
 from app.live_streams.service import LiveStreamService
 
@@ -28,9 +30,10 @@ class _Handlers:
     def __init__(self, app: FastAPI) -> None:
         state = app.state
         self.settings, self.users = state.settings, state.db["users"]
-        self.service = LiveStreamService(state.db, state.settings)
-        self.audience = AudienceService(state.db, state.agora, self.service.presenter)
-        self.ranking_lock = asyncio.Lock()
+        presenter = flows.stream_presenter(state.db, state.settings)
+        self.service = LiveStreamService(state.db, presenter, flows.follow_up_runner(state.db))
+        self.audience = AudienceService(state.db, state.agora, presenter, flows.viewer_log(state.db))
+        self.rankings = RankingService(state.db, state.settings.ranking_max_age_seconds, asyncio.Lock())
 
     async def caller(self, request: Request) -> AuthenticatedUser | None:
         header = request.headers.get("authorization")
@@ -49,11 +52,7 @@ class _Handlers:
     async def most_watched(self, request: Request) -> Response:
         limit = int(request.query_params.get("limit", 20))
         user = await self.caller(request)
-        return ok(
-            await self.audience.most_watched_creators(
-                user, limit, self.settings.ranking_max_age_seconds, self.ranking_lock
-            )
-        )
+        return ok(await self.rankings.most_watched_creators(user, limit))
 
     async def detail(self, request: Request) -> Response:
         user = await self.caller(request)

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 from bson import ObjectId
 
 from app.core.envelope import Envelope
-from app.users.schemas import FollowResult, UserStats
+from app.creators.schemas import UserStats
+from app.users.schemas import FollowResult
 from tests.helpers import assert_error, auth
 
 

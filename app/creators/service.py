@@ -1,30 +1,107 @@
-"""Creators: the most-watched ranking, computed from the creator-viewer rollup."""
+"""Creators: a user's stats (follows and streams) and the most-watched ranking, computed from the
+creator-viewer rollup that joins feed (`RankingService.viewer_joined`, wired in `app.flows`)."""
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 
+from app.core.db import Database
+from app.core.security import AuthenticatedUser
+from app.core.timeutils import utcnow
 from app.creators.ranking_repository import MOST_WATCHED, RankingSnapshotRepository
 from app.creators.viewer_repository import CreatorViewerRepository
+from app.live_streams.repository import LiveStreamRepository
+from app.users.repository import FollowRepository, UserRepository
 
 RANKING_WINDOW = timedelta(days=30)
 RANKING_SIZE = 100  # the largest `limit` a caller may ask for
 
 
-async def publish_most_watched(db: Any, now: datetime) -> list[tuple[ObjectId, int]]:
+async def publish_most_watched(db: Database, now: datetime) -> list[tuple[ObjectId, int]]:
     """Recompute the most-watched ranking from the rollup and publish it for every replica."""
     ranked = await CreatorViewerRepository(db).top_creators(now - RANKING_WINDOW, RANKING_SIZE)
     await RankingSnapshotRepository(db).save(MOST_WATCHED, ranked, now)
     return ranked
 
 
+class CreatorService:
+    def __init__(self, db: Database) -> None:
+        self.users = UserRepository(db)
+        self.follows = FollowRepository(db)
+        self.streams = LiveStreamRepository(db)
+
+    async def stats(self, user_id: ObjectId) -> dict[str, int]:
+        await self.users.get_or_404(user_id)
+        return {
+            "followers": await self.follows.count_followers(user_id),
+            "following": await self.follows.count_following(user_id),
+            "totalLiveStreams": await self.streams.count_by_creator(user_id),
+        }
+
+
 class RankingService:
-    def __init__(self, db: Any) -> None:
+    """Most-watched creators over the last 30 days, served from a snapshot shared by every replica."""
+
+    def __init__(
+        self, db: Database, max_age_seconds: float = 0, refresh_lock: asyncio.Lock | None = None
+    ) -> None:
+        self.db = db
         self.viewers = CreatorViewerRepository(db)
         self.rankings = RankingSnapshotRepository(db)
+        self.users = UserRepository(db)
+        self.follows = FollowRepository(db)
+        self.max_age_seconds = max_age_seconds
+        self.refresh_lock = refresh_lock or asyncio.Lock()
+
+    async def viewer_joined(self, creator_id: ObjectId, viewer_id: ObjectId, stream_id: ObjectId) -> None:
+        """An audience join feeds the rollup (the live-stream domain's `ViewerLog`)."""
+        await self.viewers.touch(creator_id, viewer_id, stream_id)
 
     async def forget_stream(self, stream_id: ObjectId) -> None:
         """A deleted stream leaves the rollup, and the published ranking is recomputed on next read."""
         await self.viewers.forget_stream(stream_id)
         await self.rankings.invalidate(MOST_WATCHED)
+
+    async def _fresh_ranking(self) -> list[tuple[ObjectId, int]] | None:
+        snapshot = await self.rankings.get(MOST_WATCHED)
+        if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= self.max_age_seconds:
+            return None
+        return [(creator_id, viewers) for creator_id, viewers in snapshot["creators"]]
+
+    async def most_watched_creators(
+        self, caller: AuthenticatedUser | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Read the published ranking; recompute it here only when it is missing or too old.
+
+        A background job refreshes it every `max_age_seconds / 2`, so requests read one small document
+        instead of aggregating the 30-day rollup (docs/live-streams.md, "Audience").
+        """
+        ranked = await self._fresh_ranking()
+        if ranked is None:
+            async with self.refresh_lock:  # one recomputation per process; the others then read its result
+                ranked = await self._fresh_ranking()
+                if ranked is None:
+                    ranked = await publish_most_watched(self.db, utcnow())
+        ids = [creator_id for creator_id, _ in ranked[:limit]]
+        users = await self.users.get_many(ids)
+        following = await self.follows.followed_among(caller.id, ids) if caller else set()
+        result = []
+        for creator_id in ids:
+            user = users.get(creator_id)
+            if user is None:
+                continue  # deleted accounts drop out of the ranking
+            result.append(
+                {
+                    "_id": user["_id"],
+                    "username": user["username"],
+                    "name": user.get("name", ""),
+                    "surname": user.get("surname", ""),
+                    "availabilityStatus": user.get("availabilityStatus", "available"),
+                    "profilePhoto": user.get("profilePhoto"),
+                    "expertise": user.get("expertise"),
+                    "isFollowing": (creator_id in following) if caller else None,
+                }
+            )
+        return result

@@ -1,25 +1,24 @@
-"""Joining (Agora tokens + participation records), leaving, viewers and most-watched creators."""
+"""Joining (Agora tokens + participation records), leaving and viewers.
 
-import asyncio
+An audience join is also reported to a `ViewerLog` (the creators' rollup behind most-watched creators,
+wired in `app.flows`): live streams never import creators.
+"""
+
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from bson import ObjectId
 
 from app.agora.tokens import AgoraRole, AgoraTokenIssuer, RtcToken, agora_uid
-from app.core import events
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
-from app.core.timeutils import utcnow
-from app.creators.ranking_repository import MOST_WATCHED, RankingSnapshotRepository
-from app.creators.service import publish_most_watched
-from app.creators.viewer_repository import CreatorViewerRepository
 from app.live_streams.entries import EntryService
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import STARTABLE, JoinIn, LiveStreamStatus, Role
+from app.live_streams.streaming import AiozKeyRepository
 from app.users.repository import FollowRepository, UserRepository
 
 JOINABLE = (*STARTABLE, LiveStreamStatus.active)
@@ -28,6 +27,10 @@ JOINABLE = (*STARTABLE, LiveStreamStatus.active)
 def _ensure_joinable(stream: dict[str, Any], statuses: tuple[LiveStreamStatus, ...]) -> None:
     if stream["status"] not in statuses:
         raise Conflict(f"the stream is {stream['status']} and cannot be joined")
+
+
+class ViewerLog(Protocol):
+    async def viewer_joined(self, creator_id: ObjectId, viewer_id: ObjectId, stream_id: ObjectId) -> None: ...
 
 
 def token_fields(token: RtcToken) -> dict[str, Any]:
@@ -43,17 +46,19 @@ def token_fields(token: RtcToken) -> dict[str, Any]:
 
 
 class AudienceService:
-    def __init__(self, db: Any, tokens: AgoraTokenIssuer, presenter: LiveStreamPresenter) -> None:
+    def __init__(
+        self, db: Any, tokens: AgoraTokenIssuer, presenter: LiveStreamPresenter, viewer_log: ViewerLog
+    ) -> None:
         self.db = db
         self.streams = LiveStreamRepository(db)
         self.participants = ParticipantRepository(db)
-        self.rollup = CreatorViewerRepository(db)
-        self.rankings = RankingSnapshotRepository(db)
+        self.ingest_keys = AiozKeyRepository(db)
         self.users = UserRepository(db)
         self.follows = FollowRepository(db)
         self.entries = EntryService(db)
         self.tokens = tokens
         self.presenter = presenter
+        self.viewer_log = viewer_log
 
     async def join(self, body: JoinIn, caller: AuthenticatedUser) -> dict[str, Any]:
         if body.role not in (None, Role.audience):
@@ -66,8 +71,7 @@ class AudienceService:
             await self.entries.admit(stream, caller.id)  # paid streams: charged on the first join only
         device = body.model_dump(exclude={"liveStreamId", "role"}, exclude_none=True)
         await self.participants.record_join(stream, caller.id, Role.audience, device)
-        events.emit(events.STREAM_AUDIENCE_CHANGED, {"streamId": stream["_id"]})
-        await self.rollup.touch(stream["creatorId"], caller.id, stream["_id"])
+        await self.viewer_log.viewer_joined(stream["creatorId"], caller.id, stream["_id"])
         token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.subscriber)
         return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}
 
@@ -77,18 +81,15 @@ class AudienceService:
             raise Forbidden("only an invited guest can join as guest")
         _ensure_joinable(stream, JOINABLE)
         broadcaster = {"user": caller.id, "role": Role.guest.value, "uid": agora_uid(caller.id)}
-        updated = await self.streams.update(
-            {"_id": stream_id, "broadcasters.user": {"$ne": caller.id}},
-            {"$push": {"broadcasters": broadcaster}},
-        )
+        updated = await self.streams.add_broadcaster(stream_id, broadcaster)
         stream = updated or stream
         await self.participants.record_join(stream, caller.id, Role.guest, {})
         token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.publisher)
         return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}
 
-    async def join_as_creator(
-        self, stream_id: ObjectId, caller: AuthenticatedUser, ingest_key: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    async def join_as_creator(self, stream_id: ObjectId, caller: AuthenticatedUser) -> dict[str, Any]:
+        """Publisher token and, once the stream was started, the creator's RTMP ingest."""
+        ingest_key = await self.ingest_keys.get(caller.id)
         stream = await self.streams.get_or_404(stream_id)
         if stream["creatorId"] != caller.id:
             raise Forbidden("only the creator can join as creator")
@@ -115,7 +116,6 @@ class AudienceService:
         closed = await self.participants.record_leave(stream_id, caller.id)
         if not closed:
             raise Conflict("you are not in this stream")
-        events.emit(events.STREAM_AUDIENCE_CHANGED, {"streamId": stream_id})
         return {
             "streamId": stream_id,
             "leftAt": max(p["leftAt"] for p in closed),
@@ -164,48 +164,6 @@ class AudienceService:
             "participantAudienceTotal": await self.participants.count_audience(stream_id),
         }
 
-    async def _fresh_ranking(self, max_age_seconds: float) -> list[tuple[ObjectId, int]] | None:
-        snapshot = await self.rankings.get(MOST_WATCHED)
-        if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= max_age_seconds:
-            return None
-        return [(creator_id, viewers) for creator_id, viewers in snapshot["creators"]]
-
     async def viewer_count(self, stream_id: ObjectId) -> dict[str, Any]:
         await self.streams.get_or_404(stream_id)
         return {"streamId": stream_id, "viewerCount": await self.participants.count_present(stream_id)}
-
-    async def most_watched_creators(
-        self, caller: AuthenticatedUser | None, limit: int, max_age_seconds: float, refresh_lock: asyncio.Lock
-    ) -> list[dict[str, Any]]:
-        """Read the published ranking; recompute it here only when it is missing or too old.
-
-        A background job refreshes it every `max_age_seconds / 2`, so requests read one small document
-        instead of aggregating the 30-day rollup (docs/live-streams.md, "Audience").
-        """
-        ranked = await self._fresh_ranking(max_age_seconds)
-        if ranked is None:
-            async with refresh_lock:  # one recomputation per process; the others then read its result
-                ranked = await self._fresh_ranking(max_age_seconds)
-                if ranked is None:
-                    ranked = await publish_most_watched(self.db, utcnow())
-        ids = [creator_id for creator_id, _ in ranked[:limit]]
-        users = await self.users.get_many(ids)
-        following = await self.follows.followed_among(caller.id, ids) if caller else set()
-        result = []
-        for creator_id in ids:
-            user = users.get(creator_id)
-            if user is None:
-                continue  # deleted accounts drop out of the ranking
-            result.append(
-                {
-                    "_id": user["_id"],
-                    "username": user["username"],
-                    "name": user.get("name", ""),
-                    "surname": user.get("surname", ""),
-                    "availabilityStatus": user.get("availabilityStatus", "available"),
-                    "profilePhoto": user.get("profilePhoto"),
-                    "expertise": user.get("expertise"),
-                    "isFollowing": (creator_id in following) if caller else None,
-                }
-            )
-        return result

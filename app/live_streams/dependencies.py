@@ -1,43 +1,67 @@
-"""Typed dependencies wiring the live-stream services to the app's shared clients."""
+"""Typed dependencies wiring the live-stream services to the app's shared clients.
 
-from typing import Annotated
+What other domains provide (follow-up handlers, replay access, the viewer log) is composed in
+`app.flows` and handed over through `app.state`, so this package imports none of them.
+"""
+
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from app.core.db import Db
+from app.core.dependencies import SettingsDep
+from app.core.types import ObjectIdStr
 from app.live_streams.audience import AudienceService
 from app.live_streams.follow_ups import FollowUpRunner
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
+from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.reconcile import Reconciler
 from app.live_streams.service import LiveStreamService
 from app.live_streams.streaming import StreamingGateway
+from app.users.auth import CurrentUser
 
 
 async def get_follow_ups(request: Request, db: Db) -> FollowUpRunner:
-    # Built by app.flows (the handlers live in other domains), handed over through app.state.
     return request.app.state.make_follow_ups(db)
 
 
 FollowUps = Annotated[FollowUpRunner, Depends(get_follow_ups)]
 
 
-async def get_stream_service(request: Request, db: Db, follow_ups: FollowUps) -> LiveStreamService:
-    return LiveStreamService(db, request.app.state.settings, follow_ups)
+async def get_presenter(request: Request, db: Db, settings: SettingsDep) -> LiveStreamPresenter:
+    return request.app.state.make_presenter(db, settings)
+
+
+Presenter = Annotated[LiveStreamPresenter, Depends(get_presenter)]
+
+
+async def get_stream_service(db: Db, presenter: Presenter, follow_ups: FollowUps) -> LiveStreamService:
+    return LiveStreamService(db, presenter, follow_ups)
 
 
 StreamService = Annotated[LiveStreamService, Depends(get_stream_service)]
 
 
-async def get_gateway(request: Request, db: Db) -> StreamingGateway:
-    return StreamingGateway(db, request.app.state.aioz, request.app.state.settings.aioz_qualities)
+async def get_owned_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> dict[str, Any]:
+    """The `{id}` stream, loaded once: 404 when it does not exist, 403 unless the caller created it."""
+    return await service.get_owned(id, user)
+
+
+OwnedStream = Annotated[dict[str, Any], Depends(get_owned_stream)]
+
+
+async def get_gateway(request: Request, db: Db, settings: SettingsDep) -> StreamingGateway:
+    return StreamingGateway(db, request.app.state.aioz, settings.aioz_qualities)
 
 
 Gateway = Annotated[StreamingGateway, Depends(get_gateway)]
 
 
-async def get_lifecycle(service: StreamService, gateway: Gateway) -> StreamLifecycle:
-    return StreamLifecycle(service.db, gateway, service.presenter, service.follow_ups)
+async def get_lifecycle(
+    db: Db, gateway: Gateway, presenter: Presenter, follow_ups: FollowUps
+) -> StreamLifecycle:
+    return StreamLifecycle(db, gateway, presenter, follow_ups)
 
 
 Lifecycle = Annotated[StreamLifecycle, Depends(get_lifecycle)]
@@ -50,8 +74,8 @@ async def get_reconciler(request: Request, db: Db, gateway: Gateway) -> Reconcil
 ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
 
 
-async def get_audience(request: Request, service: StreamService) -> AudienceService:
-    return AudienceService(service.db, request.app.state.agora, service.presenter)
+async def get_audience(request: Request, db: Db, presenter: Presenter) -> AudienceService:
+    return AudienceService(db, request.app.state.agora, presenter, request.app.state.make_viewer_log(db))
 
 
 Audience = Annotated[AudienceService, Depends(get_audience)]

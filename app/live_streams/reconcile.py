@@ -20,13 +20,12 @@ from typing import Any
 
 import structlog
 
-from app.core import events
 from app.core.background import run_leased_forever
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
-from app.live_streams.lifecycle import STALE_START, UNCLAIM
-from app.live_streams.repository import LiveStreamRepository
+from app.live_streams.lifecycle import STALE_START
+from app.live_streams.repository import UNCLAIM, LiveStreamRepository
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
 from app.live_streams.streaming import StreamingGateway
 
@@ -85,7 +84,6 @@ class Reconciler:
                 extra_query={"liveSlotOwner": None},
             )
             if updated is not None:
-                events.emit(events.STREAM_STATUS_CHANGED, updated)
                 await self.follow_ups.run(updated)
                 expired += 1
         return expired
@@ -129,7 +127,6 @@ class Reconciler:
         if url:
             await self._set(stream, {"recordingUrl": url, "aioz.state": "recorded", "aioz.reconcileAt": None})
             log.info("recording_collected", stream_id=str(stream["_id"]))
-            events.emit(events.STREAM_RECORDING_READY, {**stream, "recordingUrl": url})
             return
         session = await self.gateway.streaming_state(key_id, streaming_id)
         if session is not None and not session.is_live and session.duration == 0:

@@ -9,7 +9,9 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
-from app.live_streams.schemas import LiveStreamStatus
+from app.live_streams.schemas import STARTABLE, LiveStreamStatus
+
+UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's live-slot claim added
 
 
 class LiveStreamRepository(OnceHolder, Repository):
@@ -72,6 +74,57 @@ class LiveStreamRepository(OnceHolder, Repository):
         """Conditional status change: applies only while the stream is in one of `from_statuses`."""
         query = {"_id": _id, "status": {"$in": [s.value for s in from_statuses]}, **(extra_query or {})}
         return await self.update(query, update)
+
+    # --- the live slot and the lifecycle (lifecycle.py) -----------------------------------------------
+
+    async def claim_live_slot(
+        self, _id: ObjectId, creator_id: ObjectId, now: datetime, reconcile_at: datetime
+    ) -> dict[str, Any] | None:
+        """Take the creator's live slot for a startable stream; None when the stream is not startable or
+        already claimed. The unique live-slot index raises Conflict when another stream holds it."""
+        return await self.transition(
+            _id,
+            STARTABLE,
+            {"$set": {"liveSlotOwner": creator_id, "startingAt": now, "aioz.reconcileAt": reconcile_at}},
+            extra_query={"liveSlotOwner": None},
+        )
+
+    async def activate(
+        self, _id: ObjectId, creator_id: ObjectId, fields: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Flip a claimed startable stream to `active` while `creator_id` still holds its live slot."""
+        return await self.transition(
+            _id,
+            STARTABLE,
+            {"$set": {"status": LiveStreamStatus.active.value, **fields}},
+            extra_query={"liveSlotOwner": creator_id},
+        )
+
+    async def release_live_slot(self, before: dict[str, Any]) -> None:
+        """Undo a claim that did not become a start: the claim's fields go, `updatedAt` is restored."""
+        await self.collection.update_one(
+            {
+                "_id": before["_id"],
+                "liveSlotOwner": {"$exists": True},
+                "status": {"$ne": LiveStreamStatus.active.value},
+            },
+            {"$set": {"updatedAt": before["updatedAt"]}, "$unset": UNCLAIM},
+        )
+
+    async def mark_ended(self, _id: ObjectId, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """End an active stream and free its live slot; None when it is not active."""
+        return await self.transition(
+            _id,
+            (LiveStreamStatus.active,),
+            {"$set": {"status": LiveStreamStatus.ended.value, **fields}, "$unset": {"liveSlotOwner": ""}},
+        )
+
+    async def add_broadcaster(self, _id: ObjectId, broadcaster: dict[str, Any]) -> dict[str, Any] | None:
+        """Add a broadcaster once; None when this user already broadcasts (or the stream is gone)."""
+        return await self.update(
+            {"_id": _id, "broadcasters.user": {"$ne": broadcaster["user"]}},
+            {"$push": {"broadcasters": broadcaster}},
+        )
 
     async def overdue_scheduled(self, planned_before: datetime, limit: int) -> list[dict[str, Any]]:
         """Scheduled streams whose planned end (or, without one, planned start) is before the cutoff."""

@@ -11,11 +11,20 @@ import structlog
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from app.core.dependencies import SettingsDep
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams
 from app.core.types import IdempotencyKey, ObjectIdStr
-from app.live_streams.dependencies import Audience, Funding, Gateway, Lifecycle, ReconcilerDep, StreamService
+from app.live_streams.dependencies import (
+    Audience,
+    Funding,
+    Lifecycle,
+    OwnedStream,
+    Presenter,
+    ReconcilerDep,
+    StreamService,
+)
 from app.live_streams.schemas import (
     CleanLine,
     CleanText,
@@ -28,7 +37,6 @@ from app.live_streams.schemas import (
     LiveStream,
     LiveStreamStatus,
     LiveStreamType,
-    MostWatchedCreator,
     StreamTitle,
     ViewerCount,
     ViewersPage,
@@ -78,6 +86,7 @@ async def create_live_stream(
     request: Request,
     user: CurrentUser,
     service: StreamService,
+    settings: SettingsDep,
     title: Annotated[StreamTitle, Form(examples=["Launch day Q&A"])],
     guests: Annotated[
         str,
@@ -126,7 +135,6 @@ async def create_live_stream(
         raise ValidationFailed("title must not be blank")
     if plannedStartDate is not None and plannedStartDate.tzinfo is None:
         raise ValidationFailed("plannedStartDate must include a timezone, e.g. 2026-01-15T18:00:00.000Z")
-    settings = request.app.state.settings
     thumbnail_url = None
     if thumbnail is not None and thumbnail.filename:
         thumbnail_url = await store_thumbnail(
@@ -193,27 +201,6 @@ async def list_guest_streams(
 
 
 @router.get(
-    "/most-watched-creators",
-    tags=["Audience"],
-    response_model=Envelope[list[MostWatchedCreator]],
-    responses=error_responses(400, 401, 403, 500),
-    summary="Creators ranked by unique viewers over the last 30 days (optional auth)",
-)
-async def list_most_watched_creators(
-    request: Request,
-    user: OptionalUser,
-    audience: Audience,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> Response:
-    """Creators ranked by unique viewers over the last 30 days, up to `limit`. Anonymous callers are
-    allowed; with a token, `isFollowing` tells whether the caller follows each creator (otherwise
-    `null`). Served from a ranking snapshot at most `RANKING_MAX_AGE_SECONDS` old.
-    """
-    max_age = request.app.state.settings.ranking_max_age_seconds
-    return ok(await audience.most_watched_creators(user, limit, max_age, request.app.state.ranking_lock))
-
-
-@router.get(
     "/my-active-stream",
     tags=["Streams"],
     response_model=STREAM,
@@ -277,15 +264,12 @@ async def join_live_stream_as_guest(body: JoinAsIn, user: CurrentUser, audience:
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Join as the creator: Agora publisher token and, once started, the RTMP ingest",
 )
-async def join_live_stream_as_creator(
-    body: JoinAsIn, user: CurrentUser, audience: Audience, gateway: Gateway
-) -> Response:
+async def join_live_stream_as_creator(body: JoinAsIn, user: CurrentUser, audience: Audience) -> Response:
     """Join your own stream as creator and get an Agora publisher token and, once the stream was started,
     the RTMP ingest (`ingest.rtmpUrl` and `ingest.streamKey` for OBS). Only the creator may call
     this.
     """
-    key = await gateway.keys.get(user.id)
-    return ok(await audience.join_as_creator(body.liveStreamId, user, key), headers=NO_STORE)
+    return ok(await audience.join_as_creator(body.liveStreamId, user), headers=NO_STORE)
 
 
 # --- /{id} paths -----------------------------------------------------------------------------------------
@@ -298,9 +282,11 @@ async def join_live_stream_as_creator(
     responses=error_responses(400, 401, 404),
     summary="Live stream detail",
 )
-async def get_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
+async def get_live_stream(
+    id: ObjectIdStr, user: CurrentUser, service: StreamService, presenter: Presenter
+) -> Response:
     """One live stream by id, as seen by the caller (`role`, `replayAccess`). Deleted streams answer 404."""
-    return ok(await service.presenter.one(await service.get(id), user))
+    return ok(await presenter.one(await service.get(id), user))
 
 
 @item_router.delete(
@@ -339,14 +325,13 @@ async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
     summary="Go live: opens the AIOZ session (creator only)",
 )
 async def start_live_stream(
-    id: ObjectIdStr, user: CurrentUser, service: StreamService, lifecycle: Lifecycle
+    stream: OwnedStream, user: CurrentUser, lifecycle: Lifecycle, presenter: Presenter
 ) -> Response:
     """Go live: open the AIOZ streaming session and mark the stream `active`. Only the creator; the stream
     must be `scheduled` or `preparing`, and the creator may have only one active stream. 502/503
     when AIOZ fails or is unavailable (nothing changes; retry).
     """
-    stream = await service.get_owned(id, user)
-    return ok(await service.presenter.one(await lifecycle.start(stream, user), user))
+    return ok(await presenter.one(await lifecycle.start(stream, user), user))
 
 
 @item_router.post(
@@ -357,19 +342,12 @@ async def start_live_stream(
     summary="End the broadcast (creator only); the recording is collected in the background",
 )
 async def end_live_stream(
-    id: ObjectIdStr,
-    user: CurrentUser,
-    service: StreamService,
-    lifecycle: Lifecycle,
-    reconciler: ReconcilerDep,
+    stream: OwnedStream, user: CurrentUser, lifecycle: Lifecycle, reconciler: ReconcilerDep
 ) -> Response:
     """End the broadcast of an `active` stream (creator only): the stream becomes `ended`; the recording
     (when `recording` is on) is collected in the background.
     """
-    stream = await service.get_owned(id, user)
-    ended = await lifecycle.end(stream)
-    await reconciler.reconcile_one(ended)  # best effort now; the loop retries with backoff
-    return ok(await service.presenter.one(await service.streams.get_or_404(id), user))
+    return ok(await lifecycle.end_and_present(stream, user, reconciler))
 
 
 @item_router.post(
@@ -383,7 +361,7 @@ async def fund_live_stream(
     id: ObjectIdStr,
     body: FundIn,
     user: CurrentUser,
-    service: StreamService,
+    presenter: Presenter,
     funding: Funding,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -394,7 +372,7 @@ async def fund_live_stream(
     """
 
     async def present(stream: dict[str, Any]) -> dict[str, Any]:
-        return await service.presenter.one(stream, user)
+        return await presenter.one(stream, user)
 
     return ok(await funding.fund(id, user.id, body.amount, idempotency_key, present))
 

@@ -15,8 +15,6 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from slugify import slugify
 
-from app.core.config import Settings
-from app.core import events
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -74,13 +72,12 @@ def parse_guest_ids(raw: str) -> list[ObjectId]:
 
 
 class LiveStreamService:
-    def __init__(self, db: Any, settings: Settings, follow_ups: FollowUpRunner) -> None:
+    def __init__(self, db: Any, presenter: LiveStreamPresenter, follow_ups: FollowUpRunner) -> None:
         self.db = db
         self.follow_ups = follow_ups
-        self.settings = settings
         self.streams = LiveStreamRepository(db)
         self.users = UserRepository(db)
-        self.presenter = LiveStreamPresenter(db, settings.public_base_url)
+        self.presenter = presenter
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -221,7 +218,6 @@ class LiveStreamService:
         )
         if updated is None:
             raise Conflict("only a scheduled or preparing stream can be cancelled")
-        events.emit(events.STREAM_STATUS_CHANGED, updated)
         await self.follow_ups.run(updated)
         return await self.presenter.one(updated, caller)
 
@@ -246,7 +242,6 @@ class LiveStreamService:
             # Lost a race: either it started meanwhile (409) or another delete won (404).
             current = await self.streams.get(stream_id)
             raise NotFound() if current is None else Conflict("the stream changed state; try again")
-        events.emit(events.STREAM_STATUS_CHANGED, deleted)
         await self.follow_ups.run(deleted)
         return await self.presenter.one(deleted, caller)
 

@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from app.live_streams.dependencies import StreamService
+from app.core.db import Db
+from app.live_streams.dependencies import Presenter
 from app.replays.service import ReplayService
 
 
-async def get_replay_service(streams: StreamService) -> ReplayService:
-    return ReplayService(streams.db, streams.presenter)
+async def get_replay_service(db: Db, presenter: Presenter) -> ReplayService:
+    return ReplayService(db, presenter)
 
 
 Replays = Annotated[ReplayService, Depends(get_replay_service)]

@@ -1,4 +1,5 @@
-"""Follows, user stats and the caller's credit history (`/api/v1/follow`, `/api/v1/users`)."""
+"""Follows and the caller's credit history (`/api/v1/follow`, `/api/v1/users`); user stats are
+`app.creators`'."""
 
 from datetime import datetime
 from typing import Annotated
@@ -12,7 +13,7 @@ from app.core.pagination import Page, PageParams, strict_page_params
 from app.core.types import ObjectIdStr
 from app.users.auth import CurrentUser
 from app.users.credits import Direction, TxStatus, TxType
-from app.users.schemas import FollowResult, SortOrder, Transaction, UserStats
+from app.users.schemas import FollowResult, SortOrder, Transaction
 from app.users.service import UserService
 
 router = APIRouter(prefix="/api/v1")
@@ -77,15 +78,3 @@ async def list_my_transactions(
         sort=sort,
     )
     return ok(data)
-
-
-@router.get(
-    "/users/{userId}/stats",
-    tags=["Users"],
-    response_model=Envelope[UserStats],
-    responses=error_responses(400, 401, 404),
-    summary="Follower, following and live-stream counts of a user",
-)
-async def get_user_stats(userId: ObjectIdStr, _: CurrentUser, db: Db) -> Response:
-    """A user's follower, following and live-stream counts. Any signed-in user."""
-    return ok(await UserService(db).stats(userId))

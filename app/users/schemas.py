@@ -43,12 +43,6 @@ class FollowResult(BaseModel):
     previouslyFollowing: bool
 
 
-class UserStats(BaseModel):
-    followers: int
-    following: int
-    totalLiveStreams: int
-
-
 class TransactionReference(BaseModel):
     kind: str
     id: str

@@ -1,4 +1,4 @@
-"""Rules for follows, stats and credit history."""
+"""Rules for follows and credit history."""
 
 from datetime import datetime
 from typing import Any
@@ -32,16 +32,6 @@ class UserService:
         await self.users.get_or_404(target_id)
         previously = await self.follows.unfollow(follower_id, target_id)
         return {"isFollowing": False, "previouslyFollowing": previously}
-
-    async def stats(self, user_id: ObjectId) -> dict[str, int]:
-        from app.live_streams.repository import LiveStreamRepository  # users must not import streams eagerly
-
-        await self.users.get_or_404(user_id)
-        return {
-            "followers": await self.follows.count_followers(user_id),
-            "following": await self.follows.count_following(user_id),
-            "totalLiveStreams": await LiveStreamRepository(self.db).count_by_creator(user_id),
-        }
 
     async def transactions(
         self,

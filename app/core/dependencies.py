@@ -1,0 +1,14 @@
+"""App-wide request dependencies that belong to no domain."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.core.config import Settings
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
