@@ -13,6 +13,7 @@ from bson import ObjectId
 
 from app.bans.repository import ALREADY_BANNED, BanRepository, BanTargetLookup
 from app.bans.schemas import BanAction, BanIn, ban_out
+from app.core import events
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
@@ -75,6 +76,10 @@ class BanService:
             if upgraded is None:
                 raise Conflict(ALREADY_BANNED)
             await self.participants.record_leave(stream["_id"], target["_id"])
+            events.emit(
+                events.STREAM_USER_BANNED,
+                {"streamId": stream["_id"], "userId": target["_id"], "actionType": upgraded["actionType"]},
+            )
             return ban_out(upgraded, target), False
         doc = await self.bans.create(
             {
@@ -87,6 +92,10 @@ class BanService:
         )
         if body.actionType == BanAction.block:
             await self.participants.record_leave(stream["_id"], target["_id"])  # out of the present viewers
+        events.emit(
+            events.STREAM_USER_BANNED,
+            {"streamId": stream["_id"], "userId": target["_id"], "actionType": doc["actionType"]},
+        )
         return ban_out(doc, target), True
 
     async def list_mine(
