@@ -221,10 +221,6 @@ class TestChat:
             headers=auth(creator),
         )
         assert ban.status_code in (200, 201), ban.text
-        events.emit(
-            events.STREAM_USER_BANNED,
-            {"streamId": ObjectId(stream["id"]), "userId": ObjectId(target["_id"]), "actionType": "BLOCK"},
-        )
         banned = await got.wait_for("banned")
         assert banned[0] == {"streamId": stream["id"], "actionType": "BLOCK"}
         await asyncio.sleep(0.2)
