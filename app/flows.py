@@ -27,6 +27,7 @@ from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import Role
 from app.live_streams.streaming import StreamingGateway
 from app.participants.service import PeakTracker
+from app.reminders.scheduler import ReminderScheduler
 from app.replays.access import ReplayAccessPolicy
 from app.replays.settlement import RentalSettlement
 from app.superlikes.service import SuperlikeService
@@ -70,6 +71,7 @@ def follow_up_runner(db: Any) -> FollowUpRunner:
             FollowUp.refund_rentals: refund_rentals,
             FollowUp.close_participants: close_participants,
             FollowUp.forget_viewers: forget_viewers,
+            FollowUp.settle_reminders: ReminderScheduler(db).settle_stream,
         },
     )
 

@@ -9,8 +9,8 @@ from app.chat.repository import ChatMessageRepository, ChatRateWindowRepository
 from app.core.leases import LeaseRepository
 from app.core.repository import Repository
 from app.creators.ranking_repository import RankingSnapshotRepository
-from app.creators.viewer_repository import CreatorViewerRepository
-from app.feeds.repository import FeedRepository
+from app.creators.viewer_repository import CreatorViewerCountRepository, CreatorViewerRepository
+from app.feeds.repository import FeedRepository, FeedSnapshotRepository
 from app.live_streams.entries import EntryRepository
 from app.live_streams.funding_repository import FundingRepository
 from app.live_streams.mini_crowd_fundings import MiniContributionRepository, MiniCrowdFundingRepository
@@ -30,6 +30,7 @@ REPOSITORIES: tuple[type[Repository], ...] = (
     CreditTransactionRepository,
     LiveStreamRepository,
     FeedRepository,
+    FeedSnapshotRepository,
     FundingRepository,
     EntryRepository,
     MiniCrowdFundingRepository,
@@ -38,6 +39,7 @@ REPOSITORIES: tuple[type[Repository], ...] = (
     AudiencePeakRepository,
     AiozKeyRepository,
     CreatorViewerRepository,
+    CreatorViewerCountRepository,
     RankingSnapshotRepository,
     ReminderRepository,
     ReplayRentalRepository,

@@ -27,8 +27,13 @@ class BanRepository(Repository):
             name="one_active_ban",
         ),
         IndexModel(
-            [("createdBy", ASCENDING), ("deletedAt", ASCENDING), ("createdAt", DESCENDING)],
-            name="bans_of_creator",
+            [
+                ("createdBy", ASCENDING),
+                ("deletedAt", ASCENDING),
+                ("createdAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="bans_of_creator_id",
         ),
     ]
     duplicate_messages = {"liveStreamId": ALREADY_BANNED, "targetUserId": ALREADY_BANNED}

@@ -2,7 +2,7 @@
 creator-viewer rollup that joins feed (`RankingService.viewer_joined`, wired in `app.flows`)."""
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -11,17 +11,49 @@ from app.core.db import Database
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
 from app.creators.ranking_repository import MOST_WATCHED, RankingSnapshotRepository
-from app.creators.viewer_repository import CreatorViewerRepository
+from app.creators.viewer_repository import (
+    RANKING_WINDOW,
+    CreatorViewerCountRepository,
+    CreatorViewerRepository,
+)
 from app.live_streams.repository import LiveStreamRepository
 from app.users.repository import FollowRepository, UserRepository
 
-RANKING_WINDOW = timedelta(days=30)
 RANKING_SIZE = 100  # the largest `limit` a caller may ask for
+RECOUNTS_PER_PASS = 1000  # creators recounted per pass at most; the rest stay due for the next one
+
+
+async def recount_viewers(db: Database, now: datetime) -> int:
+    """Recount the creators whose window changed (a new viewer, a deleted stream, a viewer aging out).
+
+    Each recount reads one creator's rows; the result is stored only if no join marked the creator
+    meanwhile, so it is correct with overlapping passes and resumes after a crash (marks stay due).
+    """
+    rollup, counts = CreatorViewerRepository(db), CreatorViewerCountRepository(db)
+    if not await counts.backfilled():  # rows written before the counts existed: count every creator once
+        for creator_id in await rollup.creators():
+            await counts.mark(creator_id, now)
+        await counts.mark_backfilled(now)
+    recounted = 0
+    while recounted < RECOUNTS_PER_PASS:
+        due = await counts.due(now, min(100, RECOUNTS_PER_PASS - recounted))
+        if not due:
+            break
+        for seen in due:
+            viewers, earliest = await rollup.window_of(seen["_id"], now - RANKING_WINDOW)
+            refresh_at = earliest + RANKING_WINDOW if earliest is not None else None
+            if not await counts.store(seen, viewers, refresh_at, now):
+                continue  # marked again meanwhile: still due, recounted by a later pass
+        recounted += len(due)
+        if len(due) < 100:
+            break
+    return recounted
 
 
 async def publish_most_watched(db: Database, now: datetime) -> list[tuple[ObjectId, int]]:
-    """Recompute the most-watched ranking from the rollup and publish it for every replica."""
-    ranked = await CreatorViewerRepository(db).top_creators(now - RANKING_WINDOW, RANKING_SIZE)
+    """Bring the per-creator viewer counts up to date and publish the ranking for every replica."""
+    await recount_viewers(db, now)
+    ranked = await CreatorViewerCountRepository(db).top(RANKING_SIZE)
     await RankingSnapshotRepository(db).save(MOST_WATCHED, ranked, now)
     return ranked
 
@@ -49,6 +81,7 @@ class RankingService:
     ) -> None:
         self.db = db
         self.viewers = CreatorViewerRepository(db)
+        self.counts = CreatorViewerCountRepository(db)
         self.rankings = RankingSnapshotRepository(db)
         self.users = UserRepository(db)
         self.follows = FollowRepository(db)
@@ -57,11 +90,14 @@ class RankingService:
 
     async def viewer_joined(self, creator_id: ObjectId, viewer_id: ObjectId, stream_id: ObjectId) -> None:
         """An audience join feeds the rollup (the live-stream domain's `ViewerLog`)."""
-        await self.viewers.touch(creator_id, viewer_id, stream_id)
+        if await self.viewers.touch(creator_id, viewer_id, stream_id):
+            await self.counts.mark(creator_id, utcnow())
 
     async def forget_stream(self, stream_id: ObjectId) -> None:
         """A deleted stream leaves the rollup, and the published ranking is recomputed on next read."""
-        await self.viewers.forget_stream(stream_id)
+        now = utcnow()
+        for creator_id in await self.viewers.forget_stream(stream_id):
+            await self.counts.mark(creator_id, now)
         await self.rankings.invalidate(MOST_WATCHED)
 
     async def _fresh_ranking(self) -> list[tuple[ObjectId, int]] | None:

@@ -1,9 +1,10 @@
 """Read-only feed queries on `live_streams` and `participants`.
 
 Every query excludes soft-deleted streams and sorts with an `_id` tie-breaker, so pages are stable.
-Indexes used but declared elsewhere: `status_started` (LiveStreamRepository: catch-streamers, featured
-candidates), `guest_status` (upcoming as guest), and the participants' `user_history` and
-`stream_presence` (ParticipantRepository).
+Indexes used but declared elsewhere: `status_started_id` (LiveStreamRepository: catch-streamers, featured
+candidates), `creator_status_started` and `guest_status` (upcoming), and the participants' `user_history`
+(ParticipantRepository). Each query shape and its index: tests/test_query_shapes.py. Lists load streams
+without their bookkeeping (`LIST_PROJECTION`).
 """
 
 from datetime import datetime
@@ -13,6 +14,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.repository import Repository
+from app.live_streams.repository import LIST_PROJECTION
 from app.live_streams.schemas import LiveStreamStatus
 
 Sort = list[tuple[str, int]]
@@ -56,8 +58,13 @@ class FeedRepository(Repository):
             name="feed_creator_ended",
         ),
         IndexModel(
-            [("broadcasters.user", ASCENDING), ("status", ASCENDING), ("endedAt", DESCENDING)],
-            name="feed_broadcaster_ended",
+            [
+                ("broadcasters.user", ASCENDING),
+                ("status", ASCENDING),
+                ("endedAt", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="feed_broadcaster_ended_id",
         ),
     ]
 
@@ -109,12 +116,35 @@ class FeedRepository(Repository):
     ) -> tuple[list[dict[str, Any]], int]:
         return await self._page({"_id": {"$in": stream_ids}, "status": ENDED}, NEWEST_ENDED, skip, limit)
 
+    async def active_among(self, stream_ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        """The streams among `stream_ids` that are still active (a snapshot's streams may have ended)."""
+        query = self.scoped({"_id": {"$in": stream_ids}, "status": ACTIVE})
+        return {doc["_id"]: doc for doc in await self.collection.find(query, LIST_PROJECTION).to_list()}
+
     async def _find(self, query: dict[str, Any], sort: Sort, limit: int) -> list[dict[str, Any]]:
-        return await self.collection.find(self.scoped(query)).sort(sort).limit(limit).to_list()
+        return (
+            await self.collection.find(self.scoped(query), LIST_PROJECTION).sort(sort).limit(limit).to_list()
+        )
 
     async def _page(
         self, query: dict[str, Any], sort: Sort, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         query = self.scoped(query)
-        docs = await self.collection.find(query).sort(sort).skip(skip).limit(limit).to_list()
+        docs = await self.collection.find(query, LIST_PROJECTION).sort(sort).skip(skip).limit(limit).to_list()
         return docs, await self.collection.count_documents(query)
+
+
+class FeedSnapshotRepository(Repository):
+    """Precomputed feeds shared by every replica: `{_id: name, streams: [[id, viewers]…], computedAt}`."""
+
+    collection_name = "ranking_snapshots"
+
+    async def read(self, name: str) -> dict[str, Any] | None:
+        return await self.collection.find_one({"_id": name})
+
+    async def save(self, name: str, streams: list[tuple[ObjectId, int]], computed_at: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": name},
+            {"$set": {"streams": [[s, n] for s, n in streams], "computedAt": computed_at}},
+            upsert=True,
+        )

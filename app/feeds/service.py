@@ -4,6 +4,7 @@ Every list is presented in one batch (`LiveStreamPresenter.many`), so a page cos
 queries whatever its size. Sort orders are written down in docs/live-streams-part2.md.
 """
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -12,7 +13,8 @@ from bson import ObjectId
 from app.core.db import Database
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
-from app.feeds.repository import FeedRepository
+from app.core.timeutils import utcnow
+from app.feeds.repository import FeedRepository, FeedSnapshotRepository
 from app.feeds.schemas import ForYouSection
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
@@ -21,6 +23,8 @@ from app.reminders.repository import ReminderRepository
 
 FEATURED_SIZE = 10
 FEATURED_CANDIDATES = 200  # the most recently started active streams compete for a featured place
+FEATURED_KEPT = 30  # kept in the snapshot, so streams that ended since still leave FEATURED_SIZE to show
+FEATURED = "featured_streams"
 
 
 class ViewerCounts(Protocol):
@@ -39,9 +43,40 @@ class ParticipantViewerCounts:
         return await self.participation.present_audience_counts(stream_ids)
 
 
+async def rank_featured(
+    feeds: FeedRepository, viewer_counts: ViewerCounts, snapshots: FeedSnapshotRepository, now: datetime
+) -> list[tuple[ObjectId, int]]:
+    """Rank the featured candidates by current viewers and publish the result for every replica."""
+    candidates = await feeds.recently_started(FEATURED_CANDIDATES)
+    viewers = await viewer_counts.counts([s["_id"] for s in candidates])
+    # A stable sort: equal counts keep the candidates' order (newest started, then _id, first).
+    ranked = sorted(candidates, key=lambda s: viewers.get(s["_id"], 0), reverse=True)[:FEATURED_KEPT]
+    result = [(s["_id"], viewers.get(s["_id"], 0)) for s in ranked]
+    await snapshots.save(FEATURED, result, now)
+    return result
+
+
+async def publish_featured(db: Database, now: datetime) -> list[tuple[ObjectId, int]]:
+    """The background job: refresh the featured snapshot (counted from participant records)."""
+    return await rank_featured(
+        FeedRepository(db), ParticipantViewerCounts(db), FeedSnapshotRepository(db), now
+    )
+
+
 class FeedService:
-    def __init__(self, db: Database, presenter: LiveStreamPresenter, viewer_counts: ViewerCounts) -> None:
+    def __init__(
+        self,
+        db: Database,
+        presenter: LiveStreamPresenter,
+        viewer_counts: ViewerCounts,
+        *,
+        max_age_seconds: float = 0,
+        refresh_lock: asyncio.Lock | None = None,
+    ) -> None:
         self.feeds = FeedRepository(db)
+        self.snapshots = FeedSnapshotRepository(db)
+        self.max_age_seconds = max_age_seconds
+        self.refresh_lock = refresh_lock or asyncio.Lock()
         self.participation = ParticipantRepository(db)
         self.reminders = ReminderRepository(db)
         self.presenter = presenter
@@ -56,12 +91,25 @@ class FeedService:
         items = await self.presenter.many(streams, None)
         return [{"creator": item["creator"], "activeLiveStream": item} for item in items]
 
+    async def _fresh_featured(self) -> list[ObjectId] | None:
+        snapshot = await self.snapshots.read(FEATURED)
+        if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= self.max_age_seconds:
+            return None
+        return [stream_id for stream_id, _ in snapshot["streams"]]
+
     async def featured(self) -> list[dict[str, Any]]:
-        candidates = await self.feeds.recently_started(FEATURED_CANDIDATES)
-        viewers = await self.viewer_counts.counts([s["_id"] for s in candidates])
-        # A stable sort: equal counts keep the candidates' order (newest started, then _id, first).
-        ranked = sorted(candidates, key=lambda s: viewers.get(s["_id"], 0), reverse=True)
-        return await self.presenter.many(ranked[:FEATURED_SIZE], None)
+        """The most watched of the recently started streams, read from a snapshot at most
+        `max_age_seconds` old (refreshed in the background); recomputed here only when it is older."""
+        ranked = await self._fresh_featured()
+        if ranked is None:
+            async with self.refresh_lock:  # one recomputation per process; the others read its result
+                ranked = await self._fresh_featured()
+                if ranked is None:
+                    published = await rank_featured(self.feeds, self.viewer_counts, self.snapshots, utcnow())
+                    ranked = [stream_id for stream_id, _ in published]
+        streams = await self.feeds.active_among(ranked)
+        shown = [streams[stream_id] for stream_id in ranked if stream_id in streams][:FEATURED_SIZE]
+        return await self.presenter.many(shown, None)
 
     async def past_streams(
         self, creator_id: ObjectId, caller: AuthenticatedUser | None, limit: int

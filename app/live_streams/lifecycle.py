@@ -74,6 +74,7 @@ class StreamLifecycle:
                     "attempts": 0,
                     "reconcileAt": None,
                 },
+                **due(FollowUp.settle_reminders, now=utcnow()),  # its reminders fire (app.reminders)
             },
         )
         if activated is None:  # cannot happen while we hold the slot, but never leave a session open
@@ -82,6 +83,7 @@ class StreamLifecycle:
             raise Conflict("the stream changed state while starting")
         log.info("stream_started", stream_id=str(stream["_id"]), streaming_id=streaming.id)
         events.emit(events.STREAM_STATUS_CHANGED, activated)
+        await self.follow_ups.run(activated)
         return activated
 
     async def _release_slot(self, before: dict[str, Any]) -> None:

@@ -27,8 +27,9 @@ class ParticipantRepository(Repository):
                 ("role", ASCENDING),
                 ("isPresent", ASCENDING),
                 ("joinedAt", DESCENDING),
+                ("_id", DESCENDING),
             ],
-            name="stream_presence",
+            name="stream_presence_joined",
         ),
         IndexModel(
             [("userId", ASCENDING), ("role", ASCENDING), ("joinedAt", DESCENDING)], name="user_history"
@@ -57,7 +58,13 @@ class ParticipantRepository(Repository):
         for doc in present:
             seconds = max(0, int((now - doc["joinedAt"]).total_seconds()))
             updated = await self.collection.find_one_and_update(
-                {"_id": doc["_id"], "isPresent": True, "joinedAt": doc["joinedAt"]},
+                {
+                    "liveStreamId": stream_id,  # the shard key (docs/decisions.md, "Sharding plan")
+                    "userId": user_id,
+                    "_id": doc["_id"],
+                    "isPresent": True,
+                    "joinedAt": doc["joinedAt"],
+                },
                 {"$set": {"isPresent": False, "leftAt": now}, "$inc": {"watchSeconds": seconds}},
                 return_document=ReturnDocument.AFTER,
             )

@@ -88,7 +88,10 @@ class ContributionRepository(Repository):
     holder_field: ClassVar[str] = "liveStreamId"  # the document holding the pot
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
-        IndexModel([("userId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)], name="by_user"),
+        IndexModel(
+            [("userId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="by_user_created",
+        ),
         IndexModel([("liveStreamId", ASCENDING), ("status", ASCENDING)], name="by_stream"),
         IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="pending_scan"),
     ]

@@ -12,6 +12,8 @@ from app.core.timeutils import utcnow
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
 
 UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's live-slot claim added
+# Streams read for lists are only presented: their money and follow-up bookkeeping stays in the database.
+LIST_PROJECTION = {"opInFlight": 0, "opInFlightAt": 0, "opVersion": 0, "followUps": 0, "aioz": 0}
 
 
 class LiveStreamRepository(OnceHolder, Repository):
@@ -19,23 +21,41 @@ class LiveStreamRepository(OnceHolder, Repository):
 
     collection_name = "live_streams"
     soft_delete = True
+    # Every query shape below is listed with the index that backs it in tests/test_query_shapes.py
+    # (equality keys, then the sort with its `_id` tie-breaker, then ranges). `deletedAt: null` (the
+    # soft-delete scope) is a residual filter except in `all_by_created_id`, where it is the only equality.
     indexes = [
         IndexModel([("channelName", ASCENDING)], unique=True, name="channel_unique"),
         # At most one stream per creator holds the live slot (starting or active): the hard guarantee
-        # behind "one active stream per creator", race-free across replicas. `liveSlotOwner` exists only
-        # while the slot is held, so a sparse unique index does it (a partial index would too on mongod,
-        # but mongomock-ng checks partial filters on stored documents only, not on the new one).
+        # behind "one active stream per creator", race-free across replicas. A partial index on ObjectId
+        # values only: documents without the field, or with `liveSlotOwner: null`, are not indexed (a
+        # sparse index would index explicit nulls on mongod, and a second `null` would collide). The
+        # embedded engine applies a partial filter to the stored documents only, which for a filter on
+        # the indexed field itself gives the same answers (tests/test_live_slot_index.py).
         IndexModel(
-            [("liveSlotOwner", ASCENDING)], unique=True, sparse=True, name="one_live_slot_per_creator"
+            [("liveSlotOwner", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"liveSlotOwner": {"$type": "objectId"}},
+            name="one_live_slot_per_creator",
         ),
         IndexModel(
-            [("creatorId", ASCENDING), ("status", ASCENDING), ("startedAt", DESCENDING)],
-            name="creator_status",
+            [("creatorId", ASCENDING), ("status", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
+            name="creator_status_started",
         ),
         IndexModel([("guestIds", ASCENDING), ("status", ASCENDING)], name="guest_status"),
-        IndexModel([("status", ASCENDING), ("startedAt", DESCENDING)], name="status_started"),
-        IndexModel([("status", ASCENDING), ("plannedStartDate", ASCENDING)], name="status_planned"),
-        IndexModel([("deletedAt", ASCENDING), ("createdAt", DESCENDING)], name="all_by_created"),
+        IndexModel(
+            [("status", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)], name="status_started_id"
+        ),
+        # Overdue scheduled streams: `{status, plannedEndDate < t}` and `{status, plannedEndDate: null,
+        # plannedStartDate < t}` are both bounded ranges of this one index (reconcile's expiry pass).
+        IndexModel(
+            [("status", ASCENDING), ("plannedEndDate", ASCENDING), ("plannedStartDate", ASCENDING)],
+            name="scheduled_due",
+        ),
+        IndexModel(
+            [("deletedAt", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="all_by_created_id",
+        ),
         IndexModel([("aioz.reconcileAt", ASCENDING)], sparse=True, name="aioz_reconcile"),
         IndexModel([("followUpAt", ASCENDING)], sparse=True, name="follow_ups"),
         IndexModel([("opInFlightAt", ASCENDING)], sparse=True, name="funding_sweep"),
@@ -45,8 +65,8 @@ class LiveStreamRepository(OnceHolder, Repository):
         return await self.collection.count_documents(self.scoped({"creatorId": creator_id}))
 
     async def list_all(self, limit: int) -> list[dict[str, Any]]:
-        cursor = self.collection.find(self.scoped({})).sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
-        return await cursor.limit(limit).to_list()
+        cursor = self.collection.find(self.scoped({}), LIST_PROJECTION)
+        return await cursor.sort([("createdAt", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
 
     async def active_of_creator(self, creator_id: ObjectId) -> list[dict[str, Any]]:
         cursor = self.collection.find(
@@ -127,17 +147,28 @@ class LiveStreamRepository(OnceHolder, Repository):
         )
 
     async def overdue_scheduled(self, planned_before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Scheduled streams whose planned end (or, without one, planned start) is before the cutoff."""
-        query = self.scoped(
-            {
-                "status": LiveStreamStatus.scheduled.value,
-                "$or": [
-                    {"plannedEndDate": {"$lt": planned_before}},
-                    {"plannedEndDate": None, "plannedStartDate": {"$lt": planned_before}},
-                ],
-            }
+        """Scheduled streams whose planned end (or, without one, planned start) is before the cutoff.
+
+        Two bounded ranges of `scheduled_due`, each read in index order: a pass reads only what is due,
+        however many streams are scheduled for later.
+        """
+        scheduled = LiveStreamStatus.scheduled.value
+        by_end = (
+            await self.collection.find(
+                self.scoped({"status": scheduled, "plannedEndDate": {"$lt": planned_before}})
+            )
+            .sort("plannedEndDate", ASCENDING)
+            .limit(limit)
+            .to_list()
         )
-        return await self.collection.find(query).sort("plannedStartDate", ASCENDING).limit(limit).to_list()
+        if len(by_end) >= limit:
+            return by_end
+        by_start = self.collection.find(
+            self.scoped(
+                {"status": scheduled, "plannedEndDate": None, "plannedStartDate": {"$lt": planned_before}}
+            )
+        ).sort("plannedStartDate", ASCENDING)
+        return by_end + await by_start.limit(limit - len(by_end)).to_list()
 
     # --- follow-ups and money bookkeeping (follow_ups.py, funding.py) ---------------------------------
 

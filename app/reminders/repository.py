@@ -19,6 +19,7 @@ class ReminderRepository(Repository):
         IndexModel([("userId", ASCENDING), ("liveStreamId", ASCENDING)], unique=True, name="reminder_unique"),
         IndexModel([("userId", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)], name="by_user"),
         IndexModel([("status", ASCENDING), ("scheduledFor", ASCENDING)], name="due_before_start"),
+        # settleReminders of one stream (app.reminders.scheduler): its armed reminders.
         IndexModel([("status", ASCENDING), ("liveStreamId", ASCENDING)], name="armed_by_stream"),
     ]
 
@@ -52,17 +53,6 @@ class ReminderRepository(Repository):
             query["status"] = status.value
         cursor = self.collection.find(query).sort([("updatedAt", DESCENDING), ("_id", DESCENDING)])
         return await cursor.limit(limit).to_list()
-
-    async def armed_stream_ids(self) -> list[ObjectId]:
-        """Every stream that still has an armed reminder (an index-only scan of `armed_by_stream`)."""
-        cursor = await self.collection.aggregate(
-            [
-                {"$match": {"status": {"$in": _ARMED}}},
-                {"$group": {"_id": "$liveStreamId"}},
-                {"$sort": {"_id": 1}},
-            ]
-        )
-        return [row["_id"] async for row in cursor]
 
     # The three transitions below are conditional on the reminder still being armed, so a reminder is
     # fired (or cancelled) exactly once even when several passes run at the same time.

@@ -1,10 +1,15 @@
-"""The reminder outbox: a leased background pass marks due reminders FIRED, exactly once each.
+"""Reminder firing: driven by the stream's own state changes, plus a leased pass for "N minutes before".
 
 A reminder is due when its stream starts (both modes: a stream that starts early does not wait for a
 "15 minutes before" time) or, in BEFORE_START mode, when `scheduledFor` has passed. Reminders of streams
-that can no longer start (cancelled, expired, deleted) become CANCELLED. Every transition is one
-conditional update on `status`, so overlapping passes never fire a reminder twice; a notification
-service consumes `FIRED` reminders by `firedAt`.
+that can no longer start (cancelled, expired, deleted before starting) become CANCELLED.
+
+The start, cancel, expiry and delete of a stream record the follow-up `settleReminders` in the same write
+as the status change (`app.live_streams.follow_ups`, wired in `app.flows`): the request runs
+`settle_stream` at once and the reconcile loop resumes it after a crash, so nothing scans every armed
+reminder. The leased pass here only reads BEFORE_START reminders that are due (an index range on
+`scheduledFor`). Every transition is one conditional update on `status`, so overlapping runs on several
+replicas never fire a reminder twice; a notification service consumes FIRED reminders by `firedAt`.
 """
 
 from datetime import datetime
@@ -14,7 +19,7 @@ import structlog
 
 from app.core.background import run_leased_forever
 from app.core.db import Database
-from app.live_streams.repository import LiveStreamRepository
+from app.core.timeutils import utcnow
 from app.live_streams.schemas import CANCELLED, LiveStreamStatus
 from app.reminders.repository import ReminderRepository
 
@@ -24,28 +29,34 @@ LEASE = "reminders"
 NEVER_STARTING = (*CANCELLED, LiveStreamStatus.expired)
 
 
-def _can_never_start(stream: dict[str, Any] | None) -> bool:
-    return stream is None or stream.get("deletedAt") is not None or stream["status"] in NEVER_STARTING
+def _can_never_start(stream: dict[str, Any]) -> bool:
+    return stream.get("deletedAt") is not None or stream["status"] in NEVER_STARTING
 
 
 class ReminderScheduler:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.reminders = ReminderRepository(db)
-        self.streams = LiveStreamRepository(db)
+
+    async def settle_stream(self, stream: dict[str, Any]) -> None:
+        """The `settleReminders` follow-up: fire the reminders of a started stream, cancel those of a
+        stream that can no longer start. Idempotent: only armed reminders change."""
+        now = utcnow()
+        if stream.get("startedAt"):
+            fired = await self.reminders.fire_for_streams([stream["_id"]], now)
+            cancelled = 0
+        elif _can_never_start(stream):
+            fired, cancelled = 0, await self.reminders.cancel_for_streams([stream["_id"]], now)
+        else:
+            return
+        if fired or cancelled:
+            log.info("reminders_settled", stream_id=str(stream["_id"]), fired=fired, cancelled=cancelled)
 
     async def run_once(self, now: datetime) -> int:
-        """One pass; returns how many reminders this pass fired."""
-        stream_ids = await self.reminders.armed_stream_ids()
-        streams = await self.streams.get_many(stream_ids, include_deleted=True)
-        dead = {sid for sid in stream_ids if _can_never_start(streams.get(sid))}
-        started = [sid for sid in stream_ids if sid not in dead and streams[sid].get("startedAt")]
-        # Cancel first, so a before-start reminder of a cancelled stream is never fired.
-        cancelled = await self.reminders.cancel_for_streams(sorted(dead), now)
-        fired = await self.reminders.fire_for_streams(started, now)
-        fired += await self.reminders.fire_due_before_start(now)
-        if fired or cancelled:
-            log.info("reminders_processed", fired=fired, cancelled=cancelled)
+        """One pass over the BEFORE_START reminders that are due; returns how many it fired."""
+        fired = await self.reminders.fire_due_before_start(now)
+        if fired:
+            log.info("reminders_processed", fired=fired)
         return fired
 
     async def run_forever(self, interval: float) -> None:

@@ -38,12 +38,22 @@ class ReplayRentalRepository(Repository):
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
     indexes = [
         IndexModel([("userId", ASCENDING), ("liveStreamId", ASCENDING)], unique=True, name="rental_unique"),
-        IndexModel([("userId", ASCENDING), ("rentedAt", DESCENDING)], name="by_user"),
+        IndexModel(
+            [("userId", ASCENDING), ("rentedAt", DESCENDING), ("_id", DESCENDING)], name="by_user_rented"
+        ),
         IndexModel([("liveStreamId", ASCENDING), ("status", ASCENDING)], name="by_stream"),
-        IndexModel([("status", ASCENDING), ("expiresAt", ASCENDING)], name="by_expiry"),
+        IndexModel(
+            [("status", ASCENDING), ("expiresAt", ASCENDING), ("_id", ASCENDING)], name="by_expiry_id"
+        ),
         IndexModel([("status", ASCENDING), ("updatedAt", ASCENDING)], name="stale_pending"),
         IndexModel(
-            [("settlement", ASCENDING), ("settledAt", ASCENDING), ("updatedAt", ASCENDING)], name="unsettled"
+            [
+                ("settlement", ASCENDING),
+                ("settledAt", ASCENDING),
+                ("updatedAt", ASCENDING),
+                ("_id", ASCENDING),
+            ],
+            name="unsettled_id",
         ),
     ]
 

@@ -168,6 +168,10 @@ async def test_most_watched_counts_unique_viewers_in_window(client, make_user, d
     await db["creator_viewers"].update_many(
         {"creatorId": ObjectId(bob["_id"])}, {"$set": {"lastSeenAt": old}}
     )
+    # Bob's count is recounted when his earliest viewer leaves the window (aged here by hand).
+    await db["creator_viewer_counts"].update_one(
+        {"_id": ObjectId(bob["_id"])}, {"$set": {"refreshAt": old + timedelta(days=30)}}
+    )
     for stream in alice_streams:
         await client.delete(f"/api/v1/live-stream/{stream['id']}", headers=auth(alice_token))
     assert (await client.get(url)).json()["data"] == []

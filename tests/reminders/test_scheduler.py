@@ -3,6 +3,8 @@
 import asyncio
 from datetime import timedelta
 
+from bson import ObjectId
+
 from app.core.background import run_leased_forever
 from app.core.timeutils import iso_ms, utcnow
 from app.reminders.scheduler import ReminderScheduler
@@ -50,7 +52,7 @@ async def test_before_start_fires_at_scheduled_for_and_on_start_waits_for_the_st
     assert await scheduler.run_once(planned + timedelta(hours=1)) == 0  # ON_START ignores the clock
 
     assert (await client.post(f"{API}/{stream['id']}/start", headers=auth(host))).status_code == 200
-    assert await scheduler.run_once(utcnow()) == 1
+    # The start itself fires them (follow-up settleReminders); the pass has nothing left to do.
     assert await statuses(client, other_fan) == {stream["id"]: "FIRED"}
     assert await scheduler.run_once(utcnow()) == 0
 
@@ -61,8 +63,38 @@ async def test_an_early_start_fires_before_start_reminders_too(client, make_user
     stream = await create_stream(client, host, plannedStartDate=iso_ms(utcnow() + timedelta(days=1)))
     await remind(client, fan, stream, 30)
     assert (await client.post(f"{API}/{stream['id']}/start", headers=auth(host))).status_code == 200
-    assert await ReminderScheduler(db).run_once(utcnow()) == 1
     assert await statuses(client, fan) == {stream["id"]: "FIRED"}
+    assert await ReminderScheduler(db).run_once(utcnow()) == 0
+
+
+async def test_a_start_whose_request_died_fires_its_reminders_from_the_reconcile_loop(client, make_user, db):
+    """Issue 12 item 10: firing is driven by the start's follow-up, not by a scan of armed reminders;
+    a crash between the start and the firing is resumed by the reconcile loop's follow-up pass."""
+    from app.flows import follow_up_runner
+
+    _, host = await make_user()
+    _, fan = await make_user()
+    stream = await create_stream(client, host, plannedStartDate=iso_ms(utcnow() + timedelta(days=1)))
+    await remind(client, fan, stream, None)
+    started_at = utcnow() - timedelta(minutes=5)
+    # What a start that crashed right after its status write leaves behind.
+    await db["live_streams"].update_one(
+        {"_id": ObjectId(stream["id"])},
+        {
+            "$set": {
+                "status": "active",
+                "startedAt": started_at,
+                "followUps": {"settleReminders": started_at},
+                "followUpAt": started_at,
+            }
+        },
+    )
+    assert await ReminderScheduler(db).run_once(utcnow()) == 0  # the pass never scans ON_START reminders
+    assert await statuses(client, fan) == {stream["id"]: "ARMED_ON_START"}
+    await follow_up_runner(db).run_due(utcnow())
+    assert await statuses(client, fan) == {stream["id"]: "FIRED"}
+    doc = await db["live_streams"].find_one({"_id": ObjectId(stream["id"])})
+    assert "followUpAt" not in doc
 
 
 async def test_reminders_of_cancelled_or_deleted_streams_are_cancelled_not_fired(client, make_user, db):
