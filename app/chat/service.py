@@ -52,7 +52,7 @@ class ChatService:
         if refuses_join(await active_ban(self.db, stream_id, caller.id)):
             raise Forbidden(BANNED)
         docs, total = await self.messages.page_of_stream(stream_id, page.skip, page.limit)
-        senders = await self.users.get_many([doc["senderId"] for doc in docs])
+        senders = await self.users.summaries([doc["senderId"] for doc in docs])
         pagination = page.pagination(total)
         return {
             "messages": [message_out(doc, senders.get(doc["senderId"])) for doc in docs],

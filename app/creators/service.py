@@ -121,7 +121,7 @@ class RankingService:
                 if ranked is None:
                     ranked = await publish_most_watched(self.db, utcnow())
         ids = [creator_id for creator_id, _ in ranked[:limit]]
-        users = await self.users.get_many(ids)
+        users = await self.users.summaries(ids, extra=("expertise",))
         following = await self.follows.followed_among(caller.id, ids) if caller else set()
         result = []
         for creator_id in ids:

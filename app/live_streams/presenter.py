@@ -73,7 +73,7 @@ class LiveStreamPresenter:
         for stream in streams:
             user_ids += stream.get("guestIds", [])
             user_ids += [b["user"] for b in stream.get("broadcasters", [])]
-        users = await self.users.get_many(user_ids, include_deleted=True)
+        users = await self.users.summaries(user_ids, include_deleted=True)
         caller_id = caller.id if caller else None
         stream_ids = [s["_id"] for s in streams]
         roles = await self.participants.roles_of(caller_id, stream_ids) if caller_id else {}

@@ -25,7 +25,7 @@ async def _user_from_credentials(
             raise NotAuthenticated()  # a header was sent but is not `Bearer <token>`
         return None
     user_id = decode_subject(request.app.state.settings, credentials.credentials)
-    doc = await UserRepository(request.app.state.db).get(user_id)
+    doc = await UserRepository(request.app.state.db).get_caller(user_id)  # no ledger bookkeeping
     if doc is None:
         raise NotAuthenticated()
     return AuthenticatedUser(id=user_id, doc=doc)

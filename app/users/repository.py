@@ -11,6 +11,9 @@ from app.core.repository import Repository
 from app.core.timeutils import utcnow
 
 SUMMARY_FIELDS = ("username", "name", "surname", "profilePhoto", "availabilityStatus")
+# What a request knows about its caller (`AuthenticatedUser.doc`): never the ledger's bookkeeping
+# (`opInFlight`, `opVersion`) or the balance, which money code reads itself (docs/decisions.md, "Projections").
+CALLER_FIELDS = (*SUMMARY_FIELDS, "expertise", "interests", "deletedAt")
 
 
 class UserRepository(OnceHolder, Repository):
@@ -44,6 +47,29 @@ class UserRepository(OnceHolder, Repository):
             "deletedAt": None,
         }
         return await self.insert(doc)
+
+    async def get_caller(self, user_id: ObjectId) -> dict[str, Any] | None:
+        """The authenticated user of a request, with `CALLER_FIELDS` only; None when unknown or deleted."""
+        return await self.collection.find_one(self.scoped({"_id": user_id}), dict.fromkeys(CALLER_FIELDS, 1))
+
+    async def summaries(
+        self, ids: list[ObjectId], *, extra: tuple[str, ...] = (), include_deleted: bool = False
+    ) -> dict[ObjectId, dict[str, Any]]:
+        """Batch load of users for presenting them: `SUMMARY_FIELDS` (+ `extra`) only."""
+        if not ids:
+            return {}
+        query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
+        docs = await self.collection.find(query, dict.fromkeys((*SUMMARY_FIELDS, *extra), 1)).to_list()
+        return {doc["_id"]: doc for doc in docs}
+
+    async def any_exist(self) -> bool:
+        """Whether the collection holds any user (deleted ones included): the demo seed runs on an empty one."""
+        return await self.collection.estimated_document_count() > 0
+
+    async def by_usernames(self, usernames: list[str]) -> list[dict[str, Any]]:
+        """The users, not deleted, with these usernames (any case)."""
+        query = self.scoped({"usernameLower": {"$in": [name.lower() for name in usernames]}})
+        return await self.collection.find(query).to_list()
 
     async def credits_of(self, user_id: ObjectId) -> int:
         doc = await self.collection.find_one({"_id": user_id}, {"credits": 1})
