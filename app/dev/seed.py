@@ -47,12 +47,10 @@ async def seed_demo_if_wanted(app: FastAPI, settings: Settings) -> None:
         return
     db = app.state.db
     users = UserRepository(db)
-    if await users.collection.estimated_document_count() == 0:
+    if not await users.any_exist():
         created = await seed_demo(db)
         await seed_demo_streams(app, settings, created)
-    demo = await users.collection.find(
-        {"usernameLower": {"$in": [u["username"] for u in DEMO_USERS]}, "deletedAt": None}
-    ).to_list()
+    demo = await users.by_usernames([u["username"] for u in DEMO_USERS])
     tokens = {doc["username"]: create_access_token(settings, doc["_id"]) for doc in demo}
     print_demo_tokens(tokens, settings)
 
@@ -140,8 +138,8 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
     fake.end_stream(ended_doc["aioz"]["streamingId"])
     fake.produce_recording(ended_doc["aioz"]["streamingId"])
     await flows.reconciler(db, gateway).reconcile_one(ended_doc)
-    await service.streams.update(
-        {"_id": ended_doc["_id"]}, {"$set": {"isActiveReplayOnCreatorProfile": True, "replayCreditPrice": 50}}
+    await service.streams.set_replay_settings(
+        ended_doc["_id"], {"isActiveReplayOnCreatorProfile": True, "replayCreditPrice": 50}
     )
 
     live = await service.create(who["john"], new("Istanbul street photography walk", interest="photography"))

@@ -131,6 +131,15 @@ class LiveStreamRepository(OnceHolder, Repository):
             {"$set": {"updatedAt": before["updatedAt"]}, "$unset": UNCLAIM},
         )
 
+    async def release_stale_live_slot(self, _id: ObjectId) -> None:
+        """Free the live slot a start that died left on a startable stream (deleted or not): the claim's
+        fields go, as in `release_live_slot`, and `updatedAt` records the repair (reconcile.py)."""
+        await self.update(
+            {"_id": _id, "liveSlotOwner": {"$exists": True}, "status": {"$in": [s.value for s in STARTABLE]}},
+            {"$unset": UNCLAIM},
+            include_deleted=True,
+        )
+
     async def mark_ended(self, _id: ObjectId, fields: dict[str, Any]) -> dict[str, Any] | None:
         """End an active stream and free its live slot; None when it is not active."""
         return await self.transition(
@@ -170,6 +179,20 @@ class LiveStreamRepository(OnceHolder, Repository):
         ).sort("plannedStartDate", ASCENDING)
         return by_end + await by_start.limit(limit - len(by_end)).to_list()
 
+    async def delete_with_follow_ups(
+        self, _id: ObjectId, status: str, fields: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Soft delete a stream still in `status` and holding no live slot, setting `fields` (its
+        follow-ups) in the same write; None when it changed meanwhile or was already deleted."""
+        return await self.update(
+            {"_id": _id, "status": status, "liveSlotOwner": None},
+            {"$set": {"deletedAt": fields.pop("deletedAt", utcnow()), **fields}},
+        )
+
+    async def set_replay_settings(self, _id: ObjectId, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """`isActiveReplayOnCreatorProfile` / `replayCreditPrice`; None when the stream is deleted."""
+        return await self.update({"_id": _id}, {"$set": changes})
+
     # --- follow-ups and money bookkeeping (follow_ups.py, funding.py) ---------------------------------
 
     async def due_follow_ups(self, before: datetime, limit: int) -> list[dict[str, Any]]:
@@ -199,3 +222,20 @@ class LiveStreamRepository(OnceHolder, Repository):
     async def due_for_reconcile(self, now: datetime, limit: int) -> list[dict[str, Any]]:
         cursor = self.collection.find({"aioz.reconcileAt": {"$lte": now}}).sort("aioz.reconcileAt", ASCENDING)
         return await cursor.limit(limit).to_list()
+
+    async def reconcile_done(
+        self, _id: ObjectId, *, state: str | None = None, recording_url: str | None = None
+    ) -> None:
+        """Nothing left to do on AIOZ for now: clear `aioz.reconcileAt`, recording the session's final
+        `aioz.state` (closed, recorded, failed) and the recording's URL when given."""
+        fields: dict[str, Any] = {}
+        if recording_url is not None:
+            fields["recordingUrl"] = recording_url
+        if state is not None:
+            fields["aioz.state"] = state
+        fields["aioz.reconcileAt"] = None
+        await self.collection.update_one({"_id": _id}, {"$set": fields})
+
+    async def reconcile_later(self, _id: ObjectId, attempts: int, at: datetime) -> None:
+        """Try again at `at`: the `attempts`-th failure backs off (reconcile.py)."""
+        await self.collection.update_one({"_id": _id}, {"$set": {"aioz.attempts": attempts, "aioz.reconcileAt": at}})

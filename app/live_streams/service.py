@@ -15,6 +15,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from slugify import slugify
 
+from app.core import events
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -211,13 +212,14 @@ class LiveStreamService:
                 "$set": {
                     "status": new_status.value,
                     "cancelledAt": now,
-                    **due(FollowUp.refund_fundings, now=now),
+                    **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now),
                 }
             },
             extra_query={"liveSlotOwner": None},
         )
         if updated is None:
             raise Conflict("only a scheduled or preparing stream can be cancelled")
+        events.emit(events.STREAM_STATUS_CHANGED, updated)
         await self.follow_ups.run(updated)
         return await self.presenter.one(updated, caller)
 
@@ -229,19 +231,15 @@ class LiveStreamService:
         now = utcnow()
         kinds = [FollowUp.refund_rentals, FollowUp.forget_viewers]
         if stream["status"] in STARTABLE:
-            kinds.append(FollowUp.refund_fundings)
-        deleted = await self.streams.update(
-            {
-                "_id": stream_id,
-                "status": stream["status"],
-                "liveSlotOwner": None,
-            },
-            {"$set": {"deletedAt": now, **due(*kinds, now=now)}},
+            kinds += [FollowUp.refund_fundings, FollowUp.settle_reminders]
+        deleted = await self.streams.delete_with_follow_ups(
+            stream_id, stream["status"], {"deletedAt": now, **due(*kinds, now=now)}
         )
         if deleted is None:
             # Lost a race: either it started meanwhile (409) or another delete won (404).
             current = await self.streams.get(stream_id)
             raise NotFound() if current is None else Conflict("the stream changed state; try again")
+        events.emit(events.STREAM_STATUS_CHANGED, deleted)
         await self.follow_ups.run(deleted)
         return await self.presenter.one(deleted, caller)
 

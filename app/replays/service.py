@@ -36,7 +36,7 @@ class ReplayService:
             raise Forbidden("only the creator can change replay settings")
         if not changes:
             raise ValidationFailed("send isActiveReplayOnCreatorProfile and/or replayCreditPrice")
-        updated = await self.streams.update({"_id": stream_id}, {"$set": changes})
+        updated = await self.streams.set_replay_settings(stream_id, changes)
         if updated is None:
             raise NotFound()  # deleted meanwhile
         return await self.presenter.one(updated, caller)

@@ -71,9 +71,34 @@ class CreditTransactionRepository(Repository):
         IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="pending_scan"),
     ]
 
-    async def page(
-        self, query: dict[str, Any], *, descending: bool, skip: int, limit: int
+    async def history(
+        self,
+        user_id: ObjectId,
+        *,
+        types: list[TxType] | None,
+        direction: Direction | None,
+        date_from: datetime | None,
+        date_to: datetime | None,
+        descending: bool,
+        skip: int,
+        limit: int,
     ) -> tuple[list[dict[str, Any]], int]:
+        """The user's completed movements (`history` index); voided pairs - a debit given straight back
+        because its contribution was never counted - did not happen for the user and are left out."""
+        query: dict[str, Any] = {
+            "userId": user_id,
+            "status": TxStatus.completed.value,
+            "voided": {"$ne": True},
+        }
+        if types:
+            query["type"] = {"$in": [t.value for t in types]}
+        if direction:
+            query["direction"] = direction.value
+        if date_from or date_to:
+            query["occurredAt"] = {
+                **({"$gte": date_from} if date_from else {}),
+                **({"$lte": date_to} if date_to else {}),
+            }
         order = DESCENDING if descending else ASCENDING
         cursor = (
             self.collection.find(query).sort([("occurredAt", order), ("_id", order)]).skip(skip).limit(limit)

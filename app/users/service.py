@@ -45,27 +45,22 @@ class UserService:
         date_to: datetime | None,
         sort: SortOrder,
     ) -> dict[str, Any]:
-        query: dict[str, Any] = {"userId": user_id}
-        if types:
-            query["type"] = {"$in": [t.value for t in types]}
-        # Only movements that happened are history: a refused attempt (failed) or one still in flight
-        # (pending) moved nothing, and a debit given straight back because its funding was never
-        # counted (voided, with its refund) did not happen for the user either. Both stay in the ledger.
-        shown = [s.value for s in (statuses or [TxStatus.completed]) if s is TxStatus.completed]
-        query["status"] = {"$in": shown}
-        query["voided"] = {"$ne": True}
-        if direction:
-            query["direction"] = direction.value
         date_from = as_utc(date_from) if date_from else None
         date_to = as_utc(date_to) if date_to else None
-        if date_from or date_to:
-            if date_from and date_to and date_from > date_to:
-                raise ValidationFailed("from must not be after to")
-            query["occurredAt"] = {
-                **({"$gte": date_from} if date_from else {}),
-                **({"$lte": date_to} if date_to else {}),
-            }
-        docs, total = await CreditTransactionRepository(self.db).page(
-            query, descending=sort is SortOrder.desc, skip=page.skip, limit=page.limit
+        if date_from and date_to and date_from > date_to:
+            raise ValidationFailed("from must not be after to")
+        # Only movements that happened are history: a refused attempt (failed) or one still in flight
+        # (pending) moved nothing, so asking for those statuses finds nothing (the ledger keeps them).
+        if statuses and TxStatus.completed not in statuses:
+            return page.page_of([], 0)
+        docs, total = await CreditTransactionRepository(self.db).history(
+            user_id,
+            types=types,
+            direction=direction,
+            date_from=date_from,
+            date_to=date_to,
+            descending=sort is SortOrder.desc,
+            skip=page.skip,
+            limit=page.limit,
         )
         return page.page_of([transaction_out(doc) for doc in docs], total)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.core import once
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
 
@@ -424,13 +425,6 @@ REPORTS: list[Report] = []  # read by tests/money/conftest.py's terminal summary
 def exploring() -> Iterator[None]:
     """Turn off in-process serialisation of decisions (app/core/once.py) so every ordering is reachable
     (a flow paused inside the lock would otherwise deadlock a competitor that needs it)."""
-    once = sys.modules.get("app.core.once")
-    if once is None:
-        with contextlib.suppress(ImportError):
-            import app.core.once as once  # type: ignore[no-redef]
-    if once is None or not hasattr(once, "SERIALISE_IN_PROCESS"):
-        yield
-        return
     before = once.SERIALISE_IN_PROCESS
     once.SERIALISE_IN_PROCESS = False
     try:

@@ -1,8 +1,6 @@
 """Minimal set-ups and the app's money operations, called through the services (not HTTP) so that a
 schedule costs milliseconds. Set-ups run on the raw database; flows get the stepped one."""
 
-import importlib
-import inspect
 import json
 import uuid
 from datetime import timedelta
@@ -10,6 +8,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from app import flows
 from app.agora.tokens import AgoraTokenIssuer
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -53,48 +52,23 @@ class Ctx:
 
 
 def presenter(db: Any) -> LiveStreamPresenter:
-    return _flows().stream_presenter(db, SETTINGS)
+    return flows.stream_presenter(db, SETTINGS)
 
 
-# --- wiring: the app's composition (app/flows.py) when it exists, the plain constructors otherwise -----
-
-
-def _flows() -> Any:
-    try:
-        return importlib.import_module("app.flows")
-    except ImportError:
-        return None
-
-
-def _wants(cls: type, name: str) -> bool:
-    return name in inspect.signature(cls.__init__).parameters
-
-
-def follow_ups(db: Any) -> Any:
-    flows = _flows()
-    return flows.follow_up_runner(db) if flows and hasattr(flows, "follow_up_runner") else None
+# --- wiring: the app's composition (app/flows.py) ----------------------------------------------------
 
 
 def stream_service(db: Any) -> LiveStreamService:
-    if _wants(LiveStreamService, "presenter"):
-        return LiveStreamService(db, presenter(db), follow_ups(db))
-    if _wants(LiveStreamService, "follow_ups"):
-        return LiveStreamService(db, SETTINGS, follow_ups(db))
-    return LiveStreamService(db, SETTINGS)
+    return LiveStreamService(db, presenter(db), flows.follow_up_runner(db))
 
 
 def lifecycle(db: Any) -> StreamLifecycle:
-    if _wants(StreamLifecycle, "follow_ups"):
-        return StreamLifecycle(db, aioz_gateway(db), presenter(db), follow_ups(db))
-    return StreamLifecycle(db, aioz_gateway(db), presenter(db))
+    return StreamLifecycle(db, aioz_gateway(db), presenter(db), flows.follow_up_runner(db))
 
 
 def reconciler(db: Any) -> Reconciler:
     """The reconcile pass as the app wires it (with every recovery step it registers)."""
-    flows = _flows()
-    if flows and hasattr(flows, "reconciler"):
-        return flows.reconciler(db, aioz_gateway(db))
-    return Reconciler(db, aioz_gateway(db))
+    return flows.reconciler(db, aioz_gateway(db))
 
 
 async def add_user(db: Any, ctx: Ctx, role: str, credits: int = 0) -> ObjectId:
@@ -177,14 +151,7 @@ async def fund(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) -> di
     async def present(stream: dict[str, Any]) -> dict[str, Any]:
         return {"id": str(stream["_id"]), "collectedFunding": stream.get("collectedFunding")}
 
-    if "present" in inspect.signature(service.fund).parameters:  # fund() presents and stores the answer
-        return await service.fund(ctx.stream, ctx.id(role), amount, key, present)
-    stream, stored = await service.fund(ctx.stream, ctx.id(role), amount, key)  # before issue 11
-    if stored is not None:
-        return stored
-    answer = await present(stream)
-    await service.store_answer(key, ctx.id(role), answer)
-    return answer
+    return await service.fund(ctx.stream, ctx.id(role), amount, key, present)
 
 
 async def cancel(db: Any, ctx: Ctx, role: str = "host") -> Any:
@@ -230,7 +197,7 @@ async def end(db: Any, ctx: Ctx) -> dict[str, Any]:
 async def join(db: Any, ctx: Ctx, role: str = "viewer") -> dict[str, Any]:
     """POST /join as audience (a paid stream charges its entry on the first join)."""
     assert ctx.stream is not None
-    audience = AudienceService(db, AgoraTokenIssuer(SETTINGS), presenter(db), _flows().viewer_log(db))
+    audience = AudienceService(db, AgoraTokenIssuer(SETTINGS), presenter(db), flows.viewer_log(db))
     return await audience.join(JoinIn(liveStreamId=ctx.stream, deviceType="iOS"), ctx.caller(role))
 
 
