@@ -88,7 +88,7 @@ class ReplayRentalRepository(Repository):
 
     async def store_answer(self, rental: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
         """Keep the period's first answer; returns the one kept (ours or a concurrent twin's)."""
-        period = {"_id": rental["_id"], "rentalNumber": rental["rentalNumber"]}
+        period = {"userId": rental["userId"], "_id": rental["_id"], "rentalNumber": rental["rentalNumber"]}
         await self.collection.update_one({**period, "response": None}, {"$set": {"response": answer}})
         doc = await self.collection.find_one(period, {"response": 1})
         return doc["response"] if doc and doc.get("response") is not None else answer
@@ -97,6 +97,7 @@ class ReplayRentalRepository(Repository):
         """Start the next period on a settled expired/refunded row; None when another request won."""
         return await self.update(
             {
+                "userId": rental["userId"],
                 "_id": rental["_id"],
                 "rentalNumber": rental["rentalNumber"],
                 "status": {"$in": REUSABLE},
@@ -125,6 +126,7 @@ class ReplayRentalRepository(Repository):
     async def claim_revenue(self, rental: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         return await self.update(
             {
+                "userId": rental["userId"],
                 "_id": rental["_id"],
                 "rentalNumber": rental["rentalNumber"],
                 "status": RentalState.active.value,
@@ -138,6 +140,7 @@ class ReplayRentalRepository(Repository):
         """Pending rentals, and active ones whose window is still open, can be refunded."""
         return await self.update(
             {
+                "userId": rental["userId"],
                 "_id": rental["_id"],
                 "rentalNumber": rental["rentalNumber"],
                 "settlement": None,
@@ -157,7 +160,12 @@ class ReplayRentalRepository(Repository):
 
     async def mark_settled(self, rental: dict[str, Any], now: datetime, extra: dict[str, Any]) -> None:
         await self.update(
-            {"_id": rental["_id"], "rentalNumber": rental["rentalNumber"], "settledAt": None},
+            {
+                "userId": rental["userId"],
+                "_id": rental["_id"],
+                "rentalNumber": rental["rentalNumber"],
+                "settledAt": None,
+            },
             {"$set": {"settledAt": now, **extra}},
         )
 
@@ -202,7 +210,12 @@ def _settled_state(rental: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pending(rental: dict[str, Any]) -> dict[str, Any]:
-    return {"_id": rental["_id"], "rentalNumber": rental["rentalNumber"], "status": RentalState.pending.value}
+    return {
+        "userId": rental["userId"],
+        "_id": rental["_id"],
+        "rentalNumber": rental["rentalNumber"],
+        "status": RentalState.pending.value,
+    }
 
 
 def rental_is_active(rental: dict[str, Any] | None, now: datetime) -> bool:

@@ -120,14 +120,18 @@ class FollowRepository(Repository):
         return False
 
     async def unfollow(self, follower_id: ObjectId, followee_id: ObjectId) -> bool:
-        result = await self.collection.delete_one({"_id": self.key(follower_id, followee_id)})
+        # `followerId` is the shard key (docs/decisions.md, "Sharding plan"): a targeted delete.
+        result = await self.collection.delete_one(
+            {"followerId": follower_id, "_id": self.key(follower_id, followee_id)}
+        )
         return result.deleted_count == 1
 
     async def followed_among(self, follower_id: ObjectId, candidate_ids: list[ObjectId]) -> set[ObjectId]:
         if not candidate_ids:
             return set()
         keys = [self.key(follower_id, candidate) for candidate in candidate_ids]
-        docs = await self.collection.find({"_id": {"$in": keys}}, {"followeeId": 1}).to_list()
+        query = {"followerId": follower_id, "_id": {"$in": keys}}  # targeted once sharded on followerId
+        docs = await self.collection.find(query, {"followeeId": 1}).to_list()
         return {doc["followeeId"] for doc in docs}
 
     async def count_followers(self, user_id: ObjectId) -> int:
