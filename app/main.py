@@ -37,6 +37,7 @@ from app.creators.service import publish_most_watched
 from app.dev import router as dev_router
 from app.dev.seed import seed_demo_if_wanted
 from app.feeds import router as feeds_router
+from app.feeds.service import publish_featured
 from app.live_streams import mini_crowd_funding_router
 from app.live_streams import router as live_stream_router
 from app.live_streams.reconcile import LEASE as RECONCILE_LEASE
@@ -82,6 +83,7 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
     if settings.ranking_max_age_seconds > 0:
         refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
         jobs.append(LeasedJob("rankings", refresh_every, partial(publish_most_watched, db)))
+        jobs.append(LeasedJob("featured", refresh_every, partial(publish_featured, db)))
     return jobs
 
 
@@ -145,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
     app.state.agora = AgoraTokenIssuer(settings)
     app.state.ranking_lock = asyncio.Lock()
+    app.state.featured_lock = asyncio.Lock()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(SingleValuedQueryMiddleware)

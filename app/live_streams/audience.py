@@ -136,7 +136,7 @@ class AudienceService:
             stream_id, user_filter, page.skip, page.limit
         )
         ids = [p["userId"] for p in participants]
-        users = await self.users.get_many(ids)
+        users = await self.users.summaries(ids, extra=("expertise",))
         counts = await self.follows.counts_for(ids)
         following = await self.follows.followed_among(caller.id, ids)
         items = []

@@ -78,7 +78,7 @@ class Reconciler:
                     "$set": {
                         "status": LiveStreamStatus.expired.value,
                         "expiredAt": now,
-                        **due(FollowUp.refund_fundings, now=now),
+                        **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now),
                     }
                 },
                 extra_query={"liveSlotOwner": None},
