@@ -7,7 +7,6 @@ from app.live_streams.pots import ContributionRepository, ContributionStatus
 
 class FundingRepository(ContributionRepository):
     collection_name = "fundings"
-    durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
 
     async def funded_stream_ids(self, user_id: ObjectId, limit: int) -> list[ObjectId]:
         """Streams the user funded, newest funding first, each once."""

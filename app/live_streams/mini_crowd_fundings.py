@@ -69,6 +69,7 @@ def mini_out(doc: dict[str, Any]) -> dict[str, Any]:
 
 class MiniCrowdFundingRepository(OnceHolder, Repository):
     collection_name = "mini_crowd_fundings"
+    durable = True  # a pot holder: w:"majority", majority reads, primary (docs/decisions.md)
     indexes = [
         IndexModel(
             [("liveStreamId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)], name="by_stream"

@@ -86,6 +86,7 @@ class ContributionRepository(Repository):
     """Contributions of one pot kind: one document per (user, Idempotency-Key)."""
 
     holder_field: ClassVar[str] = "liveStreamId"  # the document holding the pot
+    durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel(

@@ -17,10 +17,12 @@ LIST_PROJECTION = {"opInFlight": 0, "opInFlightAt": 0, "opVersion": 0, "followUp
 
 
 class LiveStreamRepository(OnceHolder, Repository):
-    """Live streams; a stream is the holder of its fundings' `collectedFunding` (`app.core.once`)."""
+    """Live streams; a stream holds the pots of its fundings and paid entries (`app.core.once`)."""
 
     collection_name = "live_streams"
     soft_delete = True
+    # Pots are money: a decision acknowledged by w:1 could roll back on failover (docs/decisions.md).
+    durable = True
     # Every query shape below is listed with the index that backs it in tests/test_query_shapes.py
     # (equality keys, then the sort with its `_id` tie-breaker, then ranges). `deletedAt: null` (the
     # soft-delete scope) is a residual filter except in `all_by_created_id`, where it is the only equality.
