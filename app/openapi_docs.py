@@ -71,6 +71,8 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
 PARAMETER_DESCRIPTIONS: dict[str, str] = {
     "id": "The live stream's id (`id` of any live-stream answer, e.g. from "
     "`GET /api/v1/live-stream/featured` or `POST /api/v1/live-stream/create`).",
+    "miniCrowdFundingId": "The mini crowd-funding's `_id` (from `GET /api/v1/live-stream/{id}/mini-crowd-fundings` "
+    "or the stream's `miniCrowdFundings`).",
     "streamId": "The live stream's id (`id` of any live-stream answer, e.g. from "
     "`GET /api/v1/live-stream/featured`).",
     "userId": "The user's id (`_id` of a user summary, e.g. `creator._id` of a live stream).",

@@ -90,3 +90,26 @@ async def test_concurrent_superlikes_debit_exactly(client, make_user, db):
     for refused in (a for a in answers if a.status_code != 200):
         assert_error(refused, 400, "Validation failed")
     assert await credits_of(db, fan) == 5 and await credits_of(db, creator) == 32
+
+
+async def test_banned_viewers_cannot_superlike_until_the_ban_is_lifted(client, make_user, db):
+    _, host = await make_user()
+    fan, token = await make_user(credits=50)
+    stream = await started_stream(client, host)
+    ban = await client.post(
+        "/api/v1/live-stream-ban",
+        json={
+            "targetUserId": fan["_id"],
+            "liveStreamId": stream["id"],
+            "actionType": "CHAT_ONLY",
+            "reason": "spam",
+        },
+        headers=auth(host),
+    )
+    assert ban.status_code == 201, ban.text
+
+    assert_error(await superlike(client, token, stream["id"]), 403, "Insufficient permissions")
+    assert await credits_of(db, fan) == 50
+    lifted = await client.delete(f"/api/v1/live-stream-ban/{ban.json()['data']['_id']}", headers=auth(host))
+    assert lifted.status_code == 200
+    assert (await superlike(client, token, stream["id"])).status_code == 200
