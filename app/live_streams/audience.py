@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from bson import ObjectId
 
 from app.agora.tokens import AgoraRole, AgoraTokenIssuer, RtcToken, agora_uid
+from app.core import events
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
@@ -33,6 +34,26 @@ class ViewerLog(Protocol):
     async def viewer_joined(self, creator_id: ObjectId, viewer_id: ObjectId, stream_id: ObjectId) -> None: ...
 
 
+class JoinHooks(Protocol):
+    """What other domains add to a join (audience or guest), composed in `app.flows` so live streams
+    import none of them: `admit` may refuse before anything is written or charged (a BLOCK ban: 403);
+    `joined` runs once the participation is recorded (the audience peak of participant statistics)."""
+
+    async def admit(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None: ...
+
+    async def joined(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None: ...
+
+
+class NoJoinHooks:
+    """No rules of other domains (tools that build an AudienceService alone)."""
+
+    async def admit(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+        return None
+
+    async def joined(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+        return None
+
+
 def token_fields(token: RtcToken) -> dict[str, Any]:
     return {
         "appId": token.appId,
@@ -47,7 +68,12 @@ def token_fields(token: RtcToken) -> dict[str, Any]:
 
 class AudienceService:
     def __init__(
-        self, db: Any, tokens: AgoraTokenIssuer, presenter: LiveStreamPresenter, viewer_log: ViewerLog
+        self,
+        db: Any,
+        tokens: AgoraTokenIssuer,
+        presenter: LiveStreamPresenter,
+        viewer_log: ViewerLog,
+        join_hooks: JoinHooks | None = None,
     ) -> None:
         self.db = db
         self.streams = LiveStreamRepository(db)
@@ -59,6 +85,7 @@ class AudienceService:
         self.tokens = tokens
         self.presenter = presenter
         self.viewer_log = viewer_log
+        self.join_hooks = join_hooks or NoJoinHooks()
 
     async def join(self, body: JoinIn, caller: AuthenticatedUser) -> dict[str, Any]:
         if body.role not in (None, Role.audience):
@@ -67,10 +94,13 @@ class AudienceService:
         if stream["creatorId"] == caller.id:
             raise Forbidden("the creator joins with join-as-creator")
         _ensure_joinable(stream, (LiveStreamStatus.active,))
+        await self.join_hooks.admit(stream, caller.id, Role.audience)
         if caller.id not in stream.get("guestIds", []):
             await self.entries.admit(stream, caller.id)  # paid streams: charged on the first join only
         device = body.model_dump(exclude={"liveStreamId", "role"}, exclude_none=True)
         await self.participants.record_join(stream, caller.id, Role.audience, device)
+        events.emit(events.STREAM_AUDIENCE_CHANGED, {"streamId": stream["_id"]})
+        await self.join_hooks.joined(stream, caller.id, Role.audience)
         await self.viewer_log.viewer_joined(stream["creatorId"], caller.id, stream["_id"])
         token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.subscriber)
         return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}
@@ -80,10 +110,12 @@ class AudienceService:
         if caller.id not in stream.get("guestIds", []):
             raise Forbidden("only an invited guest can join as guest")
         _ensure_joinable(stream, JOINABLE)
+        await self.join_hooks.admit(stream, caller.id, Role.guest)
         broadcaster = {"user": caller.id, "role": Role.guest.value, "uid": agora_uid(caller.id)}
         updated = await self.streams.add_broadcaster(stream_id, broadcaster)
         stream = updated or stream
         await self.participants.record_join(stream, caller.id, Role.guest, {})
+        await self.join_hooks.joined(stream, caller.id, Role.guest)
         token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.publisher)
         return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}
 
@@ -116,6 +148,7 @@ class AudienceService:
         closed = await self.participants.record_leave(stream_id, caller.id)
         if not closed:
             raise Conflict("you are not in this stream")
+        events.emit(events.STREAM_AUDIENCE_CHANGED, {"streamId": stream_id})
         return {
             "streamId": stream_id,
             "leftAt": max(p["leftAt"] for p in closed),

@@ -75,7 +75,8 @@ ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
 
 
 async def get_audience(request: Request, db: Db, presenter: Presenter) -> AudienceService:
-    return AudienceService(db, request.app.state.agora, presenter, request.app.state.make_viewer_log(db))
+    state = request.app.state
+    return AudienceService(db, state.agora, presenter, state.make_viewer_log(db), state.make_join_hooks(db))
 
 
 Audience = Annotated[AudienceService, Depends(get_audience)]
