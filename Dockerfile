@@ -1,5 +1,6 @@
 # Allmine live-stream API. One image for the API (`allmine-live`) and the fake AIOZ (`aioz-fake`).
-FROM python:3.11-slim
+# Base image pinned to an exact Python patch and Debian release (bump deliberately, with the lock files).
+FROM python:3.11.14-slim-trixie
 
 # APP_ENV=production is the safe default: without real settings the API refuses to start
 # (docker-compose.yml sets development for the local stack).
@@ -9,11 +10,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     APP_ENV=production
 
-# Runtime dependencies and the package itself, installed from a throwaway copy of the source.
+# Runtime dependencies exactly as locked (hash-checked, no resolution), in their own layer so code changes
+# do not reinstall them; then the package itself from a throwaway copy of the source, without dependencies.
 WORKDIR /tmp/src
+COPY requirements/main.txt requirements/main.txt
+RUN pip install --require-hashes --no-deps -r requirements/main.txt
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN pip install . && cd / && rm -rf /tmp/src
+RUN pip install --no-deps --no-build-isolation . && cd / && rm -rf /tmp/src
 
 # Non-root runtime user; var/media (uploaded thumbnails, MEDIA_DIR) must be writable by it.
 WORKDIR /srv/allmine

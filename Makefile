@@ -1,18 +1,33 @@
 # Two commands on a fresh machine (only Python >= 3.11 and make needed):
 #   make run   - install into .venv and serve http://127.0.0.1:8000 (embedded DB, fake AIOZ, demo tokens)
 #   make test  - install into .venv and run lint + the whole test suite
+# Installs come from the hash-pinned lock files in requirements/ (`make lock` regenerates them).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+# Worker processes for the test suite (pytest-xdist); `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint lint-openapi format bench fake-aioz clean
+.PHONY: install run test lint lint-openapi format bench fake-aioz lock lock-check clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $(STAMP)
+# The environment is exactly a lock file: pip bootstraps the pinned uv (hash-checked), uv syncs the lock
+# (removing anything else, e.g. the bench extra) and installs the project itself editable without deps.
+define sync
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes $(1)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	rm -f $(STAMP) $(BENCH_STAMP)
+	touch $(2)
+endef
+
+$(STAMP): pyproject.toml requirements/dev.txt requirements/uv.txt
+	$(call sync,requirements/dev.txt,$(STAMP))
+
+$(BENCH_STAMP): pyproject.toml requirements/bench.txt requirements/uv.txt
+	$(call sync,requirements/bench.txt,$(BENCH_STAMP))
 
 install: $(STAMP)
 
@@ -25,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # Redocly's `recommended` ruleset on the served OpenAPI document (target: 0 errors, 0 warnings).
 # Needs Node.js (npx); without it the target says so and succeeds, so `make` works on Python-only machines.
@@ -43,11 +58,35 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix app tests bench
 	$(BIN)/ruff format app tests bench
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 fake-aioz: $(STAMP)
 	$(BIN)/aioz-fake --host 127.0.0.1 --port 8081
+
+# Regenerate the lock files after changing dependencies in pyproject.toml or requirements/*.in. Versions
+# already locked are kept unless they conflict; `make lock UPGRADE=1` moves everything to the newest.
+# Universal locks (every platform, Python >= 3.11) with hashes; dev and bench are constrained to the
+# runtime lock so all of them agree on shared packages. `make lock-check` (CI) fails on a stale lock.
+LOCK_DIR ?= requirements
+LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/uv.txt
+	$(LOCK) pyproject.toml requirements/build.in -o $(LOCK_DIR)/main.txt
+	$(LOCK) pyproject.toml requirements/tools.in --extra dev -c $(LOCK_DIR)/main.txt -o $(LOCK_DIR)/dev.txt
+	$(LOCK) pyproject.toml requirements/tools.in --extra dev --extra bench -c $(LOCK_DIR)/dev.txt \
+		-o $(LOCK_DIR)/bench.txt
+	$(LOCK) requirements/uv.in -c $(LOCK_DIR)/dev.txt -o $(LOCK_DIR)/uv.txt
+
+lock-check:
+	rm -rf var/lock-check && mkdir -p var && cp -r requirements var/lock-check
+	$(MAKE) --no-print-directory lock LOCK_DIR=var/lock-check
+	@diff -r -I '^ *#' requirements var/lock-check >/dev/null \
+		|| { diff -r -I '^ *#' requirements var/lock-check | head -40; \
+		     echo "lock-check: requirements/*.txt are stale; run 'make lock' and commit them"; exit 1; }
+	@echo "lock-check: lock files match pyproject.toml"
 
 clean:
 	rm -rf $(VENV) var *.egg-info
