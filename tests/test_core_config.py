@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core.config import ConfigurationError, Settings
+from app.core.config import EXAMPLE_JWT_SECRET, ConfigurationError, Settings
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.helpers import assert_error
@@ -20,8 +20,11 @@ SAFE_PRODUCTION: dict[str, Any] = {
     "mongodb_url": "mongodb://mongo.internal:27017",
     "jwt_secret": "a-production-secret-that-is-long-enough-0123456789",
     "aioz_api_token": "real-token",
+    "agora_app_id": "a" * 32,
+    "agora_app_certificate": "c" * 32,
     "enable_dev_endpoints": None,
 }
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def production(**overrides: Any) -> Settings:
@@ -42,16 +45,24 @@ class TestProductionRefusal:
         [
             ({"jwt_secret": "dev-only-insecure-jwt-secret-change-me"}, "JWT_SECRET"),
             ({"jwt_secret": "short-but-not-default"}, "JWT_SECRET"),
+            ({"jwt_secret": EXAMPLE_JWT_SECRET}, "JWT_SECRET"),
+            ({"jwt_secret": "please-CHANGE-ME-this-is-a-long-enough-secret"}, "JWT_SECRET"),
             ({"mongodb_url": None}, "MONGODB_URL"),
             ({"enable_dev_endpoints": True}, "ENABLE_DEV_ENDPOINTS"),
             ({"aioz_api_token": None}, "AIOZ"),
+            ({"agora_app_id": None}, "AGORA_APP_ID"),
+            ({"agora_app_certificate": None}, "AGORA_APP_CERTIFICATE"),
         ],
         ids=[
             "default-jwt-secret",
             "short-jwt-secret",
+            "env-example-jwt-secret",
+            "change-me-jwt-secret",
             "embedded-db",
             "dev-endpoints-on",
             "no-aioz-credentials",
+            "no-agora-app-id",
+            "no-agora-certificate",
         ],
     )
     def test_each_unsafe_item_is_refused(self, overrides, named):
@@ -62,17 +73,28 @@ class TestProductionRefusal:
         with pytest.raises(ConfigurationError) as caught:
             create_app(make_settings(app_env="production", mongodb_url=None, enable_dev_endpoints=True))
         message = str(caught.value)
-        for named in ("JWT_SECRET", "MONGODB_URL", "ENABLE_DEV_ENDPOINTS", "AIOZ"):
+        for named in ("JWT_SECRET", "MONGODB_URL", "ENABLE_DEV_ENDPOINTS", "AIOZ", "AGORA_APP_ID"):
             assert named in message
 
+    def test_env_example_jwt_secret_is_refused(self):
+        """The sample value people copy from `.env.example` is public: production must not accept it."""
+        example = (ROOT / ".env.example").read_text()
+        assert f"# JWT_SECRET={EXAMPLE_JWT_SECRET}\n" in example
+        with pytest.raises(ConfigurationError, match="JWT_SECRET"):
+            production(jwt_secret=EXAMPLE_JWT_SECRET).check_production_safety()
+
     def test_aioz_key_pair_counts_as_credentials(self):
-        create_app(production(aioz_api_token=None, aioz_public_key="pk", aioz_secret_key="sk"))
+        settings = production(aioz_api_token=None, aioz_public_key="pk", aioz_secret_key="sk")
+        settings.check_production_safety()  # does not raise
+        assert not settings.aioz_uses_fake
+        assert dev_paths(create_app(settings)) == []
 
     def test_rs256_production_needs_no_shared_secret(self):
-        create_app(
-            production(jwt_secret="dev-only-insecure-jwt-secret-change-me", jwt_algorithm="RS256",
-                       jwt_public_key="-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----")
-        )  # fmt: skip
+        settings = production(jwt_secret="dev-only-insecure-jwt-secret-change-me", jwt_algorithm="RS256",
+                              jwt_public_key="-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----")  # fmt: skip
+        settings.check_production_safety()  # does not raise: the shared secret is unused with RS256
+        assert settings.jwt_verification_key.startswith("-----BEGIN PUBLIC KEY-----")
+        assert dev_paths(create_app(settings)) == []
 
     async def test_dev_endpoints_answer_404_in_production(self):
         app = create_app(production())
@@ -99,6 +121,7 @@ class TestConsoleRefusal:
         assert result.returncode != 0
         assert "refusing to start in production" in result.stderr
         assert "JWT_SECRET" in result.stderr and "MONGODB_URL" in result.stderr
+        assert "AGORA_APP_ID" in result.stderr
 
     def test_console_script_exits_non_zero(self, tmp_path):
         script = Path(sys.executable).parent / "allmine-live"

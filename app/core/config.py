@@ -8,6 +8,12 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+# `.env.example`'s sample value: long enough, but public. Any secret saying "change-me" is a placeholder.
+EXAMPLE_JWT_SECRET = "change-me-to-at-least-32-random-characters"
+
+
+def is_placeholder_secret(secret: str) -> bool:
+    return secret in {DEFAULT_JWT_SECRET, EXAMPLE_JWT_SECRET} or "change-me" in secret.lower()
 
 
 class AppEnv(StrEnum):
@@ -112,14 +118,20 @@ class Settings(BaseSettings):
             return
         problems = []
         if self.jwt_algorithm.startswith("HS") and (
-            self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32
+            is_placeholder_secret(self.jwt_secret.get_secret_value()) or len(self.jwt_secret) < 32
         ):
-            problems.append("JWT_SECRET is the development default or shorter than 32 characters")
+            problems.append(
+                "JWT_SECRET is the development default, the .env.example placeholder or shorter than 32 characters"
+            )
         if self.uses_embedded_db:
             problems.append("MONGODB_URL is unset (the embedded engine is for development and tests only)")
         if self.enable_dev_endpoints:
             problems.append("ENABLE_DEV_ENDPOINTS is on")
         if self.aioz_uses_fake:
             problems.append("AIOZ credentials are unset (the fake AIOZ is for development and tests only)")
+        if self.agora_app_id is None or self.agora_app_certificate is None:
+            problems.append(
+                "AGORA_APP_ID or AGORA_APP_CERTIFICATE is unset (development RTC tokens join no real channel)"
+            )
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
