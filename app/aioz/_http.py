@@ -18,13 +18,26 @@ LOGGER = "app.aioz"
 USER_AGENT = "allmine-live-aioz/0.1"
 
 Recover = Callable[[], Awaitable[Any]]
+Sleep = Callable[[float], Awaitable[Any]]
 
 
 class AiozHttp:
-    """One shared `httpx.AsyncClient`. Logs one line per HTTP attempt, never headers, ids or bodies."""
+    """One shared `httpx.AsyncClient`. Logs one line per HTTP attempt, never headers, ids or bodies.
 
-    def __init__(self, config: AiozConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    `sleep` (the pauses between attempts) and `monotonic` (the retry budget) are injectable so tests
+    can drive retries by hand; the deadline's hard cut (`asyncio.timeout`) always runs on real time.
+    """
+
+    def __init__(
+        self,
+        config: AiozConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
+        self._sleep, self._monotonic = sleep, monotonic
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
             headers={"Accept": "application/json", "User-Agent": USER_AGENT, **config.auth_headers()},
@@ -62,10 +75,10 @@ class AiozHttp:
         `kwargs` go to `httpx.AsyncClient.request` (`params`, `json`, `files`).
         """
         url = template.format_map(path_params or {})
-        deadline = asyncio.get_running_loop().time() + self._config.deadline_seconds
+        deadline = self._monotonic() + self._config.deadline_seconds
         send = functools.partial(self._attempt, method, url, template, kwargs)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(self._config.deadline_seconds):
                 return await self._send_with_retries(send, deadline, retry, recover)
         except TimeoutError:
             raise AiozTimeout(
@@ -83,9 +96,9 @@ class AiozHttp:
             except AiozError as exc:
                 may_resend = retry is Retry.SAFE or recover is not None or not_processed(exc)
                 delay = retry_delay(exc, attempt, self._config, may_resend=may_resend)
-                if delay is None or asyncio.get_running_loop().time() + delay >= deadline:
+                if delay is None or self._monotonic() + delay >= deadline:
                     raise
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 if recover is not None and not not_processed(exc):
                     found = await recover()
                     if found is not None:

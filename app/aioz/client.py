@@ -1,14 +1,16 @@
 """Async client for the AIOZ Stream live-streaming API (spec §3)."""
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from app.aioz._http import AiozHttp
+from app.aioz._http import AiozHttp, Sleep
 from app.aioz._retry import Retry
 from app.aioz.config import AiozConfig
 from app.aioz.errors import AiozEndpointNotFound, AiozError, AiozNotFound, AiozValidationError
@@ -60,9 +62,17 @@ class AiozClient:
     failures, creates only when that cannot create a duplicate (see docs/aioz.md).
     """
 
-    def __init__(self, config: AiozConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: AiozConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`sleep` and `monotonic` pace the retries; tests pass a manual clock's (see `AiozHttp`)."""
         self.config = config
-        self._http = AiozHttp(config, transport=transport)
+        self._http = AiozHttp(config, transport=transport, sleep=sleep, monotonic=monotonic)
 
     async def __aenter__(self) -> Self:
         return self

@@ -75,14 +75,16 @@ class HeldLease:
                     await self.leases.release(self.name, self.holder)
 
 
-async def run_pass(lease: HeldLease, job: Job, sleep: Sleep = asyncio.sleep) -> bool:
+async def run_pass(
+    lease: HeldLease, job: Job, sleep: Sleep = asyncio.sleep, now: Callable[[], datetime] = utcnow
+) -> bool:
     """Run one pass of `job` while a heartbeat renews `lease`; False when the lease was lost mid-pass.
 
     The heartbeat renews every `ttl / 3`. A renewal that finds another holder, or failing renewals
     until the lease can no longer be proven ours, cancels the pass: its steps are conditional updates,
     so the next holder completes whatever it left.
     """
-    work = asyncio.create_task(job(utcnow()))
+    work = asyncio.create_task(job(now()))
 
     async def heartbeat() -> None:
         while True:
@@ -124,6 +126,7 @@ async def run_leased_forever(
     ttl: float | None = None,
     sleep: Sleep = asyncio.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = utcnow,
 ) -> None:
     """Call `job(now)` every `interval` seconds while this process holds the lease `name`.
 
@@ -131,7 +134,7 @@ async def run_leased_forever(
     the database's latency, not a whole pass. The lease stays with its holder between passes (renewed
     by the next pass) and is released when the loop is cancelled (shutdown).
     """
-    leases = LeaseRepository(db)
+    leases = LeaseRepository(db, now)  # `now`: the embedded engine's server clock (tests pass a manual one)
     holder = f"{socket.gethostname()}:{os.getpid()}:{name}:{uuid.uuid4().hex[:8]}"
     lease = HeldLease(leases, name, holder, ttl or interval * 3, monotonic)
     try:
@@ -140,7 +143,7 @@ async def run_leased_forever(
                 acquired = await lease.acquire()
                 outages.recovered()
                 if acquired:
-                    await run_pass(lease, job, sleep)
+                    await run_pass(lease, job, sleep, now)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive any single failure; the next pass retries

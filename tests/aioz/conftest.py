@@ -11,6 +11,7 @@ import uvicorn
 
 from app.aioz import AiozClient, AiozConfig, LiveStreamKey
 from app.aioz.fake import FakeAioz
+from tests.clock import ManualClock
 
 # Fast backoff and short timeouts keep the retry tests quick.
 FAST = {
@@ -64,10 +65,12 @@ def make_config(fake: FakeAioz, server_url: str) -> Callable[..., AiozConfig]:
 
 @pytest.fixture
 async def make_client(make_config: Callable[..., AiozConfig]) -> AsyncIterator[Callable[..., AiozClient]]:
+    """`make(auth, clock=ManualClock(), **config)`: with a clock, retry pauses are taken on it, not waited."""
     clients: list[AiozClient] = []
 
-    def make(auth: str = "api_key", **overrides: Any) -> AiozClient:
-        clients.append(AiozClient(make_config(auth, **overrides)))
+    def make(auth: str = "api_key", clock: ManualClock | None = None, **overrides: Any) -> AiozClient:
+        pacing = {} if clock is None else {"sleep": clock.sleep, "monotonic": clock.monotonic}
+        clients.append(AiozClient(make_config(auth, **overrides), **pacing))
         return clients[-1]
 
     yield make

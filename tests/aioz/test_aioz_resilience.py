@@ -1,7 +1,6 @@
 """Retries, deadlines and error mapping, driven by the fake's fault injection over real HTTP."""
 
 import socket
-import time
 from collections.abc import Callable
 
 import httpx
@@ -22,6 +21,7 @@ from app.aioz import (
     AiozValidationError,
 )
 from app.aioz.fake import IN_PROCESS_BASE_URL, FakeAccount, FakeAioz
+from tests.clock import ManualClock
 
 MakeClient = Callable[..., AiozClient]
 
@@ -74,38 +74,38 @@ class TestIdempotentRetries:
         assert (await client.list_streamings(key.id)).total == 0
 
     async def test_latency_is_tolerated(self, make_client: MakeClient, fake: FakeAioz) -> None:
-        client = make_client()
-        fake.inject_fault("/live_streams", "latency", delay=0.2)
+        clock = ManualClock()
+        client = make_client(clock=clock, read_timeout=1.0)
+        fake.inject_fault("/live_streams", "latency", delay=0.2)  # slow, but within the read timeout
 
-        started = time.monotonic()
-        await client.list_live_stream_keys()
+        assert (await client.list_live_stream_keys()).total == 0
 
-        assert time.monotonic() - started >= 0.2
-        assert count(fake, "GET") == 1
+        assert count(fake, "GET") == 1 and clock.sleeps == []  # answered late, not retried
 
 
 class TestRateLimits:
     async def test_429_honours_retry_after(self, make_client: MakeClient, fake: FakeAioz) -> None:
-        client = make_client()
-        fake.inject_fault("/live_streams", "429", retry_after=1)
+        clock = ManualClock()
+        client = make_client(clock=clock)
+        fake.inject_fault("/live_streams", "429", retry_after=2)
 
-        started = time.monotonic()
         await client.list_live_stream_keys()
 
-        assert time.monotonic() - started >= 1.0
+        assert clock.sleeps == [2]  # waited exactly the Retry-After, not the (much shorter) backoff
         assert count(fake, "GET") == 2
 
     async def test_429_past_the_deadline_is_raised_at_once(
         self, make_client: MakeClient, fake: FakeAioz
     ) -> None:
-        client = make_client(deadline_seconds=0.5)
+        clock = ManualClock()
+        client = make_client(clock=clock, deadline_seconds=0.5)
         fake.inject_fault("/live_streams", "429", retry_after=3)
 
         with pytest.raises(AiozRateLimited) as caught:
             await client.list_live_stream_keys()
 
         assert caught.value.retry_after == 3 and caught.value.status_code == 429
-        assert count(fake, "GET") == 1
+        assert count(fake, "GET") == 1 and clock.sleeps == []
 
     async def test_create_is_retried_after_429(self, make_client: MakeClient, fake: FakeAioz) -> None:
         client = make_client()
@@ -158,26 +158,42 @@ class TestUnsafeCreates:
 
 class TestDeadlinesAndConnections:
     async def test_deadline_cuts_a_slow_attempt(self, make_client: MakeClient, fake: FakeAioz) -> None:
-        client = make_client(read_timeout=5, deadline_seconds=0.3)
-        fake.inject_fault("/live_streams", "timeout", delay=5)
+        # The attempt would hang for 30 s and its read timeout is 20 s: only the deadline can end it
+        # (the message says which bound fired, so the test needs no stopwatch).
+        client = make_client(read_timeout=20, deadline_seconds=0.3)
+        fake.inject_fault("/live_streams", "timeout", delay=30)
 
-        started = time.monotonic()
         with pytest.raises(AiozTimeout, match=r"exceeded its 0\.3s deadline"):
             await client.list_live_stream_keys()
 
-        assert 0.3 <= time.monotonic() - started < 0.8
         assert count(fake, "GET") == 1
 
     async def test_retries_stop_at_the_deadline(self, make_client: MakeClient, fake: FakeAioz) -> None:
+        # Each failed attempt is followed by a 0.2 s pause on the manual clock; the 4th pause would end
+        # past the 0.7 s budget, so the 4th failure is raised instead of waiting for a 5th attempt.
+        clock = ManualClock()
+        client = make_client(
+            clock=clock, deadline_seconds=0.7, max_attempts=10, backoff_initial=0.2, backoff_max=0.2,
+            backoff_jitter=0,
+        )  # fmt: skip
+        fake.inject_fault("/live_streams", "5xx", count=10)
+
+        with pytest.raises(AiozUnavailable):
+            await client.list_live_stream_keys()
+
+        assert clock.sleeps == [0.2, 0.2, 0.2]
+        assert count(fake, "GET") == 4
+
+    async def test_slow_attempts_are_retried_until_the_deadline(
+        self, make_client: MakeClient, fake: FakeAioz
+    ) -> None:
         client = make_client(read_timeout=0.2, deadline_seconds=0.7, max_attempts=10)
         fake.inject_fault("/live_streams", "timeout", count=10, delay=5)
 
-        started = time.monotonic()
         with pytest.raises(AiozTimeout):
             await client.list_live_stream_keys()
 
-        assert time.monotonic() - started < 1.0
-        assert 2 <= count(fake, "GET") < 10
+        assert 2 <= count(fake, "GET") < 10  # retried, and cut by the deadline long before 10 attempts
 
     async def test_read_timeout_is_retried(self, make_client: MakeClient, fake: FakeAioz) -> None:
         client = make_client(read_timeout=0.2)

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 from bson import ObjectId
 
-from app.core.background import run_leased_forever
 from app.core.timeutils import iso_ms, utcnow
 from app.reminders.scheduler import ReminderScheduler
 from tests.helpers import auth, create_stream
@@ -125,20 +124,3 @@ async def test_concurrent_passes_fire_each_reminder_exactly_once(client, make_us
     docs = await db["reminders"].find().to_list()
     assert len(docs) == 12 and all(d["status"] == "FIRED" and d["firedAt"] == now for d in docs)
     assert await ReminderScheduler(db).run_once(now + timedelta(minutes=1)) == 0
-
-
-async def test_leased_loop_runs_on_one_holder_at_a_time(db):
-    calls: dict[str, int] = {"a": 0, "b": 0}
-
-    def job(name):
-        async def run(now):
-            calls[name] += 1
-
-        return run
-
-    loops = [asyncio.create_task(run_leased_forever(db, "test-lease", 0.1, job(name))) for name in calls]
-    await asyncio.sleep(0.55)
-    for loop in loops:
-        loop.cancel()
-    await asyncio.gather(*loops, return_exceptions=True)
-    assert sorted(calls.values())[0] == 0 and sorted(calls.values())[1] >= 3
