@@ -1,24 +1,44 @@
-"""Shared fixtures: a fresh app + database per test, driven over HTTP through ASGITransport.
+"""Shared fixtures: one app per test process, a fresh database (and AIOZ fake) per test, over HTTP.
 
-The database is the embedded engine unless `MONGODB_TEST_URL` points at a real MongoDB, in which
-case every test gets its own database, dropped afterwards.
+Building an app's routes costs far more than a test, so each process (each xdist worker) builds the app
+for the default settings once. Every test still starts clean: the `app` fixture enters the app's
+lifespan per test, which creates a new database client (a new in-memory engine, or with
+`MONGODB_TEST_URL` a database dropped after the test) and a new AIOZ fake, and it restores the app's
+state, dependency overrides and media directory. A test (or class/module) that overrides `settings`
+gets an app of its own built from them.
 """
 
+import asyncio
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from app.core.config import Settings
+from app.core.logging import configure_logging
 from app.main import create_app
 
 MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL")
 
 UserFactory = Callable[..., Awaitable[tuple[dict[str, Any], str]]]
+
+# Nothing a test does writes into the repository: uploads go to a directory of this process, removed at
+# exit, and Hypothesis (schemathesis) keeps neither an example database nor its caches in `.hypothesis/`.
+_PROCESS_TMP = Path(tempfile.mkdtemp(prefix="allmine-tests-"))
+atexit.register(shutil.rmtree, _PROCESS_TMP, True)
+set_hypothesis_home_dir(str(_PROCESS_TMP / "hypothesis"))
+hypothesis_settings.register_profile("allmine-tests", database=None)
+hypothesis_settings.load_profile("allmine-tests")
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -30,23 +50,74 @@ def make_settings(**overrides: Any) -> Settings:
         "background_tasks": False,
         "log_level": "WARNING",
         "ranking_max_age_seconds": 0,
+        "media_dir": str(_PROCESS_TMP / f"media-{uuid.uuid4().hex[:8]}"),
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
 
+class _SharedApp:
+    """The process's app for the default settings, and the state it had right after `create_app`."""
+
+    def __init__(self) -> None:
+        self.settings = make_settings()
+        self.app = create_app(self.settings)
+        self.state = dict(self.app.state._state)
+
+    def reset(self) -> None:
+        """Back to the state `create_app` left: per-test values gone, loop-bound locks new."""
+        fresh = {k: asyncio.Lock() if isinstance(v, asyncio.Lock) else v for k, v in self.state.items()}
+        self.app.state._state.clear()
+        self.app.state._state.update(fresh)
+        self.app.dependency_overrides.clear()
+        media = Path(self.settings.media_dir)
+        shutil.rmtree(media, ignore_errors=True)
+        media.mkdir(parents=True)
+        self.restore_logging()
+
+    def restore_logging(self) -> None:
+        """`create_app` configures the process's logging; an app built by a test may have changed it."""
+        json_logs = self.settings.is_production if self.settings.log_json is None else self.settings.log_json
+        configure_logging(self.settings.log_level, json=json_logs)
+
+
+_shared: _SharedApp | None = None
+
+
+def shared_app() -> _SharedApp:
+    global _shared
+    if _shared is None:
+        _shared = _SharedApp()
+    return _shared
+
+
 @pytest.fixture
-def settings(tmp_path: Any) -> Settings:
-    return make_settings(media_dir=str(tmp_path / "media"))
+def settings() -> Settings:
+    """The default test settings; override this fixture to get an app built from other settings."""
+    return shared_app().settings
 
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-        if MONGODB_TEST_URL:
-            await application.state.mongo_client.drop_database(settings.mongodb_db)
+    shared = shared_app()
+    own = settings is not shared.settings
+    if own:
+        application = create_app(settings)
+    else:
+        application = shared.app
+        shared.reset()
+    try:
+        async with application.router.lifespan_context(application):
+            try:
+                yield application
+            finally:
+                if MONGODB_TEST_URL:
+                    await application.state.mongo_client.drop_database(settings.mongodb_db)
+    finally:
+        if own:
+            shared.restore_logging()
+        else:
+            shared.reset()
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ class TestRequestId:
         second = (await client.get("/health")).headers["x-request-id"]
         assert re.fullmatch(r"[0-9a-f]{32}", first) and first != second
 
-    @pytest.mark.parametrize("sent", [uuid.uuid4().hex, str(uuid.uuid4())])
+    @pytest.mark.parametrize("sent", [uuid.uuid4().hex, str(uuid.uuid4())], ids=["hex", "dashed"])
     async def test_echoed_when_sent(self, client, sent):
         response = await client.get("/health", headers={"X-Request-ID": sent})
         assert response.headers["x-request-id"] == sent
