@@ -19,7 +19,7 @@ from app.aioz.factory import build_aioz
 from app.bans import router as bans_router
 from app.chat import router as chat_router
 from app.core import health
-from app.core.background import LeasedJob, run_leased_forever
+from app.core.background import LeasedJob, cancel_all, run_leased_forever
 from app.core.config import Settings
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
@@ -68,7 +68,8 @@ tokens printed at start-up, then press **Authorize** and paste the token.
 """
 
 
-STARTUP_WAIT_SECONDS = 3.0  # on MongoDB, start ready when the database answers; serve at once when not
+STARTUP_WAIT_SECONDS = 3.0  # longest wait for the first index migration attempt before serving
+SHUTDOWN_WAIT_SECONDS = 5.0  # longest wait for the background loops to stop and release their leases
 
 
 def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
@@ -109,20 +110,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.database_preparation = preparation
         tasks = [asyncio.create_task(preparation.run())]
-        await asyncio.wait(tasks, timeout=None if settings.uses_embedded_db else STARTUP_WAIT_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            wait = None if settings.uses_embedded_db else STARTUP_WAIT_SECONDS
+            await asyncio.wait_for(preparation.first_attempt.wait(), wait)
         if settings.background_tasks:
             tasks += [
                 asyncio.create_task(run_leased_forever(db, job.name, job.interval, job.run))
                 for job in background_jobs(app, settings)
             ]
+        app.state.background_tasks = tasks
         await app.state.realtime.start()
         try:
             yield
         finally:
-            for task in tasks:  # a cancelled loop releases its lease
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all(tasks, wait=SHUTDOWN_WAIT_SECONDS)  # a cancelled loop releases its lease
             await app.state.realtime.stop()
             await app.state.aioz.aclose()
             await client.close()

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,7 @@ from app.core.timeutils import utcnow
 
 log = structlog.get_logger("app.background")
 
-Job = Callable[[datetime], Awaitable[Any]]
+Job = Callable[[datetime], Coroutine[Any, Any, Any]]  # a coroutine: a pass runs as a task
 Sleep = Callable[[float], Awaitable[Any]]
 RELEASE_TIMEOUT_SECONDS = 1.0
 
@@ -75,6 +75,18 @@ class HeldLease:
                     await self.leases.release(self.name, self.holder)
 
 
+async def cancel_all(tasks: list[asyncio.Task[Any]], wait: float | None = None) -> None:
+    """Cancel every task first, then wait for them (at most `wait` seconds).
+
+    Not one by one: PyMongo's async client (4.20) deadlocks when a task waiting for a server is
+    cancelled and awaited while another one waits too; cancelled together, they all end at once.
+    """
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=wait)
+
+
 async def run_pass(
     lease: HeldLease, job: Job, sleep: Sleep = asyncio.sleep, now: Callable[[], datetime] = utcnow
 ) -> bool:
@@ -104,13 +116,7 @@ async def run_pass(
     try:
         await asyncio.wait({work})  # unlike `await work`, a cancelled pass does not raise here
     finally:  # also on shutdown: cancelling this coroutine stops the heartbeat and the pass
-        beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
-        if not work.done():
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+        await cancel_all([beat, work])
     if work.cancelled():  # only the heartbeat cancels it
         return False
     work.result()  # a failed pass raises here, for the loop to log

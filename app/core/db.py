@@ -7,12 +7,14 @@ which logs an outage once (not once per failing request or pass) and its end.
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pymongo
 import structlog
 from fastapi import Depends, Request
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.config import Settings
 from app.core.embedded import EmbeddedAsyncClient, EmbeddedDatabase
@@ -20,27 +22,31 @@ from app.core.errors import database_unavailable
 
 log = structlog.get_logger("app.db")
 
-# Repositories accept either engine's database object; the look-alike is not a pymongo subclass.
-Database = Any
+# Repositories are typed against PyMongo's async API. With `MONGODB_URL` unset they get the embedded
+# look-alike (app.core.embedded), which mirrors that API without subclassing it: `create_client` is the
+# one place that says so (tests/test_embedded.py holds the adapter to PyMongo's behaviour).
+Document = dict[str, Any]
+Client = AsyncMongoClient[Document]
+Database = AsyncDatabase[Document]
+Collection = AsyncCollection[Document]
 
 PING_TIMEOUT_SECONDS = 1.0
-SERVER_SELECTION_TIMEOUT_MS = 5000
 
 
-def create_client(settings: Settings) -> Any:
+def create_client(settings: Settings) -> Client:
     """The one client of the process; no I/O here (PyMongo connects in the background)."""
     if settings.mongodb_url is None:
         log.info("database_engine", engine="embedded", note="in-memory; data is lost on restart")
-        return EmbeddedAsyncClient(tz_aware=True)
+        return cast(Client, EmbeddedAsyncClient(tz_aware=True))
     log.info("database_engine", engine="mongodb", timeout_ms=settings.mongodb_timeout_ms)
     return AsyncMongoClient(
         settings.mongodb_url.get_secret_value(),
         tz_aware=True,
         appname="allmine-live",
-        # One budget per operation (selection, connection, retries, w:majority waits): a hung socket or
-        # a missing majority ends in a timeout error (503) instead of a request waiting forever.
+        # One budget per operation (server selection, connection, retries, w:majority waits): a hung
+        # socket, an unreachable server or a missing majority ends in a timeout error (503) instead of a
+        # request waiting forever. Under timeoutMS, serverSelectionTimeoutMS no longer applies.
         timeoutMS=settings.mongodb_timeout_ms,
-        serverSelectionTimeoutMS=min(SERVER_SELECTION_TIMEOUT_MS, settings.mongodb_timeout_ms),
     )
 
 
@@ -115,7 +121,8 @@ async def ping(db: Database, within: float = PING_TIMEOUT_SECONDS) -> bool:
 
 
 async def get_db(request: Request) -> Database:
-    return request.app.state.db
+    db: Database = request.app.state.db
+    return db
 
 
 Db = Annotated[Database, Depends(get_db)]

@@ -17,7 +17,7 @@ raises (the caller retries later); nothing else does. See docs/decisions.md, "In
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,7 +162,7 @@ async def _commit_quorum(db: Database) -> str | None:
     return "majority" if "setName" in hello or hello.get("msg") == "isdbgrid" else None
 
 
-def _keys(spec: dict[str, Any]) -> tuple[Any, ...]:
+def _keys(spec: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple((field, _number(direction)) for field, direction in dict(spec["key"]).items())
 
 
@@ -170,13 +170,13 @@ def _number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _normalized(spec: dict[str, Any]) -> tuple[Any, ...]:
+def _normalized(spec: Mapping[str, Any]) -> tuple[Any, ...]:
     options = {name: spec.get(name) for name in COMPARED_OPTIONS}
     options["unique"], options["sparse"] = bool(options["unique"]), bool(options["sparse"])
     return _keys(spec), tuple(sorted((k, repr(v)) for k, v in options.items()))
 
 
-def _describe(spec: dict[str, Any]) -> str:
+def _describe(spec: Mapping[str, Any]) -> str:
     options = ", ".join(f"{name}={spec[name]!r}" for name in COMPARED_OPTIONS if spec.get(name))
     keys = ", ".join(f"{field}: {direction}" for field, direction in _keys(spec))
     return f"keys {{{keys}}}" + (f", {options}" if options else "")
@@ -187,8 +187,11 @@ class DatabasePreparation:
 
     Runs until it succeeds, retrying with a capped backoff while the database is unavailable, so the
     process serves `/health` (and `/ready` 503) during an outage instead of exiting. `ready` turns true
-    once every step has run; `/ready` reports 503 until then.
+    once every step has run; `/ready` reports 503 until then. `first_attempt` is set when the first
+    try has ended either way: start-up waits for it, so a reachable database is ready at once.
     """
+
+    initial_backoff = 1.0
 
     def __init__(
         self,
@@ -203,11 +206,12 @@ class DatabasePreparation:
         self.db, self.repositories, self.after = db, repositories, after
         self.build_timeout_seconds, self.sleep, self.max_backoff = build_timeout_seconds, sleep, max_backoff
         self.ready = False
+        self.first_attempt = asyncio.Event()
         self.report: MigrationReport | None = None
         self.attempts = 0
 
     async def run(self) -> None:
-        backoff = 1.0
+        backoff = self.initial_backoff
         while True:
             self.attempts += 1
             try:
@@ -222,10 +226,12 @@ class DatabasePreparation:
             except Exception as exc:  # never let start-up work end the process; retry later
                 if not note_failure(exc, "startup"):
                     log.exception("database_preparation_failed", attempt=self.attempts)
+                self.first_attempt.set()
                 await self.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             outages.recovered()
             self.ready = True
+            self.first_attempt.set()
             log.info("database_prepared", attempts=self.attempts)
             return
