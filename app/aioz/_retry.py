@@ -25,7 +25,7 @@ def not_processed(exc: AiozError) -> bool:
 
 def backoff(attempt: int, config: AiozConfig) -> float:
     """Exponential backoff capped at `backoff_max`, plus up to `backoff_jitter` seconds of jitter."""
-    exponential = min(config.backoff_max, config.backoff_initial * 2 ** (attempt - 1))
+    exponential = min(config.backoff_max, config.backoff_initial * 2.0 ** (attempt - 1))
     return exponential + random.uniform(0, config.backoff_jitter)
 
 

@@ -2,7 +2,7 @@
 in-process fake."""
 
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 from app.aioz.client import AiozClient
 from app.aioz.config import DEFAULT_BASE_URL, AiozConfig
@@ -17,7 +17,7 @@ def aioz_resilience(settings: Settings) -> dict[str, Any]:
     """
     budget = settings.aioz_timeout_seconds
     per_attempt = {
-        field.name: min(field.default, budget)
+        field.name: min(cast(float, field.default), budget)
         for field in fields(AiozConfig)
         if field.name.endswith("_timeout")
     }

@@ -26,6 +26,8 @@ from mongomock_ng.collection import Cursor as _SyncCursor
 from mongomock_ng.collection import _cast_document_class
 from mongomock_ng.filtering import filter_applies
 
+Document = dict[str, Any]
+
 
 class _Worker:
     def __init__(self) -> None:
@@ -61,7 +63,7 @@ def _on_worker(*names: str) -> Callable[[type], type]:
 class EmbeddedCursor:
     """AsyncCursor / AsyncCommandCursor look-alike."""
 
-    def __init__(self, worker: _Worker, sync_cursor: Any = None, docs: list[dict] | None = None) -> None:
+    def __init__(self, worker: _Worker, sync_cursor: Any = None, docs: list[Document] | None = None) -> None:
         self._worker, self._sync = worker, sync_cursor
         self._docs = None if docs is None else collections.deque(docs)
 
@@ -83,7 +85,7 @@ class EmbeddedCursor:
     def batch_size(self, _n: int) -> "EmbeddedCursor":
         return self
 
-    async def _load(self) -> collections.deque:
+    async def _load(self) -> collections.deque[Document]:
         if self._docs is None:
             self._docs = collections.deque(await self._worker.run(list, self._sync))
         return self._docs
@@ -91,7 +93,7 @@ class EmbeddedCursor:
     def __aiter__(self) -> "EmbeddedCursor":
         return self
 
-    async def __anext__(self) -> dict:
+    async def __anext__(self) -> Document:
         docs = await self._load()
         if not docs:
             raise StopAsyncIteration
@@ -99,7 +101,7 @@ class EmbeddedCursor:
 
     next = __anext__
 
-    async def to_list(self, length: int | None = None) -> list[dict]:
+    async def to_list(self, length: int | None = None) -> list[Document]:
         docs = await self._load()
         count = len(docs) if length is None else min(length, len(docs))
         return [docs.popleft() for _ in range(count)]
@@ -128,10 +130,10 @@ class EmbeddedCollection:
     def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
         return EmbeddedCursor(self._worker, sync_cursor=self._sync.find(*args, **kwargs))
 
-    async def aggregate(self, pipeline: list[dict], **kwargs: Any) -> EmbeddedCursor:
+    async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
         return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
 
-    def _aggregate(self, pipeline: list[dict]) -> list[dict]:
+    def _aggregate(self, pipeline: list[Document]) -> list[Document]:
         # mongomock-ng copies the whole collection before the first stage; a leading $match is a find().
         if pipeline and list(pipeline[0]) == ["$match"]:
             docs = list(self._sync.find(pipeline[0]["$match"]))
@@ -179,11 +181,12 @@ class EmbeddedDatabase:
             raise AttributeError(name)
         return self.get_collection(name)
 
-    async def command(self, command: str | dict, **kwargs: Any) -> dict:
+    async def command(self, command: str | Document, **kwargs: Any) -> Document:
         name = command if isinstance(command, str) else next(iter(command))
         if name.lower() in {"ping", "hello", "ismaster"}:
             return {"ok": 1.0}
-        return await self._worker.run(self._sync.command, command, **kwargs)
+        result: Document = await self._worker.run(self._sync.command, command, **kwargs)
+        return result
 
 
 class EmbeddedAsyncClient:
@@ -192,7 +195,8 @@ class EmbeddedAsyncClient:
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("tz_aware", True)
         self._sync = mongomock_ng.MongoClient(**kwargs)
-        self._sync._speedups = True  # read by the patches below, which are scoped to our clients
+        # A marker of our own, read by the patches below, which are scoped to our clients.
+        vars(self._sync)["_speedups"] = True
         self._worker = _Worker()
         _install_speedups()
 
@@ -208,7 +212,8 @@ class EmbeddedAsyncClient:
         await self._worker.run(self._sync.drop_database, name)
 
     async def list_database_names(self) -> list[str]:
-        return await self._worker.run(self._sync.list_database_names)
+        names: list[str] = await self._worker.run(self._sync.list_database_names)
+        return names
 
     def start_session(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError("sessions and transactions are not available on the embedded engine")
@@ -236,10 +241,12 @@ def _install_speedups() -> None:
     """
     if getattr(_SyncCollection._iter_documents, "speedup", False):
         return
-    scan, step = _SyncCollection._iter_documents, _SyncCursor.__next__
+    scan: Callable[[Any, Any], Any] = _SyncCollection._iter_documents
+    step: Callable[[Any], Any] = _SyncCursor.__next__
 
     def enabled(collection: Any) -> bool:
-        return vars(collection.database.client).get("_speedups", False)
+        flag: bool = vars(collection.database.client).get("_speedups", False)
+        return flag
 
     def _iter_documents(self: Any, filter: Any) -> Any:
         _id = filter.get("_id", _MISSING) if isinstance(filter, dict) else _MISSING
@@ -274,5 +281,6 @@ def _install_speedups() -> None:
         return _cast_document_class(results[start], self.collection.codec_options.document_class)
 
     _iter_documents.speedup = True  # type: ignore[attr-defined]
-    _SyncCollection._iter_documents = _iter_documents
-    _SyncCursor.__next__ = _SyncCursor.next = __next__
+    # Deliberate monkeypatches of mongomock-ng's methods (see above); mypy rightly flags any such assignment.
+    _SyncCollection._iter_documents = _iter_documents  # type: ignore[method-assign]
+    _SyncCursor.__next__ = _SyncCursor.next = __next__  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ before it sent the renewal: a lower bound of the server-side expiry whatever the
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
@@ -35,7 +36,7 @@ class LeaseRepository(Repository):
         if is_embedded(self.db):
             now = self.clock()
             query = {"_id": name, "$or": [{"holder": holder}, {"expiresAt": {"$lte": now}}]}
-            update: dict | list = {
+            update: dict[str, Any] | list[dict[str, Any]] = {
                 "$set": {
                     "holder": holder,
                     "expiresAt": now + timedelta(milliseconds=ttl_ms),

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 
 from app.core.errors import Conflict, NotFound
 from app.core.timeutils import utcnow
@@ -79,7 +80,7 @@ def _version_filter(version: int) -> dict[str, Any]:
 class OnceHolder:
     """Mixin for a repository whose documents are holders (see the module docstring)."""
 
-    collection: Any
+    collection: AsyncCollection[dict[str, Any]]
     collection_name: ClassVar[str]
 
     async def decide_once(

@@ -20,7 +20,7 @@ Everything here is derived from route metadata, so domains only declare what is 
 
 import copy
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -98,7 +98,8 @@ def install_openapi(
 def _api_routes(app: FastAPI) -> Iterator[Any]:
     """Every documented API route, also inside routers FastAPI includes lazily (≥ 0.13x)."""
     contexts = getattr(routing, "iter_route_contexts", None)
-    for route in contexts(app.routes) if contexts else app.routes:
+    routes: Iterable[Any] = contexts(app.routes) if contexts else app.routes  # route contexts or routes
+    for route in routes:
         original = getattr(route, "original_route", route)
         if isinstance(original, APIRoute) and route.include_in_schema:
             yield route

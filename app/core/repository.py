@@ -6,7 +6,7 @@ list in `app/repositories.py`). A `durable` repository (money: ledger, balances,
 w:"majority", majority reads and the primary, whatever the connection string says.
 """
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -120,14 +120,16 @@ class Repository:
         Two concurrent first upserts can both try the insert; MongoDB then fails one with a duplicate
         key, and repeating it as a plain update is correct because the document now exists.
         """
+        # The driver types the result Optional; with upsert and AFTER, or after such a clash, it is not.
         try:
-            return await self.collection.find_one_and_update(
+            found = await self.collection.find_one_and_update(
                 key, update, upsert=True, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError:
-            return await self.collection.find_one_and_update(
+            found = await self.collection.find_one_and_update(
                 key, update, return_document=ReturnDocument.AFTER
             )
+        return cast(dict[str, Any], found)
 
     async def update(
         self, query: dict[str, Any], update: dict[str, Any], *, include_deleted: bool = False

@@ -108,11 +108,11 @@ class CreatorViewerCountRepository(Repository):
         """Store a recount unless the creator was marked again since `seen` was read."""
         query = {"_id": seen["_id"], "changes": seen.get("changes", 0)}
         if viewers == 0:
-            result = await self.collection.delete_one(query)
-            return result.deleted_count == 1
+            deleted = await self.collection.delete_one(query)
+            return deleted.deleted_count == 1
         update: dict[str, Any] = {"$set": {"viewers": viewers, "computedAt": now, "refreshAt": refresh_at}}
-        result = await self.collection.update_one(query, update)
-        return result.matched_count == 1
+        updated = await self.collection.update_one(query, update)
+        return updated.matched_count == 1
 
     async def top(self, limit: int) -> list[tuple[ObjectId, int]]:
         cursor = self.collection.find({"viewers": {"$gt": 0}}, {"viewers": 1})

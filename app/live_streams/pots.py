@@ -47,8 +47,12 @@ class OnceHolderRepository(Protocol):
     """A repository whose documents hold a pot: an `app.core.once.OnceHolder` that can also read a
     holder and record its payout."""
 
-    decide_once: Callable[..., Awaitable[Decided]]
-    forget: Callable[[Any, Any], Awaitable[None]]
+    # Read-only members (a repository's methods satisfy them; a plain attribute would have to be settable).
+    @property
+    def decide_once(self) -> Callable[..., Awaitable[Decided]]: ...
+
+    @property
+    def forget(self) -> Callable[[Any, Any], Awaitable[None]]: ...
 
     async def get(self, _id: Any, *, include_deleted: bool = False) -> dict[str, Any] | None: ...
 

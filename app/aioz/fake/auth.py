@@ -37,10 +37,10 @@ class Accounts:
         if scheme.lower() == "basic" and credentials:
             public_key, secret_key = _decode_basic(credentials)
             return self._by_key_pair(public_key, secret_key)
-        public_key, secret_key = headers.get("stream-public-key"), headers.get("stream-secret-key")
-        if not public_key or not secret_key:
+        header_public, header_secret = headers.get("stream-public-key"), headers.get("stream-secret-key")
+        if not header_public or not header_secret:
             raise ApiError(401, wire.NOT_LOGGED_IN)
-        return self._by_key_pair(public_key, secret_key)
+        return self._by_key_pair(header_public, header_secret)
 
     def _by_key_pair(self, public_key: str, secret_key: str) -> str:
         account = self._by_public_key.get(public_key)

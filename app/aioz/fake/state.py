@@ -129,7 +129,8 @@ class FakeStore:
     def list_streamings(self, user_id: str, key_id: str, query: Mapping[str, str]) -> dict[str, Any]:
         key = self._owned_key(user_id, key_id)
         # Unknown sort values silently fall back here (spec §4.5); live streamings always come first.
-        sort_by = query.get("sort_by") if query.get("sort_by") in ("updated_at", "title") else "created_at"
+        requested_sort = query.get("sort_by", "")
+        sort_by = requested_sort if requested_sort in ("updated_at", "title") else "created_at"
         search = (query.get("search") or "").lower()
         items = [s for s in self._open_streamings(key.id) if search in s.title.lower()]
         items.sort(key=lambda s: getattr(s, sort_by), reverse=query.get("order_by") == "desc")
