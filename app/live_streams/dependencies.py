@@ -23,14 +23,16 @@ from app.users.auth import CurrentUser
 
 
 async def get_follow_ups(request: Request, db: Db) -> FollowUpRunner:
-    return request.app.state.make_follow_ups(db)
+    runner: FollowUpRunner = request.app.state.make_follow_ups(db)
+    return runner
 
 
 FollowUps = Annotated[FollowUpRunner, Depends(get_follow_ups)]
 
 
 async def get_presenter(request: Request, db: Db, settings: SettingsDep) -> LiveStreamPresenter:
-    return request.app.state.make_presenter(db, settings)
+    presenter: LiveStreamPresenter = request.app.state.make_presenter(db, settings)
+    return presenter
 
 
 Presenter = Annotated[LiveStreamPresenter, Depends(get_presenter)]
@@ -68,7 +70,8 @@ Lifecycle = Annotated[StreamLifecycle, Depends(get_lifecycle)]
 
 
 async def get_reconciler(request: Request, db: Db, gateway: Gateway) -> Reconciler:
-    return request.app.state.make_reconciler(db, gateway)
+    reconciler: Reconciler = request.app.state.make_reconciler(db, gateway)
+    return reconciler
 
 
 ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]

@@ -27,7 +27,8 @@ def entry_price(stream: dict[str, Any]) -> int:
     """Whole credits; prices stored before they became integers (e.g. 9.99) round up."""
     if stream.get("accessType") != AccessType.paid or not stream.get("price"):
         return 0
-    return math.ceil(stream["price"])
+    price: float = stream["price"]
+    return math.ceil(price)
 
 
 PAID_ENTRY = PotKind(

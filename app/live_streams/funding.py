@@ -77,7 +77,8 @@ class FundingService:
             raise Conflict("Idempotency-Key was already used with a different request")
         funding, counted = await self.pot.run(funding)
         if funding.get("response") is not None:
-            return funding["response"]  # a retry: the first answer, even if the stream changed since
+            stored: dict[str, Any] = funding["response"]
+            return stored  # a retry: the first answer, even if the stream changed since
         if funding["status"] != ContributionStatus.completed:
             if funding.get("failure") == "insufficient_credits":
                 raise InsufficientCredits()

@@ -37,7 +37,8 @@ class MiniStatus(StrEnum):
 
 
 def is_open(mini: dict[str, Any]) -> bool:
-    return mini["status"] == MiniStatus.open and mini["deadline"] > utcnow()
+    deadline: datetime = mini["deadline"]
+    return mini["status"] == MiniStatus.open and deadline > utcnow()
 
 
 MINI_CROWD_FUNDING = PotKind(
@@ -197,7 +198,8 @@ class MiniCrowdFundingService:
             raise Conflict("Idempotency-Key was already used with a different request")
         contribution, counted = await self.pot.run(contribution)
         if contribution.get("response") is not None:
-            return contribution["response"]
+            stored: dict[str, Any] = contribution["response"]
+            return stored
         if contribution["status"] != ContributionStatus.completed:
             if contribution.get("failure") == "insufficient_credits":
                 raise InsufficientCredits()

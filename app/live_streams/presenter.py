@@ -50,7 +50,8 @@ def funding_percentage(stream: dict[str, Any]) -> float:
     goal = stream.get("fundingGoal") or 0
     if goal <= 0:
         return 0
-    return round(stream.get("collectedFunding", 0) * 100 / goal, 2)
+    collected: float = stream.get("collectedFunding", 0)
+    return round(collected * 100 / goal, 2)
 
 
 class LiveStreamPresenter:

@@ -126,7 +126,8 @@ class ReplayService:
     ) -> dict[str, Any]:
         """The period's first answer, stored: a retry with the same Idempotency-Key gets it as it was."""
         if rental.get("response") is not None:
-            return rental["response"]
+            stored: dict[str, Any] = rental["response"]
+            return stored
         return await self.rentals.store_answer(rental, await self._view(rental, stream, caller, now))
 
     async def _view(
