@@ -135,7 +135,8 @@ class Realtime:
         return self.app.state.db
 
     def presenter(self) -> LiveStreamPresenter:
-        return self.app.state.make_presenter(self.db, self.settings)
+        presenter: LiveStreamPresenter = self.app.state.make_presenter(self.db, self.settings)
+        return presenter
 
     def audience(self) -> AudienceService:
         # as app.live_streams.dependencies.get_audience builds it for REST
@@ -291,4 +292,5 @@ class Realtime:
         key = f"allmine:viewerCount:{stream_id}"
         if await self._redis.set(key, b"1", nx=True, px=max(1, int(interval * 1000))):
             return 0.0
-        return max(await self._redis.pttl(key), 1) / 1000
+        remaining_ms: int = await self._redis.pttl(key)
+        return max(remaining_ms, 1) / 1000
