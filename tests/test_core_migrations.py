@@ -1,0 +1,177 @@
+"""Index migration (issue 12 item 7): missing indexes created, conflicting and obsolete ones reported and
+never fatal, dropped only on request; commit quorum where the server takes one; the CLI command."""
+
+from typing import Any, ClassVar
+
+import pytest
+from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.operations import IndexModel
+
+from app.cli import MIGRATED, NOT_CLEAN, UNAVAILABLE, migrate_indexes_command
+from app.core.embedded import EmbeddedAsyncClient
+from app.core.migrations import declared_indexes, migrate_indexes
+from tests.conftest import make_settings
+
+
+class Widgets:
+    """A repository stand-in: the migration reads only `collection_name` and `indexes`."""
+
+    collection_name = "widgets"
+    indexes: ClassVar[list[IndexModel]] = [
+        IndexModel([("sku", 1)], name="sku_unique", unique=True),
+        IndexModel([("ownerId", 1), ("createdAt", -1)], name="by_owner"),
+        IndexModel([("expiresAt", 1)], name="expiry", expireAfterSeconds=60),
+    ]
+
+
+@pytest.fixture
+async def fresh_db() -> Any:
+    client = EmbeddedAsyncClient()
+    yield client["migrations"]
+    await client.close()
+
+
+async def names(db: Any) -> dict[str, Any]:
+    return {doc["name"]: doc for doc in await (await db.widgets.list_indexes()).to_list()}
+
+
+async def test_missing_indexes_are_created_then_nothing_changes(fresh_db):
+    report = await migrate_indexes(fresh_db, [Widgets])
+    assert sorted(report.created) == ["widgets.by_owner", "widgets.expiry", "widgets.sku_unique"]
+    assert report.clean
+    existing = await names(fresh_db)
+    assert existing["sku_unique"]["unique"] is True and existing["expiry"]["expireAfterSeconds"] == 60
+    again = await migrate_indexes(fresh_db, [Widgets])
+    assert again.created == [] and again.clean
+
+
+async def test_conflicts_and_obsolete_indexes_are_reported_and_not_fatal(fresh_db):
+    await fresh_db.widgets.create_indexes(
+        [
+            IndexModel([("sku", 1)], name="sku_unique"),  # same name, not unique
+            IndexModel([("ownerId", 1), ("createdAt", -1)], name="owner_created"),  # same keys, other name
+            IndexModel([("legacy", 1)], name="legacy_field"),  # declared nowhere
+        ]
+    )
+    report = await migrate_indexes(fresh_db, [Widgets])
+    assert report.created == ["widgets.expiry"]  # what is missing is still created
+    assert {(p.name, "exists with" in p.detail) for p in report.conflicts} == {
+        ("sku_unique", True),
+        ("by_owner", False),
+    }
+    assert "owner_created" in next(str(p) for p in report.conflicts if p.name == "by_owner")
+    assert [p.name for p in report.obsolete] == ["legacy_field"]
+    assert not report.clean and report.failed == []
+    existing = await names(fresh_db)  # nothing existing was touched
+    assert "unique" not in existing["sku_unique"] and {"owner_created", "legacy_field"} <= existing.keys()
+
+
+async def test_drop_obsolete_replaces_conflicts_and_drops_the_rest(fresh_db):
+    await fresh_db.widgets.create_indexes(
+        [
+            IndexModel([("sku", 1)], name="sku_unique"),
+            IndexModel([("ownerId", 1), ("createdAt", -1)], name="owner_created"),
+            IndexModel([("legacy", 1)], name="legacy_field"),
+        ]
+    )
+    report = await migrate_indexes(fresh_db, [Widgets], drop_obsolete=True)
+    assert sorted(report.dropped) == ["widgets.legacy_field", "widgets.owner_created", "widgets.sku_unique"]
+    assert sorted(report.created) == ["widgets.by_owner", "widgets.expiry", "widgets.sku_unique"]
+    assert report.clean
+    existing = await names(fresh_db)
+    assert sorted(existing) == ["_id_", "by_owner", "expiry", "sku_unique"]
+    assert existing["sku_unique"]["unique"] is True
+
+
+async def test_a_refused_build_is_reported_and_the_rest_goes_on(fresh_db):
+    await fresh_db.widgets.insert_many([{"sku": "a"}, {"sku": "a"}])  # violates the new unique index
+    report = await migrate_indexes(fresh_db, [Widgets])
+    assert [p.name for p in report.failed] == ["sku_unique"]
+    assert sorted(report.created) == ["widgets.by_owner", "widgets.expiry"]
+
+
+def test_one_index_declared_twice_differently_is_an_error():
+    class Other:
+        collection_name = "widgets"
+        indexes: ClassVar[list[IndexModel]] = [IndexModel([("sku", -1)], name="sku_unique")]
+
+    with pytest.raises(ValueError, match="declared twice"):
+        declared_indexes([Widgets, Other])
+
+
+# --- a real server's behaviour, faked --------------------------------------------------------------------
+
+
+class FakeCursor:
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs = docs
+
+    async def to_list(self, *_: Any) -> list[dict[str, Any]]:
+        return self.docs
+
+
+class FakeCollection:
+    def __init__(self, name: str, fail: BaseException | None = None) -> None:
+        self.name, self.fail = name, fail
+        self.created: list[tuple[list[str], dict[str, Any]]] = []
+
+    async def list_indexes(self) -> FakeCursor:
+        return FakeCursor([{"name": "_id_", "key": {"_id": 1}}])
+
+    async def create_indexes(self, models: list[IndexModel], **options: Any) -> None:
+        if self.fail:
+            raise self.fail
+        self.created.append(([m.document["name"] for m in models], options))
+
+
+class FakeServer:
+    """Not the embedded engine: the migration asks `hello` for the topology."""
+
+    def __init__(self, hello: dict[str, Any], fail: BaseException | None = None) -> None:
+        self.hello, self.widgets = hello, FakeCollection("widgets", fail)
+
+    def __getitem__(self, name: str) -> FakeCollection:
+        return self.widgets
+
+    async def command(self, name: str) -> dict[str, Any]:
+        assert name == "hello"
+        return self.hello
+
+
+@pytest.mark.parametrize(
+    ("hello", "quorum"),
+    [({"setName": "rs0"}, {"commitQuorum": "majority"}), ({"msg": "isdbgrid"}, {"commitQuorum": "majority"}),
+     ({"isWritablePrimary": True}, {})],
+    ids=["replica-set", "mongos", "standalone"],
+)  # fmt: skip
+async def test_commit_quorum_majority_where_the_server_takes_one(hello, quorum):
+    server = FakeServer(hello)
+    await migrate_indexes(server, [Widgets])
+    assert server.widgets.created and all(options == quorum for _, options in server.widgets.created)
+
+
+async def test_an_unavailable_database_raises_for_the_caller_to_retry():
+    with pytest.raises(ServerSelectionTimeoutError):
+        await migrate_indexes(FakeServer({"setName": "rs0"}, ServerSelectionTimeoutError("down")), [Widgets])
+
+
+# --- the command -------------------------------------------------------------------------------------------
+
+
+def test_cli_migrates_and_exits_0(capsys):
+    assert migrate_indexes_command([], settings=make_settings()) == MIGRATED
+    out = capsys.readouterr().out
+    assert "created users.username_unique" in out and "0 conflicting, 0 obsolete, 0 failed" in out
+
+
+def test_cli_exits_2_when_the_database_is_unavailable(capsys):
+    settings = make_settings(mongodb_url="mongodb://127.0.0.1:1", mongodb_timeout_ms=200)
+    assert migrate_indexes_command(["--drop-obsolete"], settings=settings) == UNAVAILABLE
+    assert "database unavailable" in capsys.readouterr().err
+
+
+def test_cli_help_names_the_flag(capsys):
+    with pytest.raises(SystemExit):
+        migrate_indexes_command(["--help"])
+    assert "--drop-obsolete" in capsys.readouterr().out
+    assert NOT_CLEAN == 1
