@@ -15,6 +15,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from app.core import events
 from app.core.errors import Conflict, Forbidden
 from app.core.timeutils import utcnow
 from app.live_streams.pots import payout_shares
@@ -64,6 +65,7 @@ class SuperlikeService:
         stream = await self.streams.get_or_404(stream_id)
         request_hash = hashlib.sha256(str(stream_id).encode()).hexdigest()
         existing = await self.superlikes.of_key(sender_id, idempotency_key) if idempotency_key else None
+        first_run = existing is None
         if existing is None:
             # Every refusal is answered before anything is written.
             if stream["creatorId"] == sender_id:
@@ -80,7 +82,10 @@ class SuperlikeService:
         superlike = await self.drive(existing)
         if superlike["status"] != SuperlikeStatus.completed:
             raise InsufficientCredits()
-        return superlike_out(superlike)
+        answer = superlike_out(superlike)
+        if first_run:  # a retry with the same key is not a second superlike on the stream's screen
+            events.emit(events.STREAM_SUPERLIKE, answer)
+        return answer
 
     async def _start(
         self, stream: dict[str, Any], sender_id: ObjectId, key: str | None, request_hash: str

@@ -204,6 +204,30 @@ class TestChat:
         assert [m["content"] for m in messages] == ["hello", "from rest"]
         assert messages[0] == sent["data"]
 
+    async def test_superlike_reaches_the_chat_room_once(self, live):
+        _, creator = await live.user()
+        fan, fan_token = await live.user(credits=50)
+        stream = await started_stream(live.http, creator)
+        watcher, got = await live.connect(CHAT)
+        await call(watcher, "joinStream", {"streamId": stream["id"]}, CHAT)
+        headers = {**auth(fan_token), "Idempotency-Key": "tap-1"}
+        for _ in range(2):  # the retry with the same key is not a second superlike
+            sent = await live.http.post(f"{API}/{stream['id']}/chat/superlike", headers=headers)
+            assert sent.status_code == 200, sent.text
+        [superlike] = await got.wait_for("superlike", 1)
+        # Events leave in order: once a later chat message arrived, no second superlike is on its way.
+        after = await live.http.post(
+            f"{API}/{stream['id']}/chat/messages", json={"content": "thanks"}, headers=auth(fan_token)
+        )
+        assert after.status_code == 201, after.text
+        await got.wait_for("chatMessage", 1)
+        assert got.of("superlike") == [superlike]
+        assert (superlike["streamId"], superlike["senderId"], superlike["price"]) == (
+            stream["id"],
+            fan["_id"],
+            10,
+        )
+
     async def test_block_ban_kicks(self, live):
         _, creator = await live.user()
         target, viewer = await live.user()
