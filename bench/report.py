@@ -143,13 +143,19 @@ def plans_section(plans: dict[int, list[dict[str, Any]]], engine: str) -> list[s
     lines = []
     for scale, rows in plans.items():
         lines += [
-            f"Scale {scale}×: {len(rows)} distinct query shapes sent by the app, explained (`queryPlanner`).",
+            f"Scale {scale}×: {len(rows)} distinct query shapes sent by the app (one pass of each background job included), explained (`executionStats`).",
             "",
         ]
         lines += ["| collection | command | shape | winning plan stages | index |", "|---|---|---|---|:-:|"]
         for p in rows:
             shape = p["shape"] if len(p["shape"]) <= 120 else p["shape"][:117] + "…"
-            verdict = "✅" if p["uses_index"] else "❌ COLLSCAN"
+            verdict = (
+                "❌ " + "; ".join(p["problems"])
+                if p.get("problems")
+                else "✅"
+                if p["uses_index"]
+                else "❌ COLLSCAN"
+            )
             lines.append(
                 f"| {p['collection']} | {p['command']} | `{shape}` | {' ← '.join(p['stages'])} | {verdict} |"
             )
@@ -160,9 +166,10 @@ def plans_section(plans: dict[int, list[dict[str, Any]]], engine: str) -> list[s
 def collscans(plans: dict[int, list[dict[str, Any]]]) -> list[str]:
     return [
         f"{p['collection']}.{p['command']} {p['shape']}"
+        + (f" ({'; '.join(p['problems'])})" if p.get("problems") else "")
         for rows in plans.values()
         for p in rows
-        if not p["uses_index"]
+        if not p["uses_index"] or p.get("problems")
     ]
 
 

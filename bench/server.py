@@ -32,10 +32,11 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.core.security import create_access_token
-from app.main import create_app
+from app.core.timeutils import utcnow
+from app.main import background_jobs, create_app
 from bench.baseline import create_baseline_app
 from bench.dataset import build, database_name, load
-from bench.plans import explain_all, plans_to_json, record_commands
+from bench.plans import explain_all, plans_to_json, record_commands, run_background_jobs_once
 
 
 def bench_settings(scale: int) -> Settings:
@@ -85,6 +86,7 @@ def create_bench_app(settings: Settings, scale: int, seed: int, out: Path) -> Fa
             del dataset  # the engine holds its own copy
             yield
             if recorder is not None:
+                await run_background_jobs_once(background_jobs(app, settings), utcnow)  # their plans too
                 plans = await explain_all(app.state.db, recorder)
                 (out / "plans.json").write_text(json.dumps(plans_to_json(plans), indent=1))
                 await app.state.mongo_client.drop_database(settings.mongodb_db)
