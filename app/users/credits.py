@@ -16,11 +16,12 @@ only once the movement is `completed`.
 import contextlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from app.core.db import Database
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.once import PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
@@ -57,6 +58,24 @@ class TxType(StrEnum):
     replay_rental_revenue = "replay_rental_revenue"
 
 
+class CreditMovement(TypedDict):
+    """A stored ledger movement (`credit_transactions`), as the ledger hands it to other modules."""
+
+    _id: ObjectId
+    userId: ObjectId
+    type: str  # a TxType value
+    direction: str  # a Direction value
+    amount: int  # whole credits, > 0
+    status: str  # a TxStatus value
+    idempotencyKey: str
+    reference: dict[str, Any] | None
+    balanceAfter: int | None  # set when the movement is final
+    occurredAt: datetime
+    createdAt: datetime
+    updatedAt: datetime
+    voided: NotRequired[bool]  # a debit and its refund hidden from the history
+
+
 class InsufficientCredits(ValidationFailed):
     def __init__(self) -> None:
         super().__init__("Insufficient credits")
@@ -82,7 +101,7 @@ class CreditTransactionRepository(Repository):
         descending: bool,
         skip: int,
         limit: int,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[CreditMovement], int]:
         """The user's completed movements (`history` index); voided pairs - a debit given straight back
         because its contribution was never counted - did not happen for the user and are left out."""
         query: dict[str, Any] = {
@@ -103,7 +122,8 @@ class CreditTransactionRepository(Repository):
         cursor = (
             self.collection.find(query).sort([("occurredAt", order), ("_id", order)]).skip(skip).limit(limit)
         )
-        return await cursor.to_list(), await self.collection.count_documents(query)
+        movements = cast(list[CreditMovement], await cursor.to_list())
+        return movements, await self.collection.count_documents(query)
 
     async def is_final(self, tx_id: ObjectId) -> bool:
         tx = await self.collection.find_one({"_id": tx_id}, {"status": 1})
@@ -127,13 +147,13 @@ class CreditTransactionRepository(Repository):
             {"userId": user_id, "idempotencyKey": {"$in": keys}}, {"$set": {"voided": True}}
         )
 
-    async def stale_pending(self, older_than: datetime, limit: int) -> list[dict[str, Any]]:
+    async def stale_pending(self, older_than: datetime, limit: int) -> list[CreditMovement]:
         cursor = self.collection.find({"status": TxStatus.pending.value, "createdAt": {"$lte": older_than}})
-        return await cursor.sort("createdAt", ASCENDING).limit(limit).to_list()
+        return cast(list[CreditMovement], await cursor.sort("createdAt", ASCENDING).limit(limit).to_list())
 
 
 class CreditLedger:
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.transactions = CreditTransactionRepository(db)
         self.users = UserRepository(db)
 
@@ -146,14 +166,14 @@ class CreditLedger:
         type: TxType,
         idempotency_key: str,
         reference: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> CreditMovement:
         """Move `amount` credits once per (user, idempotency_key); returns the completed movement."""
         if amount <= 0:
             raise ValidationFailed("amount must be a positive integer")
         tx = await self._start(user_id, amount, direction, type, idempotency_key, reference)
         return await self.drive(tx)
 
-    async def drive(self, tx: dict[str, Any]) -> dict[str, Any]:
+    async def drive(self, tx: CreditMovement) -> CreditMovement:
         """Run (or resume) one movement to its end; raises InsufficientCredits when it failed."""
         if tx["status"] == TxStatus.pending:
             tx = await self._decide(tx)
@@ -161,7 +181,7 @@ class CreditLedger:
             raise InsufficientCredits()
         return tx
 
-    async def _decide(self, tx: dict[str, Any]) -> dict[str, Any]:
+    async def _decide(self, tx: CreditMovement) -> CreditMovement:
         signed = tx["amount"] if tx["direction"] == Direction.credit else -tx["amount"]
 
         def rule(user: dict[str, Any]) -> Rule:
@@ -192,7 +212,7 @@ class CreditLedger:
             await self.users.forget(tx["userId"], tx["_id"])
         final = await self.transactions.get(tx["_id"])
         assert final is not None and final["status"] != TxStatus.pending
-        return final
+        return cast(CreditMovement, final)
 
     async def _start(
         self,
@@ -202,7 +222,7 @@ class CreditLedger:
         tx_type: TxType,
         key: str,
         reference: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> CreditMovement:
         now = utcnow()
         doc = {
             "userId": user_id,
@@ -224,7 +244,7 @@ class CreditLedger:
             tx_type,
         ):
             raise Conflict("idempotency key reused for a different credit movement")
-        return existing
+        return cast(CreditMovement, existing)
 
     async def void(self, user_id: ObjectId, keys: list[str]) -> None:
         """Hide a debit and the refund that cancelled it from the history (a failed attempt, not a

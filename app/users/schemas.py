@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.users.credits import Direction, TxStatus, TxType
+from app.users.credits import CreditMovement, Direction, TxStatus, TxType
 
 
 class ProfilePhoto(BaseModel):
@@ -59,7 +59,7 @@ class Transaction(BaseModel):
     occurredAt: datetime
 
 
-def transaction_out(doc: dict[str, Any]) -> dict[str, Any]:
+def transaction_out(doc: CreditMovement) -> dict[str, Any]:
     return {
         "_id": doc["_id"],
         "type": doc["type"],
