@@ -20,12 +20,13 @@ from typing import Any
 
 import structlog
 
+from app.core import events
 from app.core.background import run_leased_forever
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.lifecycle import STALE_START
-from app.live_streams.repository import UNCLAIM, LiveStreamRepository
+from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
 from app.live_streams.streaming import StreamingGateway
 
@@ -84,6 +85,7 @@ class Reconciler:
                 extra_query={"liveSlotOwner": None},
             )
             if updated is not None:
+                events.emit(events.STREAM_STATUS_CHANGED, updated)
                 await self.follow_ups.run(updated)
                 expired += 1
         return expired
@@ -96,7 +98,7 @@ class Reconciler:
             elif aioz.get("state") == "closing":
                 await self._finish_session(stream, aioz)
             else:
-                await self._set(stream, {"aioz.reconcileAt": None})
+                await self.streams.reconcile_done(stream["_id"])
         except AppError as exc:
             await self._backoff(stream, aioz, reason=exc.detail or type(exc).__name__)
 
@@ -106,33 +108,26 @@ class Reconciler:
         key = await self.gateway.keys.get(stream["creatorId"])
         if key:
             await self.gateway.close_open_streamings(key["keyId"])
-        await self.streams.update(
-            {
-                "_id": stream["_id"],
-                "liveSlotOwner": {"$exists": True},
-                "status": {"$in": [s.value for s in STARTABLE]},
-            },
-            {"$unset": UNCLAIM},
-            include_deleted=True,
-        )
+        await self.streams.release_stale_live_slot(stream["_id"])
         log.warning("stale_start_released", stream_id=str(stream["_id"]))
 
     async def _finish_session(self, stream: dict[str, Any], aioz: dict[str, Any]) -> None:
         key_id, streaming_id = aioz["keyId"], aioz["streamingId"]
         if not stream.get("recording"):
             await self.gateway.close_streaming(key_id, streaming_id)
-            await self._set(stream, {"aioz.state": "closed", "aioz.reconcileAt": None})
+            await self.streams.reconcile_done(stream["_id"], state="closed")
             return
         url = await self.gateway.recording_url(streaming_id)
         if url:
-            await self._set(stream, {"recordingUrl": url, "aioz.state": "recorded", "aioz.reconcileAt": None})
+            await self.streams.reconcile_done(stream["_id"], state="recorded", recording_url=url)
             log.info("recording_collected", stream_id=str(stream["_id"]))
+            events.emit(events.STREAM_RECORDING_READY, {**stream, "recordingUrl": url})
             return
         session = await self.gateway.streaming_state(key_id, streaming_id)
         if session is not None and not session.is_live and session.duration == 0:
             # Never went live: there is nothing to record, and the session blocks the key.
             await self.gateway.close_streaming(key_id, streaming_id)
-            await self._set(stream, {"aioz.state": "closed", "aioz.reconcileAt": None})
+            await self.streams.reconcile_done(stream["_id"], state="closed")
             return
         await self._backoff(stream, aioz, reason="recording not ready")
 
@@ -141,14 +136,11 @@ class Reconciler:
         since = stream.get("endedAt") or stream.get("startingAt") or stream["createdAt"]
         if utcnow() - since > GIVE_UP_AFTER:
             log.error("reconcile_gave_up", stream_id=str(stream["_id"]), reason=reason)
-            await self._set(stream, {"aioz.state": "failed", "aioz.reconcileAt": None})
+            await self.streams.reconcile_done(stream["_id"], state="failed")
             return
         delay = min(BACKOFF_BASE * 2 ** min(attempts, 16), BACKOFF_MAX)
-        await self._set(stream, {"aioz.attempts": attempts, "aioz.reconcileAt": utcnow() + delay})
+        await self.streams.reconcile_later(stream["_id"], attempts, utcnow() + delay)
         log.info("reconcile_retry_later", stream_id=str(stream["_id"]), reason=reason, attempts=attempts)
-
-    async def _set(self, stream: dict[str, Any], fields: dict[str, Any]) -> None:
-        await self.streams.collection.update_one({"_id": stream["_id"]}, {"$set": fields})
 
     async def run_forever(self, interval: float) -> None:
         await run_leased_forever(self.streams.db, LEASE, interval, self.run_once)

@@ -240,4 +240,6 @@ class LiveStreamRepository(OnceHolder, Repository):
 
     async def reconcile_later(self, _id: ObjectId, attempts: int, at: datetime) -> None:
         """Try again at `at`: the `attempts`-th failure backs off (reconcile.py)."""
-        await self.collection.update_one({"_id": _id}, {"$set": {"aioz.attempts": attempts, "aioz.reconcileAt": at}})
+        await self.collection.update_one(
+            {"_id": _id}, {"$set": {"aioz.attempts": attempts, "aioz.reconcileAt": at}}
+        )

@@ -4,12 +4,12 @@ Translates AIOZ failures into our own errors: the caller waiting on a start gets
 or 503 (AIOZ down, rate-limiting or timing out), never a half-started stream.
 """
 
+import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import structlog
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
 
 from app.aioz import (
     AiozClient,
@@ -35,9 +35,12 @@ class AiozKeyRepository(Repository):
     collection_name = "aioz_keys"
 
 
-async def upstream(call: Awaitable[T], action: str) -> T:
+async def upstream(call: Awaitable[T], action: str, *, expected: tuple[type[AiozError], ...] = ()) -> T:
+    """Await an AIOZ call, translating its failures into ours; `expected` errors reach the caller as is."""
     try:
         return await call
+    except expected:
+        raise
     except (AiozUnavailable, AiozTimeout, AiozRateLimited) as exc:
         log.warning("aioz_unavailable", action=action, error=type(exc).__name__)
         raise UpstreamUnavailable(f"video service unavailable while trying to {action}; try again") from exc
@@ -70,14 +73,10 @@ class StreamingGateway:
             "rtmpUrl": key.rtmp_url,
             "createdAt": utcnow(),
         }
-        try:
-            await self.keys.collection.insert_one(doc)
-            return doc
-        except DuplicateKeyError:  # a concurrent first start created one too: keep theirs, drop ours
+        saved, created = await self.keys.insert_or_existing(doc, ("_id",))
+        if not created:  # a concurrent first start created one too: keep theirs, drop ours
             await self.discard_key(key.id)
-            winner = await self.keys.get(creator_id)
-            assert winner is not None
-            return winner
+        return saved
 
     async def discard_key(self, key_id: str) -> None:
         try:
@@ -91,10 +90,10 @@ class StreamingGateway:
             return await upstream(
                 self.client.create_streaming(key["keyId"], title=title, save=save, qualities=self.qualities),
                 "open the live session",
+                expected=(AiozConflict,),
             )
-        except UpstreamError as exc:
-            if not isinstance(exc.__cause__, AiozConflict):
-                raise
+        except AiozConflict:
+            pass
         # Only the caller's start (holding the creator's live slot) can be here, so any open session
         # on this key is a leftover; a still-publishing recording session is not ours to destroy.
         listing = await upstream(self.client.list_streamings(key["keyId"]), "inspect the stream key")
@@ -108,11 +107,12 @@ class StreamingGateway:
         )
 
     async def close_streaming(self, key_id: str, streaming_id: str) -> None:
-        try:
-            await upstream(self.client.delete_streaming(key_id, streaming_id), "close the live session")
-        except UpstreamError as exc:
-            if not isinstance(exc.__cause__, AiozNotFound):
-                raise
+        with contextlib.suppress(AiozNotFound):  # already closed
+            await upstream(
+                self.client.delete_streaming(key_id, streaming_id),
+                "close the live session",
+                expected=(AiozNotFound,),
+            )
 
     async def close_open_streamings(self, key_id: str) -> int:
         listing = await upstream(self.client.list_streamings(key_id), "inspect the stream key")
@@ -123,20 +123,22 @@ class StreamingGateway:
     async def streaming_state(self, key_id: str, streaming_id: str) -> LiveStreamMedia | None:
         """The open streaming, or None once AIOZ considers it ended."""
         try:
-            return await upstream(self.client.get_streaming(key_id, streaming_id), "read the live session")
-        except UpstreamError as exc:
-            if isinstance(exc.__cause__, AiozNotFound):
-                return None
-            raise
+            return await upstream(
+                self.client.get_streaming(key_id, streaming_id),
+                "read the live session",
+                expected=(AiozNotFound,),
+            )
+        except AiozNotFound:
+            return None
 
     async def recording_url(self, streaming_id: str) -> str | None:
         """The playable recording URL once AIOZ has finished it, else None."""
         try:
-            media = await upstream(self.client.get_media(streaming_id), "read the recording")
-        except UpstreamError as exc:
-            if isinstance(exc.__cause__, AiozNotFound):
-                return None
-            raise
+            media = await upstream(
+                self.client.get_media(streaming_id), "read the recording", expected=(AiozNotFound,)
+            )
+        except AiozNotFound:
+            return None
         if not media.recording_ready or media.media is None:
             return None
         assets = media.media.assets
