@@ -2,12 +2,26 @@
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from pymongo import ASCENDING, DESCENDING
 
 T = TypeVar("T")
+
+
+# The sort direction every list endpoint accepts (`sort`, `sortOrder`). No docstring: it would become
+# the OpenAPI schema's description.
+class SortOrder(StrEnum):
+    asc = "asc"
+    desc = "desc"
+
+    @property
+    def direction(self) -> int:
+        """PyMongo's ASCENDING or DESCENDING, for a repository's `.sort()`."""
+        return DESCENDING if self is SortOrder.desc else ASCENDING
 
 
 class Pagination(BaseModel):

@@ -7,6 +7,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.once import OnceHolder
+from app.core.pagination import SortOrder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
@@ -77,13 +78,13 @@ class LiveStreamRepository(OnceHolder, Repository):
         return await cursor.limit(5).to_list()
 
     async def guest_streams(
-        self, guest_id: ObjectId, status: LiveStreamStatus | None, sort_by: str, descending: bool
+        self, guest_id: ObjectId, status: LiveStreamStatus | None, sort_by: str, order: SortOrder
     ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"guestIds": guest_id}
         if status is not None:
             query["status"] = status.value
-        order = DESCENDING if descending else ASCENDING
-        cursor = self.collection.find(self.scoped(query)).sort([(sort_by, order), ("_id", order)])
+        direction = order.direction
+        cursor = self.collection.find(self.scoped(query)).sort([(sort_by, direction), ("_id", direction)])
         return await cursor.limit(500).to_list()
 
     async def transition(

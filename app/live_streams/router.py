@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from app.core.dependencies import SettingsDep
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.errors import ValidationFailed
-from app.core.pagination import PageParams
+from app.core.pagination import PageParams, SortOrder
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.dependencies import (
     Audience,
@@ -45,7 +45,6 @@ from app.live_streams.schemas import (
 from app.live_streams.service import NewLiveStream
 from app.live_streams.thumbnails import store_thumbnail
 from app.users.auth import CurrentUser, OptionalUser
-from app.users.schemas import SortOrder
 
 log = structlog.get_logger("app.live_streams")
 
@@ -197,7 +196,7 @@ async def list_guest_streams(
     """Streams the caller is invited to as a guest, optionally filtered by `status`, sorted by
     `sortBy`/`sortOrder`.
     """
-    return ok(await service.guest_streams(user, status, sortBy, sortOrder is SortOrder.desc))
+    return ok(await service.guest_streams(user, status, sortBy, sortOrder))
 
 
 @router.get(

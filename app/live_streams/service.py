@@ -17,6 +17,7 @@ from slugify import slugify
 
 from app.core import events
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.pagination import SortOrder
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
@@ -116,9 +117,9 @@ class LiveStreamService:
         caller: AuthenticatedUser,
         status: LiveStreamStatus | None,
         sort_by: GuestStreamSort,
-        descending: bool,
+        order: SortOrder,
     ) -> list[dict[str, Any]]:
-        docs = await self.streams.guest_streams(caller.id, status, sort_by.value, descending)
+        docs = await self.streams.guest_streams(caller.id, status, sort_by.value, order)
         return await self.presenter.many(docs, caller)
 
     # --- creating -----------------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from fastapi.responses import Response
 
 from app.core.db import Db
 from app.core.envelope import Envelope, error_responses, ok
-from app.core.pagination import Page, PageParams, strict_page_params
+from app.core.pagination import Page, PageParams, SortOrder, strict_page_params
 from app.core.types import ObjectIdStr
 from app.users.auth import CurrentUser
 from app.users.credits import Direction, TxStatus, TxType
-from app.users.schemas import FollowResult, SortOrder, Transaction
+from app.users.schemas import FollowResult, Transaction
 from app.users.service import UserService
 
 router = APIRouter(prefix="/api/v1")

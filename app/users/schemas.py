@@ -1,7 +1,6 @@
 """User-facing shapes (spec §3.2) and their document → JSON builders."""
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -70,8 +69,3 @@ def transaction_out(doc: CreditMovement) -> dict[str, Any]:
         "reference": doc.get("reference"),
         "occurredAt": doc["occurredAt"],
     }
-
-
-class SortOrder(StrEnum):
-    asc = "asc"
-    desc = "desc"

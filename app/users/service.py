@@ -6,11 +6,11 @@ from typing import Any
 from bson import ObjectId
 
 from app.core.errors import ValidationFailed
-from app.core.pagination import PageParams
+from app.core.pagination import PageParams, SortOrder
 from app.core.timeutils import as_utc
 from app.users.credits import CreditTransactionRepository, Direction, TxStatus, TxType
 from app.users.repository import FollowRepository, UserRepository
-from app.users.schemas import SortOrder, transaction_out
+from app.users.schemas import transaction_out
 
 
 class UserService:
