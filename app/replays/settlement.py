@@ -13,7 +13,6 @@ Without multi-document transactions, a rental period moves credits through ledge
 finishes periods a crashed process left half-way (stale `pending` charges, unsettled claims).
 """
 
-import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -152,8 +151,16 @@ class RentalSettlement:
             else:
                 await self.refund(rental, now)
         for rental in await self.rentals.stale_pending(stale, BATCH):
-            with contextlib.suppress(AppError):  # insufficient credits / changed meanwhile: handled
+            try:
                 await self.complete(rental, now)
+            except AppError as exc:  # insufficient credits, stream deleted, changed meanwhile: handled
+                log.warning(
+                    "stale_rental_not_completed",
+                    rental_id=str(rental["_id"]),
+                    user_id=str(rental["userId"]),
+                    stream_id=str(rental["liveStreamId"]),
+                    reason=exc.detail or type(exc).__name__,
+                )
         if paid:
             log.info("rental_revenue_distributed", count=paid)
         return paid

@@ -13,11 +13,11 @@ movement at once; each ends with the same answer and the balance moves once. A c
 only once the movement is `completed`.
 """
 
-import contextlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, cast
 
+import structlog
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
@@ -27,6 +27,8 @@ from app.core.once import PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.users.repository import UserRepository
+
+log = structlog.get_logger("app.credits")
 
 
 class Direction(StrEnum):
@@ -255,8 +257,15 @@ class CreditLedger:
         """Drive movements whose runner died midway (called by the reconcile loop)."""
         stale = await self.transactions.stale_pending(older_than, limit)
         for tx in stale:
-            with contextlib.suppress(InsufficientCredits, NotFound):
+            try:
                 await self.drive(tx)
+            except (InsufficientCredits, NotFound) as exc:  # decided (failed) or its user is gone: look
+                log.warning(
+                    "stale_movement_not_applied",
+                    tx_id=str(tx["_id"]),
+                    user_id=str(tx["userId"]),
+                    reason=type(exc).__name__,
+                )
         await self.users.sweep(older_than - PRUNE_AFTER, self.transactions.final_among, limit)
         return len(stale)
 
