@@ -258,17 +258,33 @@ async def create_indexes(db: Any) -> None:
     await migrate_indexes(db, REPOSITORIES)
 
 
+_spare_databases: list[Any] = []  # indexed, emptied embedded databases ready for the next schedule
+
+
 @contextlib.asynccontextmanager
 async def fresh_database(client: Any = None) -> AsyncIterator[Any]:
-    """A new, indexed, empty database; dropped on exit."""
-    client = client or _shared_embedded_client()
-    name = f"money_{uuid.uuid4().hex[:12]}"
-    db = client[name]
-    await create_indexes(db)
+    """An indexed, empty database. On the embedded engine it is emptied and reused afterwards (building
+    every repository's indexes costs more than a schedule); on a real server it is dropped."""
+    if client is None or client is _shared_embedded_client():
+        db = _spare_databases.pop() if _spare_databases else await _new_database(_shared_embedded_client())
+        try:
+            yield db
+        finally:
+            for name in await db.list_collection_names():
+                await db[name].delete_many({})
+            _spare_databases.append(db)
+        return
+    db = await _new_database(client)
     try:
         yield db
     finally:
-        await client.drop_database(name)
+        await client.drop_database(db.name)
+
+
+async def _new_database(client: Any) -> Any:
+    db = client[f"money_{uuid.uuid4().hex[:12]}"]
+    await create_indexes(db)
+    return db
 
 
 @contextlib.asynccontextmanager
