@@ -35,7 +35,9 @@ class FollowUp(StrEnum):
     refund_rentals = "refundRentals"  # deleted: refund its pending and in-window replay rentals
     close_participants = "closeParticipants"  # ended: nobody is present any more
     forget_viewers = "forgetViewers"  # deleted: drop it from the viewer rollup behind rankings
-    settle_reminders = "settleReminders"  # started: fire its reminders; cancelled/expired/deleted: cancel them
+    settle_reminders = (
+        "settleReminders"  # started: fire its reminders; cancelled/expired/deleted: cancel them
+    )
 
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
