@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-import structlog
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -54,8 +53,6 @@ from app.replays.settlement import RentalSettlement
 from app.repositories import REPOSITORIES
 from app.superlikes import router as superlikes_router
 from app.users import router as users_router
-
-log = structlog.get_logger("app")
 
 STATIC_DIR = Path(__file__).parent / "static"
 

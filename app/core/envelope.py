@@ -10,7 +10,6 @@ from http import HTTPStatus
 from typing import Any, Generic, TypeVar
 
 import orjson
-import structlog
 from bson import ObjectId
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +23,6 @@ from app.core.errors import AppError, database_unavailable, generic_message
 from app.core.timeutils import iso_ms, utcnow
 
 T = TypeVar("T")
-log = structlog.get_logger("app.errors")
 
 
 def _default(value: Any) -> Any:

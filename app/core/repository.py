@@ -1,4 +1,4 @@
-"""Repository base: one collection, its indexes, the soft-delete filter and ObjectId handling.
+"""Repository base: one collection, its indexes, the soft-delete filter and duplicate-key conflicts.
 
 Queries live in repositories only. Every query shape must be backed by an index declared in the
 repository's `indexes` (brought about by the index migration, `app.core.migrations`, over the explicit
@@ -9,14 +9,13 @@ w:"majority", majority reads and the primary, whatever the connection string say
 from typing import Any, ClassVar, cast
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ReadPreference, ReturnDocument, WriteConcern
 from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
 from pymongo.read_concern import ReadConcern
 
 from app.core.db import Database
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound
 from app.core.timeutils import utcnow
 
 _REGISTRY: list[type["Repository"]] = []
@@ -33,15 +32,6 @@ DURABLE_OPTIONS: dict[str, Any] = {
 
 def registered_repositories() -> list[type["Repository"]]:
     return list(_REGISTRY)
-
-
-def parse_object_id(value: str | ObjectId, field: str = "id") -> ObjectId:
-    if isinstance(value, ObjectId):
-        return value
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        raise ValidationFailed(f"{field} must be a 24-character hex ObjectId") from None
 
 
 class Repository:
@@ -142,10 +132,6 @@ class Repository:
             )
         except DuplicateKeyError as exc:
             raise Conflict(_duplicate_detail(exc, self.duplicate_messages)) from None
-
-    async def soft_delete_one(self, query: dict[str, Any]) -> dict[str, Any] | None:
-        now = utcnow()
-        return await self.update(query, {"$set": {"deletedAt": now}})
 
 
 def _duplicate_detail(exc: DuplicateKeyError, messages: dict[str, str]) -> str:

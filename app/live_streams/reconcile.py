@@ -21,7 +21,6 @@ from typing import Any
 import structlog
 
 from app.core import events
-from app.core.background import run_leased_forever
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
@@ -141,6 +140,3 @@ class Reconciler:
         delay = min(BACKOFF_BASE * 2 ** min(attempts, 16), BACKOFF_MAX)
         await self.streams.reconcile_later(stream["_id"], attempts, utcnow() + delay)
         log.info("reconcile_retry_later", stream_id=str(stream["_id"]), reason=reason, attempts=attempts)
-
-    async def run_forever(self, interval: float) -> None:
-        await run_leased_forever(self.streams.db, LEASE, interval, self.run_once)

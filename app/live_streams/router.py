@@ -7,7 +7,6 @@ path such as `/featured` is never parsed as an id.
 from datetime import datetime
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
@@ -45,8 +44,6 @@ from app.live_streams.schemas import (
 from app.live_streams.service import NewLiveStream
 from app.live_streams.thumbnails import store_thumbnail
 from app.users.auth import CurrentUser, OptionalUser
-
-log = structlog.get_logger("app.live_streams")
 
 router = APIRouter(prefix="/api/v1/live-stream")
 item_router = APIRouter(prefix="/api/v1/live-stream")

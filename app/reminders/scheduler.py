@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 
-from app.core.background import run_leased_forever
 from app.core.db import Database
 from app.core.timeutils import utcnow
 from app.live_streams.schemas import CANCELLED, LiveStreamStatus
@@ -58,6 +57,3 @@ class ReminderScheduler:
         if fired:
             log.info("reminders_processed", fired=fired)
         return fired
-
-    async def run_forever(self, interval: float) -> None:
-        await run_leased_forever(self.db, LEASE, interval, self.run_once)
