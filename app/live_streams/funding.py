@@ -8,12 +8,12 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.core.errors import Conflict, Forbidden
+from app.core.errors import Forbidden
 from app.live_streams.funding_repository import FundingRepository
-from app.live_streams.pots import ContributionStatus, Pot, PotKind
+from app.live_streams.pots import Pot, PotKind
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamStatus
-from app.users.credits import CreditLedger, InsufficientCredits, TxType
+from app.users.credits import TxType
 
 NOT_FUNDABLE = "this stream is not open for funding"
 
@@ -45,7 +45,6 @@ class FundingService:
     def __init__(self, db: Any) -> None:
         self.fundings = FundingRepository(db)
         self.streams = LiveStreamRepository(db)
-        self.ledger = CreditLedger(db)
         self.pot = Pot(db, CROWD_FUNDING, self.fundings)
 
     async def fund(
@@ -62,30 +61,21 @@ class FundingService:
         if stream["creatorId"] == funder_id:
             raise Forbidden("you cannot fund your own stream")
         request_hash = hashlib.sha256(f"{stream_id}:{amount}".encode()).hexdigest()
-        existing = await self.fundings.of_key(funder_id, idempotency_key) if idempotency_key else None
-        if existing is None:
-            # Refusals that need no movement are answered before anything is written, so a failed
-            # attempt leaves no funding and no ledger row behind.
-            if not is_fundable(stream):
-                raise Conflict(NOT_FUNDABLE)
-            if await self.ledger.balance(funder_id) < amount:
-                raise InsufficientCredits()
-        funding = existing or await self.pot.start(
-            stream_id, funder_id, amount, idempotency_key, request_hash
+
+        async def present_counted(counted: dict[str, Any] | None) -> dict[str, Any]:
+            # The stream as this funding left it (its own increment), like a synchronous write shows.
+            return await present({**stream, **counted} if counted else stream)
+
+        return await self.pot.contribute(
+            stream_id=stream_id,
+            user_id=funder_id,
+            amount=amount,
+            key=idempotency_key,
+            request_hash=request_hash,
+            is_open=is_fundable(stream),
+            not_open=NOT_FUNDABLE,
+            present=present_counted,
         )
-        if funding["requestHash"] != request_hash:
-            raise Conflict("Idempotency-Key was already used with a different request")
-        funding, counted = await self.pot.run(funding)
-        if funding.get("response") is not None:
-            stored: dict[str, Any] = funding["response"]
-            return stored  # a retry: the first answer, even if the stream changed since
-        if funding["status"] != ContributionStatus.completed:
-            if funding.get("failure") == "insufficient_credits":
-                raise InsufficientCredits()
-            raise Conflict(NOT_FUNDABLE)
-        # The stream as this funding left it (its own increment), like a synchronous write would show.
-        answer = await present({**stream, **counted} if counted else stream)
-        return await self.fundings.store_answer(funding["_id"], answer)
 
     async def refund_all(self, stream: dict[str, Any]) -> int:
         return await self.pot.refund_all(stream)

@@ -20,10 +20,10 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
-from app.live_streams.pots import ContributionRepository, ContributionStatus, Pot, PotKind
+from app.live_streams.pots import ContributionRepository, Pot, PotKind
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamStatus
-from app.users.credits import CreditLedger, InsufficientCredits, TxType
+from app.users.credits import TxType
 
 MAX_OPEN_PER_STREAM = 3
 NOT_OPEN = "this mini crowd-funding is closed"
@@ -138,7 +138,6 @@ class MiniCrowdFundingService:
         self.minis = MiniCrowdFundingRepository(db)
         self.contributions = MiniContributionRepository(db)
         self.streams = LiveStreamRepository(db)
-        self.ledger = CreditLedger(db)
         self.pot = Pot(db, MINI_CROWD_FUNDING, self.contributions, holders=self.minis)
 
     async def create(
@@ -185,27 +184,21 @@ class MiniCrowdFundingService:
         if mini["creatorId"] == funder_id:
             raise Forbidden("you cannot fund your own stream")
         request_hash = hashlib.sha256(f"{mini_id}:{amount}".encode()).hexdigest()
-        existing = await self.contributions.of_key(funder_id, key) if key else None
-        if existing is None:
-            if not is_open(mini):
-                raise Conflict(NOT_OPEN)
-            if await self.ledger.balance(funder_id) < amount:
-                raise InsufficientCredits()
-        contribution = existing or await self.pot.start(
-            stream_id, funder_id, amount, key, request_hash, extra={"miniCrowdFundingId": mini_id}
+
+        async def present(counted: dict[str, Any] | None) -> dict[str, Any]:
+            return mini_out({**mini, **counted} if counted else mini)
+
+        return await self.pot.contribute(
+            stream_id=stream_id,
+            user_id=funder_id,
+            amount=amount,
+            key=key,
+            request_hash=request_hash,
+            is_open=is_open(mini),
+            not_open=NOT_OPEN,
+            present=present,
+            extra={"miniCrowdFundingId": mini_id},
         )
-        if contribution["requestHash"] != request_hash:
-            raise Conflict("Idempotency-Key was already used with a different request")
-        contribution, counted = await self.pot.run(contribution)
-        if contribution.get("response") is not None:
-            stored: dict[str, Any] = contribution["response"]
-            return stored
-        if contribution["status"] != ContributionStatus.completed:
-            if contribution.get("failure") == "insufficient_credits":
-                raise InsufficientCredits()
-            raise Conflict(NOT_OPEN)
-        answer = mini_out({**mini, **counted} if counted else mini)
-        return await self.contributions.store_answer(contribution["_id"], answer)
 
     # --- closing and settling -------------------------------------------------------------------------
 

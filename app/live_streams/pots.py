@@ -30,7 +30,7 @@ import structlog
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core.errors import NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.once import Decided, Rule
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
@@ -212,6 +212,42 @@ class Pot:
             }
         )
         return contribution
+
+    async def contribute(
+        self,
+        *,
+        stream_id: ObjectId,
+        user_id: ObjectId,
+        amount: int,
+        key: str | None,
+        request_hash: str,
+        is_open: bool,
+        not_open: str,
+        present: Callable[[dict[str, Any] | None], Awaitable[dict[str, Any]]],
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A contribution request (fund a stream, fund a mini crowd-funding): the answer is `present`ed
+        from the holder's pot fields right after this contribution was counted; a retry with the same
+        Idempotency-Key gets the stored first answer (or the same error)."""
+        existing = await self.contributions.of_key(user_id, key) if key else None
+        if existing is None:
+            # Refusals that need no movement are answered before anything is written, so a failed
+            # attempt leaves no contribution and no ledger row behind.
+            if not is_open:
+                raise Conflict(not_open)
+            if await self.ledger.balance(user_id) < amount:
+                raise InsufficientCredits()
+        contribution = existing or await self.start(stream_id, user_id, amount, key, request_hash, extra)
+        if contribution["requestHash"] != request_hash:
+            raise Conflict("Idempotency-Key was already used with a different request")
+        contribution, counted = await self.run(contribution)
+        if contribution.get("response") is not None:
+            return dict(contribution["response"])  # a retry: the first answer, even if things changed since
+        if contribution["status"] != ContributionStatus.completed:
+            if contribution.get("failure") == "insufficient_credits":
+                raise InsufficientCredits()
+            raise Conflict(not_open)
+        return await self.contributions.store_answer(contribution["_id"], await present(counted))
 
     async def drive(self, contribution: dict[str, Any]) -> dict[str, Any]:
         """Run (or resume) the steps of one contribution; returns it final. Safe to run concurrently."""
