@@ -23,14 +23,14 @@ from typing import Any
 from bson import ObjectId
 
 # --- ledger keys of the money flows (idempotencyKey of credit_transactions) ----------------------------
-FUNDING_DEBIT = "funding:{funding}"
-FUNDING_REFUND = "funding-refund:{funding}"
+FUNDING_DEBIT = "funding:{id}"
+FUNDING_REFUND = "funding-refund:{id}"
 FUNDING_PAYOUT = "funding-payout:{stream}:{payee}"  # payee: creator | guest
-ENTRY_DEBIT = "entry:{entry}"
-ENTRY_REFUND = "entry-refund:{entry}"
+ENTRY_DEBIT = "entry:{id}"
+ENTRY_REFUND = "entry-refund:{id}"
 ENTRY_PAYOUT = "entry-payout:{stream}:{payee}"  # payee: creator | guest
-MINI_DEBIT = "mini-funding:{contribution}"
-MINI_REFUND = "mini-funding-refund:{contribution}"
+MINI_DEBIT = "mini-funding:{id}"
+MINI_REFUND = "mini-funding-refund:{id}"
 MINI_PAYOUT = "mini-funding-payout:{mini}:{payee}"  # payee: creator | guest
 SUPERLIKE_DEBIT = "superlike:{superlike}"
 SUPERLIKE_REVENUE = "superlike-revenue:{superlike}:{payee}"  # payee: creator | guest
@@ -319,23 +319,31 @@ def nothing_in_flight(world: World) -> list[str]:
     return bad
 
 
-def funding_states(world: World) -> list[str]:
+def contribution_states(
+    world: World, kind: str, docs: list[dict[str, Any]], debit: str, refund: str
+) -> list[str]:
+    """Contributions to a pot (fundings, paid entries, mini crowd-funding contributions): final exactly
+    once, with ledger rows matching the status. `debit`/`refund` are key formats taking `{id}`."""
     bad = []
-    for f in world.fundings:
-        debit = world.tx(f["userId"], FUNDING_DEBIT.format(funding=f["_id"]))
-        refund = world.tx(f["userId"], FUNDING_REFUND.format(funding=f["_id"]))
-        name = f"funding {f['_id']} ({f['amount']})"
-        if f["status"] not in FUNDING_FINAL:
-            bad.append(f"{name} left {f['status']}")
-        elif f["status"] == "completed" and (not debit or refund):
-            bad.append(f"{name} completed with debit={bool(debit)} refund={bool(refund)}")
-        elif f["status"] == "refunded" and not (debit and refund):
-            bad.append(f"{name} refunded with debit={bool(debit)} refund={bool(refund)}")
-        elif f["status"] == "rejected" and debit and not refund:
+    for c in docs:
+        debited = world.tx(c["userId"], debit.format(id=c["_id"]))
+        refunded = world.tx(c["userId"], refund.format(id=c["_id"]))
+        name = f"{kind} {c['_id']} ({c['amount']})"
+        if c["status"] not in FUNDING_FINAL:
+            bad.append(f"{name} left {c['status']}")
+        elif c["status"] == "completed" and (not debited or refunded):
+            bad.append(f"{name} completed with debit={bool(debited)} refund={bool(refunded)}")
+        elif c["status"] == "refunded" and not (debited and refunded):
+            bad.append(f"{name} refunded with debit={bool(debited)} refund={bool(refunded)}")
+        elif c["status"] == "rejected" and debited and not refunded:
             bad.append(f"{name} rejected but its debit completed and was never refunded")
-        if refund and not debit:
+        if refunded and not debited:
             bad.append(f"{name} refunded without having been debited")
     return bad
+
+
+def funding_states(world: World) -> list[str]:
+    return contribution_states(world, "funding", world.fundings, FUNDING_DEBIT, FUNDING_REFUND)
 
 
 def stream_funding_states(world: World) -> list[str]:
@@ -423,17 +431,7 @@ def rental_states(world: World) -> list[str]:
 
 def entry_states(world: World) -> list[str]:
     """Paid entries: final, ledger rows matching, the stream's pot equal to what it kept, paid out at end."""
-    bad = []
-    for e in world.entries:
-        debit = world.tx(e["userId"], ENTRY_DEBIT.format(entry=e["_id"]))
-        refund = world.tx(e["userId"], ENTRY_REFUND.format(entry=e["_id"]))
-        name = f"entry {e['_id']} ({e['amount']})"
-        if e["status"] not in FUNDING_FINAL:
-            bad.append(f"{name} left {e['status']}")
-        elif e["status"] == "completed" and (not debit or refund):
-            bad.append(f"{name} completed with debit={bool(debit)} refund={bool(refund)}")
-        elif e["status"] == "refunded" and not (debit and refund):
-            bad.append(f"{name} refunded with debit={bool(debit)} refund={bool(refund)}")
+    bad = contribution_states(world, "entry", world.entries, ENTRY_DEBIT, ENTRY_REFUND)
     for s in world.streams:
         kept = sum(
             e["amount"] for e in world.entries if e["liveStreamId"] == s["_id"] and e["status"] == "completed"
@@ -479,17 +477,7 @@ def superlike_states(world: World) -> list[str]:
 def mini_states(world: World) -> list[str]:
     """Mini crowd-fundings: contributions final with matching ledger rows; each pot equals what it kept;
     settled ones paid out (goal reached) or fully refunded."""
-    bad = []
-    for c in world.mini_contributions:
-        debit = world.tx(c["userId"], MINI_DEBIT.format(contribution=c["_id"]))
-        refund = world.tx(c["userId"], MINI_REFUND.format(contribution=c["_id"]))
-        name = f"mini contribution {c['_id']} ({c['amount']})"
-        if c["status"] not in FUNDING_FINAL:
-            bad.append(f"{name} left {c['status']}")
-        elif c["status"] == "completed" and (not debit or refund):
-            bad.append(f"{name} completed with debit={bool(debit)} refund={bool(refund)}")
-        elif c["status"] == "refunded" and not (debit and refund):
-            bad.append(f"{name} refunded with debit={bool(debit)} refund={bool(refund)}")
+    bad = contribution_states(world, "mini contribution", world.mini_contributions, MINI_DEBIT, MINI_REFUND)
     for m in world.minis:
         kept = [
             c
