@@ -1,4 +1,4 @@
-"""Async client for the AIOZ Stream live-streaming API (spec §3)."""
+"""Async client for the AIOZ Stream live-streaming API (docs/aioz.md)."""
 
 import asyncio
 import time
@@ -85,7 +85,7 @@ class AiozClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # --- live stream keys (K1–K5) -------------------------------------------------------------------------
+    # --- live stream keys -----------------------------------------------------------------------------------
 
     async def create_live_stream_key(
         self, name: str, *, save: bool = False, type: KeyType | str = KeyType.VIDEO
@@ -139,7 +139,7 @@ class AiozClient:
         """Delete a key. AIOZ refuses (400) while one of its streamings is live."""
         await self._http.request("DELETE", KEY, path_params={"key_id": _uuid(key_id, "key_id")})
 
-    # --- streamings (S1–S5, seed 003) ---------------------------------------------------------------------
+    # --- streamings -----------------------------------------------------------------------------------------
 
     async def create_streaming(
         self, key_id: Id, *, title: str, save: bool = False, qualities: Sequence[Quality] | None = None
@@ -206,12 +206,12 @@ class AiozClient:
             )
         except AiozNotFound:
             # Both official SDKs' tests call this with the ids swapped and pass against production
-            # (spec §12–§13), so the documented order falls back to the swapped one.
+            # (docs/aioz.md, "Deleting a streaming"), so the documented order falls back to the swapped one.
             await self._http.request(
                 "DELETE", STREAMING, path_params={"key_id": stream_id, "stream_id": key_id}
             )
 
-    # --- saved recordings and media (M1, M2, P1, seed 004) ------------------------------------------------
+    # --- saved recordings and media -------------------------------------------------------------------------
 
     async def list_media(
         self,
@@ -291,7 +291,7 @@ class AiozClient:
         path = {"stream_id": _uuid(stream_id, "stream_id")}
         return _response(LiveStreamStatistic, await self._http.request("GET", STATISTIC, path_params=path))
 
-    # --- restreaming (U1–U3) and thumbnails (H1–H2) -------------------------------------------------------
+    # --- restreaming and thumbnails -------------------------------------------------------------------------
 
     async def set_multicast(self, stream_key: Id, urls: Sequence[str]) -> LiveStreamMulticast:
         """Forward the key's broadcast to at most two RTMP targets (replaces the previous ones)."""

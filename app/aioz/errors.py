@@ -1,7 +1,7 @@
 """One exception hierarchy for everything that can go wrong talking to AIOZ Stream.
 
-AIOZ answers errors as `{"status": "fail"|"error", "message": "<text>"}` (spec §1.1) with the codes of
-spec §3.1; the class is chosen from the status code, and from the message where the code is ambiguous
+AIOZ answers errors as `{"status": "fail"|"error", "message": "<text>"}` (docs/aioz.md, "Envelope") with the codes of
+"Status codes" there; the class is chosen from the status code, and from the message where the code is ambiguous
 (AIOZ reports state conflicts such as `Live stream already created` as plain 400s).
 """
 
@@ -72,7 +72,7 @@ class AiozTimeout(AiozError):
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from `Retry-After` or AIOZ's `X-RateLimit-Retry-After` (spec §1.2)."""
+    """Seconds to wait from `Retry-After` or AIOZ's `X-RateLimit-Retry-After` (docs/aioz.md, "Rate limits")."""
     for name in ("Retry-After", "X-RateLimit-Retry-After"):
         try:
             return max(0.0, float(headers[name]))

@@ -1,4 +1,4 @@
-"""Typed AIOZ Stream request and response objects (spec §4–§6, seeds 003/004).
+"""Typed AIOZ Stream request and response objects (docs/aioz.md, "Wire format").
 
 Response models ignore nothing and require little: AIOZ adds fields over time, so unknown fields are kept
 (`extra="allow"`) and most known ones have defaults. Request models forbid unknown fields and carry the
@@ -38,7 +38,7 @@ class KeyType(StrEnum):
 
 
 class StreamingStatus(StrEnum):
-    """`LiveStreamMedia.status` (spec §6.1): created → streaming → end (→ uploading)."""
+    """`LiveStreamMedia.status` (docs/aioz.md, "Statuses"): created → streaming → end (→ uploading)."""
 
     CREATED = "created"
     STREAMING = "streaming"
@@ -47,7 +47,7 @@ class StreamingStatus(StrEnum):
 
 
 class MediaStatus(StrEnum):
-    """`Media.status` (spec §6.2); a recording can be played once it is `done`."""
+    """`Media.status` (docs/aioz.md, "Statuses"); a recording can be played once it is `done`."""
 
     NEW = "new"
     WAITING = "waiting"
@@ -130,7 +130,7 @@ class AudioConfig(_Request):
 
 
 class QualityConfig(_Request):
-    """One rendition requested for a streaming (spec §5.4). A bare string means `{"resolution": s}`."""
+    """One rendition requested for a streaming (docs/aioz.md, "Qualities"). A bare string means `{"resolution": s}`."""
 
     resolution: str
     type: Literal["hls", "dash"] = "hls"
@@ -191,7 +191,7 @@ class StreamingUpdate(_Request):
 
 
 class MediaQuery(_Request):
-    """Body of `POST /live_streams/{key_id}/media`. `sort_by`/`order_by` are always sent (spec §4.7)."""
+    """Body of `POST /live_streams/{key_id}/media`. `sort_by`/`order_by` are always sent (docs/aioz.md, "Lists and sorting")."""
 
     offset: Offset = 0
     limit: PageSize = 25

@@ -1,4 +1,4 @@
-"""The fake's authentication, as AIOZ's middleware checks it (spec §2)."""
+"""The fake's authentication, as AIOZ's middleware checks it (docs/aioz.md, "Authentication")."""
 
 import base64
 import binascii
@@ -21,7 +21,7 @@ class FakeAccount:
 
 
 class Accounts:
-    """The auth middleware of spec §2: Bearer, then Basic, then the `stream-*` header pair."""
+    """The auth middleware (docs/aioz.md, "Authentication"): Bearer, then Basic, then the `stream-*` header pair."""
 
     def __init__(self, accounts: tuple[FakeAccount, ...]) -> None:
         self._by_token = {a.api_token: a for a in accounts if a.api_token}

@@ -59,7 +59,7 @@ class DroppedConnection(httpx.RemoteProtocolError):
 
 
 class RateLimiter:
-    """A fixed one-minute window with the spec §1.2 headers."""
+    """A fixed one-minute window with the `X-RateLimit-*` headers (docs/aioz.md, "Rate limits")."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

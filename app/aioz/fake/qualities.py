@@ -1,4 +1,4 @@
-"""QualityConfig validation as AIOZ applies it to streaming creates and updates (spec §5.4)."""
+"""QualityConfig validation as AIOZ applies it to streaming creates and updates (docs/aioz.md, "Qualities")."""
 
 from typing import Any
 
@@ -11,7 +11,7 @@ DEFAULT_VIDEO_BITRATE = {"360p": 750_000, "720p": 3_000_000, "1080p": 5_000_000}
 
 
 def parse_qualities(raw: list[Any] | None, key_type: str) -> list[dict[str, Any]]:
-    """Validate QualityConfig elements (spec §5.4); bare strings are the docs' legacy form."""
+    """Validate QualityConfig elements (docs/aioz.md, "Qualities"); bare strings are the docs' legacy form."""
     items = raw or [
         {"resolution": r, "type": "hls", "container_type": "mpegts"} for r in DEFAULT_QUALITIES[key_type]
     ]

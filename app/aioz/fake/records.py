@@ -1,4 +1,4 @@
-"""The fake's records and their JSON form (spec §5): what AIOZ stores and how it answers with it."""
+"""The fake's records and their JSON form (docs/aioz.md, "Wire format"): what AIOZ stores and how it answers with it."""
 
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -1,4 +1,4 @@
-"""The fake's AIOZ API routes (spec §3) with the `{"status": ..., "data"|"message": ...}` envelope."""
+"""The fake's AIOZ API routes (docs/aioz.md) with the `{"status": ..., "data"|"message": ...}` envelope."""
 
 import json
 from collections.abc import Awaitable, Callable
@@ -36,7 +36,7 @@ ROUTES: tuple[tuple[str, str, str, Source], ...] = (
     ("GET", "/live_streams/{key_id}/streamings/{stream_id}", "get_streaming", "none"),
     ("DELETE", "/live_streams/{first_id}/streamings/{second_id}", "delete_streaming", "none"),
     ("POST", "/live_streams/{key_id}/media", "list_media", "json"),
-    ("GET", "/live_streams/{media_id}/media", "get_media", "none"),  # seed 004
+    ("GET", "/live_streams/{media_id}/media", "get_media", "none"),  # documented path
     ("GET", "/live_streams/{media_id}/video", "get_media", "none"),  # backend route
     ("DELETE", "/live_streams/{media_id}/thumbnail", "delete_thumbnail", "none"),
 )

@@ -1,4 +1,4 @@
-"""In-memory AIOZ Stream: keys, streamings and their media, with the backend's rules (spec §3–§6, §11).
+"""In-memory AIOZ Stream: keys, streamings and their media, with the backend's rules (docs/aioz.md, "Wire format").
 
 Every public method takes the caller's `user_id` plus raw path ids and the JSON body or query, and
 returns the `data` object (a dict) or a success message (a str); failures raise `ApiError`.
@@ -128,7 +128,7 @@ class FakeStore:
 
     def list_streamings(self, user_id: str, key_id: str, query: Mapping[str, str]) -> dict[str, Any]:
         key = self._owned_key(user_id, key_id)
-        # Unknown sort values silently fall back here (spec §4.5); live streamings always come first.
+        # Unknown sort values silently fall back here (docs/aioz.md, "Lists and sorting"); live streamings always come first.
         requested_sort = query.get("sort_by", "")
         sort_by = requested_sort if requested_sort in ("updated_at", "title") else "created_at"
         search = (query.get("search") or "").lower()
@@ -160,7 +160,7 @@ class FakeStore:
 
     def delete_streaming(self, user_id: str, first_id: str, second_id: str) -> str:
         # Documented order is key id then stream id; production is believed to take the reverse
-        # (spec §12–§13), so both are accepted.
+        # (docs/aioz.md, "Deleting a streaming"), so both are accepted.
         first_id, second_id = wire.path_uuid(first_id), wire.path_uuid(second_id)
         for key_id, stream_id in ((first_id, second_id), (second_id, first_id)):
             streaming = self.streamings.get(stream_id)
@@ -193,7 +193,7 @@ class FakeStore:
             and s.save
             and s.status == "end"
             and s.media.status != "deleted"
-            # `status` is compared with the streaming status, which is always `end` here (spec §4.7).
+            # `status` is compared with the streaming status, which is always `end` here (docs/aioz.md, "Lists and sorting").
             and status in (None, s.status)
             and media_status in (None, s.media.status)
             and search in s.title.lower()

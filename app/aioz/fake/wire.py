@@ -13,16 +13,16 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 NOT_LOGGED_IN = "You are not logged in."
 API_KEY_NOT_FOUND = "API key not found."
 INVALID_BASIC_AUTH = "Invalid basic auth format."
-RECORD_NOT_FOUND = "record not found"  # [INF] the ORM text, per spec §3.1
+RECORD_NOT_FOUND = "record not found"  # [INF] probably the ORM text (docs/aioz.md, "Status codes")
 INVALID_ID = "Invalid id."  # [INF] spec: a non-UUID path id gives 400
 INVALID_BODY = "Invalid request body."  # [INF]
 NOT_OWNER = "You do not have permission to access this resource."  # [INF] spec: 400, not 403/404
-TOO_MANY_REQUESTS = "Too many requests."  # [INF] spec §12: 429 format undocumented
+TOO_MANY_REQUESTS = "Too many requests."  # [INF] AIOZ documents no 429 body
 INTERNAL_ERROR = "Internal server error."
 
 NAME_REQUIRED = "Name must be specified."
 KEY_DELETED = "Delete live stream key success."
-KEY_IS_LIVE = "Live stream is streaming, it cannot be deleted."  # [INF] spec §10.9: 400 while live
+KEY_IS_LIVE = "Live stream is streaming, it cannot be deleted."  # [INF] 400 while live
 KEY_SORT_NOT_ALLOWED = "Sorting by '{}' is not allowed. Allowed values: created_at, name."
 UNKNOWN_ORDER = 'Unknown sorting order. Please use "asc" or "desc".'
 
