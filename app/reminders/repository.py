@@ -24,14 +24,20 @@ class ReminderRepository(Repository):
     ]
 
     async def upsert(self, user_id: ObjectId, stream_id: ObjectId, fields: dict[str, Any]) -> dict[str, Any]:
-        """Create or replace the caller's reminder for a stream; re-arms a fired one."""
+        """Create or replace the caller's reminder for a stream. A fired reminder stays fired: the upsert
+        skips it (its insert then clashes with the unique key) and the fired one is returned as it is."""
         key = {"userId": user_id, "liveStreamId": stream_id}
         now = utcnow()
         update = {
             "$set": {**fields, "firedAt": None, "cancelledAt": None, "updatedAt": now},
             "$setOnInsert": {"createdAt": now},
         }
-        return await self.upsert_returning(key, update)
+        armed = await self.upsert_returning({**key, "status": {"$ne": ReminderStatus.fired.value}}, update)
+        if armed is not None:
+            return armed
+        fired = await self.collection.find_one(key)
+        assert fired is not None  # the clash was with this (fired) reminder
+        return fired
 
     async def remove(self, user_id: ObjectId, stream_id: ObjectId) -> dict[str, Any] | None:
         return await self.collection.find_one_and_delete({"userId": user_id, "liveStreamId": stream_id})

@@ -6,8 +6,9 @@ from typing import Any
 from bson import ObjectId
 
 from app.core.db import Database
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
+from app.core.timeutils import utcnow
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamStatus
 from app.reminders.repository import ReminderRepository
@@ -20,11 +21,18 @@ class ReminderService:
         self.streams = LiveStreamRepository(db)
 
     async def arm(self, stream_id: ObjectId, caller: AuthenticatedUser, minute: int | None) -> dict[str, Any]:
-        """`minute` null/0: notify when the stream starts; N > 0: N minutes before the planned start."""
+        """`minute` null/0: notify when the stream starts; N > 0: N minutes before the planned start, which
+        must still be ahead (400 otherwise). A reminder that already fired stays fired: posting it again
+        answers it as it is and notifies nobody twice."""
         stream = await self.streams.get_or_404(stream_id)
         if stream["status"] != LiveStreamStatus.scheduled:
             raise Conflict("reminders can be set on scheduled streams only")
         planned = stream["plannedStartDate"]
+        if minute and planned - timedelta(minutes=minute) <= utcnow():
+            # A reminder that could only fire late is refused rather than fired at once or at start.
+            raise ValidationFailed(
+                f"{minute} minutes before the start has already passed; use minute 0 to be reminded at start"
+            )
         if minute:
             fields = {
                 "mode": ReminderMode.before_start.value,

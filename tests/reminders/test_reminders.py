@@ -55,9 +55,29 @@ async def test_positive_minute_is_before_start_and_upserts_one_reminder(client, 
     assert changed["mode"] == "ON_START" and changed["scheduledFor"] == iso_ms(planned)
     assert await db["reminders"].count_documents({}) == 1
 
-    await db["reminders"].update_many({}, {"$set": {"status": "FIRED", "firedAt": utcnow()}})
-    rearmed = (await client.post(url, json={"minute": 5}, headers=auth(token))).json()["data"]
-    assert rearmed["status"] == "ARMED_BEFORE_START" and rearmed["firedAt"] is None
+
+async def test_a_fired_reminder_stays_fired(client, make_user, db, scheduled):
+    """Posting again after it fired answers the fired reminder and re-arms nothing (no second notice)."""
+    stream, _, _ = scheduled
+    _, token = await make_user()
+    url = f"{API}/{stream['id']}/reminder"
+    assert (await client.post(url, json={"minute": 15}, headers=auth(token))).status_code == 200
+    fired_at = utcnow()
+    await db["reminders"].update_many({}, {"$set": {"status": "FIRED", "firedAt": fired_at}})
+    again = await client.post(url, json={"minute": 5}, headers=auth(token))
+    assert again.status_code == 200
+    assert (again.json()["data"]["status"], again.json()["data"]["minute"]) == ("FIRED", 15)
+    stored = await db["reminders"].find_one({})
+    assert stored["status"] == "FIRED" and await db["reminders"].count_documents({}) == 1
+
+
+async def test_a_time_already_passed_is_400(client, make_user, db, scheduled):
+    stream, _, _ = scheduled  # planned in two hours: 120 minutes before has just passed
+    _, token = await make_user()
+    url = f"{API}/{stream['id']}/reminder"
+    assert_error(await client.post(url, json={"minute": 121}, headers=auth(token)), 400, "Validation failed")
+    assert await db["reminders"].count_documents({}) == 0
+    assert (await client.post(url, json={"minute": 119}, headers=auth(token))).status_code == 200
 
 
 async def test_reminder_errors(client, make_user, scheduled):
