@@ -6,6 +6,7 @@ pipelines (docs/decisions.md, "Index migrations").
 
 import argparse
 import asyncio
+import os
 import sys
 
 import uvicorn
@@ -33,9 +34,13 @@ def serve(argv: list[str]) -> None:
     parser.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     args = parser.parse_args(argv)
     try:
-        Settings().check_production_safety()
+        settings = Settings()
+        settings.check_production_safety()
     except (ConfigurationError, ValueError) as exc:
         sys.exit(f"allmine-live: {exc}")
+    if "public_base_url" not in settings.model_fields_set:
+        # Links (thumbnails, media) and the banner follow the address actually served, not the default.
+        os.environ["PUBLIC_BASE_URL"] = bound_url(args.host, args.port)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -45,6 +50,14 @@ def serve(argv: list[str]) -> None:
         access_log=False,
         proxy_headers=True,
     )
+
+
+def bound_url(host: str, port: int) -> str:
+    """The URL a browser on this machine uses for the bound address (all interfaces → loopback)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 def migrate_indexes_command(argv: list[str], settings: Settings | None = None) -> int:

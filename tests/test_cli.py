@@ -12,7 +12,10 @@ from app.core.config import Settings
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+        # set, then delete: monkeypatch records each variable, so whatever the CLI exports (e.g.
+        # PUBLIC_BASE_URL) is put back as it was after the test
+        monkeypatch.setenv(name.upper(), "")
+        monkeypatch.delenv(name.upper())
     monkeypatch.chdir(tmp_path)  # no developer `.env` is read
 
 
@@ -27,6 +30,16 @@ def test_serves_the_app_factory_with_the_given_address(clean_env, monkeypatch):
     assert args == ("app.main:create_app",)
     assert kwargs["factory"] is True
     assert (kwargs["host"], kwargs["port"], kwargs["reload"]) == ("0.0.0.0", 9000, False)
+    # Without PUBLIC_BASE_URL, links and the banner use the served port (all interfaces → loopback).
+    assert Settings().public_base_url == "http://127.0.0.1:9000"
+
+
+def test_an_explicit_public_base_url_is_kept(clean_env, monkeypatch):
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(sys, "argv", ["allmine-live", "--port", "9001"])
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://live.example.com")
+    cli.main()
+    assert Settings().public_base_url == "https://live.example.com"
 
 
 def test_refuses_unsafe_production_settings_without_serving(clean_env, monkeypatch):
