@@ -1,4 +1,4 @@
-"""The Allmine envelope on every answer: each error class and the success shape (spec §1.4, §1.5)."""
+"""The Allmine envelope on every answer: each error class and the success shape (docs/contract.md, "Envelope and errors")."""
 
 import re
 from collections.abc import AsyncIterator

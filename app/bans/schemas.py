@@ -1,4 +1,5 @@
-"""Ban shapes (spec §3.5 `Ban`) and the request bodies of `/api/v1/live-stream-ban`."""
+"""Ban shapes (`Ban` in docs/contract.md, "Shapes") and the request bodies of
+`/api/v1/live-stream-ban`."""
 
 from datetime import datetime
 from enum import StrEnum

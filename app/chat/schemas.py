@@ -1,4 +1,5 @@
-"""Chat shapes (spec §2.1 "Live Stream Chat") and the content rules shared by REST and sockets."""
+"""Chat shapes (docs/contract.md, "Pagination"; rules: docs/community.md) and the content rules
+shared by REST and sockets."""
 
 from datetime import datetime
 from typing import Annotated, Any

@@ -1,7 +1,7 @@
 """In-process MongoDB look-alike behind PyMongo's async API (mongomock-ng on one worker thread).
 
 Repositories are written once against `pymongo.AsyncMongoClient`; with `MONGODB_URL` unset the app
-hands them this adapter instead. Rules (see docs/decisions.md and ../shared/notes/embedded-mongo.md):
+hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
 
 * every engine call runs on ONE dedicated worker thread, which makes each operation atomic with
   respect to the others, as single-document writes are on mongod (a bigger pool overspends

@@ -1,4 +1,4 @@
-"""Feed shapes (spec §3.5) and the query enums of the feed endpoints."""
+"""Feed shapes (docs/contract.md, "Shapes") and the query enums of the feed endpoints."""
 
 from enum import StrEnum
 

@@ -1,4 +1,4 @@
-"""Live-stream API shapes (spec §3). The pydantic models document the OpenAPI; answers are built
+"""Live-stream API shapes (docs/contract.md). The pydantic models document the OpenAPI; answers are built
 as plain dicts by `presenter.py` in exactly this field order."""
 
 import unicodedata

@@ -1,4 +1,4 @@
-"""Participant statistics (spec §3.5 `ParticipantStatistics`, plus the peak the page mentions)."""
+"""Participant statistics (`ParticipantStatistics` in docs/contract.md, "Shapes", plus the audience peak)."""
 
 from pydantic import BaseModel, Field
 

@@ -1,4 +1,5 @@
-"""Reminder shapes (spec §2.2 #25) and the document → JSON builder."""
+"""Reminder shapes (docs/contract.md, "Shapes"; modes and statuses: docs/live-streams-part2.md) and
+the document → JSON builder."""
 
 from datetime import datetime
 from enum import StrEnum

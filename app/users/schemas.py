@@ -1,4 +1,5 @@
-"""User-facing shapes (spec §3.2) and their document → JSON builders."""
+"""User-facing shapes (`UserSummary` and transactions in docs/contract.md, "Shapes") and their
+document → JSON builders."""
 
 from datetime import datetime
 from typing import Any

@@ -1,4 +1,4 @@
-"""The fake against AIOZ's documented wire format: seeds 003/004 and spec §1–§6, over raw HTTP.
+"""The fake against AIOZ's documented wire format (docs/aioz.md, "Wire format"), over raw HTTP.
 
 Only documented facts are asserted here (paths, codes, field names, exact messages), so the fake cannot
 drift into behaviour of its own. Where the spec quotes no message, only the code and envelope are checked.
@@ -18,7 +18,7 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$")
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 MISSING = "0b7e8b1c-1d2e-4f00-8a00-00000000beef"
 
-# spec §5.1, §5.2, §5.3, §5.5, §5.6
+# the response objects of docs/aioz.md (keys, streamings, media, statistics, multicast)
 KEY_FIELDS = {"id", "user_id", "name", "save", "type", "stream_key", "rtmp_url", "created_at", "updated_at"}
 STREAMING_FIELDS = {
     "id",
@@ -91,7 +91,7 @@ MULTICAST_FIELDS = {"id", "live_stream_key_id", "user_id", "live_stream_multicas
 
 @pytest.fixture
 async def aioz(fake: FakeAioz, server_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A bare HTTP client with the documented API-key headers (seed 003/004 `stream-*` headers)."""
+    """A bare HTTP client with the documented API-key headers (the `stream-*` header pair)."""
     headers = {"stream-public-key": fake.account.public_key, "stream-secret-key": fake.account.secret_key}
     async with httpx.AsyncClient(base_url=f"{server_url}/api", headers=headers) as http:
         yield http
@@ -123,7 +123,7 @@ async def world(aioz: httpx.AsyncClient, fake: FakeAioz) -> dict[str, str]:
 
 
 def success(response: httpx.Response, status_code: int = 200) -> Any:
-    """Assert AIOZ's success envelope (spec §1.1) and return `data`, or `message` when there is no data."""
+    """Assert AIOZ's success envelope (docs/aioz.md, "Envelope") and return `data`, or `message` when there is no data."""
     assert response.status_code == status_code, response.text
     assert response.headers["content-type"] == "application/json"
     for header in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Retry-After"):
@@ -174,7 +174,8 @@ class TestSeed003Streamings:
 
     async def test_quality_objects(self, aioz: httpx.AsyncClient) -> None:
         key = success(await aioz.post("/live_streams", json={"name": "k"}))
-        minimal = {"resolution": "720p", "type": "hls", "container_type": "mpegts"}  # spec §5.4
+        # The minimal working element (docs/aioz.md, "Qualities").
+        minimal = {"resolution": "720p", "type": "hls", "container_type": "mpegts"}
 
         data = success(
             await aioz.post(
@@ -228,7 +229,7 @@ class TestSeed004Media:
 class TestSpecEndpoints:
     async def test_keys(self, aioz: httpx.AsyncClient) -> None:
         created = await aioz.post("/live_streams", json={"name": "k", "save": False, "type": "other"})
-        key = success(created)  # 200, not 201 (spec §3.1)
+        key = success(created)  # 200, not 201 (docs/aioz.md, "Status codes")
         assert key.keys() >= KEY_FIELDS and key["type"] == "video"
         assert RFC3339.match(key["created_at"])
 

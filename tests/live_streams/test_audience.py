@@ -1,4 +1,4 @@
-"""Join (Agora tokens), leave, viewers, viewer-count and most-watched creators (seed 002)."""
+"""Join (Agora tokens), leave, viewers, viewer-count and most-watched creators."""
 
 import json
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""POST /{id}/fund and GET /funded (seed 000): atomic, idempotent, exact under concurrency."""
+"""POST /{id}/fund and GET /funded: atomic, idempotent, exact under concurrency."""
 
 import asyncio
 

@@ -1,4 +1,4 @@
-"""List, detail, soft delete (seed 001) and cancel."""
+"""List, detail, soft delete and cancel."""
 
 import json
 
