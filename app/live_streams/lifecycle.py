@@ -1,9 +1,10 @@
 """Start and end a live stream, provisioning the video side on AIOZ.
 
-One active stream per creator is guaranteed by the creator's *live slot*: a unique sparse index on
-`liveSlotOwner` (set to the creator's id only while the slot is held). Start claims the slot with one conditional update (a second start,
-even on another replica, hits the index → 409), provisions AIOZ while holding it, then flips the stream
-to `active`. If AIOZ fails, the slot is released and the stream is untouched (→ 502/503). A start that
+One active stream per creator is guaranteed by the creator's *live slot*: a unique index on
+`liveSlotOwner`, partial on ObjectId values (the field holds the creator's id only while the slot is
+held; docs/decisions.md, "One live slot: a partial unique index"). Start claims the slot with one
+conditional update (a second start, even on another replica, hits the index → 409), provisions AIOZ
+while holding it, then flips the stream to `active`. If AIOZ fails, the slot is released and the stream is untouched (→ 502/503). A start that
 dies between claim and activation is healed by the reconcile loop (`reconcile.py`).
 """
 
