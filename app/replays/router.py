@@ -1,4 +1,4 @@
-"""Replays and rentals (`/api/v1/live-stream`, spec §2.2 #19–22)."""
+"""Replays and rentals (`/api/v1/live-stream`; contract: docs/contract.md)."""
 
 from typing import Annotated
 

@@ -1,4 +1,4 @@
-"""Replay shapes: settings input and the rental answer (spec §3.3, §4.3)."""
+"""Replay shapes: settings input and the rental answer (docs/contract.md)."""
 
 from datetime import datetime
 from typing import Any

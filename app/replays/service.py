@@ -1,4 +1,4 @@
-"""Replay rules (spec §4.3): settings, the caller's access, renting for 24 h, the caller's rentals."""
+"""Replay rules (docs/contract.md): settings, the caller's access, renting for 24 h, the caller's rentals."""
 
 import uuid
 from datetime import datetime

@@ -1,4 +1,4 @@
-"""Money of replay rentals (spec §4.3): charge, refund, revenue split. Every step is idempotent.
+"""Money of replay rentals (docs/contract.md, replays; docs/money.md): charge, refund, revenue split. Every step is idempotent.
 
 Without multi-document transactions, a rental period moves credits through ledger movements keyed by
 (rental id, rental number), so running a step twice never moves credits twice:
@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 
-from app.core.background import run_leased_forever
 from app.core.db import Database
 from app.core.errors import AppError, Conflict, NotFound
 from app.live_streams.repository import LiveStreamRepository
@@ -164,9 +163,6 @@ class RentalSettlement:
         if paid:
             log.info("rental_revenue_distributed", count=paid)
         return paid
-
-    async def run_forever(self, interval: float) -> None:
-        await run_leased_forever(self.db, LEASE, interval, self.run_once)
 
     async def _charge(self, rental: dict[str, Any]) -> None:
         await self.ledger.apply(
