@@ -46,6 +46,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-pin", dest="pin", action="store_false", help="do not pin server and driver to cores"
     )
     parser.add_argument("--skip-load", action="store_true", help="scale curves only")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="Socket.IO chat fan-out only: app vs bare python-socketio emit",
+    )
+    parser.add_argument("--sockets", type=int, default=200, help="fan-out sockets in the room (default 200)")
+    parser.add_argument(
+        "--realtime-seconds", type=float, default=4, help="fan-out send window per target (default 4)"
+    )
+    parser.add_argument(
+        "--realtime-interval", type=float, default=0.1, help="seconds between chat messages (default 0.1)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     if args.scales is None:
@@ -101,6 +113,11 @@ async def run(args: argparse.Namespace) -> Run:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    if args.realtime:
+        from bench import realtime
+
+        realtime.main(args.sockets, args.realtime_seconds, args.realtime_interval)
+        return
     pin_driver(args.pin)
     result = asyncio.run(run(args))
     write_all(result, args.output, ROOT / "bench" / "results")
