@@ -60,10 +60,10 @@ class BanRepository(Repository):
         fields: dict[str, Any] = {"actionType": "BLOCK"}
         if reason is not None:
             fields["reason"] = reason
-        return await self.update({"_id": _id, "isActive": True, "actionType": "CHAT_ONLY"}, {"$set": fields})
+        return await self._update({"_id": _id, "isActive": True, "actionType": "CHAT_ONLY"}, {"$set": fields})
 
     async def lift(self, _id: ObjectId, by: ObjectId) -> dict[str, Any] | None:
-        return await self.update(
+        return await self._update(
             {"_id": _id, "isActive": True},
             {"$set": {"deletedAt": utcnow(), "deletedBy": by}, "$unset": {"isActive": ""}},
         )

@@ -121,10 +121,13 @@ class Repository:
             )
         return cast(dict[str, Any], found)
 
-    async def update(
+    async def _update(
         self, query: dict[str, Any], update: dict[str, Any], *, include_deleted: bool = False
     ) -> dict[str, Any] | None:
-        """Atomic conditional update; returns the updated document or None when nothing matched."""
+        """Atomic conditional update; returns the updated document or None when nothing matched.
+
+        Protected: services call a repository's named methods (`claim_live_slot`, `close_before_start`,
+        …), so every filter and update stays in the repositories."""
         update = {**update, "$set": {**update.get("$set", {}), "updatedAt": utcnow()}}
         try:
             return await self.collection.find_one_and_update(

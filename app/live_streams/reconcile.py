@@ -71,17 +71,11 @@ class Reconciler:
         """Scheduled streams never started by their planned end become `expired`; funders are refunded."""
         expired = 0
         for stream in await self.streams.overdue_scheduled(now - EXPIRY_GRACE, limit=100):
-            updated = await self.streams.transition(
+            updated = await self.streams.close_before_start(
                 stream["_id"],
                 (LiveStreamStatus.scheduled,),
-                {
-                    "$set": {
-                        "status": LiveStreamStatus.expired.value,
-                        "expiredAt": now,
-                        **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now),
-                    }
-                },
-                extra_query={"liveSlotOwner": None},
+                LiveStreamStatus.expired,
+                {"expiredAt": now, **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now)},
             )
             if updated is not None:
                 events.emit(events.STREAM_STATUS_CHANGED, updated)

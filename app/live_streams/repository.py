@@ -87,7 +87,23 @@ class LiveStreamRepository(OnceHolder, Repository):
         cursor = self.collection.find(self.scoped(query)).sort([(sort_by, direction), ("_id", direction)])
         return await cursor.limit(500).to_list()
 
-    async def transition(
+    async def close_before_start(
+        self,
+        _id: ObjectId,
+        from_statuses: tuple[LiveStreamStatus, ...],
+        status: LiveStreamStatus,
+        fields: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """Cancel or expire a stream that never started (one of `from_statuses`, holding no live slot),
+        setting `fields` (its time stamp and follow-ups) in the same write; None when it changed."""
+        return await self._transition(
+            _id,
+            from_statuses,
+            {"$set": {"status": status.value, **fields}},
+            extra_query={"liveSlotOwner": None},
+        )
+
+    async def _transition(
         self,
         _id: ObjectId,
         from_statuses: tuple[LiveStreamStatus, ...],
@@ -96,7 +112,7 @@ class LiveStreamRepository(OnceHolder, Repository):
     ) -> dict[str, Any] | None:
         """Conditional status change: applies only while the stream is in one of `from_statuses`."""
         query = {"_id": _id, "status": {"$in": [s.value for s in from_statuses]}, **(extra_query or {})}
-        return await self.update(query, update)
+        return await self._update(query, update)
 
     # --- the live slot and the lifecycle (lifecycle.py) -----------------------------------------------
 
@@ -105,7 +121,7 @@ class LiveStreamRepository(OnceHolder, Repository):
     ) -> dict[str, Any] | None:
         """Take the creator's live slot for a startable stream; None when the stream is not startable or
         already claimed. The unique live-slot index raises Conflict when another stream holds it."""
-        return await self.transition(
+        return await self._transition(
             _id,
             STARTABLE,
             {"$set": {"liveSlotOwner": creator_id, "startingAt": now, "aioz.reconcileAt": reconcile_at}},
@@ -116,7 +132,7 @@ class LiveStreamRepository(OnceHolder, Repository):
         self, _id: ObjectId, creator_id: ObjectId, fields: dict[str, Any]
     ) -> dict[str, Any] | None:
         """Flip a claimed startable stream to `active` while `creator_id` still holds its live slot."""
-        return await self.transition(
+        return await self._transition(
             _id,
             STARTABLE,
             {"$set": {"status": LiveStreamStatus.active.value, **fields}},
@@ -137,7 +153,7 @@ class LiveStreamRepository(OnceHolder, Repository):
     async def release_stale_live_slot(self, _id: ObjectId) -> None:
         """Free the live slot a start that died left on a startable stream (deleted or not): the claim's
         fields go, as in `release_live_slot`, and `updatedAt` records the repair (reconcile.py)."""
-        await self.update(
+        await self._update(
             {"_id": _id, "liveSlotOwner": {"$exists": True}, "status": {"$in": [s.value for s in STARTABLE]}},
             {"$unset": UNCLAIM},
             include_deleted=True,
@@ -145,7 +161,7 @@ class LiveStreamRepository(OnceHolder, Repository):
 
     async def mark_ended(self, _id: ObjectId, fields: dict[str, Any]) -> dict[str, Any] | None:
         """End an active stream and free its live slot; None when it is not active."""
-        return await self.transition(
+        return await self._transition(
             _id,
             (LiveStreamStatus.active,),
             {"$set": {"status": LiveStreamStatus.ended.value, **fields}, "$unset": {"liveSlotOwner": ""}},
@@ -153,7 +169,7 @@ class LiveStreamRepository(OnceHolder, Repository):
 
     async def add_broadcaster(self, _id: ObjectId, broadcaster: dict[str, Any]) -> dict[str, Any] | None:
         """Add a broadcaster once; None when this user already broadcasts (or the stream is gone)."""
-        return await self.update(
+        return await self._update(
             {"_id": _id, "broadcasters.user": {"$ne": broadcaster["user"]}},
             {"$push": {"broadcasters": broadcaster}},
         )
@@ -187,14 +203,14 @@ class LiveStreamRepository(OnceHolder, Repository):
     ) -> dict[str, Any] | None:
         """Soft delete a stream still in `status` and holding no live slot, setting `fields` (its
         follow-ups) in the same write; None when it changed meanwhile or was already deleted."""
-        return await self.update(
+        return await self._update(
             {"_id": _id, "status": status, "liveSlotOwner": None},
             {"$set": {"deletedAt": fields.pop("deletedAt", utcnow()), **fields}},
         )
 
     async def set_replay_settings(self, _id: ObjectId, changes: dict[str, Any]) -> dict[str, Any] | None:
         """`isActiveReplayOnCreatorProfile` / `replayCreditPrice`; None when the stream is deleted."""
-        return await self.update({"_id": _id}, {"$set": changes})
+        return await self._update({"_id": _id}, {"$set": changes})
 
     # --- follow-ups and money bookkeeping (follow_ups.py, funding.py) ---------------------------------
 

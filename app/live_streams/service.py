@@ -206,17 +206,11 @@ class LiveStreamService:
         else:
             raise Forbidden()
         now = utcnow()
-        updated = await self.streams.transition(
+        updated = await self.streams.close_before_start(
             stream_id,
             STARTABLE,
-            {
-                "$set": {
-                    "status": new_status.value,
-                    "cancelledAt": now,
-                    **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now),
-                }
-            },
-            extra_query={"liveSlotOwner": None},
+            new_status,
+            {"cancelledAt": now, **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now)},
         )
         if updated is None:
             raise Conflict("only a scheduled or preparing stream can be cancelled")

@@ -95,7 +95,7 @@ class ReplayRentalRepository(Repository):
 
     async def reopen(self, rental: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any] | None:
         """Start the next period on a settled expired/refunded row; None when another request won."""
-        return await self.update(
+        return await self._update(
             {
                 "userId": rental["userId"],
                 "_id": rental["_id"],
@@ -109,7 +109,7 @@ class ReplayRentalRepository(Repository):
     async def activate(
         self, rental: dict[str, Any], rented_at: datetime, expires_at: datetime
     ) -> dict[str, Any] | None:
-        return await self.update(
+        return await self._update(
             _pending(rental),
             {"$set": {"status": RentalState.active.value, "rentedAt": rented_at, "expiresAt": expires_at}},
         )
@@ -119,12 +119,12 @@ class ReplayRentalRepository(Repository):
         if rental.get("previous") is None:
             await self.collection.delete_one(_pending(rental))
         else:
-            await self.update(_pending(rental), {"$set": {**rental["previous"], "idempotencyKey": None}})
+            await self._update(_pending(rental), {"$set": {**rental["previous"], "idempotencyKey": None}})
 
     # --- settlement claims: whichever comes first owns the period ------------------------------------
 
     async def claim_revenue(self, rental: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-        return await self.update(
+        return await self._update(
             {
                 "userId": rental["userId"],
                 "_id": rental["_id"],
@@ -138,7 +138,7 @@ class ReplayRentalRepository(Repository):
 
     async def claim_refund(self, rental: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         """Pending rentals, and active ones whose window is still open, can be refunded."""
-        return await self.update(
+        return await self._update(
             {
                 "userId": rental["userId"],
                 "_id": rental["_id"],
@@ -159,7 +159,7 @@ class ReplayRentalRepository(Repository):
         )
 
     async def mark_settled(self, rental: dict[str, Any], now: datetime, extra: dict[str, Any]) -> None:
-        await self.update(
+        await self._update(
             {
                 "userId": rental["userId"],
                 "_id": rental["_id"],
