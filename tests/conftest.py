@@ -28,6 +28,8 @@ from app.core.config import Settings
 from app.core.logging import configure_logging
 from app.main import create_app
 
+pytest_plugins = ["tests.money.report"]  # the money harness summary (xdist controller included)
+
 MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL")
 
 UserFactory = Callable[..., Awaitable[tuple[dict[str, Any], str]]]

@@ -1,5 +1,8 @@
 """The money harness prints how many schedules each scenario ran (issue 11: "report how many").
 
+A plugin registered by the root conftest (`pytest_plugins`), so the xdist controller - which collects
+nothing itself - has the hooks too.
+
 Under pytest-xdist the scenarios run in the workers: each worker hands its lines to the controller
 (`workeroutput`), which prints them with its own summary.
 """
