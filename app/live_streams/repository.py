@@ -201,12 +201,9 @@ class LiveStreamRepository(OnceHolder, Repository):
     async def delete_with_follow_ups(
         self, _id: ObjectId, status: str, fields: dict[str, Any]
     ) -> dict[str, Any] | None:
-        """Soft delete a stream still in `status` and holding no live slot, setting `fields` (its
-        follow-ups) in the same write; None when it changed meanwhile or was already deleted."""
-        return await self._update(
-            {"_id": _id, "status": status, "liveSlotOwner": None},
-            {"$set": {"deletedAt": fields.pop("deletedAt", utcnow()), **fields}},
-        )
+        """Soft delete a stream still in `status` and holding no live slot, setting `fields` (`deletedAt`
+        and its follow-ups) in the same write; None when it changed meanwhile or was already deleted."""
+        return await self._update({"_id": _id, "status": status, "liveSlotOwner": None}, {"$set": fields})
 
     async def set_replay_settings(self, _id: ObjectId, changes: dict[str, Any]) -> dict[str, Any] | None:
         """`isActiveReplayOnCreatorProfile` / `replayCreditPrice`; None when the stream is deleted."""
