@@ -137,6 +137,9 @@ class FakeServer:
         assert name == "hello"
         return self.hello
 
+    async def list_collection_names(self) -> list[str]:
+        return [self.widgets.name]
+
 
 @pytest.mark.parametrize(
     ("hello", "quorum"),

@@ -2,8 +2,9 @@
 
 `migrate_indexes(db, repositories)` compares `list_indexes` with the declared `IndexModel`s:
 
-* **missing** (no index of that name and no index on those keys): created, one by one, within the
-  build budget, with commit quorum `majority` on a replica set or sharded cluster (a voting member
+* **missing** (no index of that name and no index on those keys): created within the build budget,
+  a collection's missing indexes in one `createIndexes` command (one by one again when the server
+  refuses it, so each failure is reported against its own index), with commit quorum `majority` on a replica set or sharded cluster (a voting member
   that is down cannot stall the build forever; standalone servers and the embedded engine take no
   commit quorum);
 * **conflicting** (same name with other keys/options, or same keys under another name): reported,
@@ -94,9 +95,12 @@ async def migrate_indexes(
 ) -> MigrationReport:
     report = MigrationReport()
     quorum = await _commit_quorum(db)
+    present = set(await db.list_collection_names())
     for collection_name, wanted in declared_indexes(repositories).items():
         collection = db[collection_name]
-        existing = {doc["name"]: doc for doc in await (await collection.list_indexes()).to_list()}
+        existing: dict[str, dict[str, Any]] = {}
+        if collection_name in present:  # a collection not created yet has no index to compare
+            existing = {doc["name"]: doc for doc in await (await collection.list_indexes()).to_list()}
         by_keys = {_keys(doc): name for name, doc in existing.items()}
         to_create: list[dict[str, Any]] = []
         accounted = {"_id_"}
@@ -125,8 +129,7 @@ async def migrate_indexes(
             else:
                 detail = f"not declared ({_describe(existing[name])})"
                 report.obsolete.append(IndexProblem(collection_name, name, detail))
-        for spec in to_create:
-            await _create(collection, spec, quorum, build_timeout_seconds, report)
+        await _create(collection, to_create, quorum, build_timeout_seconds, report)
     for line in report.lines():
         (log.info if line.startswith(("created", "dropped")) else log.warning)("index_migration", change=line)
     return report
@@ -138,20 +141,30 @@ async def _drop(collection: Any, name: str, report: MigrationReport) -> None:
 
 
 async def _create(
-    collection: Any, spec: dict[str, Any], quorum: str | None, budget: float, report: MigrationReport
+    collection: Any, specs: list[dict[str, Any]], quorum: str | None, budget: float, report: MigrationReport
 ) -> None:
+    """Build `specs` in one command; when the server refuses it, build them one by one so that each
+    failure is reported against its own index and the others still get built."""
+    if not specs:
+        return
     options = {} if quorum is None else {"commitQuorum": quorum}
-    keys = list(spec["key"].items())
-    model = IndexModel(keys, **{k: v for k, v in spec.items() if k != "key"})
+    models = [
+        IndexModel(list(spec["key"].items()), **{k: v for k, v in spec.items() if k != "key"})
+        for spec in specs
+    ]
     try:
         with pymongo.timeout(budget):
-            await collection.create_indexes([model], **options)
+            await collection.create_indexes(models, **options)
     except PyMongoError as exc:
         if database_unavailable(exc) is not None:
             raise
-        report.failed.append(IndexProblem(collection.name, spec["name"], f"not created: {exc}"))
+        if len(specs) == 1:
+            report.failed.append(IndexProblem(collection.name, specs[0]["name"], f"not created: {exc}"))
+            return
+        for spec in specs:
+            await _create(collection, [spec], quorum, budget, report)
         return
-    report.created.append(f"{collection.name}.{spec['name']}")
+    report.created.extend(f"{collection.name}.{spec['name']}" for spec in specs)
 
 
 async def _commit_quorum(db: Database) -> str | None:
