@@ -98,7 +98,7 @@ async def migrate_indexes(
     present = set(await db.list_collection_names())
     for collection_name, wanted in declared_indexes(repositories).items():
         collection = db[collection_name]
-        existing: dict[str, dict[str, Any]] = {}
+        existing: dict[str, Mapping[str, Any]] = {}
         if collection_name in present:  # a collection not created yet has no index to compare
             existing = {doc["name"]: doc for doc in await (await collection.list_indexes()).to_list()}
         by_keys = {_keys(doc): name for name, doc in existing.items()}
