@@ -16,6 +16,9 @@ Everything here is derived from route metadata, so domains only declare what is 
   generated client never sends an empty `Idempotency-Key`); uploads are `format: binary`.
 - **Examples**: every JSON response gets an example built from its schema (field `examples` first)
   with the envelope's real `isSuccess`/`statusCode`; media types use `examples` (OpenAPI 3.1 style).
+  Request examples must work when tried unchanged against the demo data: the ids they need (and who
+  to authorize as) come from `register_request_examples` (`app.openapi_docs`), by operationId; every
+  other JSON body gets an example built from its schema.
 """
 
 import copy
@@ -50,16 +53,33 @@ IMPLICIT_ERRORS = {
 }
 
 
+# Request examples by operationId (see `register_request_examples`).
+_REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {}
+REQUEST_BODY = "requestBody"
+
+
+def register_request_examples(examples: Mapping[str, Mapping[str, dict[str, Any]]]) -> None:
+    """Request examples by operationId: per parameter name, and `requestBody` for the JSON body, an
+    Example Object (`{"summary": ..., "value": ...}`) that replaces what the schemas would suggest.
+
+    The app's documentation module registers them on import, as repositories register themselves.
+    """
+    for operation_id, examples_of in examples.items():
+        _REQUEST_EXAMPLES.setdefault(operation_id, {}).update(examples_of)
+
+
 def install_openapi(
     app: FastAPI,
     *,
     parameter_descriptions: Mapping[str, str] | None = None,
+    request_examples: Mapping[str, Mapping[str, dict[str, Any]]] | None = None,
     servers: list[dict[str, str]] | None = None,
 ) -> None:
     """Serve `/docs` from local assets and replace `app.openapi` by the post-processed document.
 
     `parameter_descriptions` describe parameters (by name) that their route leaves undescribed;
-    tag descriptions come from `FastAPI(openapi_tags=...)`.
+    `request_examples` (default: the registered ones) are applied by operationId; tag descriptions
+    come from `FastAPI(openapi_tags=...)`.
     """
     _install_docs(app)
     fallback = dict(parameter_descriptions or {})
@@ -77,11 +97,15 @@ def install_openapi(
             servers=servers,
             license_info={"name": "Proprietary", "url": "https://allmine.com/terms"},
         )
+        examples = dict(_REQUEST_EXAMPLES if request_examples is None else request_examples)
         for route in _api_routes(app):
             for method in route.methods - {"HEAD"}:
                 operation = schema["paths"][route.path_format][method.lower()]
                 operation["operationId"] = route.operation_id or camel_case(route.name)
                 _finish_operation(operation, _auth_mode(route.dependant), fallback, schema)
+                _request_examples(operation, examples.pop(operation["operationId"], {}), schema)
+        if examples:
+            raise ValueError(f"request examples for unknown operations: {sorted(examples)}")
         _rename_form_bodies(schema)
         _optional_form_fields_without_null(schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -199,6 +223,22 @@ def _finish_operation(
                 if isinstance(value, dict) and {"isSuccess", "statusCode"} <= value.keys():
                     value.update(isSuccess=True, statusCode=status, errors=[], timestamp=EXAMPLE_TIMESTAMP)
                 media["examples"] = {"success": {"summary": response["description"], "value": value}}
+
+
+def _request_examples(
+    operation: dict[str, Any], given: Mapping[str, dict[str, Any]], schema: dict[str, Any]
+) -> None:
+    """The given examples on their parameters and JSON body; other JSON bodies sampled from their schema."""
+    unused = dict(given)
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] in unused:
+            parameter["examples"] = {"demo": unused.pop(parameter["name"])}
+    media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if media is not None:
+        given_body = unused.pop(REQUEST_BODY, None)
+        media["examples"] = {"demo": given_body or {"value": sample(media["schema"], schema)}}
+    if unused:
+        raise ValueError(f"{operation['operationId']}: examples for unknown parameters {sorted(unused)}")
 
 
 def error_example(status: int) -> dict[str, Any]:

@@ -20,12 +20,12 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=6
 
 
 class DevUserIn(BaseModel):
-    username: Username
-    name: ShortText | None = None
-    surname: ShortText | None = None
-    expertise: ShortText | None = None
-    interests: list[ShortText] = Field(default_factory=list, max_length=50)
-    credits: int = Field(default=0, ge=0, le=1_000_000_000)
+    username: Username = Field(description="Unique (case-insensitive).", examples=["newfan"])
+    name: ShortText | None = Field(default=None, examples=["Nora"])
+    surname: ShortText | None = Field(default=None, examples=["Fan"])
+    expertise: ShortText | None = Field(default=None, examples=["Music lover"])
+    interests: list[ShortText] = Field(default_factory=list, max_length=50, examples=[["music", "art"]])
+    credits: int = Field(default=0, ge=0, le=1_000_000_000, examples=[1000])
 
 
 class DevUserOut(UserSummary):

@@ -15,6 +15,7 @@ from app.chat.service import ChatService
 from app.core.config import AppEnv, Settings
 from app.core.security import AuthenticatedUser, create_access_token
 from app.core.timeutils import utcnow
+from app.dev.demo import DEMO_BAN_ID, DEMO_MINI_CROWD_FUNDING_IDS, DEMO_STREAM_IDS, DEMO_USER_IDS
 from app.live_streams.audience import AudienceService
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
@@ -41,6 +42,56 @@ DEMO_USERS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+DEMO_BAN_REASON = "Demo: off-topic messages"
+# The documents that get a fixed id (`app.dev.demo`), by collection: the field that names them.
+_FIXED_IDS: dict[str, tuple[str, dict[str, ObjectId]]] = {
+    "users": ("username", DEMO_USER_IDS),
+    "live_streams": ("title", DEMO_STREAM_IDS),
+    "live_stream_bans": ("reason", {DEMO_BAN_REASON: DEMO_BAN_ID}),
+    "mini_crowd_fundings": ("title", DEMO_MINI_CROWD_FUNDING_IDS),
+}
+
+
+class _FixedIdCollection:
+    """A collection whose `insert_one` gives the demo documents their fixed id; all else delegated."""
+
+    def __init__(self, collection: Any, field: str, ids: dict[str, ObjectId]) -> None:
+        self._collection, self._field, self._ids = collection, field, ids
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    async def insert_one(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        fixed = self._ids.get(document.get(self._field, ""))
+        if fixed is not None and "_id" not in document:
+            document["_id"] = fixed
+        return await self._collection.insert_one(document, *args, **kwargs)
+
+
+class _FixedIdDatabase:
+    """The database as the seed's services see it: the services insert, the seed picks the ids, so
+    the playground's examples (`app.openapi_docs`) can use them on every run."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._fixed(name, self._db[name])
+
+    def get_collection(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._fixed(name, self._db.get_collection(name, *args, **kwargs))
+
+    @staticmethod
+    def _fixed(name: str, collection: Any) -> Any:
+        if name not in _FIXED_IDS:
+            return collection
+        field, ids = _FIXED_IDS[name]
+        return _FixedIdCollection(collection, field, ids)
+
+
 async def seed_demo_if_wanted(app: FastAPI, settings: Settings) -> None:
     wanted = settings.seed_demo if settings.seed_demo is not None else settings.app_env is AppEnv.development
     if not wanted or settings.is_production:
@@ -56,6 +107,7 @@ async def seed_demo_if_wanted(app: FastAPI, settings: Settings) -> None:
 
 
 async def seed_demo(db: Any) -> dict[str, dict[str, Any]]:
+    db = _FixedIdDatabase(db)
     users = UserRepository(db)
     follows = FollowRepository(db)
     created = {spec["username"]: await users.create(spec) for spec in DEMO_USERS}
@@ -70,7 +122,7 @@ async def seed_demo(db: Any) -> dict[str, dict[str, Any]]:
 
 async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, dict[str, Any]]) -> None:
     """Streams in every state, made through the same services the API uses."""
-    db = app.state.db
+    db = _FixedIdDatabase(app.state.db)
     who = {name: AuthenticatedUser(id=doc["_id"], doc=doc) for name, doc in users.items()}
     service = LiveStreamService(db, flows.stream_presenter(db, settings), flows.follow_up_runner(db))
     funding = FundingService(db)
@@ -152,7 +204,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, d
                       ("mehmet", "Can you show the ferry?")):  # fmt: skip
         await chat.post_message(live_doc["_id"], who[fan], text)
     ban = BanIn(targetUserId=who["mehmet"].id, liveStreamId=live_doc["_id"], actionType=BanAction.chat_only)
-    await BanService(db).create(ban.model_copy(update={"reason": "Demo: off-topic messages"}), who["john"])
+    await BanService(db).create(ban.model_copy(update={"reason": DEMO_BAN_REASON}), who["john"])
     await SuperlikeService(db).send(live_doc["_id"], who["viewer"].id, "demo-superlike")
     minis = MiniCrowdFundingService(db)
     mini = await minis.create(live_doc["_id"], who["john"].id, "30 more minutes on the Bosphorus", 500, 120)

@@ -15,13 +15,14 @@ class ReplaySettingsIn(BaseModel):
     """Only the fields sent are changed; `null` clears a field."""
 
     model_config = ConfigDict(extra="forbid")
-    isActiveReplayOnCreatorProfile: bool | None = Field(default=None, strict=True)
+    isActiveReplayOnCreatorProfile: bool | None = Field(default=None, strict=True, examples=[True])
     replayCreditPrice: int | None = Field(
         default=None,
         strict=True,
         ge=0,
         le=MAX_REPLAY_PRICE,
         description="Whole credits; 0 or null = not rentable.",
+        examples=[50],
     )
 
 
