@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from PIL import Image
 
 from app.core.openapi import sample
+from app.dev.demo import CROWD_STREAM_ID
 from app.main import create_app
 from tests.conftest import make_settings
 
@@ -299,3 +300,11 @@ async def test_examples_that_cannot_work_are_reported(demo_app, demo_client):
         "joinLiveStream",
         "getViewerCount:",
     ], failures
+
+
+def test_examples_of_operations_an_app_does_not_mount_are_left_out():
+    """Without the dev endpoints (as in production) the document still builds, minus their examples."""
+    document = create_app(make_settings(enable_dev_endpoints=False)).openapi()
+    assert "/api/v1/dev/token" not in document["paths"]
+    fund = document["paths"]["/api/v1/live-stream/{id}/fund"]["post"]
+    assert fund["parameters"][0]["examples"]["demo"]["value"] == str(CROWD_STREAM_ID)

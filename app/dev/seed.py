@@ -229,7 +229,9 @@ def print_demo_tokens(tokens: dict[str, str], settings: Settings) -> None:
     lines += [f"  {name:<8} {token}" for name, token in sorted(tokens.items())]
     lines += [
         "",
-        'More tokens: POST /api/v1/dev/users {"username": "you"} or POST /api/v1/dev/token {"userId": "..."}',
+        'More tokens: POST /api/v1/dev/users {"username": "you", "credits": 1000} or POST /api/v1/dev/token'
+        ' {"userId": "..."}',
+        "Every request example in /docs works as is on this demo data (each says whom to authorize as).",
         "",
     ]
     print("\n".join(lines), flush=True)
