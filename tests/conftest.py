@@ -49,6 +49,7 @@ def make_settings(**overrides: Any) -> Settings:
         "mongodb_url": MONGODB_TEST_URL,
         "mongodb_db": f"test_{uuid.uuid4().hex[:12]}",
         "seed_demo": False,
+        "embedded_engine_thread": False,  # no thread hop per engine call (see app.core.embedded)
         "background_tasks": False,
         "log_level": "WARNING",
         "ranking_max_age_seconds": 0,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     mongodb_url: SecretStr | None = None
     mongodb_db: str = "allmine_live"
+    # The embedded engine (no MONGODB_URL) runs its calls on a worker thread, off the event loop; false
+    # runs them inline (the test suite: no thread hop per call, same atomicity).
+    embedded_engine_thread: bool = True
     # Budget of one database operation, server selection, retries and w:majority waits included
     # (PyMongo's timeoutMS); past it the request answers 503.
     mongodb_timeout_ms: int = Field(default=8000, gt=0)

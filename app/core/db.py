@@ -37,7 +37,7 @@ def create_client(settings: Settings) -> Client:
     """The one client of the process; no I/O here (PyMongo connects in the background)."""
     if settings.mongodb_url is None:
         log.info("database_engine", engine="embedded", note="in-memory; data is lost on restart")
-        return cast(Client, EmbeddedAsyncClient(tz_aware=True))
+        return cast(Client, EmbeddedAsyncClient(tz_aware=True, inline=not settings.embedded_engine_thread))
     log.info("database_engine", engine="mongodb", timeout_ms=settings.mongodb_timeout_ms)
     return AsyncMongoClient(
         settings.mongodb_url.get_secret_value(),

@@ -5,7 +5,9 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
 
 * every engine call runs on ONE dedicated worker thread, which makes each operation atomic with
   respect to the others, as single-document writes are on mongod (a bigger pool overspends
-  conditional updates);
+  conditional updates); `EmbeddedAsyncClient(inline=True)` runs them on the event loop's thread
+  instead, after one yield (`EMBEDDED_ENGINE_THREAD=false`, the test suite): as atomic, every call
+  still a suspension point, no thread hop;
 * cursors are built synchronously and read on the worker at the first `__anext__`/`to_list`;
 * sessions/transactions and change streams raise instead of silently doing nothing.
 """
@@ -39,6 +41,21 @@ class _Worker:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+class _InlineWorker(_Worker):
+    """Each call on the event loop's thread after one yield, so other tasks still interleave between
+    engine calls exactly where they would with the worker thread."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return fn(*args, **kwargs)
+
+    def shutdown(self) -> None:
+        pass
 
 
 def _on_worker(*names: str) -> Callable[[type], type]:
@@ -170,9 +187,17 @@ class EmbeddedDatabase:
     def __init__(self, client: "EmbeddedAsyncClient", sync_database: Any, worker: _Worker) -> None:
         self.client, self._sync, self._worker = client, sync_database, worker
         self.name = sync_database.name
+        # Repositories are built per request: mongomock's `with_options` costs ~60 µs a call, and its
+        # collections are stateless views on the database's store (safe to keep across drops).
+        self._collections: dict[tuple[str, str], EmbeddedCollection] = {}
 
     def get_collection(self, name: str, **kwargs: Any) -> EmbeddedCollection:
-        return EmbeddedCollection(self, self._sync.get_collection(name, **kwargs), self._worker)
+        key = (name, repr(sorted(kwargs.items())))
+        collection = self._collections.get(key)
+        if collection is None:
+            collection = EmbeddedCollection(self, self._sync.get_collection(name, **kwargs), self._worker)
+            self._collections[key] = collection
+        return collection
 
     __getitem__ = get_collection
 
@@ -192,12 +217,12 @@ class EmbeddedDatabase:
 class EmbeddedAsyncClient:
     """`pymongo.AsyncMongoClient` look-alike holding the whole database in process memory."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, inline: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("tz_aware", True)
         self._sync = mongomock_ng.MongoClient(**kwargs)
         # A marker of our own, read by the patches below, which are scoped to our clients.
         vars(self._sync)["_speedups"] = True
-        self._worker = _Worker()
+        self._worker = _InlineWorker() if inline else _Worker()
         _install_speedups()
 
     def get_database(self, name: str, **kwargs: Any) -> EmbeddedDatabase:

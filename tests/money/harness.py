@@ -246,7 +246,7 @@ def _shared_embedded_client() -> Any:
     if _embedded_client is None:
         from app.core.embedded import EmbeddedAsyncClient
 
-        _embedded_client = EmbeddedAsyncClient(tz_aware=True)
+        _embedded_client = EmbeddedAsyncClient(tz_aware=True, inline=True)
     return _embedded_client
 
 
@@ -325,6 +325,23 @@ def aioz_gateway(db: Any) -> Any:
 # --- the clock -----------------------------------------------------------------------------------------
 
 
+_clock_users: tuple[tuple[int, Any], list[Any]] = ((0, None), [])
+
+
+def _modules_using(utcnow_function: Any) -> list[Any]:
+    """The `app.*` modules that imported `utcnow` (scanned again only when modules were imported)."""
+    global _clock_users
+    if _clock_users[0] != (len(sys.modules), utcnow_function):
+        users = [
+            module
+            for name, module in list(sys.modules.items())
+            if (name == "app" or name.startswith("app."))
+            and getattr(module, "utcnow", None) is utcnow_function
+        ]
+        _clock_users = ((len(sys.modules), utcnow_function), users)
+    return _clock_users[1]
+
+
 @contextlib.contextmanager
 def shifted_clock(at: datetime) -> Iterator[None]:
     """Make every `app.*` module's `utcnow()` start at `at` (time keeps running from there).
@@ -340,11 +357,9 @@ def shifted_clock(at: datetime) -> Iterator[None]:
     def later() -> datetime:
         return original() + offset
 
-    patched = []
-    for name, module in list(sys.modules.items()):
-        if (name == "app" or name.startswith("app.")) and getattr(module, "utcnow", None) is original:
-            patched.append(module)
-            module.utcnow = later  # type: ignore[attr-defined]
+    patched = _modules_using(original)
+    for module in patched:
+        module.utcnow = later  # type: ignore[attr-defined]
     try:
         yield
     finally:
