@@ -137,7 +137,7 @@ class FeedRepository(Repository):
 class FeedSnapshotRepository(Repository):
     """Precomputed feeds shared by every replica: `{_id: name, streams: [[id, viewers]…], computedAt}`."""
 
-    collection_name = "ranking_snapshots"
+    collection_name = "feed_snapshots"
 
     async def read(self, name: str) -> dict[str, Any] | None:
         return await self.collection.find_one({"_id": name})
