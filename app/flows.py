@@ -16,6 +16,7 @@ from app.core.once import PRUNE_AFTER
 from app.core.timeutils import utcnow
 from app.creators.service import RankingService
 from app.live_streams.audience import JoinHooks
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.entries import EntryService
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner
 from app.live_streams.funding import FundingService
@@ -52,13 +53,13 @@ def follow_up_runner(db: Any) -> FollowUpRunner:
     participants = ParticipantRepository(db)
     rankings = RankingService(db)
 
-    async def refund_rentals(stream: dict[str, Any]) -> None:
+    async def refund_rentals(stream: LiveStreamDocument) -> None:
         await rentals.refund_deleted_stream(stream, utcnow())
 
-    async def close_participants(stream: dict[str, Any]) -> None:
+    async def close_participants(stream: LiveStreamDocument) -> None:
         await participants.close_all(stream["_id"])
 
-    async def forget_viewers(stream: dict[str, Any]) -> None:
+    async def forget_viewers(stream: LiveStreamDocument) -> None:
         await rankings.forget_stream(stream["_id"])
 
     return FollowUpRunner(
@@ -84,10 +85,10 @@ class _JoinHooks:
         self.bans = BanGate(db)
         self.peaks = PeakTracker(db)
 
-    async def admit(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+    async def admit(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None:
         await self.bans.admit(stream, user_id, role)
 
-    async def joined(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+    async def joined(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None:
         await self.peaks.joined(stream, user_id, role)
 
 

@@ -4,6 +4,8 @@
 repository must be added here; `tests/test_core_indexes.py` fails when one is missing.
 """
 
+from typing import Any
+
 from app.bans.repository import BanRepository
 from app.chat.repository import ChatMessageRepository, ChatRateWindowRepository
 from app.core.leases import LeaseRepository
@@ -24,7 +26,7 @@ from app.superlikes.repository import SuperlikeRepository
 from app.users.credits import CreditTransactionRepository
 from app.users.repository import FollowRepository, UserRepository
 
-REPOSITORIES: tuple[type[Repository], ...] = (
+REPOSITORIES: tuple[type[Repository[Any]], ...] = (
     UserRepository,
     FollowRepository,
     CreditTransactionRepository,

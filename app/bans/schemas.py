@@ -1,6 +1,7 @@
 """Ban shapes (`Ban` in docs/contract.md, "Shapes") and the request bodies of
 `/api/v1/live-stream-ban`."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -70,7 +71,7 @@ class BanCheck(BaseModel):
     ban: Ban | None
 
 
-def ban_out(doc: dict[str, Any], target: dict[str, Any] | None) -> dict[str, Any]:
+def ban_out(doc: dict[str, Any], target: Mapping[str, Any] | None) -> dict[str, Any]:
     """The `Ban` answer, in the documented field order."""
     return {
         "_id": doc["_id"],

@@ -18,6 +18,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import as_utc
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import Role
@@ -156,7 +157,7 @@ class BanGate:
         self.bans = BanRepository(db)
         self.participants = ParticipantRepository(db)
 
-    async def admit(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+    async def admit(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None:
         if refuses_join(await self.bans.active(stream["_id"], user_id)):
             await self.participants.record_leave(stream["_id"], user_id)
             raise Forbidden(BANNED)

@@ -1,6 +1,7 @@
 """Chat shapes (docs/contract.md, "Pagination"; rules: docs/community.md) and the content rules
 shared by REST and sockets."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -57,7 +58,7 @@ class ChatPage(BaseModel):
     hasPreviousPage: bool
 
 
-def message_out(doc: dict[str, Any], sender: dict[str, Any] | None) -> dict[str, Any]:
+def message_out(doc: dict[str, Any], sender: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "_id": doc["_id"],
         "streamId": doc["streamId"],

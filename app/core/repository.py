@@ -6,19 +6,26 @@ list in `app/repositories.py`). A `durable` repository (money: ledger, balances,
 w:"majority", majority reads and the primary, whatever the connection string says.
 """
 
-from typing import Any, ClassVar, cast
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, cast
 
 from bson import ObjectId
 from pymongo import ReadPreference, ReturnDocument, WriteConcern
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import DuplicateKeyError
 from pymongo.operations import IndexModel
 from pymongo.read_concern import ReadConcern
+from typing_extensions import TypeVar
 
 from app.core.db import Database
 from app.core.errors import Conflict, NotFound
 from app.core.timeutils import utcnow
 
-_REGISTRY: list[type["Repository"]] = []
+_REGISTRY: list[type["Repository[Any]"]] = []
+
+# The stored document a repository reads and writes: a TypedDict where the document crosses module
+# boundaries (`LiveStreamDocument`, `UserDocument`), a plain dict elsewhere.
+DocumentT = TypeVar("DocumentT", bound=Mapping[str, Any], default=dict[str, Any])
 
 # Under the client's `timeoutMS` (always set, app.core.db) PyMongo bounds the majority wait by the
 # operation's budget and drops `wtimeout`; it applies to a client without one.
@@ -30,11 +37,11 @@ DURABLE_OPTIONS: dict[str, Any] = {
 }
 
 
-def registered_repositories() -> list[type["Repository"]]:
+def registered_repositories() -> list[type["Repository[Any]"]]:
     return list(_REGISTRY)
 
 
-class Repository:
+class Repository(Generic[DocumentT]):
     collection_name: ClassVar[str]
     indexes: ClassVar[list[IndexModel]] = []
     soft_delete: ClassVar[bool] = False
@@ -61,10 +68,16 @@ class Repository:
             return {**query, "deletedAt": None}
         return query
 
-    async def get(self, _id: ObjectId | str, *, include_deleted: bool = False) -> dict[str, Any] | None:
-        return await self.collection.find_one(self.scoped({"_id": _id}, include_deleted))
+    async def _all(self, cursor: AsyncCursor[dict[str, Any]]) -> list[DocumentT]:
+        """The documents a query of this repository's collection reads, typed as its documents."""
+        return cast(list[DocumentT], await cursor.to_list())
 
-    async def get_or_404(self, _id: ObjectId, *, include_deleted: bool = False) -> dict[str, Any]:
+    async def get(self, _id: ObjectId | str, *, include_deleted: bool = False) -> DocumentT | None:
+        return cast(
+            DocumentT | None, await self.collection.find_one(self.scoped({"_id": _id}, include_deleted))
+        )
+
+    async def get_or_404(self, _id: ObjectId, *, include_deleted: bool = False) -> DocumentT:
         doc = await self.get(_id, include_deleted=include_deleted)
         if doc is None:
             raise NotFound()
@@ -72,39 +85,38 @@ class Repository:
 
     async def get_many(
         self, ids: list[ObjectId], *, include_deleted: bool = False
-    ) -> dict[ObjectId, dict[str, Any]]:
+    ) -> dict[ObjectId, DocumentT]:
         """Batch load by id (one query per page, never one per item)."""
         if not ids:
             return {}
         query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
         docs = await self.collection.find(query).to_list()
-        return {doc["_id"]: doc for doc in docs}
+        return {doc["_id"]: cast(DocumentT, doc) for doc in docs}
 
-    async def insert(self, doc: dict[str, Any]) -> dict[str, Any]:
+    async def insert(self, doc: DocumentT) -> DocumentT:
+        stored = cast(dict[str, Any], doc)  # the driver adds `_id` to the very dict it inserts
         try:
-            result = await self.collection.insert_one(doc)
+            result = await self.collection.insert_one(stored)
         except DuplicateKeyError as exc:
             raise Conflict(_duplicate_detail(exc, self.duplicate_messages)) from None
-        doc["_id"] = result.inserted_id
+        stored["_id"] = result.inserted_id
         return doc
 
-    async def insert_or_existing(
-        self, doc: dict[str, Any], unique_key: tuple[str, ...]
-    ) -> tuple[dict[str, Any], bool]:
+    async def insert_or_existing(self, doc: DocumentT, unique_key: tuple[str, ...]) -> tuple[DocumentT, bool]:
         """Insert `doc`, or return the document already holding its `unique_key`: (doc, created).
 
         The idempotency primitive: a retried request finds the document its first attempt wrote.
         """
         try:
-            await self.collection.insert_one(doc)
+            await self.collection.insert_one(cast(dict[str, Any], doc))
             return doc, True
         except DuplicateKeyError:
             existing = await self.collection.find_one({field: doc[field] for field in unique_key})
             if existing is None:  # removed in between: never loop, let the caller retry later
                 raise Conflict("the request is being processed") from None
-            return existing, False
+            return cast(DocumentT, existing), False
 
-    async def upsert_returning(self, key: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    async def upsert_returning(self, key: dict[str, Any], update: dict[str, Any]) -> DocumentT:
         """Upsert on a unique `key` and return the document after the update.
 
         Two concurrent first upserts can both try the insert; MongoDB then fails one with a duplicate
@@ -119,22 +131,23 @@ class Repository:
             found = await self.collection.find_one_and_update(
                 key, update, return_document=ReturnDocument.AFTER
             )
-        return cast(dict[str, Any], found)
+        return cast(DocumentT, found)
 
     async def _update(
         self, query: dict[str, Any], update: dict[str, Any], *, include_deleted: bool = False
-    ) -> dict[str, Any] | None:
+    ) -> DocumentT | None:
         """Atomic conditional update; returns the updated document or None when nothing matched.
 
         Protected: services call a repository's named methods (`claim_live_slot`, `close_before_start`,
         …), so every filter and update stays in the repositories."""
         update = {**update, "$set": {**update.get("$set", {}), "updatedAt": utcnow()}}
         try:
-            return await self.collection.find_one_and_update(
+            found = await self.collection.find_one_and_update(
                 self.scoped(query, include_deleted), update, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError as exc:
             raise Conflict(_duplicate_detail(exc, self.duplicate_messages)) from None
+        return cast(DocumentT | None, found)
 
 
 def _duplicate_detail(exc: DuplicateKeyError, messages: dict[str, str]) -> str:

@@ -4,6 +4,7 @@ The request dependencies that turn a token into a user (`CurrentUser`, `Optional
 domain's: `app.users.auth`.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,7 @@ bearer_scheme = HTTPBearer(
 @dataclass(frozen=True, slots=True)
 class AuthenticatedUser:
     id: ObjectId
-    doc: dict[str, Any]
+    doc: Mapping[str, Any]
 
     @property
     def interests(self) -> list[str]:

@@ -24,6 +24,7 @@ from app.live_streams.schemas import JoinIn, LiveStreamType
 from app.live_streams.service import LiveStreamService, NewLiveStream
 from app.live_streams.streaming import StreamingGateway
 from app.superlikes.service import SuperlikeService
+from app.users.documents import UserDocument
 from app.users.repository import FollowRepository, UserRepository
 
 log = structlog.get_logger("app.seed")
@@ -106,7 +107,7 @@ async def seed_demo_if_wanted(app: FastAPI, settings: Settings) -> None:
     print_demo_tokens(tokens, settings)
 
 
-async def seed_demo(db: Any) -> dict[str, dict[str, Any]]:
+async def seed_demo(db: Any) -> dict[str, UserDocument]:
     db = _FixedIdDatabase(db)
     users = UserRepository(db)
     follows = FollowRepository(db)
@@ -120,7 +121,7 @@ async def seed_demo(db: Any) -> dict[str, dict[str, Any]]:
     return created
 
 
-async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, dict[str, Any]]) -> None:
+async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, UserDocument]) -> None:
     """Streams in every state, made through the same services the API uses."""
     db = _FixedIdDatabase(app.state.db)
     who = {name: AuthenticatedUser(id=doc["_id"], doc=doc) for name, doc in users.items()}

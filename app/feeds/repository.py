@@ -14,6 +14,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.repository import Repository
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.repository import LIST_PROJECTION
 from app.live_streams.schemas import LiveStreamStatus
 
@@ -36,7 +37,7 @@ def _member(user_id: ObjectId) -> dict[str, Any]:
     return {"$or": [{"creatorId": user_id}, {"guestIds": user_id}, {"broadcasters.user": user_id}]}
 
 
-class FeedRepository(Repository):
+class FeedRepository(Repository[LiveStreamDocument]):
     collection_name = "live_streams"
     soft_delete = True
     indexes = [
@@ -68,15 +69,15 @@ class FeedRepository(Repository):
         ),
     ]
 
-    async def recently_started(self, limit: int) -> list[dict[str, Any]]:
+    async def recently_started(self, limit: int) -> list[LiveStreamDocument]:
         return await self._find({"status": ACTIVE}, NEWEST_STARTED, limit)
 
-    async def ended_of_creator(self, creator_id: ObjectId, limit: int) -> list[dict[str, Any]]:
+    async def ended_of_creator(self, creator_id: ObjectId, limit: int) -> list[LiveStreamDocument]:
         return await self._find({"creatorId": creator_id, "status": ENDED}, NEWEST_ENDED, limit)
 
     async def upcoming_of_member(
         self, user_id: ObjectId, window_start: datetime, window_end: datetime, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[LiveStreamDocument]:
         """Current streams (never time-filtered) first, then scheduled ones planned inside the window."""
         current = await self._find({**_member(user_id), "status": {"$in": CURRENT}}, CURRENT_FIRST, limit)
         if len(current) >= limit:
@@ -91,14 +92,14 @@ class FeedRepository(Repository):
 
     async def live_by_interest(
         self, interests: list[str], skip: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[LiveStreamDocument], int]:
         return await self._page(
             {"status": ACTIVE, "interest": {"$in": interests}}, NEWEST_STARTED, skip, limit
         )
 
     async def scheduled_by_interest(
         self, interests: list[str], skip: int, limit: int, *, crowdfunding: bool
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[LiveStreamDocument], int]:
         query: dict[str, Any] = {"status": SCHEDULED, "interest": {"$in": interests}}
         if crowdfunding:
             query["fundingGoal"] = {"$gt": 0}
@@ -106,31 +107,33 @@ class FeedRepository(Repository):
 
     async def ended_broadcasted_by(
         self, user_id: ObjectId, skip: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[LiveStreamDocument], int]:
         """Ended streams the user hosted (creator) or broadcast in (joined as guest)."""
         query = {"$or": [{"creatorId": user_id}, {"broadcasters.user": user_id}], "status": ENDED}
         return await self._page(query, NEWEST_ENDED, skip, limit)
 
     async def ended_among(
         self, stream_ids: list[ObjectId], skip: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[LiveStreamDocument], int]:
         return await self._page({"_id": {"$in": stream_ids}, "status": ENDED}, NEWEST_ENDED, skip, limit)
 
-    async def active_among(self, stream_ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+    async def active_among(self, stream_ids: list[ObjectId]) -> dict[ObjectId, LiveStreamDocument]:
         """The streams among `stream_ids` that are still active (a snapshot's streams may have ended)."""
         query = self.scoped({"_id": {"$in": stream_ids}, "status": ACTIVE})
-        return {doc["_id"]: doc for doc in await self.collection.find(query, LIST_PROJECTION).to_list()}
+        return {doc["_id"]: doc for doc in await self._all(self.collection.find(query, LIST_PROJECTION))}
 
-    async def _find(self, query: dict[str, Any], sort: Sort, limit: int) -> list[dict[str, Any]]:
-        return (
-            await self.collection.find(self.scoped(query), LIST_PROJECTION).sort(sort).limit(limit).to_list()
+    async def _find(self, query: dict[str, Any], sort: Sort, limit: int) -> list[LiveStreamDocument]:
+        return await self._all(
+            self.collection.find(self.scoped(query), LIST_PROJECTION).sort(sort).limit(limit)
         )
 
     async def _page(
         self, query: dict[str, Any], sort: Sort, skip: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[LiveStreamDocument], int]:
         query = self.scoped(query)
-        docs = await self.collection.find(query, LIST_PROJECTION).sort(sort).skip(skip).limit(limit).to_list()
+        docs = await self._all(
+            self.collection.find(query, LIST_PROJECTION).sort(sort).skip(skip).limit(limit)
+        )
         return docs, await self.collection.count_documents(query)
 
 

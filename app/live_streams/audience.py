@@ -14,6 +14,7 @@ from app.core import events
 from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.entries import EntryService
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
@@ -25,7 +26,7 @@ from app.users.repository import FollowRepository, UserRepository
 JOINABLE = (*STARTABLE, LiveStreamStatus.active)
 
 
-def _ensure_joinable(stream: dict[str, Any], statuses: tuple[LiveStreamStatus, ...]) -> None:
+def _ensure_joinable(stream: LiveStreamDocument, statuses: tuple[LiveStreamStatus, ...]) -> None:
     if stream["status"] not in statuses:
         raise Conflict(f"the stream is {stream['status']} and cannot be joined")
 
@@ -39,18 +40,18 @@ class JoinHooks(Protocol):
     import none of them: `admit` may refuse before anything is written or charged (a BLOCK ban: 403);
     `joined` runs once the participation is recorded (the audience peak of participant statistics)."""
 
-    async def admit(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None: ...
+    async def admit(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None: ...
 
-    async def joined(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None: ...
+    async def joined(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None: ...
 
 
 class NoJoinHooks:
     """No rules of other domains (tools that build an AudienceService alone)."""
 
-    async def admit(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+    async def admit(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None:
         return None
 
-    async def joined(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+    async def joined(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None:
         return None
 
 

@@ -4,7 +4,7 @@ What other domains provide (follow-up handlers, replay access, the viewer log) i
 `app.flows` and handed over through `app.state`, so this package imports none of them.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -12,6 +12,7 @@ from app.core.db import Db
 from app.core.dependencies import SettingsDep
 from app.core.types import ObjectIdStr
 from app.live_streams.audience import AudienceService
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.follow_ups import FollowUpRunner
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
@@ -45,12 +46,12 @@ async def get_stream_service(db: Db, presenter: Presenter, follow_ups: FollowUps
 StreamService = Annotated[LiveStreamService, Depends(get_stream_service)]
 
 
-async def get_owned_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> dict[str, Any]:
+async def get_owned_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> LiveStreamDocument:
     """The `{id}` stream, loaded once: 404 when it does not exist, 403 unless the caller created it."""
     return await service.get_owned(id, user)
 
 
-OwnedStream = Annotated[dict[str, Any], Depends(get_owned_stream)]
+OwnedStream = Annotated[LiveStreamDocument, Depends(get_owned_stream)]
 
 
 async def get_gateway(request: Request, db: Db, settings: SettingsDep) -> StreamingGateway:

@@ -9,25 +9,27 @@ Re-joins are free; the creator, guests and broadcasters never pay.
 
 import hashlib
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from bson import ObjectId
 
 from app.core.errors import Conflict
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.pots import ContributionRepository, ContributionStatus, Pot, PotKind
 from app.live_streams.schemas import AccessType, LiveStreamStatus
 from app.users.credits import CreditLedger, InsufficientCredits, TxType
 
 
-def is_admitting(stream: dict[str, Any]) -> bool:
+def is_admitting(stream: Mapping[str, Any]) -> bool:
     return stream["status"] == LiveStreamStatus.active and stream.get("deletedAt") is None
 
 
-def entry_price(stream: dict[str, Any]) -> int:
+def entry_price(stream: LiveStreamDocument) -> int:
     """Whole credits; prices stored before they became integers (e.g. 9.99) round up."""
-    if stream.get("accessType") != AccessType.paid or not stream.get("price"):
+    price = stream.get("price")
+    if stream.get("accessType") != AccessType.paid or not price:
         return 0
-    price: float = stream["price"]
     return math.ceil(price)
 
 
@@ -66,7 +68,7 @@ class EntryService:
         self.ledger = CreditLedger(db)
         self.pot = Pot(db, PAID_ENTRY, self.entries)
 
-    async def admit(self, stream: dict[str, Any], viewer_id: ObjectId) -> None:
+    async def admit(self, stream: LiveStreamDocument, viewer_id: ObjectId) -> None:
         """Charge the entry price unless this viewer already paid for this stream.
 
         Concurrent first joins share one key (`entry:{streamId}:{attempt}`), so they drive one entry and
@@ -89,7 +91,7 @@ class EntryService:
             raise InsufficientCredits()
         raise Conflict(f"the stream is {LiveStreamStatus.ended.value} and cannot be joined")
 
-    async def pay_out(self, stream: dict[str, Any]) -> None:
+    async def pay_out(self, stream: LiveStreamDocument) -> None:
         await self.pot.pay_out(stream)
 
     async def resume_stale(self, older_than: Any, limit: int = 100) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.repository import LiveStreamRepository
 
 log = structlog.get_logger("app.follow_ups")
@@ -40,7 +41,7 @@ class FollowUp(StrEnum):
     )
 
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+Handler = Callable[[LiveStreamDocument], Awaitable[Any]]
 
 
 def due(*kinds: FollowUp, now: datetime) -> dict[str, Any]:
@@ -53,7 +54,7 @@ class FollowUpRunner:
         self.streams = streams
         self.handlers = handlers
 
-    async def run(self, stream: dict[str, Any]) -> bool:
+    async def run(self, stream: LiveStreamDocument) -> bool:
         """Run every follow-up due on `stream`; True when none is left."""
         left = False
         for kind in list((stream.get("followUps") or {}).keys()):

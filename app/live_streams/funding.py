@@ -2,13 +2,14 @@
 reached, refunded when it is cancelled, deleted or expires, or ends below its goal (all or nothing)."""
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 
 from app.core.errors import Forbidden
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.funding_repository import FundingRepository
 from app.live_streams.pots import Pot, PotKind
 from app.live_streams.repository import LiveStreamRepository
@@ -17,10 +18,10 @@ from app.users.credits import TxType
 
 NOT_FUNDABLE = "this stream is not open for funding"
 
-Present = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Present = Callable[[LiveStreamDocument], Awaitable[dict[str, Any]]]
 
 
-def is_fundable(stream: dict[str, Any]) -> bool:
+def is_fundable(stream: Mapping[str, Any]) -> bool:
     return (
         stream["status"] == LiveStreamStatus.scheduled
         and stream.get("deletedAt") is None
@@ -64,7 +65,7 @@ class FundingService:
 
         async def present_counted(counted: dict[str, Any] | None) -> dict[str, Any]:
             # The stream as this funding left it (its own increment), like a synchronous write shows.
-            return await present({**stream, **counted} if counted else stream)
+            return await present(cast(LiveStreamDocument, {**stream, **counted}) if counted else stream)
 
         return await self.pot.contribute(
             stream_id=stream_id,
@@ -77,10 +78,10 @@ class FundingService:
             present=present_counted,
         )
 
-    async def refund_all(self, stream: dict[str, Any]) -> int:
+    async def refund_all(self, stream: LiveStreamDocument) -> int:
         return await self.pot.refund_all(stream)
 
-    async def pay_out(self, stream: dict[str, Any]) -> None:
+    async def pay_out(self, stream: LiveStreamDocument) -> None:
         await self.pot.pay_out(stream)
 
     async def funded_stream_ids(self, user_id: ObjectId, limit: int) -> list[ObjectId]:

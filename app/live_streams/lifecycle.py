@@ -18,6 +18,7 @@ from app.core import events
 from app.core.errors import AppError, Conflict
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
@@ -32,7 +33,7 @@ STALE_START = timedelta(minutes=2)  # a claim older than this belongs to a start
 class SessionReconciler(Protocol):
     """`Reconciler.reconcile_one`: bring one stream's AIOZ session in line with its status."""
 
-    async def reconcile_one(self, stream: dict[str, Any]) -> None: ...
+    async def reconcile_one(self, stream: LiveStreamDocument) -> None: ...
 
 
 class StreamLifecycle:
@@ -48,7 +49,7 @@ class StreamLifecycle:
         self.presenter = presenter
         self.follow_ups = follow_ups
 
-    async def start(self, stream: dict[str, Any], creator: AuthenticatedUser) -> dict[str, Any]:
+    async def start(self, stream: LiveStreamDocument, creator: AuthenticatedUser) -> LiveStreamDocument:
         if stream["status"] not in STARTABLE:
             raise Conflict(f"the stream is {stream['status']} and cannot be started")
         now = utcnow()
@@ -87,7 +88,7 @@ class StreamLifecycle:
         await self.follow_ups.run(activated)
         return activated
 
-    async def _release_slot(self, before: dict[str, Any]) -> None:
+    async def _release_slot(self, before: LiveStreamDocument) -> None:
         """Undo the claim of a start that failed: the stream is left exactly as it was before it.
 
         A startable stream never had an AIOZ session (status only moves forward), so the claim's
@@ -95,7 +96,7 @@ class StreamLifecycle:
         """
         await self.streams.release_live_slot(before)
 
-    async def end(self, stream: dict[str, Any]) -> dict[str, Any]:
+    async def end(self, stream: LiveStreamDocument) -> LiveStreamDocument:
         now = utcnow()
         ended = await self.streams.mark_ended(
             stream["_id"],
@@ -120,7 +121,7 @@ class StreamLifecycle:
         return ended
 
     async def end_and_present(
-        self, stream: dict[str, Any], caller: AuthenticatedUser, reconciler: SessionReconciler
+        self, stream: LiveStreamDocument, caller: AuthenticatedUser, reconciler: SessionReconciler
     ) -> dict[str, Any]:
         """End the broadcast, try to collect the recording now (best effort: the reconcile loop retries
         with backoff) and answer with the stream as it is afterwards."""

@@ -9,6 +9,7 @@ refunded (all or nothing) → `paid` | `refunded`. Settling is idempotent and re
 """
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -20,6 +21,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.pots import ContributionRepository, Pot, PotKind
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamStatus
@@ -36,7 +38,7 @@ class MiniStatus(StrEnum):
     refunded = "refunded"  # goal missed: every contribution given back
 
 
-def is_open(mini: dict[str, Any]) -> bool:
+def is_open(mini: Mapping[str, Any]) -> bool:
     deadline: datetime = mini["deadline"]
     return mini["status"] == MiniStatus.open and deadline > utcnow()
 
@@ -210,7 +212,7 @@ class MiniCrowdFundingService:
         paid = bool((current.get("payout") or {}).get("paidAt"))
         await self.minis.settled(mini["_id"], MiniStatus.paid if paid else MiniStatus.refunded)
 
-    async def settle_stream(self, stream: dict[str, Any]) -> None:
+    async def settle_stream(self, stream: LiveStreamDocument) -> None:
         """The stream ended: every mini crowd-funding still open closes now (follow-up)."""
         for mini in await self.minis.unsettled_of_stream(stream["_id"]):
             await self.settle(mini, utcnow())

@@ -8,6 +8,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.schemas import Role
 
 
@@ -37,7 +38,7 @@ class ParticipantRepository(Repository):
     ]
 
     async def record_join(
-        self, stream: dict[str, Any], user_id: ObjectId, role: Role, device: dict[str, Any]
+        self, stream: LiveStreamDocument, user_id: ObjectId, role: Role, device: dict[str, Any]
     ) -> dict[str, Any]:
         now = utcnow()
         key = {"liveStreamId": stream["_id"], "userId": user_id, "role": role.value}

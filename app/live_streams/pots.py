@@ -20,7 +20,7 @@ write as a follow-up (`follow_ups.py`) and done by `refund_all` / `pay_out`, ide
 
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -54,7 +54,7 @@ class OnceHolderRepository(Protocol):
     @property
     def forget(self) -> Callable[[Any, Any], Awaitable[None]]: ...
 
-    async def get(self, _id: Any, *, include_deleted: bool = False) -> dict[str, Any] | None: ...
+    async def get(self, _id: Any, *, include_deleted: bool = False) -> Mapping[str, Any] | None: ...
 
     async def record_payout(self, _id: ObjectId, field: str, payout: dict[str, Any]) -> None: ...
 
@@ -162,7 +162,7 @@ class PotKind:
     debit: TxType
     refund: TxType
     payout: TxType
-    is_open: Callable[[dict[str, Any]], bool]  # may the holder (as read) take a contribution now?
+    is_open: Callable[[Mapping[str, Any]], bool]  # may the holder (as read) take a contribution now?
     open_condition: Callable[[], dict[str, Any]]  # the same rule as a query, re-checked by the write
     goal_field: str | None = None  # all or nothing: a pot below its goal is refunded when it closes
     holder_fields: tuple[str, ...] = ("status", "deletedAt", "fundingGoal")  # what is_open reads
@@ -180,7 +180,7 @@ class Pot:
     ) -> None:
         self.kind = kind
         self.contributions = contributions
-        self.holders = holders or LiveStreamRepository(db)
+        self.holders: OnceHolderRepository = holders or LiveStreamRepository(db)
         self.ledger = CreditLedger(db)
 
     def _key(self, contribution: dict[str, Any], suffix: str = "") -> str:
@@ -276,7 +276,7 @@ class Pot:
             return await self._reload(contribution), None
         amount, kind = contribution["amount"], self.kind
 
-        def rule(stream: dict[str, Any]) -> Rule:
+        def rule(stream: Mapping[str, Any]) -> Rule:
             if not kind.is_open(stream):
                 return Rule(REJECTED)
             return Rule(
@@ -339,7 +339,7 @@ class Pot:
 
     # --- follow-ups of a stream's state change --------------------------------------------------------
 
-    async def refund_all(self, holder: dict[str, Any]) -> int:
+    async def refund_all(self, holder: Mapping[str, Any]) -> int:
         """Refund every contribution counted in a pot that will not be paid out.
 
         Contributions still in flight are first driven to their outcome: those counted before the
@@ -354,7 +354,7 @@ class Pot:
             log.info("pot_refunded", pot=self.kind.name, holder_id=str(holder["_id"]), count=refunded)
         return refunded
 
-    async def pay_out(self, holder: dict[str, Any]) -> None:
+    async def pay_out(self, holder: Mapping[str, Any]) -> None:
         """A closed pot: pay it to the creator (and guest); a pot below its goal (all or nothing) is
         refunded instead. Idempotent per payee. The holder carries creatorId, guestIds and the type."""
         for contribution in await self.contributions.open_of(holder["_id"]):

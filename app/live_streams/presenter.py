@@ -6,6 +6,7 @@ domain's policy, handed in as a `ReplayAccessSource` (wired in `app.flows`): liv
 import replays.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -13,9 +14,11 @@ from bson import ObjectId
 
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.mini_crowd_fundings import MiniCrowdFundingRepository, mini_out
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.schemas import LiveStreamStatus, Role
+from app.users.documents import UserDocument
 from app.users.repository import UserRepository
 from app.users.schemas import user_summary
 
@@ -27,11 +30,13 @@ class ReplayAccessSource(Protocol):
     """Each stream's `replayAccess` for one caller (`ReplayAccess` schema), one batch per page."""
 
     async def access_of(
-        self, streams: list[dict[str, Any]], caller_id: ObjectId | None, now: datetime
+        self, streams: list[LiveStreamDocument], caller_id: ObjectId | None, now: datetime
     ) -> dict[ObjectId, dict[str, Any]]: ...
 
 
-def caller_role(stream: dict[str, Any], caller_id: ObjectId | None, participated: set[str]) -> Role | None:
+def caller_role(
+    stream: LiveStreamDocument, caller_id: ObjectId | None, participated: set[str]
+) -> Role | None:
     if caller_id is None:
         return None
     if stream["creatorId"] == caller_id:
@@ -46,7 +51,7 @@ def caller_role(stream: dict[str, Any], caller_id: ObjectId | None, participated
     return None
 
 
-def funding_percentage(stream: dict[str, Any]) -> float:
+def funding_percentage(stream: LiveStreamDocument) -> float:
     goal = stream.get("fundingGoal") or 0
     if goal <= 0:
         return 0
@@ -62,11 +67,11 @@ class LiveStreamPresenter:
         self.replays = replays
         self.default_thumbnail = public_base_url.rstrip("/") + DEFAULT_THUMBNAIL_PATH
 
-    async def one(self, stream: dict[str, Any], caller: AuthenticatedUser | None) -> dict[str, Any]:
+    async def one(self, stream: LiveStreamDocument, caller: AuthenticatedUser | None) -> dict[str, Any]:
         return (await self.many([stream], caller))[0]
 
     async def many(
-        self, streams: list[dict[str, Any]], caller: AuthenticatedUser | None
+        self, streams: list[LiveStreamDocument], caller: AuthenticatedUser | None
     ) -> list[dict[str, Any]]:
         if not streams:
             return []
@@ -91,8 +96,8 @@ class LiveStreamPresenter:
 
     def _build(
         self,
-        s: dict[str, Any],
-        users: dict[ObjectId, dict[str, Any]],
+        s: LiveStreamDocument,
+        users: Mapping[ObjectId, UserDocument],
         caller_id: ObjectId | None,
         participated: set[str],
         access: dict[str, Any],
@@ -139,6 +144,6 @@ class LiveStreamPresenter:
         }
 
 
-def _summary(users: dict[ObjectId, dict[str, Any]], user_id: ObjectId) -> dict[str, Any] | None:
+def _summary(users: Mapping[ObjectId, UserDocument], user_id: ObjectId) -> dict[str, Any] | None:
     doc = users.get(user_id)
     return user_summary(doc) if doc else None

@@ -23,6 +23,7 @@ import structlog
 from app.core import events
 from app.core.errors import AppError
 from app.core.timeutils import utcnow
+from app.live_streams.documents import AiozSession, LiveStreamDocument
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.lifecycle import STALE_START
 from app.live_streams.repository import LiveStreamRepository
@@ -83,7 +84,7 @@ class Reconciler:
                 expired += 1
         return expired
 
-    async def reconcile_one(self, stream: dict[str, Any]) -> None:
+    async def reconcile_one(self, stream: LiveStreamDocument) -> None:
         aioz = stream.get("aioz") or {}
         try:
             if stream.get("liveSlotOwner") and stream["status"] in STARTABLE:
@@ -95,7 +96,7 @@ class Reconciler:
         except AppError as exc:
             await self._backoff(stream, aioz, reason=exc.detail or type(exc).__name__)
 
-    async def _heal_stale_start(self, stream: dict[str, Any]) -> None:
+    async def _heal_stale_start(self, stream: LiveStreamDocument) -> None:
         if stream.get("startingAt") and utcnow() - stream["startingAt"] < STALE_START:
             return  # still within a live start's time budget
         key = await self.gateway.keys.get(stream["creatorId"])
@@ -104,7 +105,7 @@ class Reconciler:
         await self.streams.release_stale_live_slot(stream["_id"])
         log.warning("stale_start_released", stream_id=str(stream["_id"]))
 
-    async def _finish_session(self, stream: dict[str, Any], aioz: dict[str, Any]) -> None:
+    async def _finish_session(self, stream: LiveStreamDocument, aioz: AiozSession) -> None:
         key_id, streaming_id = aioz["keyId"], aioz["streamingId"]
         if not stream.get("recording"):
             await self.gateway.close_streaming(key_id, streaming_id)
@@ -124,7 +125,7 @@ class Reconciler:
             return
         await self._backoff(stream, aioz, reason="recording not ready")
 
-    async def _backoff(self, stream: dict[str, Any], aioz: dict[str, Any], reason: str) -> None:
+    async def _backoff(self, stream: LiveStreamDocument, aioz: AiozSession, reason: str) -> None:
         attempts = int(aioz.get("attempts") or 0) + 1
         since = stream.get("endedAt") or stream.get("startingAt") or stream["createdAt"]
         if utcnow() - since > GIVE_UP_AFTER:

@@ -10,6 +10,7 @@ from app.core.once import OnceHolder
 from app.core.pagination import SortOrder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
 
 UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's live-slot claim added
@@ -17,7 +18,7 @@ UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's 
 LIST_PROJECTION = {"opInFlight": 0, "opInFlightAt": 0, "opVersion": 0, "followUps": 0, "aioz": 0}
 
 
-class LiveStreamRepository(OnceHolder, Repository):
+class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
     """Live streams; a stream holds the pots of its fundings and paid entries (`app.core.once`)."""
 
     collection_name = "live_streams"
@@ -67,25 +68,25 @@ class LiveStreamRepository(OnceHolder, Repository):
     async def count_by_creator(self, creator_id: ObjectId) -> int:
         return await self.collection.count_documents(self.scoped({"creatorId": creator_id}))
 
-    async def list_all(self, limit: int) -> list[dict[str, Any]]:
+    async def list_all(self, limit: int) -> list[LiveStreamDocument]:
         cursor = self.collection.find(self.scoped({}), LIST_PROJECTION)
-        return await cursor.sort([("createdAt", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
+        return await self._all(cursor.sort([("createdAt", DESCENDING), ("_id", DESCENDING)]).limit(limit))
 
-    async def active_of_creator(self, creator_id: ObjectId) -> list[dict[str, Any]]:
+    async def active_of_creator(self, creator_id: ObjectId) -> list[LiveStreamDocument]:
         cursor = self.collection.find(
             self.scoped({"creatorId": creator_id, "status": LiveStreamStatus.active.value})
         ).sort([("startedAt", DESCENDING), ("_id", DESCENDING)])
-        return await cursor.limit(5).to_list()
+        return await self._all(cursor.limit(5))
 
     async def guest_streams(
         self, guest_id: ObjectId, status: LiveStreamStatus | None, sort_by: str, order: SortOrder
-    ) -> list[dict[str, Any]]:
+    ) -> list[LiveStreamDocument]:
         query: dict[str, Any] = {"guestIds": guest_id}
         if status is not None:
             query["status"] = status.value
         direction = order.direction
         cursor = self.collection.find(self.scoped(query)).sort([(sort_by, direction), ("_id", direction)])
-        return await cursor.limit(500).to_list()
+        return await self._all(cursor.limit(500))
 
     async def close_before_start(
         self,
@@ -93,7 +94,7 @@ class LiveStreamRepository(OnceHolder, Repository):
         from_statuses: tuple[LiveStreamStatus, ...],
         status: LiveStreamStatus,
         fields: dict[str, Any],
-    ) -> dict[str, Any] | None:
+    ) -> LiveStreamDocument | None:
         """Cancel or expire a stream that never started (one of `from_statuses`, holding no live slot),
         setting `fields` (its time stamp and follow-ups) in the same write; None when it changed."""
         return await self._transition(
@@ -109,7 +110,7 @@ class LiveStreamRepository(OnceHolder, Repository):
         from_statuses: tuple[LiveStreamStatus, ...],
         update: dict[str, Any],
         extra_query: dict[str, Any] | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> LiveStreamDocument | None:
         """Conditional status change: applies only while the stream is in one of `from_statuses`."""
         query = {"_id": _id, "status": {"$in": [s.value for s in from_statuses]}, **(extra_query or {})}
         return await self._update(query, update)
@@ -118,7 +119,7 @@ class LiveStreamRepository(OnceHolder, Repository):
 
     async def claim_live_slot(
         self, _id: ObjectId, creator_id: ObjectId, now: datetime, reconcile_at: datetime
-    ) -> dict[str, Any] | None:
+    ) -> LiveStreamDocument | None:
         """Take the creator's live slot for a startable stream; None when the stream is not startable or
         already claimed. The unique live-slot index raises Conflict when another stream holds it."""
         return await self._transition(
@@ -130,7 +131,7 @@ class LiveStreamRepository(OnceHolder, Repository):
 
     async def activate(
         self, _id: ObjectId, creator_id: ObjectId, fields: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    ) -> LiveStreamDocument | None:
         """Flip a claimed startable stream to `active` while `creator_id` still holds its live slot."""
         return await self._transition(
             _id,
@@ -139,7 +140,7 @@ class LiveStreamRepository(OnceHolder, Repository):
             extra_query={"liveSlotOwner": creator_id},
         )
 
-    async def release_live_slot(self, before: dict[str, Any]) -> None:
+    async def release_live_slot(self, before: LiveStreamDocument) -> None:
         """Undo a claim that did not become a start: the claim's fields go, `updatedAt` is restored."""
         await self.collection.update_one(
             {
@@ -159,7 +160,7 @@ class LiveStreamRepository(OnceHolder, Repository):
             include_deleted=True,
         )
 
-    async def mark_ended(self, _id: ObjectId, fields: dict[str, Any]) -> dict[str, Any] | None:
+    async def mark_ended(self, _id: ObjectId, fields: dict[str, Any]) -> LiveStreamDocument | None:
         """End an active stream and free its live slot; None when it is not active."""
         return await self._transition(
             _id,
@@ -167,27 +168,26 @@ class LiveStreamRepository(OnceHolder, Repository):
             {"$set": {"status": LiveStreamStatus.ended.value, **fields}, "$unset": {"liveSlotOwner": ""}},
         )
 
-    async def add_broadcaster(self, _id: ObjectId, broadcaster: dict[str, Any]) -> dict[str, Any] | None:
+    async def add_broadcaster(self, _id: ObjectId, broadcaster: dict[str, Any]) -> LiveStreamDocument | None:
         """Add a broadcaster once; None when this user already broadcasts (or the stream is gone)."""
         return await self._update(
             {"_id": _id, "broadcasters.user": {"$ne": broadcaster["user"]}},
             {"$push": {"broadcasters": broadcaster}},
         )
 
-    async def overdue_scheduled(self, planned_before: datetime, limit: int) -> list[dict[str, Any]]:
+    async def overdue_scheduled(self, planned_before: datetime, limit: int) -> list[LiveStreamDocument]:
         """Scheduled streams whose planned end (or, without one, planned start) is before the cutoff.
 
         Two bounded ranges of `scheduled_due`, each read in index order: a pass reads only what is due,
         however many streams are scheduled for later.
         """
         scheduled = LiveStreamStatus.scheduled.value
-        by_end = (
-            await self.collection.find(
+        by_end = await self._all(
+            self.collection.find(
                 self.scoped({"status": scheduled, "plannedEndDate": {"$lt": planned_before}})
             )
             .sort("plannedEndDate", ASCENDING)
             .limit(limit)
-            .to_list()
         )
         if len(by_end) >= limit:
             return by_end
@@ -196,24 +196,24 @@ class LiveStreamRepository(OnceHolder, Repository):
                 {"status": scheduled, "plannedEndDate": None, "plannedStartDate": {"$lt": planned_before}}
             )
         ).sort("plannedStartDate", ASCENDING)
-        return by_end + await by_start.limit(limit - len(by_end)).to_list()
+        return by_end + await self._all(by_start.limit(limit - len(by_end)))
 
     async def delete_with_follow_ups(
         self, _id: ObjectId, status: str, fields: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    ) -> LiveStreamDocument | None:
         """Soft delete a stream still in `status` and holding no live slot, setting `fields` (`deletedAt`
         and its follow-ups) in the same write; None when it changed meanwhile or was already deleted."""
         return await self._update({"_id": _id, "status": status, "liveSlotOwner": None}, {"$set": fields})
 
-    async def set_replay_settings(self, _id: ObjectId, changes: dict[str, Any]) -> dict[str, Any] | None:
+    async def set_replay_settings(self, _id: ObjectId, changes: dict[str, Any]) -> LiveStreamDocument | None:
         """`isActiveReplayOnCreatorProfile` / `replayCreditPrice`; None when the stream is deleted."""
         return await self._update({"_id": _id}, {"$set": changes})
 
     # --- follow-ups and money bookkeeping (follow_ups.py, funding.py) ---------------------------------
 
-    async def due_follow_ups(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+    async def due_follow_ups(self, before: datetime, limit: int) -> list[LiveStreamDocument]:
         cursor = self.collection.find({"followUpAt": {"$lte": before}}).sort("followUpAt", ASCENDING)
-        return await cursor.limit(limit).to_list()
+        return await self._all(cursor.limit(limit))
 
     async def complete_follow_up(self, _id: ObjectId, kind: str) -> None:
         await self.collection.update_one({"_id": _id}, {"$unset": {f"followUps.{kind}": ""}})
@@ -235,9 +235,9 @@ class LiveStreamRepository(OnceHolder, Repository):
         )
         return result.matched_count == 1
 
-    async def due_for_reconcile(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+    async def due_for_reconcile(self, now: datetime, limit: int) -> list[LiveStreamDocument]:
         cursor = self.collection.find({"aioz.reconcileAt": {"$lte": now}}).sort("aioz.reconcileAt", ASCENDING)
-        return await cursor.limit(limit).to_list()
+        return await self._all(cursor.limit(limit))
 
     async def reconcile_done(
         self, _id: ObjectId, *, state: str | None = None, recording_url: str | None = None

@@ -24,6 +24,7 @@ from app.live_streams.dependencies import (
     ReconcilerDep,
     StreamService,
 )
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.schemas import (
     CleanLine,
     CleanText,
@@ -367,7 +368,7 @@ async def fund_live_stream(
     expires.
     """
 
-    async def present(stream: dict[str, Any]) -> dict[str, Any]:
+    async def present(stream: LiveStreamDocument) -> dict[str, Any]:
         return await presenter.one(stream, user)
 
     return ok(await funding.fund(id, user.id, body.amount, idempotency_key, present))

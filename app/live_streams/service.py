@@ -20,6 +20,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import SortOrder
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.follow_ups import FollowUp, FollowUpRunner, due
 from app.live_streams.funding import FundingService
 from app.live_streams.presenter import LiveStreamPresenter
@@ -83,10 +84,10 @@ class LiveStreamService:
 
     # --- reading ------------------------------------------------------------------------------------------
 
-    async def get(self, stream_id: ObjectId) -> dict[str, Any]:
+    async def get(self, stream_id: ObjectId) -> LiveStreamDocument:
         return await self.streams.get_or_404(stream_id)
 
-    async def get_owned(self, stream_id: ObjectId, user: AuthenticatedUser) -> dict[str, Any]:
+    async def get_owned(self, stream_id: ObjectId, user: AuthenticatedUser) -> LiveStreamDocument:
         stream = await self.get(stream_id)
         if stream["creatorId"] != user.id:
             raise Forbidden()
@@ -136,7 +137,7 @@ class LiveStreamService:
             if new.plannedStartDate and new.durationGoal
             else None
         )
-        doc: dict[str, Any] = {
+        doc: LiveStreamDocument = {
             "title": new.title,
             "liveStreamType": new.liveStreamType.value,
             "channelName": "",

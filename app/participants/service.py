@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 from app.core.errors import Forbidden
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import Role
@@ -23,7 +24,7 @@ class PeakTracker:
         self.participants = ParticipantRepository(db)
         self.peaks = AudiencePeakRepository(db)
 
-    async def joined(self, stream: dict[str, Any], user_id: ObjectId, role: Role) -> None:
+    async def joined(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None:
         if role != Role.audience:
             return
         present = await self.participants.count_present(stream["_id"])
@@ -47,7 +48,8 @@ class ParticipantStatisticsService:
         if caller.id != stream["creatorId"] and caller.id not in stream.get("guestIds", []):
             raise Forbidden("only the creator and the guests see a stream's statistics")
         now: datetime = self.clock()
-        until = min(now, stream["endedAt"]) if stream.get("endedAt") else now
+        ended = stream.get("endedAt")
+        until = min(now, ended) if ended else now
         totals = await self.participants.audience_watch_totals(stream_id, until)
         present = await self.participants.count_present(stream_id)
         viewers, minutes = totals["viewers"], totals["watchSeconds"] / 60

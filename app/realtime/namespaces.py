@@ -15,6 +15,7 @@ from bson import ObjectId
 
 from app.core.errors import AppError, Conflict, NotAuthenticated, ValidationFailed
 from app.core.security import AuthenticatedUser
+from app.live_streams.documents import LiveStreamDocument
 from app.realtime.acks import PayloadTooLarge, TooManyRequests, failure, ok
 from app.realtime.limits import SocketLimiter
 from app.realtime.rooms import CHAT_NS, LIVE_NS, STATUS_NS, member_room, stream_room
@@ -207,7 +208,7 @@ class ChatNamespace(StreamNamespace):
         return await self.rt.post_message(stream_id, state.user, content)
 
 
-def status_payload(stream: dict[str, Any]) -> dict[str, Any]:
+def status_payload(stream: LiveStreamDocument) -> dict[str, Any]:
     return {
         "streamId": stream["_id"],
         "status": stream["status"],

@@ -26,6 +26,7 @@ from app.core.errors import Conflict, Forbidden, NotAuthenticated
 from app.core.security import AuthenticatedUser, decode_subject
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService, token_fields
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
@@ -167,7 +168,7 @@ class Realtime:
             raise NotAuthenticated()
         return AuthenticatedUser(id=user_id, doc=doc)
 
-    async def stream_or_404(self, stream_id: ObjectId) -> dict[str, Any]:
+    async def stream_or_404(self, stream_id: ObjectId) -> LiveStreamDocument:
         return await LiveStreamRepository(self.db).get_or_404(stream_id)
 
     async def viewer_count(self, stream_id: ObjectId) -> int:
@@ -212,7 +213,7 @@ class Realtime:
         """The chat service's publish hook (REST and socket posts alike): broadcast as `chatMessage`."""
         events.emit(events.STREAM_CHAT_MESSAGE, message)
 
-    async def entitled_to_recording(self, stream: dict[str, Any]) -> set[ObjectId]:
+    async def entitled_to_recording(self, stream: LiveStreamDocument) -> set[ObjectId]:
         """Who may watch the recording: creator, guests, broadcasters and active renters."""
         users = {stream["creatorId"], *stream.get("guestIds", [])}
         users |= {b["user"] for b in stream.get("broadcasters", [])}

@@ -13,12 +13,12 @@ replicas never fire a reminder twice; a notification service consumes FIRED remi
 """
 
 from datetime import datetime
-from typing import Any
 
 import structlog
 
 from app.core.db import Database
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.schemas import CANCELLED, LiveStreamStatus
 from app.reminders.repository import ReminderRepository
 
@@ -28,7 +28,7 @@ LEASE = "reminders"
 NEVER_STARTING = (*CANCELLED, LiveStreamStatus.expired)
 
 
-def _can_never_start(stream: dict[str, Any]) -> bool:
+def _can_never_start(stream: LiveStreamDocument) -> bool:
     return stream.get("deletedAt") is not None or stream["status"] in NEVER_STARTING
 
 
@@ -37,7 +37,7 @@ class ReminderScheduler:
         self.db = db
         self.reminders = ReminderRepository(db)
 
-    async def settle_stream(self, stream: dict[str, Any]) -> None:
+    async def settle_stream(self, stream: LiveStreamDocument) -> None:
         """The `settleReminders` follow-up: fire the reminders of a started stream, cancel those of a
         stream that can no longer start. Idempotent: only armed reminders change."""
         now = utcnow()

@@ -27,7 +27,9 @@ class ReminderService:
         stream = await self.streams.get_or_404(stream_id)
         if stream["status"] != LiveStreamStatus.scheduled:
             raise Conflict("reminders can be set on scheduled streams only")
-        planned = stream["plannedStartDate"]
+        planned = stream.get("plannedStartDate")
+        if planned is None:  # every scheduled stream has one; the type says a stream may not
+            raise Conflict("reminders can be set on scheduled streams only")
         if minute and planned - timedelta(minutes=minute) <= utcnow():
             # A reminder that could only fire late is refused rather than fired at once or at start.
             raise ValidationFailed(

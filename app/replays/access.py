@@ -7,11 +7,12 @@ from typing import Any
 from bson import ObjectId
 
 from app.core.db import Database
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.schemas import LiveStreamStatus, LiveStreamType, ReplayStatus
 from app.replays.repository import ReplayRentalRepository, rental_is_active
 
 
-def is_member(stream: dict[str, Any], user_id: ObjectId) -> bool:
+def is_member(stream: LiveStreamDocument, user_id: ObjectId) -> bool:
     """Creator, invited guest or broadcaster: watches the replay for free."""
     return (
         stream["creatorId"] == user_id
@@ -20,7 +21,7 @@ def is_member(stream: dict[str, Any], user_id: ObjectId) -> bool:
     )
 
 
-def is_rentable(stream: dict[str, Any]) -> bool:
+def is_rentable(stream: LiveStreamDocument) -> bool:
     """Ended, alive, has a recording, replay switched on with a price, duo streams have a guest."""
     if stream["status"] != LiveStreamStatus.ended or stream.get("deletedAt") is not None:
         return False
@@ -32,7 +33,7 @@ def is_rentable(stream: dict[str, Any]) -> bool:
 
 
 def replay_access(
-    stream: dict[str, Any], caller_id: ObjectId | None, rental: dict[str, Any] | None, now: datetime
+    stream: LiveStreamDocument, caller_id: ObjectId | None, rental: dict[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
     price = stream.get("replayCreditPrice")
     has_recording = bool(stream.get("recordingUrl"))
@@ -72,7 +73,7 @@ class ReplayAccessPolicy:
         self.rentals = ReplayRentalRepository(db)
 
     async def access_of(
-        self, streams: list[dict[str, Any]], caller_id: ObjectId | None, now: datetime
+        self, streams: list[LiveStreamDocument], caller_id: ObjectId | None, now: datetime
     ) -> dict[ObjectId, dict[str, Any]]:
         ended = [s["_id"] for s in streams if s["status"] == LiveStreamStatus.ended]
         rentals = await self.rentals.of_user_for(caller_id, ended) if caller_id and ended else {}

@@ -10,6 +10,7 @@ from app.core.db import Database
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
@@ -63,7 +64,7 @@ class ReplayService:
             raise Conflict("a rental of this replay is in progress")
         if not is_rentable(stream):
             raise Conflict("this replay cannot be rented")
-        price = int(stream["replayCreditPrice"])
+        price = int(stream.get("replayCreditPrice") or 0)  # set: is_rentable
         if await self.ledger.balance(caller.id) < price:
             raise InsufficientCredits()  # checked first, so a plain shortfall writes no movement
         if rental and rental["status"] == RentalState.active:  # its window closed: pay it out first
@@ -85,7 +86,7 @@ class ReplayService:
     async def _claim(
         self,
         rental: dict[str, Any] | None,
-        stream: dict[str, Any],
+        stream: LiveStreamDocument,
         user_id: ObjectId,
         price: int,
         idempotency_key: str | None,
@@ -122,7 +123,7 @@ class ReplayService:
         return await self.rentals.reopen(rental, period)
 
     async def _answer(
-        self, rental: dict[str, Any], stream: dict[str, Any], caller: AuthenticatedUser, now: datetime
+        self, rental: dict[str, Any], stream: LiveStreamDocument, caller: AuthenticatedUser, now: datetime
     ) -> dict[str, Any]:
         """The period's first answer, stored: a retry with the same Idempotency-Key gets it as it was."""
         if rental.get("response") is not None:
@@ -131,6 +132,6 @@ class ReplayService:
         return await self.rentals.store_answer(rental, await self._view(rental, stream, caller, now))
 
     async def _view(
-        self, rental: dict[str, Any], stream: dict[str, Any], caller: AuthenticatedUser, now: datetime
+        self, rental: dict[str, Any], stream: LiveStreamDocument, caller: AuthenticatedUser, now: datetime
     ) -> dict[str, Any]:
         return rental_out(rental, await self.presenter.one(stream, caller), now)

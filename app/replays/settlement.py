@@ -20,6 +20,7 @@ import structlog
 
 from app.core.db import Database
 from app.core.errors import AppError, Conflict, NotFound
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
 from app.replays.repository import RentalState, ReplayRentalRepository, Settlement
@@ -125,7 +126,7 @@ class RentalSettlement:
         await self.distribute(claimed, now)
         return True
 
-    async def refund_deleted_stream(self, stream: dict[str, Any], now: datetime) -> int:
+    async def refund_deleted_stream(self, stream: LiveStreamDocument, now: datetime) -> int:
         """Refund every pending rental and every active one still inside its window, once each."""
         await self.rentals.mark_stream_deleted(stream["_id"], now)
         refunded = 0

@@ -9,7 +9,7 @@ reconcile loop's recovery pass (`resume_stale`) finishes it, so credits taken ar
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from bson import ObjectId
 from app.core import events
 from app.core.errors import Conflict, Forbidden
 from app.core.timeutils import utcnow
+from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.pots import payout_shares
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamStatus, LiveStreamType
@@ -30,7 +31,7 @@ PRICE = 10
 BanCheck = Callable[[ObjectId, ObjectId], Awaitable[bool]]
 
 
-def sender_snapshot(user: dict[str, Any]) -> dict[str, Any]:
+def sender_snapshot(user: Mapping[str, Any]) -> dict[str, Any]:
     photo = user.get("profilePhoto")
     return {
         "_id": user["_id"],
@@ -88,7 +89,7 @@ class SuperlikeService:
         return answer
 
     async def _start(
-        self, stream: dict[str, Any], sender_id: ObjectId, key: str | None, request_hash: str
+        self, stream: LiveStreamDocument, sender_id: ObjectId, key: str | None, request_hash: str
     ) -> dict[str, Any]:
         sender = await self.users.get_or_404(sender_id)
         guest_ids = stream.get("guestIds") or []

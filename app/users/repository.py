@@ -1,6 +1,6 @@
 """Queries on users and follows."""
 
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
+from app.users.documents import UserDocument
 
 SUMMARY_FIELDS = ("username", "name", "surname", "profilePhoto", "availabilityStatus")
 # What a request knows about its caller (`AuthenticatedUser.doc`): never the ledger's bookkeeping
@@ -16,7 +17,7 @@ SUMMARY_FIELDS = ("username", "name", "surname", "profilePhoto", "availabilitySt
 CALLER_FIELDS = (*SUMMARY_FIELDS, "expertise", "interests", "deletedAt")
 
 
-class UserRepository(OnceHolder, Repository):
+class UserRepository(OnceHolder, Repository[UserDocument]):
     """Users; a user's `credits` change only through ledger decisions (`app.core.once`)."""
 
     collection_name = "users"
@@ -28,9 +29,9 @@ class UserRepository(OnceHolder, Repository):
     ]
     duplicate_messages = {"usernameLower": "this username is already taken"}
 
-    async def create(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, fields: dict[str, Any]) -> UserDocument:
         now = utcnow()
-        doc = {
+        doc: UserDocument = {
             "username": fields["username"],
             "usernameLower": fields["username"].lower(),
             "name": fields.get("name") or "",
@@ -48,28 +49,29 @@ class UserRepository(OnceHolder, Repository):
         }
         return await self.insert(doc)
 
-    async def get_caller(self, user_id: ObjectId) -> dict[str, Any] | None:
+    async def get_caller(self, user_id: ObjectId) -> UserDocument | None:
         """The authenticated user of a request, with `CALLER_FIELDS` only; None when unknown or deleted."""
-        return await self.collection.find_one(self.scoped({"_id": user_id}), dict.fromkeys(CALLER_FIELDS, 1))
+        doc = await self.collection.find_one(self.scoped({"_id": user_id}), dict.fromkeys(CALLER_FIELDS, 1))
+        return cast(UserDocument | None, doc)
 
     async def summaries(
         self, ids: list[ObjectId], *, extra: tuple[str, ...] = (), include_deleted: bool = False
-    ) -> dict[ObjectId, dict[str, Any]]:
+    ) -> dict[ObjectId, UserDocument]:
         """Batch load of users for presenting them: `SUMMARY_FIELDS` (+ `extra`) only."""
         if not ids:
             return {}
         query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
         docs = await self.collection.find(query, dict.fromkeys((*SUMMARY_FIELDS, *extra), 1)).to_list()
-        return {doc["_id"]: doc for doc in docs}
+        return {doc["_id"]: cast(UserDocument, doc) for doc in docs}
 
     async def any_exist(self) -> bool:
         """Whether the collection holds any user (deleted ones included): the demo seed runs on an empty one."""
         return await self.collection.estimated_document_count() > 0
 
-    async def by_usernames(self, usernames: list[str]) -> list[dict[str, Any]]:
+    async def by_usernames(self, usernames: list[str]) -> list[UserDocument]:
         """The users, not deleted, with these usernames (any case)."""
         query = self.scoped({"usernameLower": {"$in": [name.lower() for name in usernames]}})
-        return await self.collection.find(query).to_list()
+        return cast(list[UserDocument], await self.collection.find(query).to_list())
 
     async def credits_of(self, user_id: ObjectId) -> int:
         doc = await self.collection.find_one({"_id": user_id}, {"credits": 1})

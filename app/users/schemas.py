@@ -1,6 +1,7 @@
 """User-facing shapes (`UserSummary` and transactions in docs/contract.md, "Shapes") and their
 document → JSON builders."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ class UserSummary(BaseModel):
     availabilityStatus: str = Field(examples=["available"])
 
 
-def user_summary(doc: dict[str, Any]) -> dict[str, Any]:
+def user_summary(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "_id": doc["_id"],
         "username": doc["username"],
