@@ -305,21 +305,38 @@ async def database_client() -> AsyncIterator[Any]:
 # --- AIOZ (only the stream end and the reconcile pass talk to it) ------------------------------------
 
 
-_gateways: dict[int, Any] = {}
+_fakes: dict[int, tuple[Any, Any]] = {}  # the running loop's (FakeAioz, its client)
+
+
+def _loop_fake() -> tuple[Any, Any]:
+    import asyncio
+
+    from app.aioz.fake.app import FakeAioz
+
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _fakes:
+        _fakes.clear()
+        fake = FakeAioz()
+        _fakes[loop_id] = (fake, fake.client(auth="bearer"))
+    return _fakes[loop_id]
 
 
 def aioz_gateway(db: Any) -> Any:
     """A StreamingGateway on an in-process AIOZ fake shared by the running event loop."""
-    import asyncio
-
-    from app.aioz.fake.app import FakeAioz
     from app.live_streams.streaming import StreamingGateway
 
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _gateways:
-        _gateways.clear()
-        _gateways[loop_id] = FakeAioz().client(auth="bearer")
-    return StreamingGateway(db, _gateways[loop_id], ["360p", "720p", "1080p"])
+    return StreamingGateway(db, _loop_fake()[1], ["360p", "720p", "1080p"])
+
+
+def aioz_state() -> dict[str, Any]:
+    """A copy of the AIOZ fake's keys and streamings (what a setup that starts a stream leaves there)."""
+    return copy.deepcopy(vars(_loop_fake()[0].store))
+
+
+def restore_aioz_state(state: dict[str, Any]) -> None:
+    store = _loop_fake()[0].store
+    vars(store).clear()
+    vars(store).update(copy.deepcopy(state))
 
 
 # --- the clock -----------------------------------------------------------------------------------------
@@ -409,8 +426,9 @@ class Scenario:
     check: Check | None = None  # default: invariants.check_all
     recover: Callable[[Any, Any, timedelta], Awaitable[None]] | None = None  # default: recover(db)
     crashes: bool = True
-    # Run setup once and copy its documents into each schedule's database (much faster). Turn it off
-    # when setup also puts state outside the database (e.g. a streaming on the AIOZ fake).
+    # Run setup once and copy its documents (and the AIOZ fake's state, e.g. the streaming a started
+    # stream holds) into each schedule (much faster than running it again). Turn it off when setup puts
+    # state anywhere else.
     reuse_setup: bool = True
 
 
@@ -481,6 +499,7 @@ class Prepared:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.documents: dict[str, list[dict[str, Any]]] | None = None
+        self.aioz: dict[str, Any] = {}
         self.ctx: Any = None
 
     async def prepare(self, client: Any) -> None:
@@ -488,11 +507,13 @@ class Prepared:
             async with fresh_database(client) as template:
                 self.ctx = await self.scenario.setup(template)
                 self.documents = await dump(template)
+                self.aioz = aioz_state()
 
     async def __call__(self, db: Any) -> Any:
         if self.documents is None:
             return await self.scenario.setup(db)
         await restore(db, self.documents)
+        restore_aioz_state(self.aioz)
         return copy.deepcopy(self.ctx)
 
 

@@ -158,12 +158,11 @@ async def live_funded_setup(db: Any, goal: int) -> Ctx:
     return ctx
 
 
-# reuse_setup=False: each schedule starts its own AIOZ session (the fake's state is not in the database).
 END_GOAL_REACHED = Scenario(
-    "end (goal reached: payout)", setup=lambda db: live_funded_setup(db, 100), flow=end, reuse_setup=False
+    "end (goal reached: payout)", setup=lambda db: live_funded_setup(db, 100), flow=end
 )
 END_GOAL_MISSED = Scenario(
-    "end (goal missed: refunds)", setup=lambda db: live_funded_setup(db, 1000), flow=end, reuse_setup=False
+    "end (goal missed: refunds)", setup=lambda db: live_funded_setup(db, 1000), flow=end
 )
 
 
@@ -193,9 +192,8 @@ JOIN_PAID = Scenario(
     setup=live_paid_setup,
     flow=lambda db, ctx: join(db, ctx, "fan2"),
     competitors={"end": end, "same join again": lambda db, ctx: join(db, ctx, "fan2")},
-    reuse_setup=False,
 )
-END_PAID = Scenario("end (paid entries: payout)", setup=live_paid_setup, flow=end, reuse_setup=False)
+END_PAID = Scenario("end (paid entries: payout)", setup=live_paid_setup, flow=end)
 
 
 SUPERLIKE = Scenario(
@@ -203,7 +201,6 @@ SUPERLIKE = Scenario(
     setup=live_paid_setup,
     flow=superlike,
     competitors={"same key": superlike, "end": end},
-    reuse_setup=False,
 )
 
 
@@ -220,14 +217,9 @@ FUND_MINI = Scenario(
     setup=lambda db: live_mini_setup(db, 100),
     flow=lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m2"),
     competitors={"end": end, "same key": lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m2")},
-    reuse_setup=False,
 )
-END_MINI_REACHED = Scenario(
-    "end (mini goal reached)", setup=lambda db: live_mini_setup(db, 60), flow=end, reuse_setup=False
-)
-END_MINI_MISSED = Scenario(
-    "end (mini goal missed)", setup=lambda db: live_mini_setup(db, 500), flow=end, reuse_setup=False
-)
+END_MINI_REACHED = Scenario("end (mini goal reached)", setup=lambda db: live_mini_setup(db, 60), flow=end)
+END_MINI_MISSED = Scenario("end (mini goal missed)", setup=lambda db: live_mini_setup(db, 500), flow=end)
 
 
 @pytest.mark.parametrize(
