@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     ranking_max_age_seconds: float = Field(default=60.0, ge=0)  # 0: compute on every request
     redis_url: SecretStr | None = None  # Socket.IO fan-out across replicas; None: in-process only
     realtime_presence_grace_seconds: float = Field(default=10.0, ge=0)  # socket drop → participation closed
+    # `viewerCount` goes out at most once per stream per interval (every replica together).
+    realtime_viewer_count_interval_seconds: float = Field(default=1.0, gt=0)
 
     @property
     def is_production(self) -> bool:

@@ -77,7 +77,12 @@ class Realtime:
         for namespace in self.namespaces.values():
             self.sio.register_namespace(namespace)
         self.presence = Presence(settings.realtime_presence_grace_seconds, self._close_participation)
-        self.viewer_counts = ViewerCounts(self.viewer_count, self._emit_viewer_count, gate=local_gate)
+        self.viewer_counts = ViewerCounts(
+            self.viewer_count,
+            self._emit_viewer_count,
+            interval=settings.realtime_viewer_count_interval_seconds,
+            gate=local_gate,
+        )
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pump: asyncio.Task[None] | None = None

@@ -118,7 +118,11 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
 
 @pytest.fixture
 def realtime_settings(tmp_path: Any) -> Settings:
-    return make_settings(media_dir=str(tmp_path / "media"), realtime_presence_grace_seconds=0.3)
+    return make_settings(
+        media_dir=str(tmp_path / "media"),
+        realtime_presence_grace_seconds=0.3,
+        realtime_viewer_count_interval_seconds=0.5,
+    )
 
 
 @pytest.fixture
