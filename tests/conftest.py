@@ -35,10 +35,13 @@ MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL")
 UserFactory = Callable[..., Awaitable[tuple[dict[str, Any], str]]]
 
 # Nothing a test does writes into the repository: uploads go to a directory of this process, removed at
-# exit, and Hypothesis (schemathesis) keeps neither an example database nor its caches in `.hypothesis/`.
+# exit, and Hypothesis (schemathesis) keeps no example database and puts its caches in the user's cache
+# directory, not `.hypothesis/`: its table of the characters UTF-8 encodes takes ~4 s per process to
+# build, so it is built once per machine (written atomically, so concurrent workers are safe).
 _PROCESS_TMP = Path(tempfile.mkdtemp(prefix="allmine-tests-"))
 atexit.register(shutil.rmtree, _PROCESS_TMP, True)
-set_hypothesis_home_dir(str(_PROCESS_TMP / "hypothesis"))
+_USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+set_hypothesis_home_dir(str(_USER_CACHE / "allmine-live-tests" / "hypothesis"))
 hypothesis_settings.register_profile("allmine-tests", database=None)
 hypothesis_settings.load_profile("allmine-tests")
 
