@@ -143,7 +143,7 @@ class FeedService:
             return page.page_of([], 0)
         streams, total = await self.feeds.ended_among(stream_ids, page.skip, page.limit)
         items = await self.presenter.many(streams, caller)
-        # §1.8: in this list the caller's role is always the one they watched with.
+        # History of watched streams: the caller's role is the one they watched with (docs/contract.md).
         return page.page_of([{**item, "role": Role.audience} for item in items], total)
 
     async def for_you(

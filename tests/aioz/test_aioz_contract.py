@@ -221,7 +221,7 @@ class TestSeed004Media:
     async def test_delete_streaming_with_swapped_ids(
         self, aioz: httpx.AsyncClient, world: dict[str, str]
     ) -> None:
-        # Spec §13: the official SDK tests call it stream id first, against production.
+        # docs/aioz.md: the official SDK tests call it stream id first, against production.
         response = await aioz.delete(f"/live_streams/{world['ended']}/streamings/{world['key']}")
         assert success(response) == "Delete streaming success."
 

@@ -37,7 +37,7 @@ from tests.conftest import MONGODB_TEST_URL, make_settings
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "6"))
 ENVELOPE_KEYS = {"isSuccess", "statusCode", "data", "errors", "timestamp"}
 
-# Spec §1.2: endpoints an anonymous caller may use (auth "optional" or "none"), plus our operational
+# docs/contract.md (auth modes): endpoints an anonymous caller may use (auth "optional" or "none"), plus our operational
 # and development endpoints. Every other operation must refuse anonymous callers.
 ANONYMOUS_ALLOWED = {
     "GET /health",
