@@ -2,10 +2,12 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import operator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
@@ -23,6 +25,7 @@ from app.core.config import Settings
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.metrics import PrometheusMiddleware
 from app.core.middleware import (
     BodySizeLimitMiddleware,
     SingleValuedQueryMiddleware,
@@ -55,6 +58,7 @@ from app.superlikes import router as superlikes_router
 from app.users import router as users_router
 
 STATIC_DIR = Path(__file__).parent / "static"
+T = TypeVar("T")
 
 DESCRIPTION = """
 Allmine-compatible live-stream API. Every answer is wrapped in
@@ -65,6 +69,7 @@ tokens printed at start-up, then press **Authorize** and paste the token.
 """
 
 
+UNMETERED = frozenset({"/metrics", "/health", "/ready"})  # probes and scrapes: no request metrics
 STARTUP_WAIT_SECONDS = 3.0  # longest wait for the first index migration attempt before serving
 SHUTDOWN_WAIT_SECONDS = 5.0  # longest wait for the background loops to stop and release their leases
 
@@ -83,6 +88,24 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
         jobs.append(LeasedJob("rankings", refresh_every, partial(publish_most_watched, db)))
         jobs.append(LeasedJob("featured", refresh_every, partial(publish_featured, db)))
     return jobs
+
+
+def per_database(factory: Callable[..., T]) -> Callable[..., T]:
+    """`factory(db, *args)` built once per database handle and arguments instead of per request.
+
+    The services these factories build hold repositories and settings, no request state; a follow-up
+    runner alone is ~30 repositories, 100-300 µs of event-loop CPU per request (docs/benchmarks.md,
+    "Findings"). Other arguments (a test's fresh database) build anew.
+    """
+    last: tuple[tuple[Any, ...], T] | None = None
+
+    def build(*args: Any) -> T:
+        nonlocal last
+        if last is None or len(last[0]) != len(args) or not all(map(operator.is_, last[0], args)):
+            last = (args, factory(*args))
+        return last[1]
+
+    return build
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -135,11 +158,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
-    app.state.make_follow_ups = flows.follow_up_runner
+    app.state.make_follow_ups = per_database(flows.follow_up_runner)
     app.state.make_reconciler = flows.reconciler
-    app.state.make_presenter = flows.stream_presenter
-    app.state.make_viewer_log = flows.viewer_log
-    app.state.make_join_hooks = flows.join_hooks
+    app.state.make_presenter = per_database(flows.stream_presenter)
+    app.state.make_viewer_log = per_database(flows.viewer_log)
+    app.state.make_join_hooks = per_database(flows.join_hooks)
     app.state.realtime = realtime = Realtime(app, settings)  # Socket.IO at /socket.io (docs/realtime.md)
     app.state.on_chat_message = realtime.on_chat_message
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)
@@ -151,9 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SingleValuedQueryMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)  # inner: its 500 answer still gets the request id
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    Instrumentator(excluded_handlers=["/metrics", "/health", "/ready"]).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    # Per-route-template metrics read the route the router matched (app.core.metrics); the
+    # instrumentator only serves /metrics: its own middleware re-matches every route per request.
+    app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
+    Instrumentator().expose(app, include_in_schema=False)
 
     app.include_router(health.router)
     app.include_router(users_router.router)

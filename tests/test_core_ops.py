@@ -4,6 +4,7 @@ import re
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo.errors import ServerSelectionTimeoutError
 
 from tests.helpers import assert_error
@@ -38,10 +39,61 @@ async def test_metrics_in_prometheus_text_format(client):
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    # Collectors live in the process-wide registry and only the first app of a process records into
-    # them, so with many apps per test run only the exposition format is asserted here.
-    for metric in ("http_requests_total counter", "http_request_duration_seconds histogram"):
+    for metric in (
+        "http_requests_total counter",
+        "http_request_size_bytes summary",
+        "http_response_size_bytes summary",
+        "http_request_duration_highr_seconds histogram",
+        "http_request_duration_seconds histogram",
+    ):
         assert f"# TYPE {metric}" in response.text
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class TestRequestMetrics:
+    """Collectors are process-wide (every app of the process records into them): deltas only."""
+
+    @pytest.mark.parametrize(
+        ("method", "path", "handler", "status"),
+        [
+            ("GET", "/api/v1/live-stream/64d1f0c2a1b2c3d4e5f60718", "/api/v1/live-stream/{id}", "4xx"),
+            ("GET", "/api/v1/users/me/transactions", "/api/v1/users/me/transactions", "4xx"),
+            ("GET", "/api/v1/live-stream/featured", "/api/v1/live-stream/featured", "2xx"),
+            ("PUT", "/api/v1/live-stream/featured", "/api/v1/live-stream/featured", "4xx"),  # 405
+            ("GET", "/static/default-thumbnail.png", "/static", "2xx"),  # a mount: its path
+            ("GET", "/no/such/path", "none", "4xx"),  # no template: one label for every unknown path
+        ],
+    )
+    async def test_counted_by_route_template(self, client, method, path, handler, status):
+        labels = {"method": method, "handler": handler}
+        before = (
+            _sample("http_requests_total", status=status, **labels),
+            _sample("http_request_duration_seconds_count", **labels),
+            _sample("http_response_size_bytes_count", handler=handler),
+        )
+        response = await client.request(method, path)
+        assert response.status_code // 100 == int(status[0])
+        after = (
+            _sample("http_requests_total", status=status, **labels),
+            _sample("http_request_duration_seconds_count", **labels),
+            _sample("http_response_size_bytes_count", handler=handler),
+        )
+        assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+
+    async def test_sizes_are_the_content_lengths(self, client):
+        handler = "/api/v1/live-stream/featured"
+        before = _sample("http_response_size_bytes_sum", handler=handler)
+        response = await client.get(handler)
+        assert _sample("http_response_size_bytes_sum", handler=handler) - before == len(response.content)
+
+    @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics"])
+    async def test_probes_and_scrapes_are_not_counted(self, client, path):
+        before = _sample("http_requests_total", method="GET", status="2xx", handler=path)
+        assert (await client.get(path)).status_code == 200
+        assert _sample("http_requests_total", method="GET", status="2xx", handler=path) == before == 0
 
 
 class TestRequestId:

@@ -1,0 +1,135 @@
+"""Prometheus request metrics per route template, recorded by a pure ASGI middleware.
+
+The metric names, labels and buckets are prometheus-fastapi-instrumentator's defaults (dashboards
+and alerts keep working); `/metrics` is still served by the instrumentator's `expose()`. Its
+middleware is not used: it re-matches every route of the app to find the template (plus a
+`Request`, a `Response` and `Headers` per request), about a third of the framework's cost per request
+in `python -m bench` (docs/benchmarks.md, "Findings"). The router has already matched the route and
+left it in the ASGI scope (`scope["route"]`), so this middleware reads it from there after the
+request, for nothing.
+
+The collectors live in prometheus_client's process-wide registry, created once at import: every app
+of the process records into the same series.
+"""
+
+from time import perf_counter
+
+from prometheus_client import Counter, Histogram, Summary
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNTEMPLATED = "none"  # the handler label of requests no route matched (404s): no path, no cardinality
+
+REQUESTS = Counter(
+    "http_requests_total",
+    "Total number of requests by method, status and handler.",
+    ("method", "status", "handler"),
+)
+REQUEST_SIZE = Summary(
+    "http_request_size_bytes",
+    "Content length of incoming requests by handler. Only value of header is respected. "
+    "Otherwise ignored. No percentile calculated. ",
+    ("handler",),
+)
+RESPONSE_SIZE = Summary(
+    "http_response_size_bytes",
+    "Content length of outgoing responses by handler. Only value of header is respected. "
+    "Otherwise ignored. No percentile calculated. ",
+    ("handler",),
+)
+LATENCY_HIGHR = Histogram(
+    "http_request_duration_highr_seconds",
+    "Latency with many buckets but no API specific labels. Made for more accurate percentile calculations. ",
+    buckets=(
+        0.01,
+        0.025,
+        0.05,
+        0.075,
+        0.1,
+        0.25,
+        0.5,
+        0.75,
+        1,
+        1.5,
+        2,
+        2.5,
+        3,
+        3.5,
+        4,
+        4.5,
+        5,
+        7.5,
+        10,
+        30,
+        60,
+    ),
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Latency with only few buckets by handler. Made to be only used if aggregation by handler is important. ",
+    ("method", "handler"),
+    buckets=(0.1, 0.5, 1),
+)
+
+
+def route_template(scope: Scope, root_path: str) -> str:
+    """The matched route's path template (`/api/v1/live-stream/{id}`); a mount's path (`/static`) for
+    apps mounted without routes of their own; `none` when nothing matched.
+
+    `root_path` is the scope's before routing: a mount extends it with its path (FastAPI leaves no
+    `route` in the scope for a mount, Starlette leaves the `Mount`).
+    """
+    route = scope.get("route")
+    mounted: str = scope.get("root_path", "")[len(root_path) :]
+    path = getattr(route, "path", None)
+    if isinstance(route, Mount) or not isinstance(path, str):
+        return mounted or UNTEMPLATED
+    return mounted + path
+
+
+class PrometheusMiddleware:
+    """Count, time and size every HTTP request by method, grouped status (`2xx`) and route template."""
+
+    def __init__(self, app: ASGIApp, excluded_handlers: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.excluded_handlers = excluded_handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = perf_counter()
+        root_path = scope.get("root_path", "")
+        status = 500
+        response_size = 0
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status, response_size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"content-length":
+                        response_size = int(value)
+                        break
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            handler = route_template(scope, root_path)
+            if handler not in self.excluded_handlers:
+                self._record(scope, handler, status, response_size, perf_counter() - started)
+
+    @staticmethod
+    def _record(scope: Scope, handler: str, status: int, response_size: int, duration: float) -> None:
+        method = scope["method"]
+        request_size = 0
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                request_size = int(value) if value.isdigit() else 0
+                break
+        REQUESTS.labels(method, f"{str(status)[0]}xx", handler).inc()
+        REQUEST_SIZE.labels(handler).observe(request_size)
+        RESPONSE_SIZE.labels(handler).observe(response_size)
+        LATENCY_HIGHR.observe(duration)
+        LATENCY.labels(method, handler).observe(duration)
