@@ -14,10 +14,11 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
 
 import asyncio
 import collections
-import functools
+import contextlib
+import queue
 import re
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import bson
@@ -29,18 +30,66 @@ from mongomock_ng.collection import _cast_document_class
 from mongomock_ng.filtering import filter_applies
 
 Document = dict[str, Any]
+_IDENTITY_CACHE_SIZE = 256
+
+
+_Call = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
 class _Worker:
+    """ONE thread running engine calls in order; the event loop pays one wake-up per batch of answers.
+
+    `loop.run_in_executor` costs ~80 µs of event-loop CPU per call (concurrent future, chaining,
+    callbacks); a plain queue and one `call_soon_threadsafe` per drained batch cost ~15-30 µs (bench
+    figures in docs/benchmarks.md, "Findings"). Calls queued while the thread was busy run back to back
+    and their answers reach the loop together.
+    """
+
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-mongo")
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="embedded-mongo", daemon=True)
+        self._thread.start()
 
     async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        future = asyncio.get_running_loop().create_future()
+        self._calls.put((future, fn, args, kwargs))
+        return await future
+
+    def _serve(self) -> None:
+        calls = self._calls
+        while (call := calls.get()) is not None:
+            done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+            while call is not None:
+                future, fn, args, kwargs = call
+                try:
+                    outcome = (future, True, fn(*args, **kwargs))
+                except BaseException as exc:  # handed to the awaiting task, as run_in_executor does
+                    outcome = (future, False, exc)
+                done.setdefault(future.get_loop(), []).append(outcome)
+                try:
+                    call = calls.get_nowait()
+                except queue.Empty:
+                    call = None
+                else:
+                    if call is None:  # shutdown after this batch
+                        calls.put(None)
+                        break
+            for loop, outcomes in done.items():
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits these
+                    loop.call_soon_threadsafe(_deliver, outcomes)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False)
+        self._calls.put(None)
+
+
+def _deliver(outcomes: list[tuple["asyncio.Future[Any]", bool, Any]]) -> None:
+    for future, succeeded, value in outcomes:
+        if future.cancelled():
+            continue
+        if succeeded:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class _InlineWorker(_Worker):
@@ -78,22 +127,32 @@ def _on_worker(*names: str) -> Callable[[type], type]:
 
 
 class EmbeddedCursor:
-    """AsyncCursor / AsyncCommandCursor look-alike."""
+    """AsyncCursor / AsyncCommandCursor look-alike.
 
-    def __init__(self, worker: _Worker, sync_cursor: Any = None, docs: list[Document] | None = None) -> None:
-        self._worker, self._sync = worker, sync_cursor
+    A `find()` cursor records its query, sort, skip and limit and builds mongomock's cursor on the
+    worker at the first read: building it costs event-loop CPU otherwise, and one call reads it all.
+    """
+
+    def __init__(
+        self,
+        worker: _Worker,
+        find: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None,
+        docs: list[Document] | None = None,
+    ) -> None:
+        self._worker, self._find = worker, find
+        self._options: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self._docs = None if docs is None else collections.deque(docs)
 
     def sort(self, *args: Any, **kwargs: Any) -> "EmbeddedCursor":
-        self._sync.sort(*args, **kwargs)
+        self._options.append(("sort", args, kwargs))
         return self
 
     def skip(self, n: int) -> "EmbeddedCursor":
-        self._sync.skip(n)
+        self._options.append(("skip", (n,), {}))
         return self
 
     def limit(self, n: int) -> "EmbeddedCursor":
-        self._sync.limit(n)
+        self._options.append(("limit", (n,), {}))
         return self
 
     def hint(self, index: Any) -> "EmbeddedCursor":
@@ -102,9 +161,17 @@ class EmbeddedCursor:
     def batch_size(self, _n: int) -> "EmbeddedCursor":
         return self
 
+    def _read(self) -> list[Document]:
+        assert self._find is not None
+        collection, args, kwargs = self._find
+        cursor = collection.find(*args, **kwargs)
+        for name, option_args, option_kwargs in self._options:
+            cursor = getattr(cursor, name)(*option_args, **option_kwargs)
+        return list(cursor)
+
     async def _load(self) -> collections.deque[Document]:
         if self._docs is None:
-            self._docs = collections.deque(await self._worker.run(list, self._sync))
+            self._docs = collections.deque(await self._worker.run(self._read))
         return self._docs
 
     def __aiter__(self) -> "EmbeddedCursor":
@@ -145,7 +212,7 @@ class EmbeddedCollection:
         self.name, self.full_name = sync_collection.name, sync_collection.full_name
 
     def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
-        return EmbeddedCursor(self._worker, sync_cursor=self._sync.find(*args, **kwargs))
+        return EmbeddedCursor(self._worker, find=(self._sync, args, kwargs))
 
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
         return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
@@ -190,13 +257,23 @@ class EmbeddedDatabase:
         # Repositories are built per request: mongomock's `with_options` costs ~60 µs a call, and its
         # collections are stateless views on the database's store (safe to keep across drops).
         self._collections: dict[tuple[str, str], EmbeddedCollection] = {}
+        self._by_identity: dict[tuple[Any, ...], tuple[EmbeddedCollection, tuple[Any, ...]]] = {}
 
     def get_collection(self, name: str, **kwargs: Any) -> EmbeddedCollection:
+        # Repositories pass the same option objects every time (`DURABLE_OPTIONS`): found by identity
+        # first (the repr of a WriteConcern alone costs ~10 µs); the cache entry holds the options, so
+        # an id cannot be reused while it is cached.
+        fast = (name, *kwargs, *map(id, kwargs.values()))
+        found = self._by_identity.get(fast)
+        if found is not None:
+            return found[0]
         key = (name, repr(sorted(kwargs.items())))
         collection = self._collections.get(key)
         if collection is None:
             collection = EmbeddedCollection(self, self._sync.get_collection(name, **kwargs), self._worker)
             self._collections[key] = collection
+        if len(self._by_identity) < _IDENTITY_CACHE_SIZE:  # bounded: callers may build options per call
+            self._by_identity[fast] = (collection, tuple(kwargs.values()))
         return collection
 
     __getitem__ = get_collection
