@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from app.core.config import Settings
-from bench.report import Run, collscans, now, write_all
+from bench.report import Run, collscans, now, target_lines, write_all
 from bench.runner import CurvePoint, LoadResult, curve_point, load_test, pin_driver, server
 from bench.scenarios import KEYS
 
@@ -122,6 +122,7 @@ def main() -> None:
     result = asyncio.run(run(args))
     write_all(result, args.output, ROOT / "bench" / "results")
     print(f"wrote {args.output} and {args.output.with_name('benchmarks-scale.png')}")
+    print("\ntargets (issue 16):", *target_lines(result), sep="\n  ")
     missing = collscans(result.plans)
     if missing:
         sys.exit("queries without an index:\n  " + "\n  ".join(missing))

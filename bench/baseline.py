@@ -1,12 +1,14 @@
-"""The baseline: a bare Starlette app answering the benchmarked read endpoints with the same work.
+"""The baseline: a bare Starlette app answering every benchmarked endpoint with the same work.
 
 Same process, same database handle and dataset as the real app, same services and repository calls,
-same JWT verification and user lookup, same orjson envelope: only the framework around them differs
-(no FastAPI dependencies or validation, no middleware, services built once instead of per request).
-The ratio app / baseline therefore measures what the app's framework layer costs.
+same JWT verification and user lookup, same request-body models and the same orjson envelope: only the
+framework around them differs (no FastAPI dependencies or validation of parameters, no middleware,
+services built once instead of per request). The ratio app / baseline therefore measures what the
+app's framework layer costs, for reads and for the hot writes (fund, join) alike.
 """
 
 import asyncio
+from typing import Any
 
 from bson import ObjectId
 from fastapi import FastAPI
@@ -17,37 +19,73 @@ from starlette.routing import Route
 
 from app import flows
 from app.core.envelope import ok
-from app.core.pagination import PageParams
+from app.core.pagination import PageParams, SortOrder
 from app.core.security import AuthenticatedUser, decode_subject
 from app.creators.service import RankingService
+from app.feeds.schemas import ForYouSection
+from app.feeds.service import FeedService, ParticipantViewerCounts
 from app.live_streams.audience import AudienceService
+from app.live_streams.funding import FundingService
+from app.live_streams.schemas import FundIn, GuestStreamSort, JoinIn
 from app.live_streams.service import LiveStreamService
+from app.users.repository import UserRepository
 
 PREFIX = "/api/v1/live-stream"
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class _Handlers:
     def __init__(self, app: FastAPI) -> None:
         state = app.state
-        self.settings, self.users = state.settings, state.db["users"]
-        presenter = flows.stream_presenter(state.db, state.settings)
-        self.service = LiveStreamService(state.db, presenter, flows.follow_up_runner(state.db))
-        self.audience = AudienceService(state.db, state.agora, presenter, flows.viewer_log(state.db))
-        self.rankings = RankingService(state.db, state.settings.ranking_max_age_seconds, asyncio.Lock())
+        db = state.db
+        self.settings, self.users = state.settings, UserRepository(db)
+        presenter = flows.stream_presenter(db, state.settings)
+        self.service = LiveStreamService(db, presenter, flows.follow_up_runner(db))
+        self.audience = AudienceService(
+            db, state.agora, presenter, flows.viewer_log(db), flows.join_hooks(db)
+        )
+        self.rankings = RankingService(db, state.settings.ranking_max_age_seconds, asyncio.Lock())
+        self.feeds = FeedService(
+            db,
+            presenter,
+            ParticipantViewerCounts(db),
+            max_age_seconds=state.settings.ranking_max_age_seconds,
+            refresh_lock=asyncio.Lock(),
+        )
+        self.funding = FundingService(db)
 
     async def caller(self, request: Request) -> AuthenticatedUser | None:
         header = request.headers.get("authorization")
         if not header:
             return None
         user_id = decode_subject(self.settings, header.removeprefix("Bearer "))
-        doc = await self.users.find_one({"_id": user_id, "deletedAt": None})
+        doc = await self.users.get_caller(user_id)
         return AuthenticatedUser(id=user_id, doc=doc) if doc else None
 
-    async def funded(self, request: Request) -> Response:
+    async def user(self, request: Request) -> AuthenticatedUser:
         user = await self.caller(request)
         assert user is not None
-        limit = int(request.query_params.get("limit", 50))
-        return ok(await self.service.funded(user, limit))
+        return user
+
+    async def list_all(self, request: Request) -> Response:
+        user = await self.user(request)
+        return ok(await self.service.list_all(user, int(request.query_params.get("limit", 100))))
+
+    async def funded(self, request: Request) -> Response:
+        user = await self.user(request)
+        return ok(await self.service.funded(user, int(request.query_params.get("limit", 50))))
+
+    async def guest_streams(self, request: Request) -> Response:
+        user = await self.user(request)
+        return ok(await self.service.guest_streams(user, None, GuestStreamSort.createdAt, SortOrder.desc))
+
+    async def for_you_scheduled(self, request: Request) -> Response:
+        user = await self.user(request)
+        page = _page(request, limit=10)
+        return ok(await self.feeds.for_you(user, ForYouSection.scheduled, page))
+
+    async def featured(self, request: Request) -> Response:
+        return ok(await self.feeds.featured())
 
     async def most_watched(self, request: Request) -> Response:
         limit = int(request.query_params.get("limit", 20))
@@ -60,26 +98,52 @@ class _Handlers:
         return ok(await self.service.presenter.one(stream, user))
 
     async def viewers(self, request: Request) -> Response:
-        user = await self.caller(request)
-        assert user is not None
-        page = PageParams(
-            int(request.query_params.get("page", 1)), int(request.query_params.get("limit", 20))
-        )
-        return ok(await self.audience.viewers(_object_id(request), user, page, None))
+        user = await self.user(request)
+        return ok(await self.audience.viewers(_object_id(request), user, _page(request, limit=20), None))
+
+    async def viewer_count(self, request: Request) -> Response:
+        await self.user(request)
+        return ok(await self.audience.viewer_count(_object_id(request)))
+
+    async def fund(self, request: Request) -> Response:
+        user = await self.user(request)
+        body = FundIn.model_validate_json(await request.body())
+
+        async def present(stream: dict[str, Any]) -> dict[str, Any]:
+            return await self.service.presenter.one(stream, user)
+
+        key = request.headers.get("idempotency-key")
+        return ok(await self.funding.fund(_object_id(request), user.id, body.amount, key, present))
+
+    async def join(self, request: Request) -> Response:
+        user = await self.user(request)
+        body = JoinIn.model_validate_json(await request.body())
+        return ok(await self.audience.join(body, user), headers=NO_STORE)
 
 
 def _object_id(request: Request) -> ObjectId:
     return ObjectId(request.path_params["id"])
 
 
+def _page(request: Request, *, limit: int) -> PageParams:
+    return PageParams(int(request.query_params.get("page", 1)), int(request.query_params.get("limit", limit)))
+
+
 def create_baseline_app(app: FastAPI) -> Starlette:
     """Routes using the started `app`'s database, settings and token issuer (call after its start-up)."""
-    handlers = _Handlers(app)
+    h = _Handlers(app)
     return Starlette(
         routes=[
-            Route(f"{PREFIX}/funded", handlers.funded),
-            Route(f"{PREFIX}/most-watched-creators", handlers.most_watched),
-            Route(f"{PREFIX}/{{id}}", handlers.detail),
-            Route(f"{PREFIX}/{{id}}/viewers", handlers.viewers),
+            Route(PREFIX, h.list_all),
+            Route(f"{PREFIX}/funded", h.funded),
+            Route(f"{PREFIX}/guest-streams", h.guest_streams),
+            Route(f"{PREFIX}/for-you/scheduled", h.for_you_scheduled),
+            Route(f"{PREFIX}/featured", h.featured),
+            Route(f"{PREFIX}/most-watched-creators", h.most_watched),
+            Route(f"{PREFIX}/join", h.join, methods=["POST"]),
+            Route(f"{PREFIX}/{{id}}", h.detail),
+            Route(f"{PREFIX}/{{id}}/viewers", h.viewers),
+            Route(f"{PREFIX}/{{id}}/viewer-count", h.viewer_count),
+            Route(f"{PREFIX}/{{id}}/fund", h.fund, methods=["POST"]),
         ]
     )

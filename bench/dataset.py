@@ -77,6 +77,7 @@ class Fixtures:
     fundable: list[str] = field(default_factory=list)
     joinable: list[str] = field(default_factory=list)
     actors: list[str] = field(default_factory=list)  # regular users who fund and join
+    guest: str = ""  # the user invited as a guest to the most streams (GET /guest-streams)
 
 
 @dataclass
@@ -397,6 +398,11 @@ class _Builder:
         self.fixtures.detail = [str(s["_id"]) for s in self.rng.sample(alive, min(FIXTURE_IDS, len(alive)))]
         self.fixtures.viewers = [str(i) for i in by_audience[:8]]
         self.fixtures.joinable = [str(s["_id"]) for s in alive if s["status"] == "active"][:FIXTURE_IDS]
+        invitations: dict[ObjectId, int] = {}
+        for stream in alive:
+            for guest in stream["guestIds"]:
+                invitations[guest] = invitations.get(guest, 0) + 1
+        self.fixtures.guest = str(max(invitations, key=invitations.__getitem__))
         self.fixtures.fundable = [
             str(s["_id"]) for s in alive if s["status"] == "scheduled" and s["fundingGoal"]
         ][:FIXTURE_IDS]

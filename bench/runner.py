@@ -81,15 +81,20 @@ def server(scale: int, seed: int, pin: bool, start_timeout: float = 1800) -> Ite
         handle.plans = json.loads((out / "plans.json").read_text())
 
 
-async def same_answer(srv: Server, scenario: Scenario) -> bool:
-    """The baseline must answer exactly what the app answers (timestamps aside) to be a fair baseline."""
+async def same_answer(srv: Server, scenario: Scenario) -> tuple[bool, int | None]:
+    """The baseline must answer exactly what the app answers (timestamps aside) to be a fair baseline;
+    also how many items the answer lists (None when it is not a list)."""
     call = scenario.make(0)
     answers = []
     async with httpx.AsyncClient(timeout=900) as client:
         for base in (srv.app_url, srv.baseline_url):
             response = await client.request(call.method, base + call.path, headers=call.headers)
             answers.append((response.status_code, response.json().get("data")))
-    return answers[0] == answers[1] and answers[0][0] == 200
+    data = answers[0][1]
+    listed = data if isinstance(data, list) else data.get("list") if isinstance(data, dict) else None
+    return answers[0] == answers[1] and answers[0][0] == 200, len(listed) if isinstance(
+        listed, list
+    ) else None
 
 
 @dataclass
@@ -98,6 +103,7 @@ class LoadResult:
     app: Measurement
     baseline: Measurement | None = None
     same_answer: bool | None = None
+    items: int | None = None  # items in a list answer
     profiles: dict[str, str] = field(default_factory=dict)
 
 
@@ -117,7 +123,7 @@ async def load_test(
     reads = [s for s in chosen if s.read]
     writes = [s for s in chosen if not s.read]  # last: they change the data reads see
     for scenario in reads + writes:
-        targets = {"app": srv.app_url, **({"baseline": srv.baseline_url} if scenario.read else {})}
+        targets = {"app": srv.app_url, "baseline": srv.baseline_url}
         runs: dict[str, list[Measurement]] = {name: [] for name in targets}
         for round_ in range(rounds):
             order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
@@ -132,10 +138,9 @@ async def load_test(
                         server_pid=srv.process.pid,
                     )
                 )
-        result = LoadResult(scenario, Measurement.merge(runs["app"]))
+        result = LoadResult(scenario, Measurement.merge(runs["app"]), Measurement.merge(runs["baseline"]))
         if scenario.read:
-            result.baseline = Measurement.merge(runs["baseline"])
-            result.same_answer = await same_answer(srv, scenario)
+            result.same_answer, result.items = await same_answer(srv, scenario)
         if profile_dir is not None:
             result.profiles = await _profile(srv, scenario, targets, concurrency, seconds, profile_dir)
         print(_progress(result), flush=True)

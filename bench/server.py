@@ -72,7 +72,7 @@ def create_bench_app(settings: Settings, scale: int, seed: int, out: Path) -> Fa
             built = time.perf_counter()
             await load(app.state.db, dataset)
             fixtures = dataset.fixtures
-            users = [fixtures.fan, *fixtures.actors]
+            users = [fixtures.fan, fixtures.guest, *fixtures.actors]
             app.state.bench = {
                 "engine": "embedded" if settings.uses_embedded_db else "mongodb",
                 "scale": scale,
