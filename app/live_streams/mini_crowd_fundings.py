@@ -86,7 +86,9 @@ class MiniCrowdFundingRepository(OnceHolder, Repository):
     ) -> dict[ObjectId, list[dict[str, Any]]]:
         if not stream_ids:
             return {}
-        cursor = self.collection.find({"liveStreamId": {"$in": stream_ids}}).sort(
+        # What `mini_out` presents and the grouping needs, not the pot's bookkeeping (opInFlight, …).
+        fields = dict.fromkeys(("liveStreamId", "title", "goal", "collected", "status", "deadline"), 1)
+        cursor = self.collection.find({"liveStreamId": {"$in": stream_ids}}, fields).sort(
             [("liveStreamId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]
         )
         grouped: dict[ObjectId, list[dict[str, Any]]] = {}
