@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import operator
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -140,6 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ]
         app.state.background_tasks = tasks
         await app.state.realtime.start()
+        if settings.app_env != "test":  # test processes build many apps: a full collection each
+            # What start-up built (modules, routes, models, clients) lives as long as the process: out
+            # of the collector's reach, so collections triggered by request and fan-out garbage stop
+            # rescanning it (a third of the fan-out's CPU was the collector, docs/benchmarks.md).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ by the deliveries that arrived. Server modes (internal): `python -m bench.realti
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -52,6 +53,9 @@ class FanoutResult:
     max_ms: float
     cpu_seconds: float
     cpu_us_per_delivery: float
+    gc_seconds: float = 0.0  # the server's time in the garbage collector over the same window
+    gc_collections: str = ""  # collections per generation over the window, "gen0/gen1/gen2"
+    heap_objects: int = 0  # objects the collector tracks in the server after the setup
 
 
 # --- server processes -----------------------------------------------------------------------------
@@ -101,9 +105,45 @@ def bare_server() -> Any:
     return socketio.ASGIApp(sio, Starlette(routes=[Route("/emit", emit, methods=["POST"])]))
 
 
+class _GcClock:
+    """Time spent in the garbage collector, per generation (gc.callbacks), for the driver to read."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._started
+            self.collections[info["generation"]] += 1
+
+    def wrap(self, app: Any) -> Any:
+        """`app` plus `GET /__gc`: the collector's totals so far and the objects it tracks."""
+
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"] == "/__gc":
+                body = json.dumps(
+                    {
+                        "seconds": self.seconds,
+                        "collections": self.collections,
+                        "objects": len(gc.get_objects()),
+                    }
+                ).encode()
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await app(scope, receive, send)
+
+        return asgi
+
+
 def serve(kind: str, port: int) -> None:
     _raise_nofile()
-    app = app_server() if kind == "app" else bare_server()
+    app = _GcClock().wrap(app_server() if kind == "app" else bare_server())
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
 
 
@@ -224,6 +264,7 @@ async def fanout(
         got.expected = expected = messages * sockets
         first: dict[str, Any] | None = None
         await asyncio.sleep(0.5)  # joins settle (viewer counts, presence) before the clock starts
+        gc0 = (await http.get("/__gc")).json()
         cpu0 = cpu_seconds(process.pid)
         tick = time.perf_counter()
         posts = []
@@ -254,6 +295,7 @@ async def fanout(
         with contextlib.suppress(TimeoutError):  # a short count shows in `delivered`
             await asyncio.wait_for(got.all_in.wait(), 10)
         cpu = cpu_seconds(process.pid) - cpu0
+        gc1 = (await http.get("/__gc")).json()
         await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
     ms = [x * 1000 for x in got.latencies]
     result = FanoutResult(
@@ -267,19 +309,26 @@ async def fanout(
         max_ms=round(max(ms), 2) if ms else float("nan"),
         cpu_seconds=round(cpu, 3),
         cpu_us_per_delivery=round(cpu / max(1, len(got.latencies)) * 1e6, 2),
+        gc_seconds=round(gc1["seconds"] - gc0["seconds"], 3),
+        gc_collections="/".join(
+            str(b - a) for a, b in zip(gc0["collections"], gc1["collections"], strict=True)
+        ),
+        heap_objects=gc0["objects"],
     )
     return result, first
 
 
 def render(results: list[FanoutResult], ratio: float) -> str:
     lines = [
-        "| target | sockets | messages | delivered | p50 ms | p99 ms | max ms | server CPU s | CPU µs/delivery |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | sockets | messages | delivered | p50 ms | p99 ms | max ms | server CPU s | CPU µs/delivery "
+        "| GC s | GC runs gen0/1/2 | heap objects |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.target} | {r.sockets} | {r.messages} | {r.delivered}/{r.expected} | {r.p50_ms} | "
-            f"{r.p99_ms} | {r.max_ms} | {r.cpu_seconds} | {r.cpu_us_per_delivery} |"
+            f"{r.p99_ms} | {r.max_ms} | {r.cpu_seconds} | {r.cpu_us_per_delivery} | {r.gc_seconds} | "
+            f"{r.gc_collections} | {r.heap_objects:,} |"
         )
     lines.append(f"\nCPU per delivered message, app / bare: **{ratio:.2f}** (target ≤ 1.5)")
     return "\n".join(lines)
