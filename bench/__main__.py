@@ -58,6 +58,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--realtime-interval", type=float, default=0.1, help="seconds between chat messages (default 0.1)"
     )
+    parser.add_argument(
+        "--no-realtime-target",
+        dest="realtime_target",
+        action="store_false",
+        help="skip the realtime fan-out run that ends the default run (its target is printed with the others)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     if args.scales is None:
@@ -122,7 +128,13 @@ def main() -> None:
     result = asyncio.run(run(args))
     write_all(result, args.output, ROOT / "bench" / "results")
     print(f"wrote {args.output} and {args.output.with_name('benchmarks-scale.png')}")
-    print("\ntargets (issue 16):", *target_lines(result), sep="\n  ")
+    lines = target_lines(result)
+    if args.realtime_target:  # a fresh process pair after the load servers have exited
+        from bench import realtime
+
+        ratio = realtime.main(args.sockets, args.realtime_seconds, args.realtime_interval)
+        lines.append(realtime.target_line(args.sockets, ratio))
+    print("\ntargets (issue 16):", *lines, sep="\n  ")
     missing = collscans(result.plans)
     if missing:
         sys.exit("queries without an index:\n  " + "\n  ".join(missing))
