@@ -326,6 +326,25 @@ class TestByIdSpeedup:
         ]
         assert await coll.count_documents({"_id": {"$in": [{"unhashable": 1}]}}) == 0
 
+    async def test_in_over_object_ids_answers_like_stock_in(self, coll):
+        """The set lookup for `$in` over ObjectIds (speed-up 3) against the cases it must leave alone."""
+        a, b, c = ObjectId(), ObjectId(), ObjectId()
+        await coll.insert_many(
+            [{"kind": "ref", "ref": a}, {"kind": "ref", "ref": b}, {"kind": "ref", "ref": [a, c]},
+             {"kind": "ref", "ref": None}, {"kind": "ref"}, {"kind": "ref", "ref": str(a)}]
+        )  # fmt: skip
+
+        async def count(listed: list[Any]) -> int:
+            return await coll.count_documents({"kind": "ref", "ref": {"$in": listed}})
+
+        assert await count([a]) == 2  # the plain value and the array holding it
+        assert await count([b, c]) == 2
+        assert await count([ObjectId()]) == 0
+        assert await count([a, None]) == 4  # None also matches null and a missing field
+        assert await count([str(a)]) == 1  # a string is not the ObjectId it spells
+        assert await count([a, str(a)]) == 3
+        assert await coll.count_documents({"kind": "ref", "ref": {"$nin": [a, b]}}) == 3
+
     async def test_aggregate_with_leading_match(self, coll):
         cursor = await coll.aggregate(
             [{"$match": {"kind": "even"}}, {"$group": {"_id": "$kind", "total": {"$sum": "$n"}}}]

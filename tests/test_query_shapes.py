@@ -138,7 +138,7 @@ SHAPES = [
     Shape("reminders of a started/cancelled stream", "reminders", ("status", "liveStreamId")),
     # most-watched creators
     Shape("rollup key", "creator_viewers", ("creatorId", "viewerId", "liveStreamId")),
-    Shape("rollup of a creator", "creator_viewers", ("creatorId",)),
+    Shape("rollup of a batch of creators ($in)", "creator_viewers", ("creatorId",)),
     Shape("rollup of a deleted stream", "creator_viewers", ("liveStreamId",)),
     Shape(
         "creator counts to refresh", "creator_viewer_counts", sort=(("refreshAt", 1),), range=("refreshAt",)

@@ -23,6 +23,7 @@ from typing import Any
 
 import bson
 import mongomock_ng
+from mongomock_ng import filtering as _filtering
 from mongomock_ng.aggregate import process_pipeline
 from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.collection import Cursor as _SyncCursor
@@ -339,6 +340,9 @@ def _install_speedups() -> None:
     1. A filter with a plain `_id` equality or `_id: {$in: [...]}` looks documents up by key instead of
        scanning (results in the order of the ids: MongoDB promises no order without a sort either).
     2. Cursor iteration in O(n): stock `Cursor.__next__` copies the remaining results on every call.
+    3. `field: {$in: [ObjectId, …]}` on an ObjectId value is a set lookup: stock `$in` compares the value
+       with every listed id (a batch of 500 creators made each document cost 500 BSON comparisons).
+       Only that case, whose answer is plain equality of ObjectIds; everything else keeps the stock code.
     They patch private methods, hence the pinned mongomock-ng version and tests/test_embedded.py.
     """
     if getattr(_SyncCollection._iter_documents, "speedup", False):
@@ -382,6 +386,20 @@ def _install_speedups() -> None:
         self._emitted += 1
         return _cast_document_class(results[start], self.collection.codec_options.document_class)
 
+    operators: dict[str, Any] = _filtering._filterer_inst._operator_map
+    stock_in: Callable[[Any, Any], bool] = operators["$in"]
+    last: list[Any] = [None, None]  # (the `$in` list, its ids as a set or None): one filter, many documents
+
+    def in_op(value: Any, listed: Any) -> bool:
+        if type(value) is bson.ObjectId and isinstance(listed, list):
+            if last[0] is not listed:
+                only_ids = all(type(item) is bson.ObjectId for item in listed)
+                last[:] = [listed, set(listed) if only_ids else None]
+            if last[1] is not None:
+                return value in last[1]
+        return stock_in(value, listed)
+
+    operators["$in"] = in_op
     _iter_documents.speedup = True  # type: ignore[attr-defined]
     # Deliberate monkeypatches of mongomock-ng's methods (see above); mypy rightly flags any such assignment.
     _SyncCollection._iter_documents = _iter_documents  # type: ignore[method-assign]

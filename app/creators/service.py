@@ -21,6 +21,7 @@ from app.users.repository import FollowRepository, UserRepository
 
 RANKING_SIZE = 100  # the largest `limit` a caller may ask for
 RECOUNTS_PER_PASS = 1000  # creators recounted per pass at most; the rest stay due for the next one
+RECOUNT_BATCH = 500  # creators whose windows one query reads (a batch's rows are read once)
 
 
 async def recount_viewers(db: Database, now: datetime) -> int:
@@ -36,16 +37,17 @@ async def recount_viewers(db: Database, now: datetime) -> int:
         await counts.mark_backfilled(now)
     recounted = 0
     while recounted < RECOUNTS_PER_PASS:
-        due = await counts.due(now, min(100, RECOUNTS_PER_PASS - recounted))
+        due = await counts.due(now, min(RECOUNT_BATCH, RECOUNTS_PER_PASS - recounted))
         if not due:
             break
+        windows = await rollup.windows_of([seen["_id"] for seen in due], now - RANKING_WINDOW)
         for seen in due:
-            viewers, earliest = await rollup.window_of(seen["_id"], now - RANKING_WINDOW)
+            viewers, earliest = windows.get(seen["_id"], (0, None))
             refresh_at = earliest + RANKING_WINDOW if earliest is not None else None
             if not await counts.store(seen, viewers, refresh_at, now):
                 continue  # marked again meanwhile: still due, recounted by a later pass
         recounted += len(due)
-        if len(due) < 100:
+        if len(due) < RECOUNT_BATCH:
             break
     return recounted
 

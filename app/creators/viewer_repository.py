@@ -4,8 +4,8 @@
 removed by a TTL index 31 days after the last visit (the ranking looks back 30). `creator_viewer_counts`
 holds, per creator, the number of distinct viewers in the window and when that number next needs a
 recount: at once after a join that brought a viewer into the window (or a deleted stream), otherwise when
-the earliest counted viewer leaves the window. The ranking job recounts only those creators, each from its
-own rows, so a pass costs what changed, not 30 days of rows (docs/decisions.md, "Most-watched rollup").
+the earliest counted viewer leaves the window. The ranking job recounts only those creators, from their own
+rows (in batches), so a pass costs what changed, not 30 days of rows (docs/decisions.md, "Most-watched rollup").
 """
 
 from datetime import datetime, timedelta
@@ -62,19 +62,29 @@ class CreatorViewerRepository(Repository):
     async def creators(self) -> list[ObjectId]:
         return await self.collection.distinct("creatorId")
 
-    async def window_of(self, creator_id: ObjectId, since: datetime) -> tuple[int, datetime | None]:
-        """(distinct viewers seen since `since`, the earliest of their latest visits) for one creator."""
+    async def windows_of(
+        self, creator_ids: list[ObjectId], since: datetime
+    ) -> dict[ObjectId, tuple[int, datetime]]:
+        """Per creator with viewers seen since `since`: (distinct viewers, the earliest of their latest
+        visits). One query for a batch of creators: a recount pass reads the rows once, not once per
+        creator (the embedded engine has no index to narrow each read with)."""
         cursor = await self.collection.aggregate(
             [
-                {"$match": {"creatorId": creator_id, "lastSeenAt": {"$gte": since}}},
-                {"$group": {"_id": "$viewerId", "latest": {"$max": "$lastSeenAt"}}},
-                {"$group": {"_id": None, "viewers": {"$sum": 1}, "earliest": {"$min": "$latest"}}},
+                {"$match": {"creatorId": {"$in": creator_ids}, "lastSeenAt": {"$gte": since}}},
+                {
+                    "$group": {
+                        # A string key: the embedded engine sorts group keys, and compares documents slowly.
+                        "_id": {"$concat": [{"$toString": "$creatorId"}, ":", {"$toString": "$viewerId"}]},
+                        "creator": {"$first": "$creatorId"},
+                        "latest": {"$max": "$lastSeenAt"},
+                    }
+                },
+                {"$group": {"_id": "$creator", "viewers": {"$sum": 1}, "earliest": {"$min": "$latest"}}},
             ]
         )
-        rows = await cursor.to_list()
-        if not rows or not rows[0]["viewers"]:  # the embedded engine answers a zero row on no input
-            return 0, None
-        return rows[0]["viewers"], rows[0]["earliest"]
+        return {
+            row["_id"]: (row["viewers"], row["earliest"]) for row in await cursor.to_list() if row["viewers"]
+        }
 
 
 class CreatorViewerCountRepository(Repository):
