@@ -1,49 +1,28 @@
 """Indexes declared next to each repository exist after start-up and are enforced."""
 
-import subprocess
-import sys
-from pathlib import Path
+import importlib
+import pkgutil
 
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+import app
 from app.core.errors import Conflict
 from app.core.migrations import migrate_indexes
+from app.core.repository import registered_repositories
 from app.repositories import REPOSITORIES
 from app.users.repository import UserRepository
 
-REGISTRATION_PROBE = """
-import importlib, pkgutil
-import app
-from app.core.repository import registered_repositories
-from app.repositories import REPOSITORIES
-at_startup = {r.collection_name for r in REPOSITORIES}
-for module in pkgutil.walk_packages(app.__path__, "app."):
-    importlib.import_module(module.name)
-everywhere = {r for r in registered_repositories() if not r.__module__.startswith("__")}
-print(sorted(at_startup))
-print(sorted(r.__module__ + "." + r.__name__ for r in everywhere - set(REPOSITORIES)))
-"""
-
 
 def test_every_repository_is_in_the_explicit_list():
-    """The index migration knows the repositories listed in `app/repositories.py`, and only those.
-
-    Run in a fresh interpreter, importing every module of the app: each class declaring a collection
-    must be listed.
-    """
-    result = subprocess.run(
-        [sys.executable, "-c", REGISTRATION_PROBE],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    at_startup, missing = result.stdout.splitlines()[-2:]
-    for name in ("users", "follows", "credit_transactions"):
-        assert f"'{name}'" in at_startup
-    assert missing == "[]", f"repositories whose indexes start-up would not create: {missing}"
+    """The index migration knows the repositories listed in `app/repositories.py`, and only those:
+    once every module of the app is imported, each class of it declaring a collection is listed."""
+    for module in pkgutil.walk_packages(app.__path__, "app."):
+        importlib.import_module(module.name)
+    everywhere = {r for r in registered_repositories() if r.__module__.startswith("app.")}
+    assert {"users", "follows", "credit_transactions"} <= {r.collection_name for r in REPOSITORIES}
+    missing = sorted(f"{r.__module__}.{r.__name__}" for r in everywhere - set(REPOSITORIES))
+    assert missing == [], f"repositories whose indexes start-up would not create: {missing}"
 
 
 async def test_every_declared_index_exists_after_startup(db):
