@@ -90,8 +90,7 @@ class Repository(Generic[DocumentT]):
         if not ids:
             return {}
         query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
-        docs = await self.collection.find(query).to_list()
-        return {doc["_id"]: cast(DocumentT, doc) for doc in docs}
+        return {doc["_id"]: doc for doc in await self._all(self.collection.find(query))}
 
     async def insert(self, doc: DocumentT) -> DocumentT:
         stored = cast(dict[str, Any], doc)  # the driver adds `_id` to the very dict it inserts

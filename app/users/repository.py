@@ -61,8 +61,8 @@ class UserRepository(OnceHolder, Repository[UserDocument]):
         if not ids:
             return {}
         query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
-        docs = await self.collection.find(query, dict.fromkeys((*SUMMARY_FIELDS, *extra), 1)).to_list()
-        return {doc["_id"]: cast(UserDocument, doc) for doc in docs}
+        docs = await self._all(self.collection.find(query, dict.fromkeys((*SUMMARY_FIELDS, *extra), 1)))
+        return {doc["_id"]: doc for doc in docs}
 
     async def any_exist(self) -> bool:
         """Whether the collection holds any user (deleted ones included): the demo seed runs on an empty one."""
@@ -71,7 +71,7 @@ class UserRepository(OnceHolder, Repository[UserDocument]):
     async def by_usernames(self, usernames: list[str]) -> list[UserDocument]:
         """The users, not deleted, with these usernames (any case)."""
         query = self.scoped({"usernameLower": {"$in": [name.lower() for name in usernames]}})
-        return cast(list[UserDocument], await self.collection.find(query).to_list())
+        return await self._all(self.collection.find(query))
 
     async def credits_of(self, user_id: ObjectId) -> int:
         doc = await self.collection.find_one({"_id": user_id}, {"credits": 1})
