@@ -335,14 +335,15 @@ _MISSING = object()
 
 
 def _install_speedups() -> None:
-    """Two small fixes for mongomock-ng hot paths, active only for collections of our clients.
+    """Small fixes for mongomock-ng hot paths; 1 and 2 are active only for collections of our clients.
 
     1. A filter with a plain `_id` equality or `_id: {$in: [...]}` looks documents up by key instead of
        scanning (results in the order of the ids: MongoDB promises no order without a sort either).
     2. Cursor iteration in O(n): stock `Cursor.__next__` copies the remaining results on every call.
     3. `field: {$in: [ObjectId, …]}` on an ObjectId value is a set lookup: stock `$in` compares the value
        with every listed id (a batch of 500 creators made each document cost 500 BSON comparisons).
-       Only that case, whose answer is plain equality of ObjectIds; everything else keeps the stock code.
+       Only that case, whose answer is plain equality of ObjectIds, so it is safe for every client (the
+       filter's operator table is global); everything else keeps the stock code.
     They patch private methods, hence the pinned mongomock-ng version and tests/test_embedded.py.
     """
     if getattr(_SyncCollection._iter_documents, "speedup", False):
@@ -388,15 +389,18 @@ def _install_speedups() -> None:
 
     operators: dict[str, Any] = _filtering._filterer_inst._operator_map
     stock_in: Callable[[Any, Any], bool] = operators["$in"]
-    last: list[Any] = [None, None]  # (the `$in` list, its ids as a set or None): one filter, many documents
+    # (the `$in` list, its ids as a set or None) of the last filter: one filter, many documents. Swapped
+    # as one tuple, so engines on two threads never pair one list with the other's set.
+    last: list[tuple[Any, set[Any] | None]] = [(None, None)]
 
     def in_op(value: Any, listed: Any) -> bool:
         if type(value) is bson.ObjectId and isinstance(listed, list):
-            if last[0] is not listed:
+            cached = last[0]
+            if cached[0] is not listed:
                 only_ids = all(type(item) is bson.ObjectId for item in listed)
-                last[:] = [listed, set(listed) if only_ids else None]
-            if last[1] is not None:
-                return value in last[1]
+                cached = last[0] = (listed, set(listed) if only_ids else None)
+            if cached[1] is not None:
+                return value in cached[1]
         return stock_in(value, listed)
 
     operators["$in"] = in_op
