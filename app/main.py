@@ -34,6 +34,7 @@ from app.core.middleware import (
 )
 from app.core.migrations import DatabasePreparation
 from app.core.openapi import install_openapi
+from app.core.routing import add_routes
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
 from app.creators import router as creators_router
 from app.creators.service import publish_most_watched
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
+    app.state.shared_services = {}  # app.core.dependencies.shared: services by builder, per database
     app.state.make_follow_ups = per_database(flows.follow_up_runner)
     app.state.make_reconciler = flows.reconciler
     app.state.make_presenter = per_database(flows.stream_presenter)
@@ -186,22 +188,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
     Instrumentator().expose(app, include_in_schema=False)
 
-    app.include_router(health.router)
-    app.include_router(users_router.router)
-    app.include_router(live_stream_router.router)
-    app.include_router(creators_router.router)  # a fixed /live-stream path: before item_router's /{id}
-    app.include_router(feeds_router.router)
-    app.include_router(feeds_router.v2_router)
-    app.include_router(reminders_router.router)
-    app.include_router(replays_router.router)
-    app.include_router(superlikes_router.router)
-    app.include_router(mini_crowd_funding_router.router)
-    app.include_router(chat_router.router)
-    app.include_router(bans_router.router)
-    app.include_router(participants_router.router)
-    app.include_router(live_stream_router.item_router)
+    # One flat route list (app.core.routing), tried in this order, a few µs per route: the hot
+    # live-stream routes come first. `item_router`'s `/{id}` would capture every one-segment
+    # path under /api/v1/live-stream, so it follows the routers that have one (live_stream_router's
+    # /funded, /join…, creators' /most-watched-creators, feeds' /featured…, /my-reminders,
+    # /my-replay-rentals); the others' paths cannot collide with it.
+    add_routes(app, health.router)
+    add_routes(app, live_stream_router.router)
+    add_routes(app, creators_router.router)
+    add_routes(app, feeds_router.router)
+    add_routes(app, reminders_router.router)
+    add_routes(app, replays_router.router)
+    add_routes(app, live_stream_router.item_router)
+    add_routes(app, feeds_router.v2_router)
+    add_routes(app, users_router.router)
+    add_routes(app, superlikes_router.router)
+    add_routes(app, mini_crowd_funding_router.router)
+    add_routes(app, chat_router.router)
+    add_routes(app, bans_router.router)
+    add_routes(app, participants_router.router)
     if settings.dev_endpoints_enabled:
-        app.include_router(dev_router.router)
+        add_routes(app, dev_router.router)
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
     app.mount(MEDIA_URL_PREFIX, MediaFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -15,7 +15,9 @@ from bson import ObjectId
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from app.core import security
 from app.core.config import DEFAULT_JWT_SECRET
+from app.core.errors import NotAuthenticated
 from app.core.security import create_access_token
 from app.main import create_app
 from tests.conftest import make_settings
@@ -217,3 +219,33 @@ class TestRS256:
 def test_rs256_without_public_key_is_refused():
     with pytest.raises(ValueError, match="JWT_PUBLIC_KEY"):
         make_settings(jwt_algorithm="RS256")
+
+
+class TestVerifiedTokenMemory:
+    """A token is verified once per key; expiry still counts on every request."""
+
+    async def test_a_remembered_token_expires_on_time(self, client, make_user, monkeypatch):
+        user, _ = await make_user()
+        token = hs256(claims_for(user["_id"], exp=int(datetime.now(UTC).timestamp()) + 60))
+        assert (await client.get(ENDPOINT, headers=auth(token))).status_code == 200
+        monkeypatch.setattr(security.time, "time", lambda: datetime.now(UTC).timestamp() + 61)
+        assert_error(await client.get(ENDPOINT, headers=auth(token)), 401, "Authentication required")
+
+    async def test_the_signature_is_checked_once_per_token_and_key(self, client, make_user, monkeypatch):
+        user, _ = await make_user()
+        token = hs256(claims_for(user["_id"]))
+        verified: list[str] = []
+        decode = jwt.decode
+        monkeypatch.setattr(
+            jwt, "decode", lambda token, *a, **kw: verified.append(token) or decode(token, *a, **kw)
+        )
+        for _ in range(3):
+            assert (await client.get(ENDPOINT, headers=auth(token))).status_code == 200
+        assert verified == [token]
+        settings = make_settings(jwt_secret="another-secret-of-enough-length-0123456789")
+        assert security.decode_subject(
+            settings, hs256(claims_for(user["_id"]), settings.jwt_secret.get_secret_value())
+        )
+        with pytest.raises(NotAuthenticated):  # the same token under another key is verified again, and fails
+            security.decode_subject(settings, token)
+        assert verified[-1] == token and len(verified) == 3

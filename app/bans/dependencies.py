@@ -1,15 +1,16 @@
-"""Typed dependency for the ban service."""
+"""Typed dependency for the ban service (`shared` per database handle)."""
 
 from typing import Annotated
 
 from fastapi import Depends
+from starlette.datastructures import State
 
 from app.bans.service import BanService
-from app.core.db import Db
+from app.core.dependencies import shared
 
 
-async def get_bans(db: Db) -> BanService:
-    return BanService(db)
+def _bans(state: State) -> BanService:
+    return BanService(state.db)
 
 
-Bans = Annotated[BanService, Depends(get_bans)]
+Bans = Annotated[BanService, Depends(shared(_bans))]

@@ -1,10 +1,14 @@
 """App-wide request dependencies that belong to no domain."""
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from app.core.config import Settings
+
+T = TypeVar("T")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -13,3 +17,26 @@ async def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def shared(build: Callable[[State], T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
+    """A request dependency answering `build(app.state)`, built once per app and database handle.
+
+    Services hold repositories, settings and app-wide clients, never request state, so one instance
+    serves every request; a new database handle (each test's fresh database) builds anew. The
+    dependency takes the request alone: FastAPI resolves each sub-dependency of a tree on every
+    request, and a service assembled from `Db`, `SettingsDep`, a presenter… was about a quarter of
+    the framework's event-loop CPU per request (docs/benchmarks.md, "Findings").
+    """
+
+    async def dependency(request: Request) -> T:
+        state = request.app.state
+        db, built = state.shared_services.get(build, (None, None))
+        if db is not state.db:
+            built = build(state)
+            state.shared_services[build] = (state.db, built)
+        service: T = built
+        return service
+
+    dependency.__name__ = dependency.__qualname__ = f"shared_{build.__name__.lstrip('_')}"
+    return dependency

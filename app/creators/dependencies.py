@@ -1,21 +1,21 @@
-"""Typed dependencies of the creator endpoints."""
+"""Typed dependencies of the creator endpoints (services `shared` per database handle)."""
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.datastructures import State
 
-from app.core.db import Db
-from app.core.dependencies import SettingsDep
+from app.core.dependencies import shared
 from app.creators.service import CreatorService, RankingService
 
 
-async def get_creator_service(db: Db) -> CreatorService:
-    return CreatorService(db)
+def _creators(state: State) -> CreatorService:
+    return CreatorService(state.db)
 
 
-async def get_ranking_service(request: Request, db: Db, settings: SettingsDep) -> RankingService:
-    return RankingService(db, settings.ranking_max_age_seconds, request.app.state.ranking_lock)
+def _rankings(state: State) -> RankingService:
+    return RankingService(state.db, state.settings.ranking_max_age_seconds, state.ranking_lock)
 
 
-Creators = Annotated[CreatorService, Depends(get_creator_service)]
-Rankings = Annotated[RankingService, Depends(get_ranking_service)]
+Creators = Annotated[CreatorService, Depends(shared(_creators))]
+Rankings = Annotated[RankingService, Depends(shared(_rankings))]

@@ -1,15 +1,16 @@
 """Typed dependencies wiring the live-stream services to the app's shared clients.
 
 What other domains provide (follow-up handlers, replay access, the viewer log) is composed in
-`app.flows` and handed over through `app.state`, so this package imports none of them.
+`app.flows` and handed over through `app.state`, so this package imports none of them. Services are
+`shared`: built once per database handle, each a one-node dependency.
 """
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.datastructures import State
 
-from app.core.db import Db
-from app.core.dependencies import SettingsDep
+from app.core.dependencies import shared
 from app.core.types import ObjectIdStr
 from app.live_streams.audience import AudienceService
 from app.live_streams.documents import LiveStreamDocument
@@ -23,27 +24,26 @@ from app.live_streams.streaming import StreamingGateway
 from app.users.auth import CurrentUser
 
 
-async def get_follow_ups(request: Request, db: Db) -> FollowUpRunner:
-    runner: FollowUpRunner = request.app.state.make_follow_ups(db)
+def follow_ups_of(state: State) -> FollowUpRunner:
+    runner: FollowUpRunner = state.make_follow_ups(state.db)
     return runner
 
 
-FollowUps = Annotated[FollowUpRunner, Depends(get_follow_ups)]
+def presenter_of(state: State) -> LiveStreamPresenter:
+    built: LiveStreamPresenter = state.make_presenter(state.db, state.settings)
+    return built
 
 
-async def get_presenter(request: Request, db: Db, settings: SettingsDep) -> LiveStreamPresenter:
-    presenter: LiveStreamPresenter = request.app.state.make_presenter(db, settings)
-    return presenter
+def gateway_of(state: State) -> StreamingGateway:
+    return StreamingGateway(state.db, state.aioz, state.settings.aioz_qualities)
 
 
-Presenter = Annotated[LiveStreamPresenter, Depends(get_presenter)]
+def _stream_service(state: State) -> LiveStreamService:
+    return LiveStreamService(state.db, presenter_of(state), follow_ups_of(state))
 
 
-async def get_stream_service(db: Db, presenter: Presenter, follow_ups: FollowUps) -> LiveStreamService:
-    return LiveStreamService(db, presenter, follow_ups)
-
-
-StreamService = Annotated[LiveStreamService, Depends(get_stream_service)]
+Presenter = Annotated[LiveStreamPresenter, Depends(shared(presenter_of))]
+StreamService = Annotated[LiveStreamService, Depends(shared(_stream_service))]
 
 
 async def get_owned_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> LiveStreamDocument:
@@ -54,40 +54,34 @@ async def get_owned_stream(id: ObjectIdStr, user: CurrentUser, service: StreamSe
 OwnedStream = Annotated[LiveStreamDocument, Depends(get_owned_stream)]
 
 
-async def get_gateway(request: Request, db: Db, settings: SettingsDep) -> StreamingGateway:
-    return StreamingGateway(db, request.app.state.aioz, settings.aioz_qualities)
+def _lifecycle(state: State) -> StreamLifecycle:
+    return StreamLifecycle(state.db, gateway_of(state), presenter_of(state), follow_ups_of(state))
 
 
-Gateway = Annotated[StreamingGateway, Depends(get_gateway)]
+Gateway = Annotated[StreamingGateway, Depends(shared(gateway_of))]
+Lifecycle = Annotated[StreamLifecycle, Depends(shared(_lifecycle))]
 
 
-async def get_lifecycle(
-    db: Db, gateway: Gateway, presenter: Presenter, follow_ups: FollowUps
-) -> StreamLifecycle:
-    return StreamLifecycle(db, gateway, presenter, follow_ups)
-
-
-Lifecycle = Annotated[StreamLifecycle, Depends(get_lifecycle)]
-
-
-async def get_reconciler(request: Request, db: Db, gateway: Gateway) -> Reconciler:
-    reconciler: Reconciler = request.app.state.make_reconciler(db, gateway)
+def _reconciler(state: State) -> Reconciler:
+    reconciler: Reconciler = state.make_reconciler(state.db, gateway_of(state))
     return reconciler
 
 
-ReconcilerDep = Annotated[Reconciler, Depends(get_reconciler)]
+ReconcilerDep = Annotated[Reconciler, Depends(shared(_reconciler))]
 
 
-async def get_audience(request: Request, db: Db, presenter: Presenter) -> AudienceService:
-    state = request.app.state
-    return AudienceService(db, state.agora, presenter, state.make_viewer_log(db), state.make_join_hooks(db))
+def _audience(state: State) -> AudienceService:
+    db = state.db
+    return AudienceService(
+        db, state.agora, presenter_of(state), state.make_viewer_log(db), state.make_join_hooks(db)
+    )
 
 
-Audience = Annotated[AudienceService, Depends(get_audience)]
+Audience = Annotated[AudienceService, Depends(shared(_audience))]
 
 
-async def get_funding(db: Db) -> FundingService:
-    return FundingService(db)
+def _funding(state: State) -> FundingService:
+    return FundingService(state.db)
 
 
-Funding = Annotated[FundingService, Depends(get_funding)]
+Funding = Annotated[FundingService, Depends(shared(_funding))]

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from starlette.datastructures import State
 
-from app.core.db import Db
+from app.core.dependencies import shared
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.mini_crowd_fundings import MiniCrowdFundingService
@@ -15,11 +16,11 @@ from app.users.auth import CurrentUser
 router = APIRouter(prefix="/api/v1/live-stream", tags=["Funding"])
 
 
-async def get_minis(db: Db) -> MiniCrowdFundingService:
-    return MiniCrowdFundingService(db)
+def _minis(state: State) -> MiniCrowdFundingService:
+    return MiniCrowdFundingService(state.db)
 
 
-Minis = Annotated[MiniCrowdFundingService, Depends(get_minis)]
+Minis = Annotated[MiniCrowdFundingService, Depends(shared(_minis))]
 
 
 @router.post(

@@ -1,15 +1,16 @@
-"""Typed dependencies of the reminder endpoints."""
+"""Typed dependencies of the reminder endpoints (services `shared` per database handle)."""
 
 from typing import Annotated
 
 from fastapi import Depends
+from starlette.datastructures import State
 
-from app.core.db import Db
+from app.core.dependencies import shared
 from app.reminders.service import ReminderService
 
 
-async def get_reminder_service(db: Db) -> ReminderService:
-    return ReminderService(db)
+def _reminders(state: State) -> ReminderService:
+    return ReminderService(state.db)
 
 
-Reminders = Annotated[ReminderService, Depends(get_reminder_service)]
+Reminders = Annotated[ReminderService, Depends(shared(_reminders))]

@@ -1,16 +1,17 @@
-"""Typed dependencies of the replay endpoints."""
+"""Typed dependencies of the replay endpoints (services `shared` per database handle)."""
 
 from typing import Annotated
 
 from fastapi import Depends
+from starlette.datastructures import State
 
-from app.core.db import Db
-from app.live_streams.dependencies import Presenter
+from app.core.dependencies import shared
+from app.live_streams.dependencies import presenter_of
 from app.replays.service import ReplayService
 
 
-async def get_replay_service(db: Db, presenter: Presenter) -> ReplayService:
-    return ReplayService(db, presenter)
+def _replays(state: State) -> ReplayService:
+    return ReplayService(state.db, presenter_of(state))
 
 
-Replays = Annotated[ReplayService, Depends(get_replay_service)]
+Replays = Annotated[ReplayService, Depends(shared(_replays))]

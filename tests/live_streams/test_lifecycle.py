@@ -107,6 +107,7 @@ async def test_aioz_refusal_on_start_is_502(client, make_user, app, db):
         AiozConfig(base_url=IN_PROCESS_BASE_URL, api_token="wrong"),
         transport=httpx.ASGITransport(app=fake.app),
     )
+    app.state.shared_services.clear()  # the services were built around the previous client
     response = await client.post(path(stream, "start"), headers=auth(token))
     assert_error(response, 502, "Upstream service error")
     doc = await db["live_streams"].find_one({"_id": ObjectId(stream["id"])})

@@ -75,6 +75,7 @@ async def test_no_secret_is_ever_logged(client, make_user, app, db, settings, lo
         AiozConfig(base_url=IN_PROCESS_BASE_URL, api_token="wrong-token-value"),
         transport=httpx.ASGITransport(app=fake.app),
     )
+    app.state.shared_services.clear()  # the services were built around the previous client
     second = await create_stream(client, token)
     assert_error(
         await client.post(f"/api/v1/live-stream/{second['id']}/start", headers=auth(token)),
