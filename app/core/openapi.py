@@ -25,7 +25,7 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request, routing
@@ -162,24 +162,18 @@ def _install_docs(app: FastAPI) -> None:
 
 
 def _auth_mode(dependant: Dependant) -> str | None:
-    """`required`, `optional` (an auth dependency that may return `None`) or `None` (public)."""
+    """`required`, `optional` (a security dependency that lets anonymous callers through) or `None`."""
     modes = set(_auth_modes(dependant))
     return "required" if "required" in modes else ("optional" if modes else None)
 
 
 def _auth_modes(dependant: Dependant) -> Iterator[str]:
     for sub in dependant.dependencies:
-        if any(isinstance(dep.call, SecurityBase) for dep in sub.dependencies):
-            yield "optional" if _may_return_none(sub.call) else "required"
+        if isinstance(sub.call, SecurityBase):
+            # FastAPI's convention for its own schemes: `auto_error=False` lets a request without
+            # credentials through (the dependency answers None), so the operation is optional-auth.
+            yield "required" if getattr(sub.call, "auto_error", True) else "optional"
         yield from _auth_modes(sub)
-
-
-def _may_return_none(call: Callable[..., Any] | None) -> bool:
-    try:
-        returns = get_type_hints(call).get("return")
-    except Exception:  # unresolvable annotations: treat as required, the stricter documentation
-        return False
-    return returns is type(None) or type(None) in get_args(returns)
 
 
 def _finish_operation(
