@@ -383,3 +383,25 @@ class TestByIdSpeedup:
             assert await coll.find(query).sort("_id", ASCENDING).to_list() == list(
                 stock.find(query).sort("_id", 1)
             )
+
+
+class TestDocumentCopySpeedup:
+    """Documents read back (speed-up 4) are copies: mutating one never reaches the store, and every
+    datetime in it, however deeply nested, is timezone-aware."""
+
+    async def test_reads_are_independent_aware_copies(self, embedded):
+        coll = embedded["db"]["nested"]
+        at = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
+        await coll.insert_one(
+            {"_id": 1, "at": at, "tags": ["a"], "log": [{"at": at, "ids": [ObjectId()]}], "pair": (1, at)}
+        )
+        first = await coll.find_one({"_id": 1})
+        assert first["at"] == at and first["at"].tzinfo is not None
+        assert first["log"][0]["at"].tzinfo is not None and first["pair"][1].tzinfo is not None
+        first["tags"].append("b")
+        first["log"][0]["ids"].clear()
+        first["log"].append({})
+        again = await coll.find_one({"_id": 1})
+        assert again["tags"] == ["a"] and len(again["log"]) == 1 and len(again["log"][0]["ids"]) == 1
+        assert again == (await coll.find({}).to_list())[0]
+        assert again["log"] is not first["log"]
