@@ -3,12 +3,10 @@
 import asyncio
 import contextlib
 import gc
-import operator
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
@@ -60,7 +58,6 @@ from app.superlikes import router as superlikes_router
 from app.users import router as users_router
 
 STATIC_DIR = Path(__file__).parent / "static"
-T = TypeVar("T")
 
 DESCRIPTION = """
 Allmine-compatible live-stream API. Every answer is wrapped in
@@ -90,24 +87,6 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
         jobs.append(LeasedJob("rankings", refresh_every, partial(publish_most_watched, db)))
         jobs.append(LeasedJob("featured", refresh_every, partial(publish_featured, db)))
     return jobs
-
-
-def per_database(factory: Callable[..., T]) -> Callable[..., T]:
-    """`factory(db, *args)` built once per database handle and arguments instead of per request.
-
-    The services these factories build hold repositories and settings, no request state; a follow-up
-    runner alone is ~30 repositories, 100-300 µs of event-loop CPU per request (docs/benchmarks.md,
-    "Findings"). Other arguments (a test's fresh database) build anew.
-    """
-    last: tuple[tuple[Any, ...], T] | None = None
-
-    def build(*args: Any) -> T:
-        nonlocal last
-        if last is None or len(last[0]) != len(args) or not all(map(operator.is_, last[0], args)):
-            last = (args, factory(*args))
-        return last[1]
-
-    return build
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -167,11 +146,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.shared_services = {}  # app.core.dependencies.shared: services by builder, per database
-    app.state.make_follow_ups = per_database(flows.follow_up_runner)
+    # What other domains provide to live streams (app.flows), built through app.core.dependencies.shared.
+    app.state.make_follow_ups = flows.follow_up_runner
     app.state.make_reconciler = flows.reconciler
-    app.state.make_presenter = per_database(flows.stream_presenter)
-    app.state.make_viewer_log = per_database(flows.viewer_log)
-    app.state.make_join_hooks = per_database(flows.join_hooks)
+    app.state.make_presenter = flows.stream_presenter
+    app.state.make_viewer_log = flows.viewer_log
+    app.state.make_join_hooks = flows.join_hooks
     app.state.realtime = realtime = Realtime(app, settings)  # Socket.IO at /socket.io (docs/realtime.md)
     app.state.on_chat_message = realtime.on_chat_message
     app.state.storage = LocalStorage(settings.media_dir, settings.public_base_url)

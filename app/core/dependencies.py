@@ -19,24 +19,29 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def shared_instance(state: State, build: Callable[[State], T]) -> T:
+    """`build(state)`, built once per app and database handle (a new handle, e.g. each test's fresh
+    database, builds anew): what `shared` dependencies and the Socket.IO handlers use."""
+    db, built = state.shared_services.get(build, (None, None))
+    if db is not state.db:
+        built = build(state)
+        state.shared_services[build] = (state.db, built)
+    instance: T = built
+    return instance
+
+
 def shared(build: Callable[[State], T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
-    """A request dependency answering `build(app.state)`, built once per app and database handle.
+    """A request dependency answering `shared_instance(app.state, build)`.
 
     Services hold repositories, settings and app-wide clients, never request state, so one instance
-    serves every request; a new database handle (each test's fresh database) builds anew. The
-    dependency takes the request alone: FastAPI resolves each sub-dependency of a tree on every
-    request, and a service assembled from `Db`, `SettingsDep`, a presenter… was about a quarter of
-    the framework's event-loop CPU per request (docs/benchmarks.md, "Findings").
+    serves every request. The dependency takes the request alone: FastAPI resolves each
+    sub-dependency of a tree on every request, and a service assembled from `Db`, `SettingsDep`, a
+    presenter… was about a quarter of the framework's event-loop CPU per request
+    (docs/benchmarks.md, "Findings").
     """
 
     async def dependency(request: Request) -> T:
-        state = request.app.state
-        db, built = state.shared_services.get(build, (None, None))
-        if db is not state.db:
-            built = build(state)
-            state.shared_services[build] = (state.db, built)
-        service: T = built
-        return service
+        return shared_instance(request.app.state, build)
 
     dependency.__name__ = dependency.__qualname__ = f"shared_{build.__name__.lstrip('_')}"
     return dependency

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.datastructures import State
 
-from app.core.dependencies import shared
+from app.core.dependencies import shared, shared_instance
 from app.core.types import ObjectIdStr
 from app.live_streams.audience import AudienceService
 from app.live_streams.documents import LiveStreamDocument
@@ -25,13 +25,22 @@ from app.users.auth import CurrentUser
 
 
 def follow_ups_of(state: State) -> FollowUpRunner:
+    return shared_instance(state, _follow_ups)
+
+
+def presenter_of(state: State) -> LiveStreamPresenter:
+    """The app's one presenter (per database handle), for every service that presents streams."""
+    return shared_instance(state, _presenter)
+
+
+def _follow_ups(state: State) -> FollowUpRunner:
     runner: FollowUpRunner = state.make_follow_ups(state.db)
     return runner
 
 
-def presenter_of(state: State) -> LiveStreamPresenter:
-    built: LiveStreamPresenter = state.make_presenter(state.db, state.settings)
-    return built
+def _presenter(state: State) -> LiveStreamPresenter:
+    presenter: LiveStreamPresenter = state.make_presenter(state.db, state.settings)
+    return presenter
 
 
 def gateway_of(state: State) -> StreamingGateway:
@@ -42,7 +51,7 @@ def _stream_service(state: State) -> LiveStreamService:
     return LiveStreamService(state.db, presenter_of(state), follow_ups_of(state))
 
 
-Presenter = Annotated[LiveStreamPresenter, Depends(shared(presenter_of))]
+Presenter = Annotated[LiveStreamPresenter, Depends(shared(_presenter))]
 StreamService = Annotated[LiveStreamService, Depends(shared(_stream_service))]
 
 
@@ -70,14 +79,15 @@ def _reconciler(state: State) -> Reconciler:
 ReconcilerDep = Annotated[Reconciler, Depends(shared(_reconciler))]
 
 
-def _audience(state: State) -> AudienceService:
+def audience_of(state: State) -> AudienceService:
+    """Built for REST and for the Socket.IO handlers alike."""
     db = state.db
     return AudienceService(
         db, state.agora, presenter_of(state), state.make_viewer_log(db), state.make_join_hooks(db)
     )
 
 
-Audience = Annotated[AudienceService, Depends(shared(_audience))]
+Audience = Annotated[AudienceService, Depends(shared(audience_of))]
 
 
 def _funding(state: State) -> FundingService:

@@ -22,10 +22,12 @@ from app.bans.service import BANNED, active_ban, refuses_join
 from app.chat.service import ChatService
 from app.core import events
 from app.core.config import Settings
+from app.core.dependencies import shared_instance
 from app.core.errors import Conflict, Forbidden, NotAuthenticated
 from app.core.security import AuthenticatedUser, decode_subject
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService, token_fields
+from app.live_streams.dependencies import audience_of, presenter_of
 from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.presenter import LiveStreamPresenter
@@ -141,16 +143,10 @@ class Realtime:
         return self.app.state.db
 
     def presenter(self) -> LiveStreamPresenter:
-        presenter: LiveStreamPresenter = self.app.state.make_presenter(self.db, self.settings)
-        return presenter
+        return presenter_of(self.app.state)
 
     def audience(self) -> AudienceService:
-        # as app.live_streams.dependencies.get_audience builds it for REST
-        state = self.app.state
-        db = self.db
-        return AudienceService(
-            db, state.agora, self.presenter(), state.make_viewer_log(db), state.make_join_hooks(db)
-        )
+        return shared_instance(self.app.state, audience_of)
 
     async def authenticate(self, environ: dict[str, Any], auth: Any) -> AuthenticatedUser | None:
         """The handshake's `auth.token` (or `Authorization: Bearer`), checked like REST; none = anonymous."""
