@@ -24,7 +24,7 @@ from app.core import events
 from app.core.config import Settings
 from app.core.dependencies import shared_instance
 from app.core.errors import Conflict, Forbidden, NotAuthenticated
-from app.core.security import AuthenticatedUser, decode_subject
+from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService, token_fields
 from app.live_streams.dependencies import audience_of, presenter_of
@@ -46,7 +46,7 @@ from app.realtime.namespaces import (
 from app.realtime.presence import Presence, ViewerCounts, local_gate
 from app.realtime.rooms import CHAT_NS, LIVE_NS, STATUS_NS, member_room, stream_room
 from app.replays.repository import ReplayRentalRepository, rental_is_active
-from app.users.repository import UserRepository
+from app.users.auth import caller_of
 
 log = structlog.get_logger("app.realtime")
 
@@ -163,11 +163,7 @@ class Realtime:
                 raise NotAuthenticated()
         if token is None:
             return None
-        user_id = decode_subject(self.settings, token.strip())
-        doc = await UserRepository(self.db).get(user_id)
-        if doc is None:
-            raise NotAuthenticated()
-        return AuthenticatedUser(id=user_id, doc=doc)
+        return await caller_of(self.db, self.settings, token.strip())
 
     async def stream_or_404(self, stream_id: ObjectId) -> LiveStreamDocument:
         return await LiveStreamRepository(self.db).get_or_404(stream_id)

@@ -10,6 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security.base import SecurityBase
 
+from app.core.config import Settings
+from app.core.db import Database
 from app.core.errors import NotAuthenticated
 from app.core.security import AuthenticatedUser, bearer_scheme, decode_subject
 from app.users.repository import UserRepository
@@ -36,11 +38,17 @@ class BearerUser(SecurityBase):
             if self.auto_error or request.headers.get("authorization"):
                 raise NotAuthenticated()  # none, or a header that is not `Bearer <token>`
             return None
-        user_id = decode_subject(request.app.state.settings, credentials.credentials)
-        doc = await UserRepository(request.app.state.db).get_caller(user_id)  # no ledger bookkeeping
-        if doc is None:
-            raise NotAuthenticated()
-        return AuthenticatedUser(id=user_id, doc=doc)
+        return await caller_of(request.app.state.db, request.app.state.settings, credentials.credentials)
+
+
+async def caller_of(db: Database, settings: Settings, token: str) -> AuthenticatedUser:
+    """The user a bearer token names, for REST and Socket.IO alike: 401 unless the token verifies and
+    its user exists and is not deleted."""
+    user_id = decode_subject(settings, token)
+    doc = await UserRepository(db).get_caller(user_id)  # no ledger bookkeeping
+    if doc is None:
+        raise NotAuthenticated()
+    return AuthenticatedUser(id=user_id, doc=doc)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(BearerUser(required=True))]
