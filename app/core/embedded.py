@@ -95,12 +95,9 @@ def _deliver(outcomes: list[tuple["asyncio.Future[Any]", bool, Any]]) -> None:
             future.set_exception(value)
 
 
-class _InlineWorker(_Worker):
+class _InlineWorker:
     """Each call on the event loop's thread after one yield, so other tasks still interleave between
     engine calls exactly where they would with the worker thread."""
-
-    def __init__(self) -> None:
-        pass
 
     async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(0)
@@ -108,6 +105,9 @@ class _InlineWorker(_Worker):
 
     def shutdown(self) -> None:
         pass
+
+
+Worker = _Worker | _InlineWorker  # what runs the engine's calls: its thread, or the event loop's
 
 
 def _on_worker(*names: str) -> Callable[[type], type]:
@@ -138,7 +138,7 @@ class EmbeddedCursor:
 
     def __init__(
         self,
-        worker: _Worker,
+        worker: Worker,
         find: tuple[Any, tuple[Any, ...], dict[str, Any]] | None = None,
         docs: list[Document] | None = None,
     ) -> None:
@@ -210,7 +210,7 @@ class EmbeddedCursor:
     "drop_indexes", "index_information", "drop",
 )  # fmt: skip
 class EmbeddedCollection:
-    def __init__(self, database: "EmbeddedDatabase", sync_collection: Any, worker: _Worker) -> None:
+    def __init__(self, database: "EmbeddedDatabase", sync_collection: Any, worker: Worker) -> None:
         self.database, self._sync, self._worker = database, sync_collection, worker
         self.name, self.full_name = sync_collection.name, sync_collection.full_name
 
@@ -254,7 +254,7 @@ class EmbeddedCollection:
 
 @_on_worker("list_collection_names", "drop_collection")
 class EmbeddedDatabase:
-    def __init__(self, client: "EmbeddedAsyncClient", sync_database: Any, worker: _Worker) -> None:
+    def __init__(self, client: "EmbeddedAsyncClient", sync_database: Any, worker: Worker) -> None:
         self.client, self._sync, self._worker = client, sync_database, worker
         self.name = sync_database.name
         # Repositories are built per request: mongomock's `with_options` costs ~60 µs a call, and its
