@@ -20,7 +20,7 @@ from starlette.routing import Route
 from app import flows
 from app.core.envelope import ok
 from app.core.pagination import PageParams, SortOrder
-from app.core.security import AuthenticatedUser, decode_subject
+from app.core.security import AuthenticatedUser
 from app.creators.service import RankingService
 from app.feeds.schemas import ForYouSection
 from app.feeds.service import FeedService, ParticipantViewerCounts
@@ -28,7 +28,7 @@ from app.live_streams.audience import AudienceService
 from app.live_streams.funding import FundingService
 from app.live_streams.schemas import FundIn, GuestStreamSort, JoinIn
 from app.live_streams.service import LiveStreamService
-from app.users.repository import UserRepository
+from app.users.auth import caller_of
 
 PREFIX = "/api/v1/live-stream"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -38,7 +38,7 @@ class _Handlers:
     def __init__(self, app: FastAPI) -> None:
         state = app.state
         db = state.db
-        self.settings, self.users = state.settings, UserRepository(db)
+        self.settings, self.db = state.settings, db
         presenter = flows.stream_presenter(db, state.settings)
         self.service = LiveStreamService(db, presenter, flows.follow_up_runner(db))
         self.audience = AudienceService(
@@ -58,9 +58,7 @@ class _Handlers:
         header = request.headers.get("authorization")
         if not header:
             return None
-        user_id = decode_subject(self.settings, header.removeprefix("Bearer "))
-        doc = await self.users.get_caller(user_id)
-        return AuthenticatedUser(id=user_id, doc=doc) if doc else None
+        return await caller_of(self.db, self.settings, header.removeprefix("Bearer "))
 
     async def user(self, request: Request) -> AuthenticatedUser:
         user = await self.caller(request)
