@@ -21,6 +21,7 @@ from app.chat import router as chat_router
 from app.core import health
 from app.core.background import LeasedJob, cancel_all, run_leased_forever
 from app.core.config import Settings
+from app.core.cors import Cors
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
@@ -166,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Per-route-template metrics read the route the router matched (app.core.metrics); the
     # instrumentator only serves /metrics: its own middleware re-matches every route per request.
     app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
+    if settings.cors_policy.enabled:  # outermost: preflights answered first, every answer carries CORS
+        app.add_middleware(Cors, policy=settings.cors_policy)
     Instrumentator().expose(app, include_in_schema=False)
 
     # One flat route list (app.core.routing), tried in this order, a few µs per route: the hot

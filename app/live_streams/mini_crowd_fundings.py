@@ -17,7 +17,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.errors import Conflict, ErrorCode, Forbidden, NotFound
 from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
@@ -151,7 +151,10 @@ class MiniCrowdFundingService:
         if stream["creatorId"] != creator_id:
             raise Forbidden("only the creator can open a mini crowd-funding")
         if stream["status"] != LiveStreamStatus.active:
-            raise Conflict("a mini crowd-funding can only be opened during an active stream")
+            raise Conflict(
+                "a mini crowd-funding can only be opened during an active stream",
+                code=ErrorCode.INVALID_STREAM_STATE,
+            )
         if await self.minis.count_open(stream_id) >= MAX_OPEN_PER_STREAM:
             raise Conflict(f"at most {MAX_OPEN_PER_STREAM} mini crowd-fundings can be open at once")
         now = utcnow()

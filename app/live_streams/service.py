@@ -16,7 +16,7 @@ from bson.errors import InvalidId
 from slugify import slugify
 
 from app.core import events
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import SortOrder
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -214,7 +214,9 @@ class LiveStreamService:
             {"cancelledAt": now, **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now)},
         )
         if updated is None:
-            raise Conflict("only a scheduled or preparing stream can be cancelled")
+            raise Conflict(
+                "only a scheduled or preparing stream can be cancelled", code=ErrorCode.INVALID_STREAM_STATE
+            )
         events.emit(events.STREAM_STATUS_CHANGED, updated)
         await self.follow_ups.run(updated)
         return await self.presenter.one(updated, caller)
@@ -223,7 +225,9 @@ class LiveStreamService:
         """Soft delete by the creator; an active (or starting) stream must be ended first."""
         stream = await self.get_owned(stream_id, caller)
         if stream["status"] == LiveStreamStatus.active or stream.get("liveSlotOwner"):
-            raise Conflict("an active stream must be ended before it is deleted")
+            raise Conflict(
+                "an active stream must be ended before it is deleted", code=ErrorCode.INVALID_STREAM_STATE
+            )
         now = utcnow()
         kinds = [FollowUp.refund_rentals, FollowUp.forget_viewers]
         if stream["status"] in STARTABLE:
@@ -234,7 +238,11 @@ class LiveStreamService:
         if deleted is None:
             # Lost a race: either it started meanwhile (409) or another delete won (404).
             current = await self.streams.get(stream_id)
-            raise NotFound() if current is None else Conflict("the stream changed state; try again")
+            raise (
+                NotFound()
+                if current is None
+                else Conflict("the stream changed state; try again", code=ErrorCode.INVALID_STREAM_STATE)
+            )
         events.emit(events.STREAM_STATUS_CHANGED, deleted)
         await self.follow_ups.run(deleted)
         return await self.presenter.one(deleted, caller)

@@ -1,4 +1,5 @@
-"""Acks: `{ok: true, data}` or `{ok: false, statusCode, message, errors}` with REST's status and texts.
+"""Acks: `{ok: true, data}` or `{ok: false, statusCode, message, errors, code}` with REST's status,
+texts and error code.
 
 Payloads are plain JSON (ObjectIds as strings, times as `…000Z`) produced by the REST encoder, so a
 socket event carries exactly what the REST envelope's `data` would, unwrapped.
@@ -12,14 +13,6 @@ from app.core.envelope import dumps
 from app.core.errors import AppError
 
 
-class TooManyRequests(AppError):
-    status_code = 429
-
-
-class PayloadTooLarge(AppError):
-    status_code = 413
-
-
 def wire(value: Any) -> Any:
     """The JSON value REST would send for `value` (ObjectId → str, datetime → ISO with ms and Z)."""
     return orjson.loads(dumps(value))
@@ -31,4 +24,10 @@ def ok(data: Any) -> dict[str, Any]:
 
 def failure(exc: AppError) -> dict[str, Any]:
     messages = exc.messages
-    return {"ok": False, "statusCode": exc.status_code, "message": messages[0], "errors": messages}
+    return {
+        "ok": False,
+        "statusCode": exc.status_code,
+        "message": messages[0],
+        "errors": messages,
+        "code": exc.code.value,
+    }

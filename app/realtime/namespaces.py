@@ -13,10 +13,18 @@ import socketio
 import structlog
 from bson import ObjectId
 
-from app.core.errors import AppError, Conflict, NotAuthenticated, ValidationFailed
+from app.core.errors import (
+    AppError,
+    Conflict,
+    ErrorCode,
+    NotAuthenticated,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
-from app.realtime.acks import PayloadTooLarge, TooManyRequests, failure, ok
+from app.realtime.acks import failure, ok
 from app.realtime.limits import SocketLimiter
 from app.realtime.rooms import CHAT_NS, LIVE_NS, STATUS_NS, member_room, stream_room
 
@@ -48,7 +56,7 @@ def client_event(fn: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
         if not state.limiter.allow():
             if state.limiter.abusive:
                 self.rt.spawn(self.disconnect(sid))  # after this ack is on its way
-            return failure(TooManyRequests(f"at most {limits.events_per_second:g} events per second"))
+            return failure(RateLimited(f"at most {limits.events_per_second:g} events per second"))
         try:
             if len(args) > 1:
                 raise ValidationFailed("send one payload object")
@@ -105,7 +113,7 @@ class BaseNamespace(socketio.AsyncNamespace):
     def check_capacity(self, state: SocketState, stream_id: ObjectId) -> None:
         limit = self.rt.limits.max_streams_per_socket
         if stream_id not in state.streams and len(state.streams) >= limit:
-            raise TooManyRequests(f"a socket can be in at most {limit} streams at a time")
+            raise RateLimited(f"a socket can be in at most {limit} streams at a time")
 
     async def enter(self, sid: str, state: SocketState, stream_id: ObjectId, participates: bool) -> None:
         state.streams[stream_id] = participates
@@ -193,7 +201,7 @@ class ChatNamespace(StreamNamespace):
     @client_event
     async def on_sendMessage(self, sid: str, state: SocketState, data: dict[str, Any]) -> Any:
         if state.user is None:
-            raise NotAuthenticated("sign in to chat")
+            raise NotAuthenticated("sign in to chat", code=ErrorCode.TOKEN_MISSING)
         if "streamId" in data:
             stream_id = stream_id_of(data)
         elif len(state.streams) == 1:

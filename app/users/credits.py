@@ -22,7 +22,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.db import Database
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, ErrorCode, InsufficientCredits, NotFound, ValidationFailed
 from app.core.once import PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
@@ -76,11 +76,6 @@ class CreditMovement(TypedDict):
     createdAt: datetime
     updatedAt: datetime
     voided: NotRequired[bool]  # a debit and its refund hidden from the history
-
-
-class InsufficientCredits(ValidationFailed):
-    def __init__(self) -> None:
-        super().__init__("Insufficient credits")
 
 
 class CreditTransactionRepository(Repository):
@@ -245,7 +240,10 @@ class CreditLedger:
             direction,
             tx_type,
         ):
-            raise Conflict("idempotency key reused for a different credit movement")
+            raise Conflict(
+                "idempotency key reused for a different credit movement",
+                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            )
         return cast(CreditMovement, existing)
 
     async def void(self, user_id: ObjectId, keys: list[str]) -> None:

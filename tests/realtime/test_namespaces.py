@@ -95,6 +95,7 @@ class TestPresence:
                 "Resource already exists or cannot be changed in its current state",
                 "you are not in this stream",
             ],
+            "code": "CONFLICT",
         }
 
     async def test_join_failures_match_rest(self, live):
