@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from bson import ObjectId
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -145,8 +145,23 @@ async def _driver_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
+FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _form_expected(request: Request) -> bool:
+    """The route reads a form (`Form`/`File` parameters) but the request does not send one."""
+    route = request.scope.get("route")
+    body = getattr(route, "body_field", None)
+    if body is None or not isinstance(body.field_info, params.Form):  # File is a Form
+        return False
+    return not request.headers.get("content-type", "").lower().startswith(FORM_MEDIA_TYPES)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _form_expected(request):  # e.g. JSON sent to POST /create: say so instead of "title: Field required"
+        detail = "multipart/form-data expected"
+        return failure(415, [generic_message(415), detail], code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     return failure(400, [generic_message(400), *_field_messages(exc)])
 
 

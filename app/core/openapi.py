@@ -37,7 +37,7 @@ from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from fastapi.staticfiles import StaticFiles
 
-from app.core.errors import generic_message
+from app.core.errors import ErrorCode, generic_message, status_code_of
 
 DOCS_URL = "/docs"
 DOCS_ASSETS_URL = "/docs-assets"
@@ -47,10 +47,27 @@ ERROR_REF = "#/components/schemas/ErrorEnvelope"
 # Why an operation may answer the status although its route does not declare it.
 IMPLICIT_ERRORS = {
     400: "Validation failed: a parameter or the body is invalid, or a query parameter is repeated.",
-    401: "Authentication required: the token sent is missing (where required), malformed, expired "
-    "or names an unknown user.",
+    401: "Authentication required: the token sent is missing (where required, `TOKEN_MISSING`), "
+    "malformed or names an unknown user (`TOKEN_INVALID`), or expired (`TOKEN_EXPIRED`).",
     413: "Payload too large: the request body exceeds `MAX_REQUEST_BYTES`.",
+    415: "Unsupported media type: this operation takes `multipart/form-data`.",
+    500: "Internal server error: unexpected; quote the `X-Request-ID` response header.",
+    503: "Service unavailable: the database or the video service is unavailable or too slow; retry "
+    "after `Retry-After` seconds.",
 }
+ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'RFC 6750 challenge: `Bearer` when no token was sent, else `Bearer error="invalid_token", '
+            'error_description="..."`.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+}
+# The code each documented error example shows (the status's default otherwise).
+EXAMPLE_CODES = {401: ErrorCode.TOKEN_MISSING, 503: ErrorCode.DATABASE_UNAVAILABLE}
 
 
 # Request examples by operationId (see `register_request_examples`).
@@ -193,7 +210,14 @@ def _finish_operation(
             parameter["schema"] = _without_null(parameter["schema"])
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
-    implicit = [400] + ([401] if auth else []) + ([413] if "requestBody" in operation else [])
+    body_types = operation.get("requestBody", {}).get("content", {})
+    implicit = (
+        [400]
+        + ([401] if auth else [])
+        + ([413] if body_types else [])
+        + ([415] if "multipart/form-data" in body_types else [])
+        + [500, 503]  # every operation: generated clients keep the envelope instead of raising blind
+    )
     for status in implicit:
         responses.setdefault(str(status), {"description": IMPLICIT_ERRORS[status]})
     for code, response in responses.items():
@@ -209,6 +233,8 @@ def _finish_operation(
             }
             if response.get("description") in (None, "", "Successful Response"):
                 response["description"] = generic_message(status)
+            if status in ERROR_HEADERS:
+                response["headers"] = ERROR_HEADERS[status]
         elif 200 <= status < 300:
             media = response.get("content", {}).get("application/json")
             if media and "schema" in media and "example" not in media and "examples" not in media:
@@ -241,6 +267,7 @@ def error_example(status: int) -> dict[str, Any]:
         "data": None,
         "errors": [generic_message(status)],
         "timestamp": EXAMPLE_TIMESTAMP,
+        "code": EXAMPLE_CODES.get(status, status_code_of(status)).value,
     }
 
 

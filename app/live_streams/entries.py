@@ -26,7 +26,7 @@ def is_admitting(stream: Mapping[str, Any]) -> bool:
 
 
 def entry_price(stream: LiveStreamDocument) -> int:
-    """Whole credits; prices stored before they became integers (e.g. 9.99) round up."""
+    """Whole credits: a price with decimals (Allmine's `9.99`) is charged rounded up (10)."""
     price = stream.get("price")
     if stream.get("accessType") != AccessType.paid or not price:
         return 0

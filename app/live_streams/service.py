@@ -6,6 +6,7 @@ Start/end (AIOZ provisioning) live in `lifecycle.py`, money in `funding.py`, joi
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,8 +46,8 @@ MAX_SCHEDULE_AHEAD = timedelta(days=2 * 365)
 @dataclass(frozen=True, slots=True)
 class NewLiveStream:
     title: str
-    guests: str
-    price: int | None
+    guests: Sequence[str]
+    price: float | None  # credits as sent (e.g. 9.99); entries charge it rounded up
     liveStreamType: LiveStreamType
     interest: str | None
     durationGoal: int | None
@@ -57,17 +58,31 @@ class NewLiveStream:
     thumbnailUrl: str | None
 
 
-def parse_guest_ids(raw: str) -> list[ObjectId]:
-    """`guests` arrives as a JSON array of user ids inside a form field, e.g. '["64d1…"]'."""
-    try:
-        values = json.loads(raw) if raw.strip() else []
-    except (ValueError, RecursionError):  # JSONDecodeError, or nesting deeper than the parser goes
-        raise ValidationFailed("guests must be a JSON array of user ids") from None
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValidationFailed("guests must be a JSON array of user ids")
+def parse_guest_ids(fields: Sequence[str]) -> list[ObjectId]:
+    """The `guests` form fields as user ids, in either form clients send them:
+
+    - one field per id (`guests=64d1…`, repeated): what the OpenAPI document describes, what Swagger UI
+      and generated clients send; a field may also hold several ids separated by commas;
+    - Allmine's documented form, one field holding a JSON array (`guests=["64d1…"]`; `[]` for none).
+
+    Empty fields are ignored (a form that leaves the field blank means no guest).
+    """
+    values: list[str] = []
+    for field in fields:
+        text = field.strip()
+        if text.startswith("["):
+            try:
+                listed = json.loads(text)
+            except (ValueError, RecursionError):  # JSONDecodeError, or nesting deeper than the parser goes
+                raise ValidationFailed("guests must be a JSON array of user ids") from None
+            if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
+                raise ValidationFailed("guests must be a JSON array of user ids")
+            values += listed
+        else:
+            values += [part.strip() for part in text.split(",") if part.strip()]
     try:
         ids = [ObjectId(v) for v in values]
-    except InvalidId:
+    except (InvalidId, TypeError):
         raise ValidationFailed("guests must contain 24-character hex user ids") from None
     if len(set(ids)) != len(ids):
         raise ValidationFailed("guests must not repeat a user")
