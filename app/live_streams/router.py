@@ -95,6 +95,7 @@ async def create_live_stream(
             description="The invited guests' user ids (24 hex characters), one form field per id "
             "(`guests=64d1…`): none for `solo`, exactly one for `duocrowd`/`duoself`. Allmine's form, "
             'one field holding a JSON array (`guests=["64d1…"]`, `[]` for none), is accepted too.',
+            examples=[[]],  # the playground starts with no guest, not a placeholder id
         ),
     ] = None,
     thumbnail: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF")] = None,

@@ -72,8 +72,10 @@ def screenshot_path(name: str) -> Path:
     return SCREENSHOTS / f"{name}.png"
 
 
-async def screenshot(page: Any, name: str) -> Path:
+async def screenshot(target: Any, name: str) -> Path:
+    """A page (whole) or a locator (that element) as `var/browser/<name>.png`."""
     path = screenshot_path(name)
-    await page.screenshot(path=str(path), full_page=True)
+    options = {"full_page": True} if hasattr(target, "goto") else {}
+    await target.screenshot(path=str(path), **options)
     print(f"screenshot: {path}")
     return path
