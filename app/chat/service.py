@@ -61,7 +61,8 @@ class ChatService:
             "total": total,
             "totalPages": pagination["totalPages"],
             "hasNextPage": pagination["hasNextPage"],
-            "hasPreviousPage": pagination["hasPrevPage"],
+            "hasPreviousPage": pagination["hasPrevPage"],  # Allmine's chat name
+            "hasPrevPage": pagination["hasPrevPage"],  # the name of every other paged list
         }
 
     async def post_message(

@@ -200,11 +200,12 @@ async def list_guest_streams(
     status: LiveStreamStatus | None = None,
     sortBy: GuestStreamSort = GuestStreamSort.createdAt,
     sortOrder: SortOrder = SortOrder.desc,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 100,
 ) -> Response:
     """Streams the caller is invited to as a guest, optionally filtered by `status`, sorted by
-    `sortBy`/`sortOrder`.
+    `sortBy`/`sortOrder`, up to `limit`.
     """
-    return ok(await service.guest_streams(user, status, sortBy, sortOrder))
+    return ok(await service.guest_streams(user, status, sortBy, sortOrder, limit))
 
 
 @router.get(

@@ -134,8 +134,9 @@ class LiveStreamService:
         status: LiveStreamStatus | None,
         sort_by: GuestStreamSort,
         order: SortOrder,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
-        docs = await self.streams.guest_streams(caller.id, status, sort_by.value, order)
+        docs = await self.streams.guest_streams(caller.id, status, sort_by.value, order, limit)
         return await self.presenter.many(docs, caller)
 
     # --- creating -----------------------------------------------------------------------------------------
