@@ -4,7 +4,8 @@ Everything here is derived from route metadata, so domains only declare what is 
 `operation_id=` where the function name reads badly, docstrings, schemas with examples):
 
 - **Playground**: Swagger UI's JS/CSS are served by the app (`/docs-assets`, from the pinned
-  `fastapi-offline` wheel, FastAPI's self-hosting recipe), so `/docs` works offline; ReDoc stays off.
+  `fastapi-offline` wheel, FastAPI's self-hosting recipe), so `/docs` works offline; `/redoc` (ReDoc,
+  read-only reference) likewise, from the same wheel, without Google Fonts.
 - **operationId**: the endpoint function's name in camelCase (`fund_live_stream` → `fundLiveStream`)
   unless the route sets `operation_id=`; `Body_*` form schemas are named after it (`CreateLiveStreamForm`).
 - **Security**: `[{"JWT-auth": []}]` for a required token, `[{}, {"JWT-auth": []}]` where an
@@ -30,7 +31,7 @@ from typing import Any
 import fastapi_offline
 from fastapi import FastAPI, Request, routing
 from fastapi.dependencies.models import Dependant
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
@@ -40,6 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from app.core.errors import ErrorCode, generic_message, status_code_of
 
 DOCS_URL = "/docs"
+REDOC_URL = "/redoc"
 DOCS_ASSETS_URL = "/docs-assets"
 SWAGGER_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 EXAMPLE_TIMESTAMP = "2026-01-15T18:00:00.000Z"
@@ -172,6 +174,17 @@ def _install_docs(app: FastAPI) -> None:
                 "displayRequestDuration": True,
                 "tryItOutEnabled": True,
             },
+        )
+
+    @app.get(REDOC_URL, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
         )
 
 
@@ -359,8 +372,48 @@ def _examples_not_example(node: dict[str, Any]) -> None:
 _DATE_TIME = re.compile(r"date-?time", re.IGNORECASE)
 
 
-def sample(node: dict[str, Any], document: dict[str, Any], depth: int = 0) -> Any:
-    """A value valid against `node`: its first example or default, else built from its type."""
+EXAMPLE_ID = "64d15f9e2e6c8f4d5a123456"
+EXAMPLE_BASE_URL = "http://127.0.0.1:8000"
+# Plausible values by property name, so sampled examples never show a bare "string" placeholder.
+EXAMPLE_STRINGS = {
+    "username": "ayse",
+    "name": "Ayşe",
+    "surname": "Yılmaz",
+    "title": "Launch day Q&A",
+    "content": "Hello from the chat!",
+    "message": "Resource not found",
+    "reason": "Spamming the chat",
+    "type": "image",
+    "channelName": "launch-day-q-a-3f9c",
+    "interest": "music",
+    "motivation": "Questions welcome",
+    "availabilityStatus": "available",
+    "interests": "music",
+    "expertise": "music",
+    "status": "active",
+    "kind": "image",
+    "accessToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NGQxNWY5ZTJlNmM4ZjRkNWExMjM0NTYifQ.c2lnbmF0dXJl",
+}
+
+
+def _sample_string(name: str) -> str:
+    """An example string for a property called `name` (`_id`, `…Id`, `…Url`/`url`, known names)."""
+    if name in EXAMPLE_STRINGS:
+        return EXAMPLE_STRINGS[name]
+    if name in ("_id", "id", "user") or name.endswith(("Id", "By")):
+        return EXAMPLE_ID
+    if name.endswith("At"):
+        return EXAMPLE_TIMESTAMP
+    if name.lower().endswith("url") or name == "profilePhoto":
+        return f"{EXAMPLE_BASE_URL}/media/example.png"
+    if name.lower().endswith("token") or name.lower().endswith("key"):
+        return "4b1f0c6e2a9d4c8f"
+    return f"example {name}" if name else "example"
+
+
+def sample(node: dict[str, Any], document: dict[str, Any], depth: int = 0, name: str = "") -> Any:
+    """A value valid against `node`: its first example or default, else built from its type (strings
+    from the property's `name`)."""
     if depth > 12:
         return None
     if "$ref" in node:
@@ -381,18 +434,20 @@ def sample(node: dict[str, Any], document: dict[str, Any], depth: int = 0) -> An
     for key in ("anyOf", "oneOf"):
         if key in node:
             branches = [branch for branch in node[key] if branch.get("type") != "null"]
-            return sample(branches[0], document, depth + 1) if branches else None
+            return sample(branches[0], document, depth + 1, name) if branches else None
     if "allOf" in node:
-        return sample(node["allOf"][0], document, depth + 1)
+        return sample(node["allOf"][0], document, depth + 1, name)
     kind = node.get("type")
     if kind == "object" or "properties" in node:
-        return {name: sample(prop, document, depth + 1) for name, prop in node.get("properties", {}).items()}
+        return {
+            key: sample(prop, document, depth + 1, key) for key, prop in node.get("properties", {}).items()
+        }
     if kind == "array":
-        return [sample(node.get("items", {}), document, depth + 1)]
+        return [sample(node.get("items", {}), document, depth + 1, name)]
     if kind == "string":
         if _DATE_TIME.fullmatch(node.get("format", "")):
             return EXAMPLE_TIMESTAMP
-        return "string"
+        return _sample_string(name)
     if kind in ("integer", "number"):
         low = node.get("minimum", node.get("exclusiveMinimum", -1) + 1)
         value = max(low, 0) if "maximum" not in node else min(max(low, 0), node["maximum"])
