@@ -96,7 +96,8 @@ class BaseNamespace(socketio.AsyncNamespace):
         except AppError as exc:
             body = failure(exc)
             raise socketio.exceptions.ConnectionRefusedError(
-                body["message"], {"statusCode": body["statusCode"], "message": body["message"]}
+                body["message"],
+                {"statusCode": body["statusCode"], "message": body["message"], "code": body["code"]},
             ) from None
         self.sockets[sid] = SocketState(user, SocketLimiter(self.rt.limits))
 
