@@ -119,6 +119,30 @@ async def test_preflight_from_a_local_dev_server_is_allowed_in_development(clien
     assert "Retry-After" in exposed and "X-Request-ID" in exposed
 
 
+async def test_answers_vary_on_origin_and_only_allowed_origins_get_cors_headers(client):
+    plain = await client.get(f"{API}/featured")  # a mobile app: no Origin
+    assert plain.headers["Vary"] == "Origin" and "Access-Control-Allow-Origin" not in plain.headers
+    allowed = await client.get(f"{API}/featured", headers={"Origin": "http://[::1]:4200"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://[::1]:4200"
+    assert allowed.headers["Vary"] == "Origin"
+
+
+async def test_any_origin_with_a_star(tmp_path):
+    app = create_app(make_settings(cors_allow_origins="*", media_dir=str(tmp_path)))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as http,
+    ):
+        answer = await http.get(f"{API}/featured", headers={"Origin": "https://anywhere.example"})
+        assert answer.status_code == 200
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        preflight = await http.options(
+            f"{API}/join", headers={**PREFLIGHT, "Origin": "https://anywhere.example"}
+        )
+        assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
 async def test_a_refused_preflight_answers_the_envelope(client):
     answer = await client.options(f"{API}/join", headers={**PREFLIGHT, "Origin": "https://evil.example"})
     body = assert_error(answer, 400, "Validation failed")
