@@ -178,6 +178,14 @@ SHAPES = [
         ("liveStreamId",),
         (("createdAt", -1), ("_id", -1)),
     ),
+    # a create finding every slot taken looks for open ones past their deadline (issue 26 item 1)
+    Shape(
+        "overdue open minis of a stream",
+        "mini_crowd_fundings",
+        ("liveStreamId", "status"),
+        range=(),
+        residual=("status",),
+    ),
     Shape("chat page", "chat_messages", ("streamId", "deletedAt"), (("createdAt", -1), ("_id", -1))),
     Shape(
         "bans of a creator", "live_stream_bans", ("createdBy", "deletedAt"), (("createdAt", -1), ("_id", -1))

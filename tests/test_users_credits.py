@@ -1,6 +1,7 @@
 """The credit ledger (`app.users.credits`) and `GET /api/v1/users/me/transactions`."""
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -323,7 +324,7 @@ class TestIssue26Item8VisibleChain:
     def assert_chain(items: list[dict], balance_now: int) -> None:
         """Newest first: the newest shows the balance, each older row the newer one minus its amount."""
         assert items[0]["balanceAfter"] == balance_now
-        for newer, older in zip(items, items[1:], strict=False):
+        for newer, older in itertools.pairwise(items):
             sign = 1 if newer["direction"] == "credit" else -1
             assert newer["balanceAfter"] == older["balanceAfter"] + sign * newer["amount"], (newer, older)
 
@@ -360,7 +361,13 @@ class TestIssue26Item8VisibleChain:
         full = (await client.get(f"{ENDPOINT}?limit=100", headers=auth(token))).json()["data"]["list"]
         self.assert_chain(full, balance_now)
         by_id = {item["_id"]: item["balanceAfter"] for item in full}
-        for query in ("limit=3&page=2", "limit=4&page=3", "sort=asc&limit=5", "types[]=grant", "direction=debit"):
+        for query in (
+            "limit=3&page=2",
+            "limit=4&page=3",
+            "sort=asc&limit=5",
+            "types[]=grant",
+            "direction=debit",
+        ):
             page = (await client.get(f"{ENDPOINT}?{query}", headers=auth(token))).json()["data"]["list"]
             assert page, query
             assert {item["_id"]: item["balanceAfter"] for item in page} == {
