@@ -163,7 +163,9 @@ class CreditTransactionRepository(Repository):
         rows = await cursor.to_list()
         return int(rows[0]["net"]) if rows else 0
 
-    async def visible_between(self, user_id: ObjectId, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    async def visible_between(
+        self, user_id: ObjectId, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
         """Every visible movement with `start <= occurredAt <= end`, whatever the page's filters."""
         fields = {"occurredAt": 1, "direction": 1, "amount": 1}
         query = {**_visible(user_id), "occurredAt": {"$gte": start, "$lte": end}}
