@@ -9,6 +9,7 @@ right after the ban returns (the earliest a replica's pump can): the adversarial
 socket is not in the rooms yet.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -20,13 +21,16 @@ from app.bans.schemas import BanAction, BanIn
 from app.bans.service import BanService
 from app.core import events
 from app.core.errors import AppError
+from app.live_streams.audience import AudienceService
 from app.live_streams.mini_crowd_fundings import MAX_OPEN_PER_STREAM, MiniCrowdFundingService
+from app.live_streams.schemas import JoinIn
 from app.realtime.limits import SocketLimiter
 from app.realtime.namespaces import SocketState
 from app.realtime.rooms import CHAT_NS, member_room, stream_room
 from app.realtime.server import Realtime
 from tests.money import invariants
-from tests.money.world import SETTINGS, Ctx, add_stream, add_user, join, start
+from tests.money.harness import RECOVERY_PHASES, recover
+from tests.money.world import SETTINGS, Ctx, add_stream, add_user, presenter, start
 
 
 async def live_stream_setup(db: Any, *, price: int | None = None, viewer_joined: bool = False) -> Ctx:
@@ -37,7 +41,7 @@ async def live_stream_setup(db: Any, *, price: int | None = None, viewer_joined:
     await add_stream(db, ctx, goal=None, scheduled=False, price=price)
     await start(db, ctx)
     if viewer_joined:
-        await join(db, ctx, "viewer")
+        await rest_join(db, ctx, "viewer")
         ctx.extra["viewer_paid_before"] = bool(price)
     return ctx
 
@@ -69,11 +73,23 @@ async def check_open_minis(db: Any, ctx: Ctx) -> None:
     slots = [doc.get("openSlot") for doc in open_ones]
     assert len(open_ones) <= MAX_OPEN_PER_STREAM, f"{len(open_ones)} open mini crowd-fundings"
     assert None not in slots and len(set(slots)) == len(slots), f"open ones hold slots {slots}"
-    held = await db["mini_crowd_fundings"].count_documents({"liveStreamId": ctx.stream, "openSlot": {"$exists": True}})
+    held = await db["mini_crowd_fundings"].count_documents(
+        {"liveStreamId": ctx.stream, "openSlot": {"$exists": True}}
+    )
     assert held == len(open_ones), f"{held} slots held by {len(open_ones)} open ones"
 
 
 # --- bans and joins -------------------------------------------------------------------------------------
+
+
+async def rest_join(db: Any, ctx: Ctx, role: str = "viewer") -> dict[str, Any]:
+    """POST /join as the app wires it: with the join hooks (bans, audience peaks) that `world.join`
+    leaves out."""
+    assert ctx.stream is not None
+    audience = AudienceService(
+        db, AgoraTokenIssuer(SETTINGS), presenter(db), flows.viewer_log(db), flows.join_hooks(db)
+    )
+    return await audience.join(JoinIn(liveStreamId=ctx.stream, deviceType="iOS"), ctx.caller(role))
 
 
 async def ban(db: Any, ctx: Ctx, action: BanAction = BanAction.block) -> dict[str, Any]:
@@ -150,23 +166,23 @@ async def socket_join(db: Any, ctx: Ctx) -> dict[str, Any]:
     return ack
 
 
+async def recover_after_checking(db: Any, ctx: Ctx, after: timedelta) -> None:
+    """Without a crash the ban rule holds as soon as both finished, before any recovery pass (the
+    check asserts what is seen here); then the app's recovery as usual."""
+    if after == RECOVERY_PHASES[0][1] and ctx.outcome.flow != "crashed":
+        ctx.extra["before recovery"] = await blocked_presence(db, ctx)
+    await recover(db, after)
+
+
 async def check_no_blocked_presence(db: Any, ctx: Ctx) -> None:
     """Once both finished: a BLOCK-banned user holds no present participation, no room, no presence; a
     join refused with 403 charged nothing; the money invariants."""
     await invariants.check_all(db, ctx)
+    early = ctx.extra.get("before recovery")
+    assert not early, f"before any recovery pass: {early}"
+    late = await blocked_presence(db, ctx)
+    assert not late, late
     viewer = ctx.id("viewer")
-    blocked = await db["live_stream_bans"].find_one(
-        {"liveStreamId": ctx.stream, "targetUserId": viewer, "isActive": True, "actionType": "BLOCK"}
-    )
-    if blocked is not None:
-        present = await db["participants"].count_documents(
-            {"liveStreamId": ctx.stream, "userId": viewer, "isPresent": True}
-        )
-        assert present == 0, "the blocked viewer is still a present participant"
-        sockets = ctx.extra.get("sockets")
-        if sockets is not None and ctx.outcome.flow != "crashed":  # a crash takes its sockets with it
-            held = sockets.in_rooms(ctx.stream, viewer)
-            assert not held, f"the blocked viewer's socket is still in {held}"
     # A REST join refused with 403 charged nothing. (A socket join whose REST join went through and was
     # then overtaken by the ban answers 403 too, having paid: joined, then banned - like a ban after it.)
     refused = "Forbidden" in (ctx.outcome.flow, ctx.outcome.competitor)
@@ -174,3 +190,22 @@ async def check_no_blocked_presence(db: Any, ctx: Ctx) -> None:
         entries = await db["stream_entries"].count_documents({"userId": viewer, "status": "completed"})
         credits = (await db["users"].find_one({"_id": viewer}))["credits"]
         assert (entries, credits) == (0, 100), f"a refused join left {entries} entries, {credits} credits"
+
+
+async def blocked_presence(db: Any, ctx: Ctx) -> list[str]:
+    """What a BLOCK-banned viewer still holds in the stream: a present participation, rooms, presence."""
+    viewer = ctx.id("viewer")
+    blocked = await db["live_stream_bans"].find_one(
+        {"liveStreamId": ctx.stream, "targetUserId": viewer, "isActive": True, "actionType": "BLOCK"}
+    )
+    if blocked is None:
+        return []
+    held = []
+    if await db["participants"].count_documents(
+        {"liveStreamId": ctx.stream, "userId": viewer, "isPresent": True}
+    ):
+        held.append("a present participation")
+    sockets = ctx.extra.get("sockets")
+    if sockets is not None and ctx.outcome.flow != "crashed":  # a crash takes its sockets with it
+        held += sockets.in_rooms(ctx.stream, viewer)
+    return [f"the blocked viewer still holds {', '.join(held)}"] if held else []

@@ -21,9 +21,11 @@ from tests.money.rules_world import (
     create_mini,
     creates,
     live_stream_setup,
+    recover_after_checking,
+    rest_join,
     socket_join,
 )
-from tests.money.world import Ctx, join
+from tests.money.world import Ctx
 
 
 async def with_open_minis(db: Any, n: int) -> Ctx:
@@ -66,23 +68,26 @@ BAN_AND_JOIN = [
     Scenario(
         "REST join × ban",
         setup=paid(),
-        flow=lambda db, ctx: join(db, ctx, "viewer"),
+        flow=rest_join,
         competitors={"ban": ban},
         check=check_no_blocked_presence,
+        recover=recover_after_checking,
     ),
     Scenario(
         "ban × REST join",
         setup=paid(),
         flow=ban,
-        competitors={"join": lambda db, ctx: join(db, ctx, "viewer")},
+        competitors={"join": rest_join},
         check=check_no_blocked_presence,
+        recover=recover_after_checking,
     ),
     Scenario(
         "ban (viewer present) × REST rejoin",
         setup=paid(viewer_joined=True),
         flow=ban,
-        competitors={"rejoin": lambda db, ctx: join(db, ctx, "viewer")},
+        competitors={"rejoin": rest_join},
         check=check_no_blocked_presence,
+        recover=recover_after_checking,
     ),
     Scenario(
         "socket join × ban",
@@ -90,6 +95,7 @@ BAN_AND_JOIN = [
         flow=socket_join,
         competitors={"ban": ban},
         check=check_no_blocked_presence,
+        recover=recover_after_checking,
     ),
     Scenario(
         "ban × socket join",
@@ -97,6 +103,7 @@ BAN_AND_JOIN = [
         flow=ban,
         competitors={"socket join": socket_join},
         check=check_no_blocked_presence,
+        recover=recover_after_checking,
     ),
 ]
 
