@@ -85,7 +85,7 @@ class EntryService:
         if price <= 0 or await self.entries.paid(viewer_id, stream["_id"]):
             return
         if await self.ledger.balance(viewer_id) < price:
-            raise InsufficientCredits()  # answered before anything is written
+            raise InsufficientCredits()  # answered before the movement is written
         attempt = await self.entries.failed_attempts(viewer_id, stream["_id"])
         key = f"entry:{stream['_id']}:{attempt}"
         request_hash = hashlib.sha256(f"{stream['_id']}:{price}".encode()).hexdigest()
