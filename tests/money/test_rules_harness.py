@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.bans.schemas import BanAction
 from tests.money.harness import Scenario, assert_explored, explore
 from tests.money.rules_world import (
     ban,
@@ -64,6 +65,12 @@ def paid(viewer_joined: bool = False) -> Any:
     return lambda db: live_stream_setup(db, price=30, viewer_joined=viewer_joined)
 
 
+async def chat_only_banned(db: Any) -> Ctx:
+    ctx = await live_stream_setup(db, price=30)
+    await ban(db, ctx, BanAction.chat_only)
+    return ctx
+
+
 BAN_AND_JOIN = [
     Scenario(
         "REST join × ban",
@@ -86,6 +93,14 @@ BAN_AND_JOIN = [
         setup=paid(viewer_joined=True),
         flow=ban,
         competitors={"rejoin": rest_join},
+        check=check_no_blocked_presence,
+        recover=recover_after_checking,
+    ),
+    Scenario(
+        "REST join × CHAT_ONLY→BLOCK upgrade",
+        setup=chat_only_banned,
+        flow=rest_join,
+        competitors={"upgrade": ban},
         check=check_no_blocked_presence,
         recover=recover_after_checking,
     ),
