@@ -188,6 +188,9 @@ SHAPES = [
     ),
     Shape("chat page", "chat_messages", ("streamId", "deletedAt"), (("createdAt", -1), ("_id", -1))),
     Shape(
+        "bans closing joins again", "live_stream_bans", sort=(("closeJoinsAt", 1),), range=("closeJoinsAt",)
+    ),
+    Shape(
         "bans of a creator", "live_stream_bans", ("createdBy", "deletedAt"), (("createdAt", -1), ("_id", -1))
     ),
 ]

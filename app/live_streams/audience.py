@@ -103,9 +103,9 @@ class AudienceService:
             await self.entries.precheck(stream, caller.id)  # refused before anything is written
         device = body.model_dump(exclude={"liveStreamId", "role"}, exclude_none=True)
         await self.participants.record_join(stream, caller.id, Role.audience, device)
-        # Ordered against bans (docs/community.md, "Bans and joins"): a BLOCK ban that landed since the
-        # check above is seen now that the participation is written, and the join undoes itself (403,
-        # nothing charged); a ban landing after this read closes the participation itself.
+        # Ordered against bans (docs/community.md, "Bans and joins are ordered"): a BLOCK ban that landed
+        # since the check above is seen now that the participation is written, and the join undoes
+        # itself (403, nothing charged); a ban landing after this read closes the participation itself.
         await self.join_hooks.admit(stream, caller.id, Role.audience)
         if pays:
             try:

@@ -163,7 +163,7 @@ class StreamNamespace(BaseNamespace):
         if participates and state.user is not None:
             self.rt.presence.hold(state.user.id, stream_id, self.socket_key(sid))
         await self.enter(sid, state, stream_id, participates)
-        if await self.rt.blocked_meanwhile(state.user, stream_id):  # docs/community.md, "Bans and joins"
+        if await self.rt.blocked_meanwhile(state.user, stream_id):  # docs/community.md: bans vs joins
             await self.kicked(sid, stream_id)
             raise Forbidden(BANNED)
         result["viewerCount"] = await self.rt.viewer_count(stream_id)
