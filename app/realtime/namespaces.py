@@ -13,10 +13,12 @@ import socketio
 import structlog
 from bson import ObjectId
 
+from app.bans.service import BANNED
 from app.core.errors import (
     AppError,
     Conflict,
     ErrorCode,
+    Forbidden,
     NotAuthenticated,
     PayloadTooLarge,
     RateLimited,
@@ -171,6 +173,9 @@ class StreamNamespace(BaseNamespace):
         if participates and state.user is not None:
             self.rt.presence.hold(state.user.id, stream_id, self.socket_key(sid))
         await self.enter(sid, state, stream_id, participates)
+        if await self.rt.blocked_meanwhile(state.user, stream_id):  # docs/community.md: bans vs joins
+            await self.kicked(sid, stream_id)
+            raise Forbidden(BANNED, code=ErrorCode.BANNED)
         result["viewerCount"] = await self.rt.viewer_count(stream_id)
         return result
 
