@@ -69,6 +69,7 @@ tokens printed at start-up, then press **Authorize** and paste the token.
 """
 
 
+SOCKETIO_PATH = "/socket.io"
 UNMETERED = frozenset({"/metrics", "/health", "/ready"})  # probes and scrapes: no request metrics
 STARTUP_WAIT_SECONDS = 3.0  # longest wait for the first index migration attempt before serving
 SHUTDOWN_WAIT_SECONDS = 5.0  # longest wait for the background loops to stop and release their leases
@@ -168,7 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # instrumentator only serves /metrics: its own middleware re-matches every route per request.
     app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
     if settings.cors_policy.enabled:  # outermost: preflights answered first, every answer carries CORS
-        app.add_middleware(Cors, policy=settings.cors_policy)
+        app.add_middleware(Cors, policy=settings.cors_policy, own_cors=(SOCKETIO_PATH,))
     Instrumentator().expose(app, include_in_schema=False)
 
     # One flat route list (app.core.routing), tried in this order, a few µs per route: the hot
@@ -195,6 +196,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
     app.mount(MEDIA_URL_PREFIX, MediaFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/socket.io", realtime.asgi, name="socket.io")
+    app.mount(SOCKETIO_PATH, realtime.asgi, name="socket.io")
     install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS)
     return app

@@ -143,6 +143,16 @@ async def test_any_origin_with_a_star(tmp_path):
         assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
 
 
+async def test_socketio_answers_its_own_cors_once(client):
+    """Engine.IO sets its CORS headers itself (same policy); the REST middleware must not add a second
+    `Access-Control-Allow-Origin`, which browsers refuse."""
+    handshake = await client.get(
+        "/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://localhost:5173"}
+    )
+    assert handshake.status_code == 200
+    assert handshake.headers.get_list("Access-Control-Allow-Origin") == ["http://localhost:5173"]
+
+
 async def test_a_refused_preflight_answers_the_envelope(client):
     answer = await client.options(f"{API}/join", headers={**PREFLIGHT, "Origin": "https://evil.example"})
     body = assert_error(answer, 400, "Validation failed")

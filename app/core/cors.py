@@ -28,9 +28,10 @@ PREFLIGHT_MAX_AGE_SECONDS = 600
 
 class Cors(CORSMiddleware):
     """Starlette's (pure ASGI) CORS middleware with the policy's origins; a preflight that passes
-    answers 204 without a body, one that fails answers the 400 envelope saying what was refused."""
+    answers 204 without a body, one that fails answers the 400 envelope saying what was refused.
+    Paths under `own_cors` (Socket.IO) are left to their app, which applies the same policy."""
 
-    def __init__(self, app: ASGIApp, policy: CorsPolicy) -> None:
+    def __init__(self, app: ASGIApp, policy: CorsPolicy, *, own_cors: tuple[str, ...] = ()) -> None:
         super().__init__(
             app,
             allow_origins=["*"] if policy.any_origin else list(policy.origins),
@@ -42,13 +43,16 @@ class Cors(CORSMiddleware):
             max_age=PREFLIGHT_MAX_AGE_SECONDS,
         )
         self.policy = policy
+        # Path prefixes whose app answers CORS itself (Engine.IO, with the same policy): a second
+        # Access-Control-Allow-Origin header would make browsers refuse the answer.
+        self.own_cors = own_cors
         exposed = ", ".join(EXPOSED_HEADERS).encode()
         self.allowed = [(b"access-control-expose-headers", exposed), (b"vary", b"Origin")]
         self.allowed_any = [(b"access-control-allow-origin", b"*"), *self.allowed]
         self.not_allowed = [(b"vary", b"Origin")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.own_cors):
             await self.app(scope, receive, send)
             return
         origin = next((value for name, value in scope["headers"] if name == b"origin"), None)

@@ -28,6 +28,15 @@ FETCH = """async ([url, init]) => {
         return {blocked: String(error)};
     }
 }"""
+# Runs in the page: the Socket.IO client's first request (the HTTP long-polling handshake).
+POLLING = """async (url) => {
+    try {
+        const response = await fetch(url);
+        return {status: response.status, first: await response.text()};
+    } catch (error) {
+        return {blocked: String(error)};
+    }
+}"""
 # Runs in the page: the Socket.IO client's WebSocket transport (the browser sends the page's Origin).
 WEBSOCKET = """(url) => new Promise((resolve) => {
     const socket = new WebSocket(url);
@@ -108,6 +117,8 @@ async def test_a_page_on_another_origin_calls_the_api_and_reads_errors_and_heade
     assert listed["status"] == 200 and listed["body"]["isSuccess"] is True
 
     # Socket.IO's transport from the same page: the handshake's first packet arrives.
+    polling = await page.evaluate(POLLING, f"{api}/socket.io/?EIO=4&transport=polling")
+    assert polling.get("status") == 200 and polling["first"].startswith("0{"), polling
     ws_url = api.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
     opened = await page.evaluate(WEBSOCKET, ws_url)
     assert opened["opened"] and opened["first"].startswith("0{"), opened
@@ -115,7 +126,12 @@ async def test_a_page_on_another_origin_calls_the_api_and_reads_errors_and_heade
     await page.evaluate(
         """(seen) => { document.body.innerHTML = '<h1>' + location.origin + ' calling the API</h1><pre></pre>';
             document.querySelector('pre').textContent = JSON.stringify(seen, null, 1); }""",
-        {"POST /join (preflighted)": joined, "GET without token": anonymous, "Socket.IO websocket": opened},
+        {
+            "POST /join (preflighted)": joined,
+            "GET without token": anonymous,
+            "Socket.IO polling handshake": polling,
+            "Socket.IO websocket": opened,
+        },
     )
     await screenshot(page, "cors-allowed")
 
@@ -130,5 +146,7 @@ async def test_an_origin_not_listed_is_refused_by_the_browser(browser, strict_ap
         FETCH, [f"{strict_api}/api/v1/live-stream", {"headers": {"Authorization": f"Bearer {token}"}}]
     )
     assert "blocked" in simple, simple  # the answer carries no Access-Control-Allow-Origin for this page
+    polling = await page.evaluate(POLLING, f"{strict_api}/socket.io/?EIO=4&transport=polling")
+    assert "blocked" in polling, polling
     ws_url = strict_api.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
     assert (await page.evaluate(WEBSOCKET, ws_url))["opened"] is False
