@@ -2,16 +2,20 @@
 Socket.IO transport from real headless Chromium: allowed by the development default, refused when
 `CORS_ALLOW_ORIGINS` does not list the page's origin (docs/security.md, "Browser clients (CORS)")."""
 
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.responses import Response
 
 from app.main import create_app
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import page_app, screenshot
 from tests.conftest import make_settings
 from tests.realtime.conftest import serve
+from tests.streams import started_stream
 
 # Runs in the page: a credentialed-header request (Authorization, Idempotency-Key, X-Request-ID and a
 # JSON content type force a preflight), then the answer as a script on that origin can read it.
@@ -150,3 +154,60 @@ async def test_an_origin_not_listed_is_refused_by_the_browser(browser, strict_ap
     assert "blocked" in polling, polling
     ws_url = strict_api.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
     assert (await page.evaluate(WEBSOCKET, ws_url))["opened"] is False
+
+
+@pytest.fixture(scope="module")
+def socketio_client_js(tmp_path_factory) -> bytes:
+    """The official browser bundle of `socket.io-client` 4.x, from npm (skipped without npm)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm not found: the browser Socket.IO client check is skipped")
+    folder = tmp_path_factory.mktemp("sio-browser")
+    (folder / "package.json").write_text('{"name": "sio-browser-check", "private": true}')
+    result = subprocess.run(
+        [npm, "install", "--silent", "--no-audit", "--no-fund", "socket.io-client@4"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"npm could not install socket.io-client: {result.stderr[-300:]}")
+    return (folder / "node_modules/socket.io-client/dist/socket.io.min.js").read_bytes()
+
+
+# Runs in the page: the official client, default transports (polling, then upgrade to websocket), joins
+# the stream on /live-stream with the token in the handshake's auth.
+SOCKETIO_JOIN = """([url, token, streamId]) => new Promise((resolve) => {
+    const socket = io(url + '/live-stream', {auth: {token}});
+    socket.on('connect_error', (error) => resolve({connected: false, error: error.message}));
+    socket.on('connect', async () => {
+        const ack = await socket.timeout(5000).emitWithAck('joinStream', {streamId});
+        resolve({connected: true, transport: socket.io.engine.transport.name, ack});
+        socket.close();
+    });
+})"""
+
+
+async def test_the_official_socketio_client_on_another_origin(browser, api, socketio_client_js):
+    html = "<!doctype html><title>web client</title><h1>socket.io web client</h1>"
+    site = page_app(html)
+
+    @site.get("/socket.io.min.js")
+    async def bundle() -> Response:
+        return Response(socketio_client_js, media_type="text/javascript")
+
+    async with httpx.AsyncClient(base_url=api) as http:
+        creator = (await http.post("/api/v1/dev/users", json={"username": "sio_creator"})).json()["data"]
+        viewer = (await http.post("/api/v1/dev/users", json={"username": "sio_viewer"})).json()["data"]
+        stream = await started_stream(http, creator["accessToken"])
+    async for origin in serve(site):
+        page = await browser.new_page()
+        await page.goto(origin)
+        await page.add_script_tag(url=f"{origin}/socket.io.min.js")
+        joined = await page.evaluate(SOCKETIO_JOIN, [api, viewer["accessToken"], stream["id"]])
+        assert joined["connected"], joined
+        print(f"socket.io-client from {origin}: connected over {joined['transport']}, joinStream ack ok")
+        assert joined["ack"]["ok"] is True and joined["ack"]["data"]["liveStream"]["id"] == stream["id"]
+        anonymous_refused = await page.evaluate(SOCKETIO_JOIN, [api, "not-a-jwt", stream["id"]])
+        assert anonymous_refused == {"connected": False, "error": "Authentication required"}
