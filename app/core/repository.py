@@ -7,6 +7,7 @@ w:"majority", majority reads and the primary, whatever the connection string say
 """
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, cast
 
 from bson import ObjectId
@@ -17,8 +18,9 @@ from pymongo.operations import IndexModel
 from pymongo.read_concern import ReadConcern
 from typing_extensions import TypeVar
 
-from app.core.db import Database
+from app.core.db import Collection, Database
 from app.core.errors import Conflict, NotFound
+from app.core.sessions import SessionCollection, causal, current_session
 from app.core.timeutils import utcnow
 
 _REGISTRY: list[type["Repository[Any]"]] = []
@@ -59,9 +61,26 @@ class Repository(Generic[DocumentT]):
     def __init__(self, db: Database) -> None:
         self.db = db
         if self.durable:
-            self.collection = db.get_collection(self.collection_name, **DURABLE_OPTIONS)
+            self._collection = db.get_collection(self.collection_name, **DURABLE_OPTIONS)
         else:
-            self.collection = db[self.collection_name]
+            self._collection = db[self.collection_name]
+        self._majority: Collection | None = None
+
+    @property
+    def collection(self) -> Collection:
+        """The collection, bound to the task's causal session inside a `causal` block (majority read
+        and write concerns, primary), plain otherwise (app.core.sessions)."""
+        session = current_session()
+        if session is None:
+            return self._collection
+        if self._majority is None:
+            durable = self.durable  # non-durable collections get majority concerns for the sequence
+            self._majority = self._collection if durable else self._collection.with_options(**DURABLE_OPTIONS)
+        return cast(Collection, SessionCollection(self._majority, session))
+
+    def causal(self) -> AbstractAsyncContextManager[Any]:
+        """A causally consistent session for a sequence of this repository's calls (app.core.sessions)."""
+        return causal(self.db)
 
     def scoped(self, query: dict[str, Any], include_deleted: bool = False) -> dict[str, Any]:
         if self.soft_delete and not include_deleted and "deletedAt" not in query:
