@@ -158,6 +158,13 @@ SHAPES = [
         "rental revenue due", "replay_rentals", ("status",), (("expiresAt", 1), ("_id", 1)), ("expiresAt",)
     ),
     Shape(
+        "rentals stale pending (recovery pass)",
+        "replay_rentals",
+        ("status",),
+        (("updatedAt", 1), ("_id", 1)),
+        ("updatedAt",),
+    ),
+    Shape(
         "rentals unsettled",
         "replay_rentals",
         ("settlement", "settledAt"),

@@ -39,6 +39,12 @@ DURABLE_OPTIONS: dict[str, Any] = {
 }
 
 
+# Page totals are counted up to this many items (docs/contract.md, "Pagination"): a busy list (chat,
+# ledger, feeds, bans, rentals, viewers) costs at most this many index keys per page for its total, not
+# one per item it holds.
+PAGE_TOTAL_CAP = 10_000
+
+
 def registered_repositories() -> list[type["Repository[Any]"]]:
     return list(_REGISTRY)
 
@@ -90,6 +96,12 @@ class Repository(Generic[DocumentT]):
     async def _all(self, cursor: AsyncCursor[dict[str, Any]]) -> list[DocumentT]:
         """The documents a query of this repository's collection reads, typed as its documents."""
         return cast(list[DocumentT], await cursor.to_list())
+
+    async def page_total(self, query: dict[str, Any], skip: int, limit: int) -> int:
+        """`totalItems` of a page of `query`: exact up to `PAGE_TOTAL_CAP` items (or up to one past the
+        page asked for, when that lies further), else that bound, read as "at least". `hasNextPage` stays
+        exact, and the count never reads more keys than the page itself (skip + limit) or the cap."""
+        return await self.collection.count_documents(query, limit=max(PAGE_TOTAL_CAP, skip + limit + 1))
 
     async def get(self, _id: ObjectId | str, *, include_deleted: bool = False) -> DocumentT | None:
         return cast(

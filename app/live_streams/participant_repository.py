@@ -106,7 +106,7 @@ class ParticipantRepository(Repository):
             query["userId"] = {"$in": user_ids}
         cursor = self.collection.find(query).sort([("joinedAt", DESCENDING), ("_id", DESCENDING)])
         docs = await cursor.skip(skip).limit(limit).to_list()
-        return docs, await self.collection.count_documents(query)
+        return docs, await self.page_total(query, skip, limit)
 
     async def present_user_ids(self, stream_id: ObjectId) -> list[ObjectId]:
         docs = await self.collection.find(

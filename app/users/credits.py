@@ -126,7 +126,7 @@ class CreditTransactionRepository(Repository):
             self.collection.find(query).sort([("occurredAt", order), ("_id", order)]).skip(skip).limit(limit)
         )
         movements = cast(list[CreditMovement], await cursor.to_list())
-        return movements, await self.collection.count_documents(query)
+        return movements, await self.page_total(query, skip, limit)
 
     async def is_final(self, tx_id: ObjectId) -> bool:
         tx = await self.collection.find_one({"_id": tx_id}, {"status": 1})
