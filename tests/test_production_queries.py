@@ -226,3 +226,21 @@ async def test_recount_batch_shrinks_to_fit_the_operation_budget(db: Any, monkey
     assert all(after < before for before, after in itertools.pairwise(sizes) if before > 2)
     docs = await db["creator_viewer_counts"].find({"_id": {"$in": creators}}).to_list()
     assert sorted(doc["viewers"] for doc in docs) == [3] * 5
+
+
+async def test_watch_seconds_are_stored_as_integers(client: Any, make_user: Any, db: Any) -> None:
+    """Issue 22 item 7: `$divide` answers a double on mongod and `$floor` keeps it one; the pipeline
+    update that closes participations converts to an integer (meaningful on mongod, MONGODB_TEST_URL,
+    and on an embedded engine that answers `$divide` like mongod)."""
+    _, host = await make_user()
+    _, fan = await make_user()
+    stream = await started_stream(client, host)
+    await join_as_audience(client, fan, stream["id"])
+    await db["participants"].update_one(
+        {"liveStreamId": ObjectId(stream["id"]), "role": "audience"},
+        {"$set": {"joinedAt": utcnow() - timedelta(seconds=42, milliseconds=700)}},
+    )
+    ended = await client.post(f"{API}/{stream['id']}/end", headers=auth(host))
+    assert ended.status_code == 200, ended.text
+    doc = await db["participants"].find_one({"liveStreamId": ObjectId(stream["id"]), "role": "audience"})
+    assert type(doc["watchSeconds"]) is int and 42 <= doc["watchSeconds"] <= 44

@@ -180,5 +180,8 @@ class ParticipantRepository(Repository):
 
 
 def _seconds_since(field: str, until: datetime) -> dict[str, Any]:
-    """Whole seconds from the date in `field` to `until`, never negative (aggregation expression)."""
-    return {"$max": [0, {"$floor": {"$divide": [{"$subtract": [until, field]}, 1000]}}]}
+    """Whole seconds from the date in `field` to `until`, never negative (aggregation expression).
+
+    An integer on mongod too: `$divide` always answers a double there, and `$floor` keeps the type, so
+    without `$toLong` `watchSeconds` would be stored as a double (and `$inc` keeps it one)."""
+    return {"$toLong": {"$max": [0, {"$floor": {"$divide": [{"$subtract": [until, field]}, 1000]}}]}}
