@@ -20,7 +20,6 @@ import contextlib
 import queue
 import re
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,8 +33,8 @@ from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.collection import Cursor as _SyncCursor
 from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
-from pymongo.client_session_shared import SessionOptions
-from pymongo.errors import InvalidOperation
+
+from app.core.embedded_session import EmbeddedSession, use_session
 
 Document = dict[str, Any]
 _IDENTITY_CACHE_SIZE = 256
@@ -124,7 +123,7 @@ def _on_worker(*names: str) -> Callable[[type], type]:
             def make(name: str) -> Callable[..., Any]:
                 async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
                     if "session" in kwargs:
-                        _use_session(self, kwargs.pop("session"))
+                        use_session(self.database.client, kwargs.pop("session"))
                     return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
 
                 method.__name__ = method.__qualname__ = name
@@ -223,12 +222,12 @@ class EmbeddedCollection:
 
     def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
         if "session" in kwargs:
-            _use_session(self, kwargs.pop("session"))
+            use_session(self.database.client, kwargs.pop("session"))
         return EmbeddedCursor(self._worker, find=(self._sync, args, kwargs))
 
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
         if "session" in kwargs:
-            _use_session(self, kwargs.pop("session"))
+            use_session(self.database.client, kwargs.pop("session"))
         return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
 
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
@@ -240,7 +239,7 @@ class EmbeddedCollection:
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
         if "session" in kwargs:
-            _use_session(self, kwargs.pop("session"))
+            use_session(self.database.client, kwargs.pop("session"))
         docs = await self._worker.run(lambda: list(self._sync.list_indexes(**kwargs)))
         return EmbeddedCursor(self._worker, docs=docs)
 
@@ -351,63 +350,6 @@ class EmbeddedAsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-class EmbeddedSession:
-    """`AsyncClientSession` look-alike: causal consistency without transactions.
-
-    One copy of the data and every operation in order make every session causally consistent; this
-    object exists so the code that opens sessions (app.core.sessions) runs unchanged, and it refuses
-    what PyMongo refuses: use after `end_session`, use with another client, transactions.
-    """
-
-    def __init__(self, client: "EmbeddedAsyncClient", causal_consistency: bool) -> None:
-        self.client = client
-        self.options = SessionOptions(causal_consistency=causal_consistency)
-        self.cluster_time: Document | None = None
-        self.operation_time: bson.Timestamp | None = None
-        self._ended = False
-
-    @property
-    def has_ended(self) -> bool:
-        return self._ended
-
-    @property
-    def in_transaction(self) -> bool:
-        return False
-
-    def advance_cluster_time(self, cluster_time: Document) -> None:
-        self.cluster_time = cluster_time
-
-    def advance_operation_time(self, operation_time: bson.Timestamp) -> None:
-        if self.operation_time is None or operation_time > self.operation_time:
-            self.operation_time = operation_time
-
-    def start_transaction(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("transactions are not available on the embedded engine")
-
-    async def with_transaction(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("transactions are not available on the embedded engine")
-
-    async def end_session(self) -> None:
-        self._ended = True
-
-    async def __aenter__(self) -> "EmbeddedSession":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.end_session()
-
-
-def _use_session(collection: "EmbeddedCollection", session: Any) -> None:
-    """Check a `session=` as PyMongo does (InvalidOperation), then advance its operation time."""
-    if session is None:
-        return
-    if not isinstance(session, EmbeddedSession) or session.client is not collection.database.client:
-        raise InvalidOperation("Can only use session with the MongoClient that started it")
-    if session.has_ended:
-        raise InvalidOperation("Cannot use ended session")
-    session.advance_operation_time(bson.Timestamp(int(time.time()), 1))
 
 
 _MISSING = object()
