@@ -230,3 +230,17 @@ async def test_sessions_nest_and_stay_with_their_task(db):
         assert child is None  # a task started inside does not share the session (one op at a time)
         assert current_session() is outer
     assert current_session() is None and outer.has_ended
+
+
+async def test_pay_out_runs_in_one_causal_session(client, make_user, db, calls):
+    _, host = await make_user()
+    _, fan_token = await make_user(credits=1000)
+    stream = await fundable_stream(client, host)
+    assert (await fund(client, stream["id"], fan_token, amount=1000)).status_code == 200
+    doc = await db["live_streams"].find_one({"_id": ObjectId(stream["id"])})
+    calls.clear()
+    await FundingService(db).pay_out(doc)
+    assert calls and all(c["session"] is not None for c in calls)
+    assert len({id(c["session"]) for c in calls}) == 1
+    assert all(c["w"] == "majority" and c["read"] == "majority" for c in calls)
+    assert {"fundings", "live_streams", "credit_transactions", "users"} <= {c["collection"] for c in calls}
