@@ -98,12 +98,15 @@ def run_server(config: uvicorn.Config, sock: socket.socket) -> None:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A bound (not yet listening) TCP socket for host:port, as uvicorn would make it."""
+    """A listening TCP socket for host:port, as uvicorn would make it. Listening at once holds the port
+    against another process (two SO_REUSEADDR sockets may share a port until one listens); connections
+    made while the app starts wait in the backlog."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
+        sock.listen(2048)  # uvicorn's default backlog
     except OSError:
         sock.close()
         raise

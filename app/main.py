@@ -46,6 +46,7 @@ from app.live_streams.reconcile import LEASE as RECONCILE_LEASE
 from app.live_streams.streaming import StreamingGateway
 from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
 from app.participants import router as participants_router
+from app.realtime.asyncapi import install_asyncapi
 from app.realtime.server import Realtime
 from app.reminders import router as reminders_router
 from app.reminders.scheduler import LEASE as REMINDERS_LEASE
@@ -65,6 +66,10 @@ Allmine-compatible live-stream API. Every answer is wrapped in
 
 **Try it:** create a user with `POST /api/v1/dev/users` (development only) or use one of the demo
 tokens printed at start-up, then press **Authorize** and paste the token.
+
+**Realtime:** Socket.IO on this port at `/socket.io`, namespaces `/live-stream-status`, `/live-stream`
+and `/stream-chat` (events, payloads, acks and errors): the AsyncAPI 3.0 document
+[`/asyncapi.json`](/asyncapi.json), rendered at [`/asyncapi`](/asyncapi).
 """
 
 
@@ -196,4 +201,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/socket.io", realtime.asgi, name="socket.io")
     install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS, serve_docs=settings.api_docs_enabled)
+    if settings.api_docs_enabled:
+        install_asyncapi(app, settings.public_base_url)
     return app

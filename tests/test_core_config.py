@@ -17,6 +17,7 @@ from tests.helpers import assert_error
 
 SAFE_PRODUCTION: dict[str, Any] = {
     "app_env": "production",
+    "public_base_url": "https://live.example.com",
     "mongodb_url": "mongodb://mongo.internal:27017",
     "jwt_secret": "a-production-secret-that-is-long-enough-0123456789",
     "aioz_api_token": "real-token",
