@@ -1,9 +1,11 @@
 """`/asyncapi.json`: a valid AsyncAPI 3.0 document (the official JSON Schema, vendored), generated from
 the contract the server runs on, and true to what real sockets receive."""
 
+import asyncio
 import copy
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,29 @@ async def test_the_viewer_and_the_openapi_link(live):
         assert asset.status_code == 200 and len(asset.content) > 10_000
     description = (await live.http.get("/openapi.json")).json()["info"]["description"]
     assert "/asyncapi.json" in description and "/asyncapi)" in description
+
+
+async def test_the_viewer_renders_offline_in_chromium(live, tmp_path):
+    """The vendored viewer renders the served document in a real headless browser (no network
+    beyond this server: the page's assets are all local)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    screenshot = tmp_path / "asyncapi.png"
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+            f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        browser, *args, "--dump-dom", f"{live.url}/asyncapi",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    dom, _ = await asyncio.wait_for(process.communicate(), 120)
+    rendered = dom.decode()
+    for text in ("Allmine Live Streams realtime API", "/live-stream-status", "/stream-chat", "joinStream",
+                 "sendMessage", "liveStreamStatus", "viewerCount", "AckError"):  # fmt: skip
+        assert text in rendered, text
+    shot = await asyncio.create_subprocess_exec(
+        browser, *args, "--window-size=1400,1200", f"--screenshot={screenshot}", f"{live.url}/asyncapi",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.wait_for(shot.wait(), 120)
+    print(f"AsyncAPI viewer screenshot: {screenshot}")
