@@ -20,6 +20,7 @@ from app.realtime.contract import COMMON_ERRORS, NAMESPACES, AckError, ClientEve
 ASYNCAPI_URL = "/asyncapi.json"
 ASYNCAPI_VIEWER_URL = "/asyncapi"
 REF = "#/components/schemas/{model}"
+Refs = dict[tuple[type[Any], str], dict[str, Any]]  # (model, "validation"/"serialization") → its $ref
 
 DESCRIPTION = """\
 Socket.IO (protocol v5) on the API's own port at the path `/socket.io`: the official clients
@@ -44,7 +45,7 @@ def _channel_id(namespace: Namespace) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _schemas() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[str, Any]]:
+def _schemas() -> tuple[Refs, dict[str, Any]]:
     """Every model's schema (a `$ref` into components) and the components' schemas."""
     models: set[tuple[type[BaseModel], str]] = {(AckError, "serialization")}
     for namespace in NAMESPACES.values():
@@ -54,12 +55,11 @@ def _schemas() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[
         models.update((server_event.payload, "serialization") for server_event in namespace.server_events)
     ordered = sorted(models, key=lambda item: (item[0].__name__, item[1]))
     refs, definitions = models_json_schema(ordered, ref_template=REF)  # type: ignore[arg-type]
-    return dict(refs), definitions.get("$defs", {})
+    by_model: Refs = {(model, str(mode)): schema for (model, mode), schema in refs.items()}
+    return by_model, dict(definitions.get("$defs", {}))
 
 
-def _ack_schema(
-    event: ClientEvent, refs: dict[tuple[type[BaseModel], str], dict[str, Any]]
-) -> dict[str, Any]:
+def _ack_schema(event: ClientEvent, refs: Refs) -> dict[str, Any]:
     data = [refs[(ack, "serialization")] for ack in event.ack]
     success = {
         "type": "object",
