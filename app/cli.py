@@ -55,7 +55,7 @@ def serve(argv: list[str]) -> None:
         # Links (thumbnails, media) and the banner follow the address actually served, not the default.
         os.environ["PUBLIC_BASE_URL"] = bound_url(args.host, port)
     # uvicorn's own lines (start-up, errors, access) go through the app's formatter: JSON in production.
-    configure_logging(settings.log_level, json=settings.json_logs)
+    configure_logging(settings.log_level, json=settings.json_logs, access_log=settings.access_log)
     config = uvicorn.Config(
         "app.main:create_app",
         factory=True,

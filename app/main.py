@@ -97,7 +97,7 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     settings.check_production_safety()
-    configure_logging(settings.log_level, json=settings.json_logs)
+    configure_logging(settings.log_level, json=settings.json_logs, access_log=settings.access_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

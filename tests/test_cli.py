@@ -3,6 +3,7 @@ process an operator starts (one-line refusals, a busy port, the banner and the l
 
 import errno
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 from app import cli
 from app.core.config import Settings
+from app.core.logging import configure_logging
 
 SCRIPT = Path(sys.executable).parent / "allmine-live"
 
@@ -41,6 +43,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, socket.socket]]:
 
 def test_serves_the_app_factory_on_a_socket_bound_first(clean_env, served, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["allmine-live", "--host", "127.0.0.1", "--port", "0"])
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
 
     cli.main()
 
@@ -49,6 +52,7 @@ def test_serves_the_app_factory_on_a_socket_bound_first(clean_env, served, monke
     port = sock.getsockname()[1]
     assert port != 0 and config.port == port
     assert config.log_config is None  # uvicorn's lines go through the app's formatter
+    assert config.forwarded_allow_ips == "10.0.0.0/8" and config.proxy_headers
     # Without PUBLIC_BASE_URL, links and the banner use the served port.
     assert Settings().public_base_url == f"http://127.0.0.1:{port}"
 
@@ -207,3 +211,20 @@ def test_the_served_process_binds_before_the_banner_and_logs_json_lines(tmp_path
     ]
     assert by_event["index_migration_done"]["created"] > 10
     assert by_event["serving"]["address"] == f"http://127.0.0.1:{port}"
+
+
+def test_uvicorn_errors_are_one_json_line_and_access_logging_can_be_off(capsys):
+    try:
+        configure_logging("INFO", json=True)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+        [line] = capsys.readouterr().err.splitlines()
+        event = json.loads(line)
+        assert event["logger"] == "uvicorn.error" and "RuntimeError: boom" in event["exception"]
+        assert logging.getLogger("uvicorn.access").hasHandlers()
+        configure_logging("INFO", json=True, access_log=False)
+        assert not logging.getLogger("uvicorn.access").hasHandlers()  # uvicorn then logs no access line
+    finally:
+        configure_logging("WARNING")

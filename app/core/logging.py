@@ -38,7 +38,7 @@ def _uvicorn_fields(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
+def configure_logging(level: str = "INFO", json: bool = False, access_log: bool = True) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -78,3 +78,5 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
+    # ACCESS_LOG=false: a logger without handlers anywhere up its chain is one uvicorn does not call.
+    logging.getLogger("uvicorn.access").propagate = access_log
