@@ -18,6 +18,7 @@ from app.core.config import ConfigurationError, Settings, load_settings
 from app.core.logging import configure_logging
 
 log = structlog.get_logger("app.cli")
+APP_FACTORY = "app.main:create_app"
 
 # migrate-indexes exit codes
 MIGRATED, NOT_CLEAN, UNAVAILABLE = 0, 1, 2
@@ -56,31 +57,20 @@ def serve(argv: list[str]) -> None:
         os.environ["PUBLIC_BASE_URL"] = bound_url(args.host, port)
     # uvicorn's own lines (start-up, errors, access) go through the app's formatter: JSON in production.
     configure_logging(settings.log_level, json=settings.json_logs, access_log=settings.access_log)
-    config = uvicorn.Config(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=port,
-        reload=args.reload,
-        log_config=None,
-        access_log=settings.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
+    options = {
+        "factory": True,
+        "host": args.host,
+        "port": port,
+        "log_config": None,
+        "access_log": settings.access_log,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
     if args.reload:  # the reloader's supervisor binds the address itself, in this process
         sock.close()
-        uvicorn.run(
-            config.app,
-            factory=True,
-            host=args.host,
-            port=port,
-            reload=True,
-            log_config=None,
-            access_log=settings.access_log,
-            proxy_headers=True,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-        )
+        uvicorn.run(APP_FACTORY, reload=True, **options)
         return
+    config = uvicorn.Config(APP_FACTORY, **options)
     run_server(config, sock)
 
 
