@@ -5,6 +5,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -228,3 +229,14 @@ def test_uvicorn_errors_are_one_json_line_and_access_logging_can_be_off(capsys):
         assert not logging.getLogger("uvicorn.access").hasHandlers()  # uvicorn then logs no access line
     finally:
         configure_logging("WARNING")
+
+
+def test_make_run_takes_the_port_and_host():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "run", "PORT=9000", "HOST=0.0.0.0"], cwd=root,
+        capture_output=True, text=True, timeout=60, env={**os.environ, "MAKEFLAGS": ""},
+    )  # fmt: skip
+    assert "allmine-live --host 0.0.0.0 --port 9000" in dry.stdout, dry.stdout + dry.stderr
