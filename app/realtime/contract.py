@@ -245,9 +245,12 @@ NAMESPACES: dict[str, Namespace] = {
                 SendMessage,
                 [ChatMessage],
                 {
+                    400: "`content` blank, over 500 characters or with control characters; `streamId` "
+                    "missing while the socket is in several streams",
                     401: "anonymous socket",
                     403: "banned (BLOCK or CHAT_ONLY)",
                     409: "the stream is not active, or the socket has not joined it",
+                    429: "over the chat limit (5 messages per 10 s per user and stream, REST included)",
                 },
             ),
         ],
