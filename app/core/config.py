@@ -21,6 +21,9 @@ def is_placeholder_secret(secret: str) -> bool:
     return secret in {DEFAULT_JWT_SECRET, EXAMPLE_JWT_SECRET} or "change-me" in secret.lower()
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
 class AppEnv(StrEnum):
     development = "development"
     test = "test"
@@ -192,6 +195,8 @@ class Settings(BaseSettings):
             )
         if "public_base_url" not in self.model_fields_set:
             problems.append("PUBLIC_BASE_URL is unset (media links would point at the bound address)")
+        elif urlsplit(self.public_base_url).hostname in LOOPBACK_HOSTS:
+            problems.append("PUBLIC_BASE_URL names this machine (loopback); use the address clients reach")
         if self.uses_embedded_db:
             problems.append("MONGODB_URL is unset (the embedded engine is for development and tests only)")
         if self.enable_dev_endpoints:
