@@ -8,6 +8,7 @@ is python-socketio's `AsyncRedisManager`: an event emitted on any replica reache
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,7 +25,7 @@ from app.core import events
 from app.core.config import Settings
 from app.core.dependencies import shared_instance
 from app.core.errors import Conflict, Forbidden, NotAuthenticated
-from app.core.security import AuthenticatedUser
+from app.core.security import AuthenticatedUser, decode_token
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService, token_fields
 from app.live_streams.dependencies import audience_of, presenter_of
@@ -34,6 +35,7 @@ from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import JoinIn, LiveStreamStatus
 from app.realtime.acks import wire
+from app.realtime.guard import GuardedServer
 from app.realtime.limits import RealtimeLimits
 from app.realtime.manager import ROOM_COMMAND, build_manager
 from app.realtime.namespaces import (
@@ -59,10 +61,12 @@ class Realtime:
         self.app = app
         self.settings = settings
         self.limits = limits or RealtimeLimits()
+        self.wall: Callable[[], float] = time.time  # token expiry is POSIX time (tests may pin it)
         self.redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
         self.manager = build_manager(self.redis_url)
         self.manager.on_room_command = self._on_room_command
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
+            self.limits,
             async_mode="asgi",
             client_manager=self.manager,
             cors_allowed_origins="*",  # auth is a token in the handshake, never a cookie
@@ -148,8 +152,11 @@ class Realtime:
     def audience(self) -> AudienceService:
         return shared_instance(self.app.state, audience_of)
 
-    async def authenticate(self, environ: dict[str, Any], auth: Any) -> AuthenticatedUser | None:
-        """The handshake's `auth.token` (or `Authorization: Bearer`), checked like REST; none = anonymous."""
+    async def authenticate(
+        self, environ: dict[str, Any], auth: Any
+    ) -> tuple[AuthenticatedUser | None, float | None]:
+        """The handshake's `auth.token` (or `Authorization: Bearer`), checked like REST, and the token's
+        expiry (POSIX seconds); (None, None) = anonymous."""
         token: Any = None
         if isinstance(auth, dict) and auth.get("token") is not None:
             token = auth["token"]
@@ -162,8 +169,10 @@ class Realtime:
             if scheme.lower() != "bearer" or not token or "," in header:  # "," = several headers
                 raise NotAuthenticated()
         if token is None:
-            return None
-        return await caller_of(self.db, self.settings, token.strip())
+            return None, None
+        token = token.strip()
+        user = await caller_of(self.db, self.settings, token)
+        return user, decode_token(self.settings, token)[1]
 
     async def stream_or_404(self, stream_id: ObjectId) -> LiveStreamDocument:
         return await LiveStreamRepository(self.db).get_or_404(stream_id)
