@@ -18,3 +18,8 @@ REDIS_ERRORS = Counter(
     ("operation",),
 )
 REDIS_UP = Gauge("realtime_redis_up", "1 while the realtime layer's last Redis operation succeeded, else 0.")
+DROPPED = Counter(
+    "realtime_events_dropped_total",
+    "Domain events not sent to sockets because the realtime queue was full, by hub event.",
+    ("event",),
+)

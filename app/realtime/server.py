@@ -37,7 +37,8 @@ from app.live_streams.schemas import JoinIn, LiveStreamStatus
 from app.realtime.acks import wire
 from app.realtime.guard import GuardedServer
 from app.realtime.limits import RealtimeLimits
-from app.realtime.manager import ROOM_COMMAND, build_manager
+from app.realtime.manager import ROOM_COMMAND, RedisHealth, build_manager
+from app.realtime.metrics import DROPPED
 from app.realtime.namespaces import (
     BaseNamespace,
     ChatNamespace,
@@ -94,6 +95,8 @@ class Realtime:
         self._pump: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._redis: Any = None
+        self._dropping = False
+        self.redis_health: RedisHealth = getattr(self.manager, "health", None) or RedisHealth()
 
     # --- lifecycle (app lifespan) -------------------------------------------------------------------
 
@@ -110,7 +113,7 @@ class Realtime:
         ):
             self._unsubscribe.append(events.subscribe(name, self._enqueuer(name)))
         if self.redis_url:
-            self._redis = aioredis.from_url(self.redis_url)
+            self._redis = aioredis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2)
             self.viewer_counts.gate = self._redis_gate
         self._pump = asyncio.create_task(self._run_pump())
 
@@ -235,7 +238,12 @@ class Realtime:
             try:
                 self._queue.put_nowait((name, payload))
             except asyncio.QueueFull:
-                log.warning("realtime_event_dropped", event=name)
+                DROPPED.labels(name).inc()
+                if not self._dropping:  # one line per overflow, not one per event
+                    self._dropping = True
+                    log.warning("realtime_event_dropped", event=name, queued=QUEUE_SIZE)
+            else:
+                self._dropping = False
 
         return enqueue
 
@@ -295,9 +303,14 @@ class Realtime:
             await handler.kicked(sid, ObjectId(command["kick"]))
 
     async def _redis_gate(self, stream_id: ObjectId, interval: float) -> float:
-        """0 when this replica takes the stream's next `viewerCount` slot, else seconds to wait."""
+        """0 when this replica takes the stream's next `viewerCount` slot, else seconds to wait.
+        Redis down: 0 (each replica then keeps its own once-per-interval pace)."""
         key = f"allmine:viewerCount:{stream_id}"
-        if await self._redis.set(key, b"1", nx=True, px=max(1, int(interval * 1000))):
+        try:
+            if await self._redis.set(key, b"1", nx=True, px=max(1, int(interval * 1000))):
+                return 0.0
+            remaining_ms: int = await self._redis.pttl(key)
+        except Exception as exc:  # redis-py's errors and OSError subclasses
+            self.redis_health.failed("viewer_count_gate", exc)
             return 0.0
-        remaining_ms: int = await self._redis.pttl(key)
         return max(remaining_ms, 1) / 1000

@@ -1,7 +1,7 @@
 # Type stubs for the part of python-socketio (5.x ships no type information) that app/realtime uses,
 # read by mypy through `mypy_path` in pyproject.toml. Signatures follow the library's source; add what
 # app/realtime starts to use (mypy reports a missing attribute).
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -40,6 +40,15 @@ class AsyncRedisManager(AsyncPubSubManager):
         json: Any = None,
         redis_options: dict[str, Any] | None = None,
     ) -> None: ...
+    # Internals app/realtime/manager.py overrides (python-socketio 5.x).
+    channel: str
+    connected: bool
+    redis: Any
+    pubsub: Any
+    json: Any
+    def _redis_connect(self) -> None: ...
+    async def _publish(self, data: Any) -> None: ...
+    def _redis_listen_with_retries(self) -> AsyncIterator[Any]: ...
 
 class AsyncNamespace:
     namespace: str
