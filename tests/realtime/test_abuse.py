@@ -135,6 +135,13 @@ class TestGarbagePackets:
         assert not any(r.exc_info for r in caplog.records)
         assert all("realtime_bad_packet" in r.getMessage() for r in loud)
 
+    async def test_a_packet_over_64_kib_closes_the_connection_quietly(self, live, caplog):
+        caplog.set_level(logging.INFO)
+        raw = await RawClient.open(live.url, CHAT)
+        await raw.ws.send(f'42{CHAT},["sendMessage",{{"content":"' + "x" * 70_000 + '"}]')
+        assert await raw.closed_within(3)
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "websockets.client"]
+
     async def test_a_well_behaved_client_keeps_working_beside_a_flood(self, live):
         _, creator = await live.user()
         stream = await started_stream(live.http, creator)
