@@ -140,7 +140,9 @@ class TestGarbagePackets:
         raw = await RawClient.open(live.url, CHAT)
         await raw.ws.send(f'42{CHAT},["sendMessage",{{"content":"' + "x" * 70_000 + '"}]')
         assert await raw.closed_within(3)
-        assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "websockets.client"]
+        assert not [
+            r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "websockets.client"
+        ]
 
     async def test_a_well_behaved_client_keeps_working_beside_a_flood(self, live):
         _, creator = await live.user()
