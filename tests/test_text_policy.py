@@ -25,6 +25,14 @@ from app.live_streams.schemas import (
 )
 from tests.helpers import assert_error, auth, create_stream
 from tests.streams import started_stream
+from tests.test_openapi_examples import (  # noqa: F401 (fixtures)
+    CALLERS,
+    build_request,
+    demo_app,
+    demo_client,
+    demo_tokens,
+    operations,
+)
 
 API = "/api/v1/live-stream"
 
@@ -221,3 +229,37 @@ async def test_a_lone_surrogate_anywhere_in_a_json_body_is_400(world: World) -> 
         response = await post_json(world, "/api/v1/live-stream-ban", world.host, body)
         assert_error(response, 400, "Validation failed")
     assert await count(world.db, "live_stream_bans") == 0
+
+
+async def test_a_lone_surrogate_in_any_string_of_any_json_body_is_400(
+    demo_app: Any,  # noqa: F811 (the fixture imported above)
+    demo_client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    """Every operation's documented JSON example (valid as it is, see test_openapi_examples.py), with
+    one string at a time replaced by a lone surrogate: 400 `Validation failed`, never a 5xx."""
+    document = demo_app.openapi()
+    tokens = await demo_tokens(demo_client, demo_app)
+    tried, failures = 0, []
+    for method, path, operation in operations(document):
+        request = build_request(method, path, operation, document)
+        body = request.pop("json", None)
+        if not isinstance(body, dict):
+            continue
+        if caller := CALLERS[operation["operationId"]]:
+            request["headers"]["Authorization"] = f"Bearer {tokens[caller]}"
+        request["headers"]["Content-Type"] = "application/json"
+        for key, value in body.items():
+            if isinstance(value, str):
+                poisoned = {**body, key: "a\ud800b"}
+            elif isinstance(value, list) and value and isinstance(value[0], str):
+                poisoned = {**body, key: ["a\ud800b", *value[1:]]}
+            else:
+                continue
+            tried += 1
+            response = await demo_client.request(**request, content=raw_json(poisoned))
+            if response.status_code != 400 or response.json()["errors"][0] != "Validation failed":
+                failures.append(
+                    f"{operation['operationId']}.{key}: {response.status_code} {response.text[:200]}"
+                )
+    assert tried >= 8, tried  # the bodies with text: ban, chat, mini crowd-funding, join, dev user, ...
+    assert not failures, "\n".join(failures)
