@@ -8,8 +8,8 @@ connection, logged once per connection at WARNING (no traceback, no content), me
 `strike_window_seconds` close the connection (docs/security.md, "Realtime limits").
 
 Also bad: an event on a namespace the connection has not joined (python-socketio drops it silently),
-a client-sent event named like a server one (`connect`, `disconnect`), and binary packets (no event of
-ours takes binary data).
+a client-sent event named like a server one (`connect`, `disconnect`), ack packets (the server never
+asks a client for an ack) and binary packets (no event of ours takes binary data).
 """
 
 import asyncio
@@ -66,6 +66,9 @@ class GuardedServer(socketio.AsyncServer):
         if sid is None or not self.manager.is_connected(sid, namespace or "/"):
             raise BadPacket("event on a namespace the connection has not joined")
         await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _handle_ack(self, eio_sid: str, namespace: str | None, id: Any, data: Any) -> None:
+        raise BadPacket("ack packet")  # the server never asks a client for an ack
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         self._offences.pop(eio_sid, None)

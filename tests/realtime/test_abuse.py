@@ -106,6 +106,7 @@ GARBAGE = [
     f'42{CHAT},["connect", {{}}]',  # a server event name
     '42/nowhere,["joinStream", {}]',  # a namespace the connection has not joined
     f'451-{CHAT},["sendMessage",{{"_placeholder":true,"num":0}}]',  # binary event
+    f"43{CHAT},7[]",  # an ack the server never asked for
     f"42{CHAT}," + "[" * 5000 + "]" * 5000,  # nested beyond the JSON parser's recursion
 ]
 
