@@ -15,7 +15,8 @@ import socketio
 import structlog
 from bson import ObjectId
 
-from app.core.errors import AppError, Conflict, NotAuthenticated, NotFound, ValidationFailed
+from app.bans.service import BANNED
+from app.core.errors import AppError, Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
 from app.realtime.acks import TOKEN_EXPIRED, PayloadTooLarge, TokenExpired, TooManyRequests, failure, ok
@@ -100,7 +101,7 @@ def client_event(fn: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
         except AppError as exc:
             return failure(exc)
         except Exception:
-            log.exception("realtime_event_failed", namespace=self.namespace, event=fn.__name__)
+            log.exception("realtime_event_failed", namespace=self.namespace, handler=fn.__name__)
             return failure(AppError())
 
     handler.is_client_event = True  # type: ignore[attr-defined]
@@ -262,6 +263,9 @@ class StreamNamespace(BaseNamespace):
             if participates and state.user is not None:
                 self.rt.presence.hold(state.user.id, stream_id, self.socket_key(sid))
             await self.enter(sid, state, stream_id, participates)
+        if await self.rt.blocked_meanwhile(state.user, stream_id):  # docs/community.md: bans vs joins
+            await self.kicked(sid, stream_id)  # gives the place back
+            raise Forbidden(BANNED)
         result["viewerCount"] = await self.rt.viewer_count(stream_id)
         return result
 

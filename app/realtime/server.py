@@ -205,6 +205,16 @@ class Realtime:
         data = {"liveStream": await audience.presenter.one(stream, user), **token_fields(token)}
         return {**data, "resumed": True}, True
 
+    async def blocked_meanwhile(self, user: AuthenticatedUser | None, stream_id: ObjectId) -> bool:
+        """Asked once a joining socket is in the stream's rooms: a BLOCK ban that landed during the
+        join closes the participation here (its kick may have found the socket not in the rooms yet).
+        A ban landing after this read finds the socket in the rooms and kicks it itself."""
+        if user is None or not refuses_join(await active_ban(self.db, stream_id, user.id)):
+            return False
+        await ParticipantRepository(self.db).record_leave(stream_id, user.id)
+        self.viewer_counts.mark(stream_id)
+        return True
+
     async def _close_participation(self, stream_id: ObjectId, user_id: ObjectId) -> Any:
         left = await self.audience().leave(stream_id, AuthenticatedUser(id=user_id, doc={}))
         self.viewer_counts.mark(stream_id)
@@ -241,7 +251,7 @@ class Realtime:
                 DROPPED.labels(name).inc()
                 if not self._dropping:  # one line per overflow, not one per event
                     self._dropping = True
-                    log.warning("realtime_event_dropped", event=name, queued=QUEUE_SIZE)
+                    log.warning("realtime_event_dropped", hub_event=name, queued=QUEUE_SIZE)
             else:
                 self._dropping = False
 
@@ -253,7 +263,7 @@ class Realtime:
             try:
                 await self._dispatch(name, payload)
             except Exception:
-                log.exception("realtime_dispatch_failed", event=name)
+                log.exception("realtime_dispatch_failed", hub_event=name)
 
     async def _dispatch(self, name: str, payload: Any) -> None:
         if name == events.STREAM_STATUS_CHANGED:

@@ -183,6 +183,28 @@ class TestPayloadAbuse:
         await got.wait_for("disconnect")
 
 
+class TestUnexpectedErrors:
+    async def test_a_failing_handler_answers_500_and_logs_one_error(self, live, caplog):
+        caplog.set_level(logging.INFO)
+        rt = live.app.state.realtime
+
+        async def broken(*_: Any) -> None:
+            raise RuntimeError("a bug")
+
+        rt.stream_or_404 = broken
+        client, _ = await live.connect(STATUS)
+        ack = await call(client, "subscribe", {"streamId": str(ObjectId())}, STATUS)
+        assert ack == {
+            "ok": False,
+            "statusCode": 500,
+            "message": "Internal server error",
+            "errors": ["Internal server error"],
+        }
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "realtime_event_failed" in errors[0].getMessage()
+        assert client.connected
+
+
 class TestExpiredTokens:
     async def test_an_expired_token_cannot_join_or_chat_and_the_socket_is_closed(self, live):
         """Manual clock: the server's wall clock jumps past `exp`; the next event is 401, then the

@@ -43,6 +43,9 @@ class SteppedRealtime:
     async def viewer_count(self, stream_id: ObjectId) -> int:
         return 0
 
+    async def blocked_meanwhile(self, user: Any, stream_id: ObjectId) -> bool:
+        return False  # bans × joins have their own harness (tests/money/test_rules_harness.py)
+
     def spawn(self, coro: Any) -> None:
         coro.close()
 
