@@ -131,7 +131,10 @@ class BaseNamespace(socketio.AsyncNamespace):
         state = self.sockets.get(sid)
         if state is None:
             return failure(NotAuthenticated())
-        state.limiter.allow()  # spends a token like any event
+        if not state.limiter.allow():  # spends a token like any event
+            REFUSED.labels("rate").inc()
+            self.drop_if_abusive(sid, state)
+            return failure(TooManyRequests(f"at most {self.rt.limits.events_per_second:g} events per second"))
         self.refuse(sid, state, "unknown_event")
         return failure(NotFound("unknown event"))
 
