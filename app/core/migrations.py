@@ -130,8 +130,15 @@ async def migrate_indexes(
                 detail = f"not declared ({_describe(existing[name])})"
                 report.obsolete.append(IndexProblem(collection_name, name, detail))
         await _create(collection, to_create, quorum, build_timeout_seconds, report)
+    # One summary line; each change at debug, each problem (operator action needed) at warning.
     for line in report.lines():
-        (log.info if line.startswith(("created", "dropped")) else log.warning)("index_migration", change=line)
+        (log.debug if line.startswith(("created", "dropped")) else log.warning)(
+            "index_migration", change=line
+        )
+    log.info(
+        "index_migration_done", created=len(report.created), dropped=len(report.dropped),
+        conflicts=len(report.conflicts), obsolete=len(report.obsolete), failed=len(report.failed),
+    )  # fmt: skip
     return report
 
 

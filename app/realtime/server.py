@@ -35,6 +35,7 @@ from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import JoinIn, LiveStreamStatus
 from app.realtime.acks import wire
+from app.realtime.contract import SERVER_EVENTS
 from app.realtime.guard import GuardedServer
 from app.realtime.limits import RealtimeLimits
 from app.realtime.manager import ROOM_COMMAND, RedisHealth, build_manager
@@ -283,10 +284,14 @@ class Realtime:
             await self.emit("superlike", payload, stream_room(payload["streamId"]), CHAT_NS)
         elif name == events.STREAM_USER_BANNED:
             await self._banned(payload)
-        elif name == PUBLISH:
-            await self.emit(payload["event"], payload["payload"], payload["room"], payload["namespace"])
+        elif name == PUBLISH:  # any event, by design (app.realtime.events.publish)
+            body = wire(payload["payload"])
+            await self.sio.emit(payload["event"], body, to=payload["room"], namespace=payload["namespace"])
 
     async def emit(self, event: str, payload: Any, room: str | list[str], namespace: str) -> None:
+        """Send a server event the contract declares for the namespace (app/realtime/contract.py)."""
+        if event not in SERVER_EVENTS[namespace]:
+            raise ValueError(f"{event!r} is not a declared server event of {namespace}")
         await self.sio.emit(event, wire(payload), to=room, namespace=namespace)
 
     async def _emit_viewer_count(self, stream_id: ObjectId, count: int) -> None:

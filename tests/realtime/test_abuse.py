@@ -14,6 +14,7 @@ from bson import ObjectId
 from app.core.security import create_access_token
 from app.realtime.acks import TOKEN_EXPIRED
 from tests.helpers import auth
+from tests.realtime.test_asyncapi import Wire
 from tests.streams import started_stream
 
 API = "/api/v1/live-stream"
@@ -220,6 +221,9 @@ class TestExpiredTokens:
         refused = await call(client, "joinStream", {"streamId": stream["id"]}, CHAT)
         assert refused["statusCode"] == 401 and "expired" in refused["errors"][1]
         assert (await got.wait_for("tokenExpired")) == [TOKEN_EXPIRED]
+        wire = Wire((await live.http.get("/asyncapi.json")).json())  # both as the document describes
+        wire.check("streamChat_joinStreamAck", refused)
+        wire.check("streamChat_tokenExpired", got.of("tokenExpired")[0])
         await got.wait_for("disconnect")
         assert not client.connected
         me = await live.app.state.db["users"].find_one({"_id": ObjectId(viewer["_id"])})

@@ -4,8 +4,10 @@ Both replicas run with `REDIS_URL`, so python-socketio's Redis manager carries e
 With `MONGODB_TEST_URL` both share that database. Without it each replica's embedded engine is private
 to its process, so the test gives B the same user and stream documents as A by copying the raw documents
 through test-only routes (`replica.py`); the events themselves are still raised only on A (REST chat post
-and REST end) and can reach B's socket only through Redis. Skipped when `redis-server` is not on PATH
-(`.ci/run` installs Debian's).
+and REST end) and can reach B's socket only through Redis. With `REDIS_TEST_URL` (CI's `mongodb` job,
+`make test-mongo`) both use that server; otherwise the test starts `redis-server` from PATH (`.ci/run`
+installs Debian's) and is skipped without one. The outage test always runs its own `redis-server` (it
+stops and restarts it), skipped without one.
 """
 
 import asyncio
@@ -28,8 +30,10 @@ from tests.realtime.conftest import Received, free_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL")
 pytestmark = pytest.mark.skipif(
-    REDIS is None, reason="redis-server is not on PATH (apt-get install redis-server)"
+    REDIS is None and not REDIS_TEST_URL,
+    reason="redis-server is not on PATH (apt-get install redis-server) and REDIS_TEST_URL is unset",
 )
 
 
@@ -54,15 +58,17 @@ def wait_http(url: str) -> None:
 class Cluster:
     """A `redis-server` (that a test may stop and start again on the same port) and two replicas."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, redis_url: str | None = None) -> None:
         self.tmp_path = tmp_path
         self.redis_port = free_port()
+        self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"  # else our own server
         self.redis: subprocess.Popen[bytes] | None = None
         self.replicas: list[subprocess.Popen[bytes]] = []
         self.logs = [tmp_path / "replica-a.log", tmp_path / "replica-b.log"]
         self.urls: list[str] = []
 
     def start_redis(self) -> None:
+        assert REDIS is not None
         self.redis = subprocess.Popen(
             [
                 REDIS,
@@ -97,7 +103,7 @@ class Cluster:
             "BACKGROUND_TASKS": "false",
             "LOG_LEVEL": "WARNING",
             "MEDIA_DIR": str(self.tmp_path / "media"),
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "REDIS_URL": self.redis_url,
             "MONGODB_DB": f"test_{uuid.uuid4().hex[:12]}",
         }
         if os.environ.get("MONGODB_TEST_URL"):
@@ -130,19 +136,30 @@ class Cluster:
 
 
 @pytest.fixture
-def two_replicas(tmp_path):
-    cluster = Cluster(tmp_path)
+def cluster(tmp_path):
+    """Two replicas on `REDIS_TEST_URL` when set, else on a `redis-server` of their own."""
+    replicas = Cluster(tmp_path, REDIS_TEST_URL)
     try:
-        cluster.start_redis()
-        cluster.start_replicas()
-        yield cluster
+        if not REDIS_TEST_URL:
+            replicas.start_redis()
+        replicas.start_replicas()
+        yield replicas.urls
     finally:
-        cluster.close()
+        replicas.close()
 
 
 @pytest.fixture
-def cluster(two_replicas):
-    return two_replicas.urls
+def two_replicas(tmp_path):
+    """Two replicas on a `redis-server` this test may stop and start (never a shared REDIS_TEST_URL)."""
+    if REDIS is None:
+        pytest.skip("the outage test stops and restarts its own redis-server: none on PATH")
+    replicas = Cluster(tmp_path)
+    try:
+        replicas.start_redis()
+        replicas.start_replicas()
+        yield replicas
+    finally:
+        replicas.close()
 
 
 async def test_events_from_replica_a_reach_a_socket_on_replica_b(cluster):
