@@ -24,6 +24,7 @@ from typing import Any
 
 import bson
 import mongomock_ng
+from bson.son import SON
 from mongomock_ng import filtering as _filtering
 from mongomock_ng import helpers as _helpers
 from mongomock_ng.aggregate import process_pipeline
@@ -31,6 +32,9 @@ from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.collection import Cursor as _SyncCursor
 from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
+from pymongo import IndexModel
+
+from app.core import embedded_fidelity, embedded_rules
 
 Document = dict[str, Any]
 _IDENTITY_CACHE_SIZE = 256
@@ -118,6 +122,7 @@ def _on_worker(*names: str) -> Callable[[type], type]:
 
             def make(name: str) -> Callable[..., Any]:
                 async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    embedded_rules.check_call(name, args, kwargs)  # what mongod refuses, refused
                     return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
 
                 method.__name__ = method.__qualname__ = name
@@ -167,6 +172,7 @@ class EmbeddedCursor:
     def _read(self) -> list[Document]:
         assert self._find is not None
         collection, args, kwargs = self._find
+        embedded_rules.check_find(args, kwargs, self._options)
         cursor = collection.find(*args, **kwargs)
         for name, option_args, option_kwargs in self._options:
             cursor = getattr(cursor, name)(*option_args, **option_kwargs)
@@ -206,8 +212,8 @@ class EmbeddedCursor:
 @_on_worker(
     "insert_one", "insert_many", "find_one", "update_one", "update_many", "replace_one", "delete_one",
     "delete_many", "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "count_documents",
-    "estimated_document_count", "distinct", "bulk_write", "create_index", "create_indexes", "drop_index",
-    "drop_indexes", "index_information", "drop",
+    "estimated_document_count", "distinct", "bulk_write", "drop_index", "drop_indexes", "index_information",
+    "drop",
 )  # fmt: skip
 class EmbeddedCollection:
     def __init__(self, database: "EmbeddedDatabase", sync_collection: Any, worker: Worker) -> None:
@@ -218,6 +224,7 @@ class EmbeddedCollection:
         return EmbeddedCursor(self._worker, find=(self._sync, args, kwargs))
 
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
+        embedded_rules.check_call("aggregate", (pipeline,), kwargs)
         return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
 
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
@@ -228,8 +235,29 @@ class EmbeddedCollection:
         return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
-        docs = await self._worker.run(lambda: list(self._sync.list_indexes(**kwargs)))
+        # PyMongo decodes listIndexes with `document_class=SON`: nested options are SON too.
+        docs = await self._worker.run(lambda: [_son(doc) for doc in self._sync.list_indexes(**kwargs)])
         return EmbeddedCursor(self._worker, docs=docs)
+
+    async def create_index(self, keys: Any, **kwargs: Any) -> str:
+        embedded_rules.check_call("create_index", (keys,), kwargs)
+        options = {k: v for k, v in kwargs.items() if k not in embedded_rules.COMMAND_OPTIONS}
+        name: str = await self._worker.run(self._create_indexes, [IndexModel(keys, **options)])
+        return name
+
+    async def create_indexes(self, indexes: list[IndexModel], **kwargs: Any) -> list[str]:
+        embedded_rules.check_call("create_indexes", (indexes,), kwargs)
+        await self._worker.run(self._create_indexes, indexes)
+        return [str(model.document["name"]) for model in indexes]
+
+    def _create_indexes(self, models: list[IndexModel]) -> str:
+        """On the worker: mongod's name/option conflicts with the indexes there, then the builds."""
+        specs = [dict(model.document) for model in models]
+        embedded_rules.check_index_build(self._sync.list_indexes(), specs)
+        for spec in specs:
+            options = {k: v for k, v in spec.items() if k != "key"}
+            self._sync.create_index(list(spec["key"].items()), **options)
+        return str(specs[-1]["name"])
 
     # Options given to `get_collection`/`with_options` are recorded like PyMongo's (durable repositories
     # pin them); the engine has one copy of the data, so they change nothing here.
@@ -304,6 +332,7 @@ class EmbeddedAsyncClient:
         vars(self._sync)["_speedups"] = True
         self._worker = _InlineWorker() if inline else _Worker()
         _install_speedups()
+        embedded_fidelity.install()
 
     def get_database(self, name: str, **kwargs: Any) -> EmbeddedDatabase:
         return EmbeddedDatabase(self, self._sync.get_database(name, **kwargs), self._worker)
@@ -331,6 +360,12 @@ class EmbeddedAsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _son(value: Any) -> Any:
+    if isinstance(value, dict):
+        return SON((key, _son(item)) for key, item in value.items())
+    return value
 
 
 _MISSING = object()
