@@ -180,5 +180,8 @@ class ParticipantRepository(Repository):
 
 
 def _seconds_since(field: str, until: datetime) -> dict[str, Any]:
-    """Whole seconds from the date in `field` to `until`, never negative (aggregation expression)."""
-    return {"$max": [0, {"$floor": {"$divide": [{"$subtract": [until, field]}, 1000]}}]}
+    """Whole seconds from the date in `field` to `until`, never negative (aggregation expression).
+
+    An integer (`$toLong`): `$divide` gives a double on mongod and `$floor` keeps it one, so without it
+    `watchSeconds` would be stored, summed and answered as 12.0 instead of 12."""
+    return {"$toLong": {"$max": [0, {"$floor": {"$divide": [{"$subtract": [until, field]}, 1000]}}]}}
