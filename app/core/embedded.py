@@ -9,7 +9,9 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
   instead, after one yield (`EMBEDDED_ENGINE_THREAD=false`, the test suite): as atomic, every call
   still a suspension point, no thread hop;
 * cursors are built synchronously and read on the worker at the first `__anext__`/`to_list`;
-* sessions/transactions and change streams raise instead of silently doing nothing.
+* sessions/transactions and change streams raise instead of silently doing nothing;
+* every call first passes `embedded_rules.check_call` (what mongod 7.0 refuses is refused, with its
+  code), and `embedded_fidelity` makes the engine answer like mongod where mongomock-ng does not.
 """
 
 import asyncio

@@ -13,6 +13,7 @@ Codes and messages follow mongod 7.0 (src/mongo/db/update, matcher, pipeline, ca
 docs/decisions.md, "Rule checks on the embedded engine".
 """
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NoReturn
@@ -358,27 +359,39 @@ def check_update(update: Any, *, flt: Any = None, upsert: bool = False, array_fi
     if not isinstance(first, str) or not first.startswith("$"):
         raise ValueError("update only works with $ operators")
     modified: list[tuple[str, str]] = []  # (operator, path)
+    dynamic = False  # a path with '$' (positional, arrayFilters) or a top-level '$' field
     for op, body in update.items():
-        if not isinstance(op, str) or not op.startswith("$") or op not in UPDATE_OPERATORS:
+        if op not in UPDATE_OPERATORS:
             refuse(FAILED_TO_PARSE, f"Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update specified as an array")  # fmt: skip
         if not isinstance(body, Mapping):
             refuse(FAILED_TO_PARSE, f"Modifiers operate on fields but we found type {type(body).__name__} instead. For example: {{$mod: {{<field>: ...}}}} not {{{op}: {body!r}}}")  # fmt: skip
+        plain = op in _NO_OPERAND_RULES
         for path, value in body.items():
-            if not isinstance(path, str):
+            if type(path) is not str and not isinstance(path, str):
                 raise InvalidDocument(f"documents must have only string keys, key was {path!r}")
-            _check_update_path(op, path)
-            _check_update_operand(op, path, value)
+            if not path or path[0] == "." or path[-1] == "." or ".." in path:
+                _check_update_path(op, path)
+            if "$" in path:
+                dynamic = True
+                _check_update_path(op, path)
+                if op in ("$set", "$setOnInsert") and path[0] == "$" and not _POSITIONAL.fullmatch(path.split(".")[0]):  # fmt: skip
+                    refuse(DOLLAR_PREFIXED_FIELD_NAME, f"The dollar ($) prefixed field '{path}' in '{path}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.")  # fmt: skip
+            if not plain:
+                _check_update_operand(op, path, value)
             modified.append((op, path))
             if op == "$rename":
                 modified.append((op, value))
-            on_id = path == "_id" or path.startswith("_id.")
-            if on_id and op not in ("$set", "$setOnInsert", "$min", "$max"):  # these may keep _id unchanged
+            if path[:3] == "_id" and (len(path) == 3 or path[3] == ".") and op not in _MAY_KEEP_ID:
                 refuse(IMMUTABLE_FIELD, f"Performing an update on the path '{path}' would modify the immutable field '_id'")  # fmt: skip
-            if op in ("$set", "$setOnInsert") and path.startswith("$") and not _POSITIONAL.fullmatch(path.split(".")[0]):  # fmt: skip
-                refuse(DOLLAR_PREFIXED_FIELD_NAME, f"The dollar ($) prefixed field '{path}' in '{path}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.")  # fmt: skip
-    _check_conflicts(modified)
-    _check_array_filters(modified, array_filters)
-    _check_positional(modified, flt, upsert)
+    if len(modified) > 1:
+        _check_conflicts(modified)
+    if dynamic or array_filters:
+        _check_array_filters(modified, array_filters)
+        _check_positional(modified, flt, upsert)
+
+
+_NO_OPERAND_RULES = frozenset({"$set", "$setOnInsert", "$unset", "$min", "$max", "$pull"})
+_MAY_KEEP_ID = frozenset({"$set", "$setOnInsert", "$min", "$max"})  # checked on the document (66)
 
 
 def _check_update_path(op: str, path: str) -> None:
@@ -440,12 +453,14 @@ def _check_update_operand(op: str, path: str, value: Any) -> None:
 
 
 def _check_conflicts(modified: list[tuple[str, str]]) -> None:
-    split = [(op, path, path.split(".")) for op, path in modified]
-    for i, (_, a, parts_a) in enumerate(split):
-        for _, b, parts_b in split[i + 1 :]:
-            if _overlap(parts_a, parts_b):
-                shorter, longer = (a, b) if len(parts_a) <= len(parts_b) else (b, a)
-                refuse(CONFLICTING_UPDATE_OPERATORS, f"Updating the path '{longer}' would create a conflict at '{shorter}'")  # fmt: skip
+    """Two modified paths where one is the other or a prefix of it (mongod: ConflictingUpdateOperators).
+
+    Sorted by components, a path is followed by its extensions; if any pair overlaps, some neighbours do.
+    """
+    ordered = sorted(tuple(path.split(".")) for _, path in modified)
+    for shorter, longer in itertools.pairwise(ordered):
+        if longer[: len(shorter)] == shorter:
+            refuse(CONFLICTING_UPDATE_OPERATORS, f"Updating the path '{'.'.join(longer)}' would create a conflict at '{'.'.join(shorter)}'")  # fmt: skip
 
 
 def _check_array_filters(modified: list[tuple[str, str]], array_filters: Any) -> None:
