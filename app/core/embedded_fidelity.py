@@ -95,6 +95,15 @@ def check_update_target(document: Mapping[str, Any], update: Mapping[str, Any], 
                 _check_path(document, "$set", target, None)
             else:
                 _check_path(document, op, target, value)
+        if (
+            op == "$set"
+            and not inserting
+            and any(str(p).startswith("$") and "." not in str(p) and p != "$" for p in body)
+        ):
+            _refuse(
+                52,
+                "The dollar ($) prefixed field is not valid for storage (a top-level '$' field of a stored document)",
+            )
         changes_id = op == "$set" and "_id" in body and "_id" in document and not inserting
         if changes_id and (body["_id"] != document["_id"] or type(body["_id"]) is not type(document["_id"])):
             _refuse(66, "Performing an update on the path '_id' would modify the immutable field '_id'")

@@ -374,7 +374,8 @@ def check_update(update: Any, *, flt: Any = None, upsert: bool = False, array_fi
             if "$" in path:
                 dynamic = True
                 _check_update_path(op, path)
-                if op in ("$set", "$setOnInsert") and path[0] == "$" and not _POSITIONAL.fullmatch(path.split(".")[0]):  # fmt: skip
+                # An upsert that inserts may create one (an insert); an update of a stored document may not.
+                if op in ("$set", "$setOnInsert") and not upsert and path[0] == "$" and not _POSITIONAL.fullmatch(path.split(".")[0]):  # fmt: skip
                     refuse(DOLLAR_PREFIXED_FIELD_NAME, f"The dollar ($) prefixed field '{path}' in '{path}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.")  # fmt: skip
             if not plain:
                 _check_update_operand(op, path, value)
@@ -537,11 +538,12 @@ def check_pipeline_update(pipeline: Sequence[Any], *, array_filters: Any = None)
 def check_document(doc: Any, *, replacement: bool = False) -> None:
     if not isinstance(doc, Mapping):
         raise TypeError(f"document must be an instance of dict, bson.son.SON, bson.raw_bson.RawBSONDocument, or a type that inherits from collections.MutableMapping, not {type(doc)}")  # fmt: skip
-    for key in doc:
+    # Inserts may hold top-level '$' fields since 5.0 (a replacement may not).
+    for key in doc if replacement else ():
         if isinstance(key, str) and key.startswith("$"):
-            if replacement and key == next(iter(doc)):
+            if key == next(iter(doc)):
                 raise ValueError("replacement can not include $ operators")
-            refuse(DOLLAR_PREFIXED_FIELD_NAME, f"The dollar ($) prefixed field '{key}' in '{key}' is not allowed in the context of an insert/replacement document.")  # fmt: skip
+            refuse(DOLLAR_PREFIXED_FIELD_NAME, f"The dollar ($) prefixed field '{key}' in '{key}' is not allowed in the context of an update's replacement document.")  # fmt: skip
     if "_id" in doc:
         _id = doc["_id"]
         if isinstance(_id, list | tuple):
