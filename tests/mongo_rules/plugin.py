@@ -52,8 +52,10 @@ ENGINE_FILES = {
 }
 TESTS_DIR = str(ROOT / "tests") + os.sep
 OWN_DIR = str(Path(__file__).resolve().parent) + os.sep
-# Differential checks per (kind, call site) and process: enough to see each shape in many states.
+# Differential checks per (kind, call site): per test and per process. Enough to see each shape in many
+# states, while the money harness (thousands of schedules through the same call sites) stays cheap.
 CAP = int(os.environ.get("MONGO_RULES_CAP", "300"))
+CAP_PER_TEST = int(os.environ.get("MONGO_RULES_CAP_PER_TEST", "25"))
 MAX_DOCS_SCANNED = 2000
 
 
@@ -74,10 +76,14 @@ class Recorder:
         self.lock = threading.Lock()
         self.violations: list[Violation] = []
         self.budget: Counter[tuple[str, str]] = Counter()
+        self.test_budget: Counter[tuple[str, str]] = Counter()
         self.checked: Counter[str] = Counter()
 
     def allow(self, kind: str, site: str) -> bool:
         with self.lock:
+            self.test_budget[(kind, site)] += 1
+            if self.test_budget[(kind, site)] > CAP_PER_TEST:
+                return False
             self.budget[(kind, site)] += 1
             allowed = self.budget[(kind, site)] <= CAP
             if allowed:
@@ -87,6 +93,11 @@ class Recorder:
     def add(self, rule: str, site: str, message: str) -> None:
         with self.lock:
             self.violations.append(Violation(rule, site, message[:600]))
+
+    def new_test(self) -> None:
+        with self.lock:
+            self.test_budget.clear()
+            self.violations = []
 
     def take(self) -> list[Violation]:
         with self.lock:
@@ -576,7 +587,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    REC.take()
+    REC.new_test()
 
 
 def _fail_on_violations(when: str) -> None:
