@@ -108,17 +108,33 @@ class Recorder:
 REC = Recorder()
 
 
+_FILE_KINDS: dict[str, tuple[int, str]] = {}  # filename -> (0 app, 1 tests, 2 other), relative path
+
+
+def _file_kind(filename: str) -> tuple[int, str]:
+    kind = _FILE_KINDS.get(filename)
+    if kind is None:
+        if filename.startswith(APP_DIR) and filename not in ENGINE_FILES:
+            kind = (0, os.path.relpath(filename, ROOT))
+        elif filename.startswith(TESTS_DIR) and not filename.startswith(OWN_DIR):
+            kind = (1, os.path.relpath(filename, ROOT))
+        else:
+            kind = (2, "")
+        _FILE_KINDS[filename] = kind
+    return kind
+
+
 def call_site() -> str:
-    """The first frame in app/ outside the engine adapter, else the first outside this plugin."""
+    """The first frame in app/ outside the engine adapter, else the first in tests/ outside this plugin."""
     frame = sys._getframe(2)
     fallback = "<unknown>"
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if filename.startswith(APP_DIR) and filename not in ENGINE_FILES:
-            return f"{os.path.relpath(filename, ROOT)}:{frame.f_lineno} {frame.f_code.co_name}"
-        ours = filename.startswith(TESTS_DIR) and not filename.startswith(OWN_DIR)
-        if fallback == "<unknown>" and ours and filename not in ENGINE_FILES:
-            fallback = f"{os.path.relpath(filename, ROOT)}:{frame.f_lineno} {frame.f_code.co_name}"
+        code = frame.f_code
+        kind, path = _file_kind(code.co_filename)
+        if kind == 0:
+            return f"{path}:{frame.f_lineno} {code.co_name}"
+        if kind == 1 and fallback == "<unknown>":
+            fallback = f"{path}:{frame.f_lineno} {code.co_name}"
         frame = frame.f_back  # type: ignore[assignment]
     return fallback
 
@@ -311,7 +327,7 @@ def post_image_diff(
     site: str,
 ) -> None:
     update = b.get("update")
-    if not before or not isinstance(update, Mapping | list) or not REC.allow("post-image", site):
+    if not before or not isinstance(update, Mapping | list):
         return
     engine_update = _engine_filter(update)
     for _id, pre, inserting in before:
@@ -481,7 +497,8 @@ def judged(
         filter_diff(sync, flt, where=where, site=site)
     if op in SORTED_OPS and b.get("sort") is not None:
         sort_diff(sync, flt, b["sort"], where=where, site=site)
-    before = snapshots(sync, op, b) if op in WRITE_OPS and b.get("update") is not None else []
+    modelled = op in WRITE_OPS and b.get("update") is not None and REC.allow("post-image", site)
+    before = snapshots(sync, op, b) if modelled else []
     ids = [i for i, _, inserting in before if not inserting]
     try:
         result = call(sync, *args, **kwargs)
