@@ -432,10 +432,14 @@ class TestAnswersLikeMongod:
             "truncated": {"$trunc": "$x"},
             "rounded": {"$round": ["$x"]},
             "int_floor": {"$floor": "$n"},
-            "long": {"$toLong": {"$floor": {"$divide": ["$n", 2]}}},
+            "long": {"$toLong": {"$floor": {"$divide": ["$n", 2]}}},  # a long: int (Int64 from mongod)
         }
         (row,) = await (await mdb.things.aggregate([{"$project": expressions}])).to_list()
-        assert {k: (v, type(v)) for k, v in row.items() if k != "_id"} == {
+        kinds = {
+            k: (v, float if type(v) is float else int if isinstance(v, int) else type(v))
+            for k, v in row.items()
+        }
+        assert {k: kind for k, kind in kinds.items() if k != "_id"} == {
             "half": (3.0, float), "floored": (4.0, float), "ceiled": (8.0, float), "truncated": (7.0, float),
             "rounded": (8.0, float), "int_floor": (9, int), "long": (4, int),
         }  # fmt: skip
@@ -562,7 +566,7 @@ REFUSED: list[tuple[str, Any, tuple[type[Exception], int | None]]] = [
     ("same index under another name", lambda c: c.create_index("n", name="again"), _refused(85)),
     ("unencodable value", lambda c: c.insert_one({"s": {1, 2}}), _refused(None, InvalidDocument)),
     ("unencodable filter value", lambda c: c.find_one({"s": Decimal("1.5")}), _refused(None, InvalidDocument)),
-    ("unencodable update value", lambda c: c.update_one({"_id": 1}, {"$set": {"u": uuid.uuid4()}}), _refused(None, InvalidDocument)),
+    ("unencodable update value", lambda c: c.update_one({"_id": 1}, {"$set": {"u": uuid.uuid4()}}), _refused(None, ValueError)),
 ]  # fmt: skip
 
 

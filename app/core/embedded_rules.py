@@ -174,13 +174,10 @@ def _overlap(a: Sequence[str], b: Sequence[str]) -> bool:
 
 
 def check_encodable(value: Any, what: str) -> None:
-    """PyMongo encodes every document it sends: an unencodable value fails before anything is sent."""
-    try:
-        data = bson.encode({"v": value}, codec_options=CODEC)
-    except InvalidDocument as exc:
-        raise InvalidDocument(f"{what}: {exc}") from None
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidDocument(f"{what}: cannot encode: {exc}") from None
+    """PyMongo encodes every document it sends: an unencodable value fails before anything is sent, with
+    PyMongo's own error (`InvalidDocument`; `ValueError` for a `uuid.UUID` under the default UUID
+    representation; `OverflowError` for an int beyond 64 bits)."""
+    data = bson.encode({"v": value}, codec_options=CODEC)
     if len(data) > 16 * 1024 * 1024:
         raise DocumentTooLarge(f"{what}: BSON document too large ({len(data)} bytes)")
 
