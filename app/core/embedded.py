@@ -9,7 +9,9 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
   instead, after one yield (`EMBEDDED_ENGINE_THREAD=false`, the test suite): as atomic, every call
   still a suspension point, no thread hop;
 * cursors are built synchronously and read on the worker at the first `__anext__`/`to_list`;
-* sessions/transactions and change streams raise instead of silently doing nothing;
+* sessions are causally consistent (trivially: one copy of the data, every operation in order) and
+  refuse what PyMongo refuses (an ended session, another client's); transactions and change streams
+  raise instead of silently doing nothing;
 * every call first passes `embedded_rules.check_call` (what mongod 7.0 refuses is refused, with its
   code), and `embedded_fidelity` makes the engine answer like mongod where mongomock-ng does not.
 """
@@ -37,6 +39,7 @@ from mongomock_ng.filtering import filter_applies
 from pymongo import IndexModel
 
 from app.core import embedded_fidelity, embedded_rules
+from app.core.embedded_session import EmbeddedSession, use_session
 
 Document = dict[str, Any]
 _IDENTITY_CACHE_SIZE = 256
@@ -124,6 +127,8 @@ def _on_worker(*names: str) -> Callable[[type], type]:
 
             def make(name: str) -> Callable[..., Any]:
                 async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    if "session" in kwargs:
+                        use_session(self.database.client, kwargs.pop("session"))
                     embedded_rules.check_call(name, args, kwargs)  # what mongod refuses, refused
                     return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
 
@@ -223,9 +228,13 @@ class EmbeddedCollection:
         self.name, self.full_name = sync_collection.name, sync_collection.full_name
 
     def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         return EmbeddedCursor(self._worker, find=(self._sync, args, kwargs))
 
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         embedded_rules.check_call("aggregate", (pipeline,), kwargs)
         return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
 
@@ -237,17 +246,23 @@ class EmbeddedCollection:
         return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         # PyMongo decodes listIndexes with `document_class=SON`: nested options are SON too.
         docs = await self._worker.run(lambda: [_son(doc) for doc in self._sync.list_indexes(**kwargs)])
         return EmbeddedCursor(self._worker, docs=docs)
 
     async def create_index(self, keys: Any, **kwargs: Any) -> str:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         embedded_rules.check_call("create_index", (keys,), kwargs)
         options = {k: v for k, v in kwargs.items() if k not in embedded_rules.COMMAND_OPTIONS}
         name: str = await self._worker.run(self._create_indexes, [IndexModel(keys, **options)])
         return name
 
     async def create_indexes(self, indexes: list[IndexModel], **kwargs: Any) -> list[str]:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         embedded_rules.check_call("create_indexes", (indexes,), kwargs)
         await self._worker.run(self._create_indexes, indexes)
         return [str(model.document["name"]) for model in indexes]
@@ -351,8 +366,15 @@ class EmbeddedAsyncClient:
         names: list[str] = await self._worker.run(self._sync.list_database_names)
         return names
 
-    def start_session(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("sessions and transactions are not available on the embedded engine")
+    def start_session(
+        self,
+        causal_consistency: bool | None = None,
+        default_transaction_options: Any = None,
+        snapshot: bool = False,
+    ) -> "EmbeddedSession":
+        if snapshot:
+            raise NotImplementedError("snapshot sessions are not available on the embedded engine")
+        return EmbeddedSession(self, causal_consistency is not False)
 
     async def close(self) -> None:
         self._worker.shutdown()
