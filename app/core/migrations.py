@@ -193,7 +193,14 @@ def _number(value: Any) -> Any:
 def _normalized(spec: Mapping[str, Any]) -> tuple[Any, ...]:
     options = {name: spec.get(name) for name in COMPARED_OPTIONS}
     options["unique"], options["sparse"] = bool(options["unique"]), bool(options["sparse"])
-    return _keys(spec), tuple(sorted((k, repr(v)) for k, v in options.items()))
+    return _keys(spec), tuple(sorted((k, repr(_plain(v))) for k, v in options.items()))
+
+
+def _plain(value: Any) -> Any:
+    """Nested options as plain dicts: PyMongo's `list_indexes` decodes them as `SON`, whose repr differs."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def _describe(spec: Mapping[str, Any]) -> str:

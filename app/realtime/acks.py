@@ -10,7 +10,18 @@ from typing import Any
 import orjson
 
 from app.core.envelope import dumps
-from app.core.errors import AppError
+from app.core.errors import AppError, ErrorCode, NotAuthenticated
+
+TOKEN_EXPIRED_MESSAGE = "the access token expired: reconnect with a fresh token"
+# The `tokenExpired` server event, sent just before the server disconnects a socket whose token expired.
+TOKEN_EXPIRED = {"reason": "tokenExpired", "message": TOKEN_EXPIRED_MESSAGE}
+
+
+class TokenExpired(NotAuthenticated):
+    """An event on a socket whose token expired: 401 ack, then `tokenExpired` and disconnect."""
+
+    def __init__(self) -> None:
+        super().__init__(TOKEN_EXPIRED_MESSAGE, code=ErrorCode.TOKEN_EXPIRED)
 
 
 def wire(value: Any) -> Any:

@@ -41,7 +41,7 @@ class SendMessage(BaseModel):
     """A chat message to post in a stream the socket joined."""
 
     content: str = Field(
-        description="One line, 1–500 characters after trimming, no control characters (REST's rules).",
+        description="One line, 1–500 characters after trimming, under the text policy (REST's rules).",
         examples=["Hello from Istanbul!"],
     )
     streamId: str | None = Field(
@@ -132,6 +132,14 @@ class BannedEvent(BaseModel):
     actionType: BanAction
 
 
+class TokenExpiredEvent(BaseModel):
+    """The socket's access token expired; the server disconnects it right after: connect again with a
+    fresh token."""
+
+    reason: Literal["tokenExpired"]
+    message: str = Field(examples=["the access token expired: reconnect with a fresh token"])
+
+
 # --- the registry -----------------------------------------------------------------------------------------
 
 
@@ -163,8 +171,12 @@ class Namespace:
 
 
 # Every client event may also answer these (docs/security.md, "Realtime limits").
+# Refused payloads (400, 413) and event names not declared here (404 `unknown event`) are strikes: 20
+# within 10 s disconnect the socket; packets that are not Socket.IO close the connection.
 COMMON_ERRORS = {
-    400: "the payload is not one JSON object, or `streamId` is not a 24-character hex id",
+    400: "the payload is not one JSON object (or not JSON text, e.g. a lone surrogate), nests over 8 "
+    "levels, or `streamId` is not a 24-character hex id",
+    401: "the socket's access token expired (`tokenExpired` follows, then the server disconnects)",
     413: "the payload is over 8 KiB",
     429: "over the event rate (10/s, burst 20) or the streams-per-socket limit (10)",
     500: "unexpected failure (logged, no detail)",
@@ -188,6 +200,12 @@ _LEAVE = ClientEvent(
     StreamRef,
     [LeaveAck],
     {409: "`you are not in this stream`"},
+)
+_TOKEN_EXPIRED = ServerEvent(
+    "tokenExpired",
+    "The socket's access token expired (on every namespace of a signed-in connection); the server "
+    "disconnects it right after.",
+    TokenExpiredEvent,
 )
 _BANNED = ServerEvent(
     "banned",
@@ -222,6 +240,7 @@ NAMESPACES: dict[str, Namespace] = {
                 "guests, broadcasters, active renters).",
                 RecordingReadyEvent,
             ),
+            _TOKEN_EXPIRED,
         ],
     ),
     LIVE_NS: Namespace(
@@ -236,6 +255,7 @@ NAMESPACES: dict[str, Namespace] = {
                 ViewerCountEvent,
             ),
             _BANNED,
+            _TOKEN_EXPIRED,
         ],
     ),
     CHAT_NS: Namespace(
@@ -250,11 +270,13 @@ NAMESPACES: dict[str, Namespace] = {
                 SendMessage,
                 [ChatMessage],
                 {
-                    400: "`content` blank, over 500 characters or with control characters; `streamId` "
-                    "missing while the socket is in several streams",
+                    400: "`content` refused by the text policy (blank or only zero-width characters, over "
+                    "500 characters or 1500 bytes, control characters, direction controls, U+2028/U+2029, "
+                    "invalid text); `streamId` missing while the socket is in several streams",
                     401: "anonymous socket",
                     403: "banned (BLOCK or CHAT_ONLY)",
-                    409: "the stream is not active, or the socket has not joined it",
+                    409: "the stream is not active, or the socket has not joined it (`join the stream first "
+                    "(joinStream), then send messages`)",
                     429: "over the chat limit (5 messages per 10 s per user and stream, REST included)",
                 },
             ),
@@ -267,6 +289,7 @@ NAMESPACES: dict[str, Namespace] = {
             ),
             ServerEvent("superlike", "A superlike was paid; to the stream's room.", Superlike),
             _BANNED,
+            _TOKEN_EXPIRED,
         ],
     ),
 }
