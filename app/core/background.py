@@ -140,7 +140,7 @@ async def run_leased_forever(
     the database's latency, not a whole pass. The lease stays with its holder between passes (renewed
     by the next pass) and is released when the loop is cancelled (shutdown).
     """
-    leases = LeaseRepository(db, now)  # `now`: the embedded engine's server clock (tests pass a manual one)
+    leases = LeaseRepository(db)  # expiry on the server's clock (the embedded engine's: its client's clock)
     holder = f"{socket.gethostname()}:{os.getpid()}:{name}:{uuid.uuid4().hex[:8]}"
     lease = HeldLease(leases, name, holder, ttl or interval * 3, monotonic)
     try:

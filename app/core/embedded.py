@@ -9,7 +9,8 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
   instead, after one yield (`EMBEDDED_ENGINE_THREAD=false`, the test suite): as atomic, every call
   still a suspension point, no thread hop;
 * cursors are built synchronously and read on the worker at the first `__anext__`/`to_list`;
-* sessions/transactions and change streams raise instead of silently doing nothing.
+* sessions/transactions and change streams raise instead of silently doing nothing;
+* `$$NOW` in pipeline updates is the client's server clock (app.core.embedded_now).
 """
 
 import asyncio
@@ -31,6 +32,9 @@ from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.collection import Cursor as _SyncCursor
 from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
+
+from app.core.embedded_now import ServerClock, set_server_clock
+from app.core.timeutils import utcnow
 
 Document = dict[str, Any]
 _IDENTITY_CACHE_SIZE = 256
@@ -297,13 +301,18 @@ class EmbeddedDatabase:
 class EmbeddedAsyncClient:
     """`pymongo.AsyncMongoClient` look-alike holding the whole database in process memory."""
 
-    def __init__(self, *, inline: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, inline: bool = False, clock: ServerClock = utcnow, **kwargs: Any) -> None:
         kwargs.setdefault("tz_aware", True)
         self._sync = mongomock_ng.MongoClient(**kwargs)
         # A marker of our own, read by the patches below, which are scoped to our clients.
         vars(self._sync)["_speedups"] = True
         self._worker = _InlineWorker() if inline else _Worker()
         _install_speedups()
+        self.set_server_clock(clock)
+
+    def set_server_clock(self, clock: ServerClock) -> None:
+        """The engine's server clock, which `$$NOW` reads (app.core.embedded_now); tests pass a manual one."""
+        set_server_clock(self._sync, clock)
 
     def get_database(self, name: str, **kwargs: Any) -> EmbeddedDatabase:
         return EmbeddedDatabase(self, self._sync.get_database(name, **kwargs), self._worker)
