@@ -3,13 +3,17 @@ never fatal, dropped only on request; commit quorum where the server takes one; 
 
 from typing import Any, ClassVar
 
+import bson
 import pytest
+from bson.codec_options import CodecOptions
+from bson.son import SON
 from pymongo.errors import ServerSelectionTimeoutError
 from pymongo.operations import IndexModel
 
 from app.cli import MIGRATED, NOT_CLEAN, UNAVAILABLE, migrate_indexes_command
 from app.core.embedded import EmbeddedAsyncClient
 from app.core.migrations import declared_indexes, migrate_indexes
+from app.repositories import REPOSITORIES
 from tests.conftest import make_settings
 
 
@@ -178,3 +182,52 @@ def test_cli_help_names_the_flag(capsys):
         migrate_indexes_command(["--help"])
     assert "--drop-obsolete" in capsys.readouterr().out
     assert NOT_CLEAN == 1
+
+
+# --- listings as PyMongo decodes them (issue 22, defect 2) ------------------------------------------------
+
+
+def as_pymongo_decodes(doc: dict[str, Any]) -> SON:
+    """What `AsyncCollection.list_indexes` yields: the server's BSON decoded with `SON`, nested too."""
+    return bson.decode(bson.encode(doc), codec_options=CodecOptions(document_class=SON))
+
+
+class SonListingCollection:
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    async def list_indexes(self) -> FakeCursor:
+        docs = await (await self._collection.list_indexes()).to_list()
+        return FakeCursor([as_pymongo_decodes(doc) for doc in docs])
+
+
+class SonListingDb:
+    """The embedded database, with index listings decoded the way PyMongo decodes a server's."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    def __getitem__(self, name: str) -> SonListingCollection:
+        return SonListingCollection(self._db[name])
+
+
+async def test_a_son_decoded_listing_of_the_declared_indexes_is_clean_and_nothing_is_dropped(fresh_db):
+    first = await migrate_indexes(fresh_db, REPOSITORIES)
+    assert first.created and first.clean
+    server_like = SonListingDb(fresh_db)
+    [listing] = [
+        doc
+        for doc in await (await server_like["live_streams"].list_indexes()).to_list()
+        if doc["name"] == "one_live_slot_per_creator"
+    ]
+    assert type(listing["partialFilterExpression"]) is SON  # the case that `repr` told apart
+    second = await migrate_indexes(server_like, REPOSITORIES)
+    assert second.lines() == []  # nothing created, no conflict, nothing obsolete
+    dropping = await migrate_indexes(server_like, REPOSITORIES, drop_obsolete=True)
+    assert dropping.lines() == []  # `--drop-obsolete` rebuilds nothing

@@ -184,9 +184,21 @@ def _number(value: Any) -> Any:
 
 
 def _normalized(spec: Mapping[str, Any]) -> tuple[Any, ...]:
-    options = {name: spec.get(name) for name in COMPARED_OPTIONS}
+    """Keys in order and the compared options as plain values: PyMongo decodes `listIndexes` with
+    `SON` (nested options included), the declarations are dicts; `repr` would tell them apart."""
+    options = {name: _plain(spec.get(name)) for name in COMPARED_OPTIONS}
     options["unique"], options["sparse"] = bool(options["unique"]), bool(options["sparse"])
-    return _keys(spec), tuple(sorted((k, repr(v)) for k, v in options.items()))
+    return _keys(spec), options
+
+
+def _plain(value: Any) -> Any:
+    """`value` as dicts, lists and scalars: any mapping (SON, RawBSONDocument) a dict, whole floats ints
+    (the server may answer `60.0` for a declared `60`). Field order inside options is not compared."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return _number(value)
 
 
 def _describe(spec: Mapping[str, Any]) -> str:
