@@ -1,9 +1,11 @@
 """Index migration (issue 12 item 7): missing indexes created, conflicting and obsolete ones reported and
 never fatal, dropped only on request; commit quorum where the server takes one; the CLI command."""
 
+import asyncio
 from typing import Any, ClassVar
 
 import bson
+import pymongo
 import pytest
 from bson.codec_options import CodecOptions
 from bson.son import SON
@@ -118,11 +120,18 @@ class FakeCollection:
     def __init__(self, name: str, fail: BaseException | None = None) -> None:
         self.name, self.fail = name, fail
         self.created: list[tuple[list[str], dict[str, Any]]] = []
+        self.deadlines: list[float | None] = []
+        self.slow: asyncio.Event | None = None  # set: a build that runs until the event is set
 
     async def list_indexes(self) -> FakeCursor:
         return FakeCursor([{"name": "_id_", "key": {"_id": 1}}])
 
     async def create_indexes(self, models: list[IndexModel], **options: Any) -> None:
+        # What PyMongo turns into the command's `maxTimeMS` (`Connection.apply_timeout`): the time left
+        # before the operation's deadline, None when there is none.
+        self.deadlines.append(pymongo._csot.remaining())
+        if self.slow is not None:
+            await self.slow.wait()
         if self.fail:
             raise self.fail
         self.created.append(([m.document["name"] for m in models], options))
@@ -160,6 +169,31 @@ async def test_commit_quorum_majority_where_the_server_takes_one(hello, quorum):
 async def test_an_unavailable_database_raises_for_the_caller_to_retry():
     with pytest.raises(ServerSelectionTimeoutError):
         await migrate_indexes(FakeServer({"setName": "rs0"}, ServerSelectionTimeoutError("down")), [Widgets])
+
+
+async def test_index_builds_carry_no_client_deadline():
+    """Under `timeoutMS` PyMongo sends `maxTimeMS` with `createIndexes`; mongod aborts a build that
+    reaches it and the next try starts from zero (SERVER-46595): a long build would never finish."""
+    server = FakeServer({"setName": "rs0"})
+    with pymongo.timeout(8):  # the client's per-operation budget, as `timeoutMS` applies it
+        await migrate_indexes(server, [Widgets], build_timeout_seconds=600)
+    assert server.widgets.created and server.widgets.deadlines == [None]
+
+
+async def test_a_build_longer_than_the_wait_is_reported_as_building_and_left_to_finish(caplog):
+    server = FakeServer({"setName": "rs0"})
+    server.widgets.slow = asyncio.Event()
+    # not an outage: no raise; the guard only keeps a migration that waits for the build from hanging
+    report = await asyncio.wait_for(migrate_indexes(server, [Widgets], build_timeout_seconds=0.01), 5)
+    assert sorted(report.building) == ["widgets.by_owner", "widgets.expiry", "widgets.sku_unique"]
+    assert "building widgets.sku_unique" in report.lines() and report.created == []
+    server.widgets.slow.set()  # the server finishes the build: the command that started it returns
+    for _ in range(100):
+        if server.widgets.created:
+            break
+        await asyncio.sleep(0)
+    assert [names for names, _ in server.widgets.created] == [["sku_unique", "by_owner", "expiry"]]
+    assert server.widgets.deadlines == [None]  # one command, never aborted nor sent again
 
 
 # --- the command -------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ raises (the caller retries later); nothing else does. See docs/decisions.md, "In
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pymongo
@@ -54,6 +55,7 @@ class MigrationReport:
     conflicts: list[IndexProblem] = field(default_factory=list)
     obsolete: list[IndexProblem] = field(default_factory=list)
     failed: list[IndexProblem] = field(default_factory=list)
+    building: list[str] = field(default_factory=list)  # still building on the server when the wait ended
 
     @property
     def clean(self) -> bool:
@@ -67,6 +69,7 @@ class MigrationReport:
             *(f"conflict {problem}" for problem in self.conflicts),
             *(f"obsolete {problem}" for problem in self.obsolete),
             *(f"failed {problem}" for problem in self.failed),
+            *(f"building {name}" for name in self.building),
         ]
 
 
@@ -91,8 +94,10 @@ async def migrate_indexes(
     repositories: Sequence[type[Any]],
     *,
     drop_obsolete: bool = False,
-    build_timeout_seconds: float = 600.0,
+    build_timeout_seconds: float | None = 600.0,
 ) -> MigrationReport:
+    """`build_timeout_seconds`: how long to wait for the builds before reporting them as still building
+    (None: until they end); never a deadline sent to the server."""
     report = MigrationReport()
     quorum = await _commit_quorum(db)
     present = set(await db.list_collection_names())
@@ -131,7 +136,9 @@ async def migrate_indexes(
                 report.obsolete.append(IndexProblem(collection_name, name, detail))
         await _create(collection, to_create, quorum, build_timeout_seconds, report)
     for line in report.lines():
-        (log.info if line.startswith(("created", "dropped")) else log.warning)("index_migration", change=line)
+        (log.info if line.startswith(("created", "dropped", "building")) else log.warning)(
+            "index_migration", change=line
+        )
     return report
 
 
@@ -141,10 +148,21 @@ async def _drop(collection: Any, name: str, report: MigrationReport) -> None:
 
 
 async def _create(
-    collection: Any, specs: list[dict[str, Any]], quorum: str | None, budget: float, report: MigrationReport
+    collection: Any,
+    specs: list[dict[str, Any]],
+    quorum: str | None,
+    wait: float | None,
+    report: MigrationReport,
 ) -> None:
     """Build `specs` in one command; when the server refuses it, build them one by one so that each
-    failure is reported against its own index and the others still get built."""
+    failure is reported against its own index and the others still get built.
+
+    The command carries no client deadline: under `timeoutMS` PyMongo would send `maxTimeMS`, and a
+    build interrupted by it is aborted and starts again from zero on the next try (SERVER-46595), so a
+    long build would never finish. The migration waits `wait` seconds for it (None: until it ends);
+    a build still running then is reported as **building** and left to finish on the server (its
+    command stays open in the background; `listIndexes` shows the index once it is ready).
+    """
     if not specs:
         return
     options = {} if quorum is None else {"commitQuorum": quorum}
@@ -152,9 +170,16 @@ async def _create(
         IndexModel(list(spec["key"].items()), **{k: v for k, v in spec.items() if k != "key"})
         for spec in specs
     ]
+    build = asyncio.ensure_future(_build_without_deadline(collection, models, options))
+    done, _ = await asyncio.wait({build}, timeout=wait)
+    if not done:
+        names = [f"{collection.name}.{spec['name']}" for spec in specs]
+        report.building.extend(names)
+        _builds_in_progress.add(build)
+        build.add_done_callback(partial(_build_ended, names))
+        return
     try:
-        with pymongo.timeout(budget):
-            await collection.create_indexes(models, **options)
+        build.result()
     except PyMongoError as exc:
         if database_unavailable(exc) is not None:
             raise
@@ -162,9 +187,30 @@ async def _create(
             report.failed.append(IndexProblem(collection.name, specs[0]["name"], f"not created: {exc}"))
             return
         for spec in specs:
-            await _create(collection, [spec], quorum, budget, report)
+            await _create(collection, [spec], quorum, wait, report)
         return
     report.created.extend(f"{collection.name}.{spec['name']}" for spec in specs)
+
+
+# Builds that outlived the migration's wait: referenced until they end (a task nobody holds may be
+# collected), their outcome logged then.
+_builds_in_progress: set["asyncio.Future[None]"] = set()
+
+
+async def _build_without_deadline(collection: Any, models: list[IndexModel], options: dict[str, Any]) -> None:
+    with pymongo.timeout(0):  # 0: no deadline at all (None would fall back to the client's timeoutMS)
+        await collection.create_indexes(models, **options)
+
+
+def _build_ended(names: list[str], build: "asyncio.Future[None]") -> None:
+    _builds_in_progress.discard(build)
+    if build.cancelled():
+        return
+    exc = build.exception()
+    if exc is None:
+        log.info("index_build_finished", indexes=names)
+    else:
+        log.error("index_build_failed", indexes=names, error=f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
 async def _commit_quorum(db: Database) -> str | None:
