@@ -32,6 +32,7 @@ from app.core.middleware import (
 )
 from app.core.migrations import DatabasePreparation
 from app.core.openapi import install_openapi
+from app.core.required_indexes import RequiredIndexes
 from app.core.routing import add_routes
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
 from app.creators import router as creators_router
@@ -103,10 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.aioz, app.state.aioz_fake = build_aioz(settings)
         # Indexes, then the demo seed, retried in the background while the database is unavailable:
         # the process serves /health (and /ready 503) instead of exiting (docs/decisions.md).
+        # Money writes wait for the unique indexes their exactly-once rests on (docs/decisions.md).
+        app.state.required_indexes = required = RequiredIndexes(db, REPOSITORIES)
         preparation = DatabasePreparation(
             db,
             REPOSITORIES,
-            after=[partial(seed_demo_if_wanted, app, settings)],
+            after=[required.check, partial(seed_demo_if_wanted, app, settings)],
             build_timeout_seconds=settings.mongodb_index_build_timeout_ms / 1000,
         )
         app.state.database_preparation = preparation

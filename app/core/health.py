@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from app.core.db import Db, ping
 from app.core.envelope import Envelope, error_responses, failure, ok
+from app.core.required_indexes import RequiredIndexes, unavailable_detail
 
 router = APIRouter(tags=["Operations"])
 
@@ -33,11 +34,15 @@ async def health() -> Response:
     summary="Readiness: the database answers and its indexes are in place",
 )
 async def ready(request: Request, db: Db) -> Response:
-    """Readiness: 200 when the database answers a ping within a second and start-up's index migration
-    has run; 503 otherwise. No token needed."""
+    """Readiness: 200 when the database answers a ping within a second, start-up's index migration
+    has run and the unique indexes money rests on are ready; 503 otherwise (naming missing indexes).
+    No token needed."""
     if not await ping(db):
         return failure(503, ["Service unavailable", "database is not reachable"])
     preparation = getattr(request.app.state, "database_preparation", None)
     if preparation is not None and not preparation.ready:
         return failure(503, ["Service unavailable", "database indexes are being prepared"])
+    required: RequiredIndexes | None = getattr(request.app.state, "required_indexes", None)
+    if required is not None and await required.current():
+        return failure(503, ["Service unavailable", unavailable_detail(required.missing)])
     return ok({"status": "ready"})

@@ -25,6 +25,7 @@ from typing import Any
 
 import pymongo
 import structlog
+from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 from pymongo.operations import IndexModel
 
@@ -32,6 +33,13 @@ from app.core.db import Database, is_embedded, note_failure, outages
 from app.core.errors import database_unavailable
 
 log = structlog.get_logger("app.migrations")
+
+INDEX_BUILD_FAILURES = Counter(
+    "index_build_failures_total",
+    "Index builds the server refused or that failed, by index; `required` says whether money's "
+    "exactly-once rests on it (money writes answer 503 until it exists).",
+    ("index", "required"),
+)
 
 # Options that make two indexes on the same keys different indexes; server-added fields (`v`, `ns`,
 # `background`, text/2dsphere versions) are not compared.
@@ -99,6 +107,7 @@ async def migrate_indexes(
     """`build_timeout_seconds`: how long to wait for the builds before reporting them as still building
     (None: until they end); never a deadline sent to the server."""
     report = MigrationReport()
+    required = required_index_names(repositories)
     quorum = await _commit_quorum(db)
     present = set(await db.list_collection_names())
     for collection_name, wanted in declared_indexes(repositories).items():
@@ -134,7 +143,9 @@ async def migrate_indexes(
             else:
                 detail = f"not declared ({_describe(existing[name])})"
                 report.obsolete.append(IndexProblem(collection_name, name, detail))
-        await _create(collection, to_create, quorum, build_timeout_seconds, report)
+        await _create(collection, to_create, quorum, build_timeout_seconds, report, required)
+    for problem in report.failed:
+        note_build_failure(f"{problem.collection}.{problem.name}", problem.detail, required)
     for line in report.lines():
         (log.info if line.startswith(("created", "dropped", "building")) else log.warning)(
             "index_migration", change=line
@@ -153,6 +164,7 @@ async def _create(
     quorum: str | None,
     wait: float | None,
     report: MigrationReport,
+    required: set[str],
 ) -> None:
     """Build `specs` in one command; when the server refuses it, build them one by one so that each
     failure is reported against its own index and the others still get built.
@@ -176,7 +188,7 @@ async def _create(
         names = [f"{collection.name}.{spec['name']}" for spec in specs]
         report.building.extend(names)
         _builds_in_progress.add(build)
-        build.add_done_callback(partial(_build_ended, names))
+        build.add_done_callback(partial(_build_ended, names, required))
         return
     try:
         build.result()
@@ -187,7 +199,7 @@ async def _create(
             report.failed.append(IndexProblem(collection.name, specs[0]["name"], f"not created: {exc}"))
             return
         for spec in specs:
-            await _create(collection, [spec], quorum, wait, report)
+            await _create(collection, [spec], quorum, wait, report, required)
         return
     report.created.extend(f"{collection.name}.{spec['name']}" for spec in specs)
 
@@ -202,15 +214,35 @@ async def _build_without_deadline(collection: Any, models: list[IndexModel], opt
         await collection.create_indexes(models, **options)
 
 
-def _build_ended(names: list[str], build: "asyncio.Future[None]") -> None:
+def _build_ended(names: list[str], required: set[str], build: "asyncio.Future[None]") -> None:
     _builds_in_progress.discard(build)
     if build.cancelled():
         return
     exc = build.exception()
     if exc is None:
         log.info("index_build_finished", indexes=names)
+        return
+    for name in names:
+        note_build_failure(name, f"{type(exc).__name__}: {str(exc)[:300]}", required)
+
+
+def required_index_names(repositories: Iterable[type[Any]]) -> set[str]:
+    """`collection.index` of every index a repository requires (`Repository.required_indexes`)."""
+    return {
+        f"{repository.collection_name}.{name}"
+        for repository in repositories
+        for name in getattr(repository, "required_indexes", ())
+    }
+
+
+def note_build_failure(index: str, detail: str, required: set[str]) -> None:
+    """A failed build: counted; logged as an error when money's exactly-once rests on the index."""
+    is_required = index in required
+    INDEX_BUILD_FAILURES.labels(index, "true" if is_required else "false").inc()
+    if is_required:
+        log.error("required_index_build_failed", index=index, error=detail, effect="money writes answer 503")
     else:
-        log.error("index_build_failed", indexes=names, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        log.warning("index_build_failed", index=index, error=detail)
 
 
 async def _commit_quorum(db: Database) -> str | None:
@@ -306,3 +338,8 @@ class DatabasePreparation:
             self.first_attempt.set()
             log.info("database_prepared", attempts=self.attempts)
             return
+
+
+def same_index(existing: Mapping[str, Any], declared: Mapping[str, Any]) -> bool:
+    """True when a listed index is the declared one: same keys in order and same compared options."""
+    return _normalized(existing) == _normalized(declared)

@@ -86,6 +86,7 @@ class InsufficientCredits(ValidationFailed):
 class CreditTransactionRepository(Repository):
     collection_name = "credit_transactions"
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
+    required_indexes = ("idempotency",)  # a retried movement is applied once (docs/money.md)
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel([("userId", ASCENDING), ("occurredAt", DESCENDING), ("_id", DESCENDING)], name="history"),
