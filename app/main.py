@@ -19,7 +19,7 @@ from app.aioz.factory import build_aioz
 from app.bans import router as bans_router
 from app.chat import router as chat_router
 from app.core import health
-from app.core.background import LeasedJob, cancel_all, run_leased_forever
+from app.core.background import Job, LeasedJob, cancel_all, run_leased_forever
 from app.core.config import Settings
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
@@ -32,9 +32,10 @@ from app.core.middleware import (
 )
 from app.core.migrations import DatabasePreparation
 from app.core.openapi import install_openapi
-from app.core.required_indexes import RequiredIndexes
+from app.core.required_indexes import RequiredIndexes, paused_while_missing
 from app.core.routing import add_routes
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
+from app.core.timeutils import utcnow
 from app.creators import router as creators_router
 from app.creators.service import publish_most_watched
 from app.dev import router as dev_router
@@ -69,7 +70,9 @@ tokens printed at start-up, then press **Authorize** and paste the token.
 """
 
 
-UNMETERED = frozenset({"/metrics", "/health", "/ready"})  # probes and scrapes: no request metrics
+UNMETERED = frozenset(
+    {"/metrics", "/health", "/ready", "/health/jobs"}
+)  # probes and scrapes: no request metrics
 STARTUP_WAIT_SECONDS = 3.0  # longest wait for the first index migration attempt before serving
 SHUTDOWN_WAIT_SECONDS = 5.0  # longest wait for the background loops to stop and release their leases
 
@@ -78,10 +81,15 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
     """Every background job, each guarded by its own lease (also run once each by bench/plans.py)."""
     db, interval = app.state.db, settings.reconcile_interval_seconds
     gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
+    required = getattr(app.state, "required_indexes", None)
+
+    def moves_money(job: Job) -> Job:  # such passes wait for the unique indexes money rests on
+        return job if required is None else paused_while_missing(required, job)
+
     jobs = [
-        LeasedJob(RECONCILE_LEASE, interval, flows.reconciler(db, gateway).run_once),
+        LeasedJob(RECONCILE_LEASE, interval, moves_money(flows.reconciler(db, gateway).run_once)),
         LeasedJob(REMINDERS_LEASE, interval, ReminderScheduler(db).run_once),
-        LeasedJob(SETTLEMENT_LEASE, interval, RentalSettlement(db).run_once),
+        LeasedJob(SETTLEMENT_LEASE, interval, moves_money(RentalSettlement(db).run_once)),
     ]
     if settings.ranking_max_age_seconds > 0:
         refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
@@ -117,10 +125,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(TimeoutError):
             wait = None if settings.uses_embedded_db else STARTUP_WAIT_SECONDS
             await asyncio.wait_for(preparation.first_attempt.wait(), wait)
+        app.state.started_at = utcnow()
         if settings.background_tasks:
+            app.state.background_jobs = jobs = background_jobs(app, settings)  # /health/jobs reports them
             tasks += [
-                asyncio.create_task(run_leased_forever(db, job.name, job.interval, job.run))
-                for job in background_jobs(app, settings)
+                asyncio.create_task(run_leased_forever(db, job.name, job.interval, job.run)) for job in jobs
             ]
         app.state.background_tasks = tasks
         await app.state.realtime.start()

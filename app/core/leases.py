@@ -65,3 +65,18 @@ class LeaseRepository(Repository):
 
     async def release(self, name: str, holder: str) -> None:
         await self.collection.delete_one({"_id": name, "holder": holder})
+
+
+class JobRunRepository(Repository):
+    """When each background job last completed a pass, on the server's clock, whichever replica ran it:
+    `{_id: job, lastSuccessAt}` (the lease document is deleted on release, so it cannot keep it)."""
+
+    collection_name = "background_job_runs"
+
+    async def record_success(self, job: str) -> None:
+        await self.collection.update_one({"_id": job}, [{"$set": {"lastSuccessAt": "$$NOW"}}], upsert=True)
+
+    async def last_successes(self, jobs: list[str]) -> dict[str, Any]:
+        """`{job: lastSuccessAt}` of the given jobs that completed a pass at least once."""
+        cursor = self.collection.find({"_id": {"$in": jobs}}, {"lastSuccessAt": True})
+        return {doc["_id"]: doc.get("lastSuccessAt") async for doc in cursor}
