@@ -265,3 +265,59 @@ async def test_a_son_decoded_listing_of_the_declared_indexes_is_clean_and_nothin
     assert second.lines() == []  # nothing created, no conflict, nothing obsolete
     dropping = await migrate_indexes(server_like, REPOSITORIES, drop_obsolete=True)
     assert dropping.lines() == []  # `--drop-obsolete` rebuilds nothing
+
+
+# --- shard keys (issue 22, defect 5) ----------------------------------------------------------------------
+
+
+class ShardedWidgets:
+    collection_name = "widgets"
+    shard_key = (("ownerId", 1),)
+    indexes: ClassVar[list[IndexModel]] = [IndexModel([("sku", 1)], name="sku")]
+
+
+async def test_drop_obsolete_never_drops_an_index_supporting_the_planned_shard_key(fresh_db):
+    await fresh_db.widgets.create_indexes(
+        [
+            IndexModel([("ownerId", 1)], name="ownerId_1"),  # made by hand for sh.shardCollection
+            IndexModel([("ownerId", 1), ("at", -1)], name="owner_at"),  # supports it too
+            IndexModel([("legacy", 1)], name="legacy"),
+        ]
+    )
+    report = await migrate_indexes(fresh_db, [ShardedWidgets], drop_obsolete=True)
+    assert report.dropped == ["widgets.legacy"]
+    assert sorted(report.kept) == [
+        "widgets.ownerId_1 (supports the shard key)",
+        "widgets.owner_at (supports the shard key)",
+    ]
+    assert {"ownerId_1", "owner_at"} <= (await names(fresh_db)).keys()
+
+
+async def test_drop_obsolete_never_drops_an_index_supporting_the_clusters_shard_key(fresh_db):
+    """The key the cluster really uses (`config.collections`, written by `sh.shardCollection`), even one
+    the plan does not name."""
+    await fresh_db.client["config"]["collections"].insert_one(
+        {"_id": "migrations.widgets", "key": SON([("region", "hashed")]), "unique": False}
+    )
+    await fresh_db.widgets.create_indexes(
+        [
+            IndexModel([("region", "hashed")], name="region_hashed"),
+            IndexModel([("region", 1)], name="region_1"),
+        ]
+    )
+    report = await migrate_indexes(fresh_db, [Widgets], drop_obsolete=True)
+    assert report.kept == ["widgets.region_hashed (supports the shard key)"]
+    assert "widgets.region_1" in report.dropped  # ranged: not what the hashed key routes with
+    assert "region_hashed" in await names(fresh_db)
+
+
+async def test_a_conflicting_index_that_supports_the_shard_key_is_reported_not_dropped(fresh_db):
+    class Declared:
+        collection_name = "widgets"
+        shard_key = (("ownerId", 1),)
+        indexes: ClassVar[list[IndexModel]] = [IndexModel([("ownerId", 1)], name="by_owner", unique=True)]
+
+    await fresh_db.widgets.create_index([("ownerId", 1)], name="ownerId_1")
+    report = await migrate_indexes(fresh_db, [Declared], drop_obsolete=True)
+    assert report.dropped == [] and [p.name for p in report.conflicts] == ["by_owner"]
+    assert "supports the shard key" in report.conflicts[0].detail

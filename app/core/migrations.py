@@ -64,6 +64,7 @@ class MigrationReport:
     obsolete: list[IndexProblem] = field(default_factory=list)
     failed: list[IndexProblem] = field(default_factory=list)
     building: list[str] = field(default_factory=list)  # still building on the server when the wait ended
+    kept: list[str] = field(default_factory=list)  # undeclared but supporting a shard key: never dropped
 
     @property
     def clean(self) -> bool:
@@ -78,6 +79,7 @@ class MigrationReport:
             *(f"obsolete {problem}" for problem in self.obsolete),
             *(f"failed {problem}" for problem in self.failed),
             *(f"building {name}" for name in self.building),
+            *(f"kept {name}" for name in self.kept),
         ]
 
 
@@ -108,6 +110,7 @@ async def migrate_indexes(
     (None: until they end); never a deadline sent to the server."""
     report = MigrationReport()
     required = required_index_names(repositories)
+    planned = planned_shard_keys(repositories)
     quorum = await _commit_quorum(db)
     present = set(await db.list_collection_names())
     for collection_name, wanted in declared_indexes(repositories).items():
@@ -116,6 +119,9 @@ async def migrate_indexes(
         if collection_name in present:  # a collection not created yet has no index to compare
             existing = {doc["name"]: doc for doc in await (await collection.list_indexes()).to_list()}
         by_keys = {_keys(doc): name for name, doc in existing.items()}
+        shard_keys = [planned[collection_name]] if collection_name in planned else []
+        if drop_obsolete and existing:  # before dropping anything: the shard key the cluster really uses
+            shard_keys += await _live_shard_key(db, collection_name)
         to_create: list[dict[str, Any]] = []
         accounted = {"_id_"}
         for name, spec in wanted.items():
@@ -132,13 +138,17 @@ async def migrate_indexes(
             else:
                 to_create.append(spec)
                 continue
-            if drop_obsolete:
+            if drop_obsolete and not supports_shard_key(existing[in_the_way], shard_keys):
                 await _drop(collection, in_the_way, report)
                 to_create.append(spec)
             else:
+                if drop_obsolete:
+                    detail += "; not dropped: it supports the shard key"
                 report.conflicts.append(IndexProblem(collection_name, name, detail))
         for name in existing.keys() - accounted:
-            if drop_obsolete:
+            if supports_shard_key(existing[name], shard_keys):  # mongod refuses to drop the last one
+                report.kept.append(f"{collection_name}.{name} (supports the shard key)")
+            elif drop_obsolete:
                 await _drop(collection, name, report)
             else:
                 detail = f"not declared ({_describe(existing[name])})"
@@ -147,10 +157,54 @@ async def migrate_indexes(
     for problem in report.failed:
         note_build_failure(f"{problem.collection}.{problem.name}", problem.detail, required)
     for line in report.lines():
-        (log.info if line.startswith(("created", "dropped", "building")) else log.warning)(
+        (log.info if line.startswith(("created", "dropped", "building", "kept")) else log.warning)(
             "index_migration", change=line
         )
     return report
+
+
+ShardKey = tuple[tuple[str, Any], ...]
+
+
+def planned_shard_keys(repositories: Iterable[type[Any]]) -> dict[str, ShardKey]:
+    """`{collection: shard key}` of the sharding plan (`Repository.shard_key`)."""
+    return {
+        repository.collection_name: tuple(repository.shard_key)
+        for repository in repositories
+        if getattr(repository, "shard_key", None)
+    }
+
+
+def supports_shard_key(index: Mapping[str, Any], shard_keys: Iterable[ShardKey]) -> bool:
+    """True when the index's keys start with a shard key's fields (hashed where the key is hashed):
+    such an index may be the one the cluster routes and splits chunks with."""
+    keys = _keys(index)
+    for shard_key in shard_keys:
+        prefix = keys[: len(shard_key)]
+        if len(prefix) == len(shard_key) and all(
+            field == key_field and (direction == "hashed") == (key_direction == "hashed")
+            for (field, direction), (key_field, key_direction) in zip(prefix, shard_key, strict=True)
+        ):
+            return True
+    return False
+
+
+async def _live_shard_key(db: Database, collection_name: str) -> list[ShardKey]:
+    """The collection's shard key as the cluster's catalogue says (`config.collections`, what
+    `sh.shardCollection` wrote), [] when unsharded; a catalogue we may not read is logged, not fatal
+    (the planned shard keys are protected anyway)."""
+    try:
+        doc = await db.client["config"]["collections"].find_one(
+            {"_id": f"{db.name}.{collection_name}"}, {"key": True, "dropped": True}
+        )
+    except PyMongoError as exc:
+        if database_unavailable(exc) is not None:
+            raise
+        log.warning("shard_key_unknown", collection=collection_name, error=str(exc)[:300])
+        return []
+    if doc is None or doc.get("dropped") or not doc.get("key"):
+        return []
+    return [tuple((field, _number(direction)) for field, direction in dict(doc["key"]).items())]
 
 
 async def _drop(collection: Any, name: str, report: MigrationReport) -> None:
