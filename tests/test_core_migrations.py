@@ -164,6 +164,48 @@ async def test_commit_quorum_majority_where_the_server_takes_one(hello, quorum):
     server = FakeServer(hello)
     await migrate_indexes(server, [Widgets])
     assert server.widgets.created and all(options == quorum for _, options in server.widgets.created)
+    for _, options in server.widgets.created:
+        assert create_indexes_refusals(hello, options) == []
+
+
+def create_indexes_refusals(hello: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """MongoDB 7.0's rules for `createIndexes`' commitQuorum (index_builds_coordinator.cpp): only a
+    replica set member or mongos takes one (a standalone answers IllegalOperation, code 20); its value
+    is "majority", "votingMembers", a member count or a replica set tag."""
+    if "commitQuorum" not in options:
+        return []
+    if "setName" not in hello and hello.get("msg") != "isdbgrid":
+        return ["20 IllegalOperation: commitQuorum is supported only for replica sets"]
+    quorum = options["commitQuorum"]
+    if not ((isinstance(quorum, int) and quorum >= 0) or (isinstance(quorum, str) and quorum)):
+        return ["2 BadValue: invalid commitQuorum"]
+    return []
+
+
+def test_the_commit_quorum_rule_check_refuses_a_standalone_quorum():
+    assert create_indexes_refusals({"isWritablePrimary": True}, {"commitQuorum": "majority"}) != []
+
+
+async def test_the_embedded_engine_takes_the_same_path_and_answers_as_a_standalone(fresh_db, monkeypatch):
+    """No engine branch: the migration asks `hello` on the embedded engine too (answered like a
+    standalone server), so it sends no commit quorum there."""
+    asked: list[Any] = []
+    sent: list[dict[str, Any]] = []
+    command, create = type(fresh_db).command, type(fresh_db.widgets).create_indexes
+
+    async def recording_command(self: Any, name: Any, **kwargs: Any) -> Any:
+        asked.append(name)
+        return await command(self, name, **kwargs)
+
+    async def recording_create(self: Any, models: Any, **options: Any) -> Any:
+        sent.append(options)
+        return await create(self, models, **options)
+
+    monkeypatch.setattr(type(fresh_db), "command", recording_command)
+    monkeypatch.setattr(type(fresh_db.widgets), "create_indexes", recording_create)
+    await migrate_indexes(fresh_db, [Widgets])
+    assert asked == ["hello"] and sent == [{}]
+    assert create_indexes_refusals(await fresh_db.command("hello"), sent[0]) == []
 
 
 async def test_an_unavailable_database_raises_for_the_caller_to_retry():

@@ -29,7 +29,7 @@ from prometheus_client import Counter
 from pymongo.errors import PyMongoError
 from pymongo.operations import IndexModel
 
-from app.core.db import Database, is_embedded, note_failure, outages
+from app.core.db import Database, note_failure, outages
 from app.core.errors import database_unavailable
 
 log = structlog.get_logger("app.migrations")
@@ -300,9 +300,9 @@ def note_build_failure(index: str, detail: str, required: set[str]) -> None:
 
 
 async def _commit_quorum(db: Database) -> str | None:
-    """`majority` where MongoDB accepts a commit quorum (replica sets, mongos), else None."""
-    if is_embedded(db):
-        return None
+    """`majority` where MongoDB accepts a commit quorum (replica sets, mongos), else None (standalone
+    servers refuse one). One path on both engines: the embedded engine answers `hello` like a
+    standalone server (no `setName`)."""
     hello = await db.command("hello")
     return "majority" if "setName" in hello or hello.get("msg") == "isdbgrid" else None
 
