@@ -42,6 +42,7 @@ ENVELOPE_KEYS = {"isSuccess", "statusCode", "data", "errors", "timestamp"}
 ANONYMOUS_ALLOWED = {
     "GET /health",
     "GET /ready",
+    "GET /health/jobs",
     "POST /api/v1/dev/users",
     "POST /api/v1/dev/token",
     "GET /api/v1/live-stream/most-watched-creators",
