@@ -30,7 +30,7 @@ from app.core.middleware import (
     SingleValuedQueryMiddleware,
     UnhandledErrorMiddleware,
 )
-from app.core.migrations import DatabasePreparation
+from app.core.migrations import DatabasePreparation, cancel_builds_in_progress
 from app.core.openapi import install_openapi
 from app.core.required_indexes import RequiredIndexes, paused_while_missing
 from app.core.routing import add_routes
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await cancel_all(tasks, wait=SHUTDOWN_WAIT_SECONDS)  # a cancelled loop releases its lease
+            cancel_builds_in_progress()  # not reported as failed builds when the client closes
             await app.state.realtime.stop()
             await app.state.aioz.aclose()
             await client.close()

@@ -2,13 +2,17 @@
 `/ready` answers 503 naming it and money writes answer 503 with nothing written; a failed required build
 is logged as an error and counted in a metric."""
 
+from datetime import UTC, datetime
+
 import pytest
 from bson import ObjectId
 from prometheus_client import REGISTRY
 from pymongo.operations import IndexModel
 
 from app.core import required_indexes
+from app.core.errors import DatabaseUnavailable
 from app.core.migrations import migrate_indexes
+from app.main import background_jobs
 from app.repositories import REPOSITORIES
 from tests.helpers import auth, create_stream, iso_in
 from tests.streams import API, started_stream
@@ -124,3 +128,14 @@ def test_every_money_collection_requires_its_unique_index():
         "superlikes.idempotency",
         "replay_rentals.rental_unique",
     }
+
+
+async def test_money_passes_wait_for_the_indexes_and_others_go_on(app, db):
+    jobs = {job.name: job for job in background_jobs(app, app.state.settings)}
+    await db["replay_rentals"].drop_index("rental_unique")
+    for name in ("reconcile", "replay-settlement"):
+        with pytest.raises(DatabaseUnavailable, match=r"replay_rentals\.rental_unique"):
+            await jobs[name].run(datetime.now(UTC))
+    await jobs["reminders"].run(datetime.now(UTC))  # moves no money
+    await migrate_indexes(db, REPOSITORIES)
+    await jobs["replay-settlement"].run(datetime.now(UTC))

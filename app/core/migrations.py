@@ -268,6 +268,12 @@ async def _build_without_deadline(collection: Any, models: list[IndexModel], opt
         await collection.create_indexes(models, **options)
 
 
+def cancel_builds_in_progress() -> None:
+    """At shutdown, before the client closes: stop following builds (the server goes on with them)."""
+    for build in list(_builds_in_progress):
+        build.cancel()
+
+
 def _build_ended(names: list[str], required: set[str], build: "asyncio.Future[None]") -> None:
     _builds_in_progress.discard(build)
     if build.cancelled():
