@@ -1,20 +1,25 @@
 """Index migration: bring each collection's indexes to what the repositories declare, never fail serving.
 
-`migrate_indexes(db, repositories)` compares `list_indexes` with the declared `IndexModel`s:
+`migrate_indexes(db, repositories)` compares `list_indexes` with the declared `IndexModel`s (keys in
+order and options, as plain values: PyMongo decodes the listing with SON):
 
-* **missing** (no index of that name and no index on those keys): created within the build budget,
-  a collection's missing indexes in one `createIndexes` command (one by one again when the server
-  refuses it, so each failure is reported against its own index), with commit quorum `majority` on a replica set or sharded cluster (a voting member
-  that is down cannot stall the build forever; standalone servers and the embedded engine take no
-  commit quorum);
+* **missing** (no index of that name and no index on those keys): created, a collection's missing
+  indexes in one `createIndexes` command (one by one again when the server refuses it, so each failure
+  is reported against its own index), with commit quorum `majority` on a replica set or sharded
+  cluster (a voting member that is down cannot stall the build forever; standalone servers take none),
+  without a client deadline (a build aborted by `maxTimeMS` restarts from zero); a build still running
+  when the wait ends is reported as **building** and left to finish;
 * **conflicting** (same name with other keys/options, or same keys under another name): reported,
   left as they are; MongoDB would refuse to create the declared one anyway;
 * **obsolete** (neither declared nor conflicting, `_id_` aside): reported;
-* **failed** (the server refused the build, e.g. existing data violates a new unique index): reported.
+* **kept** (undeclared but supporting the planned or the cluster's shard key): never dropped;
+* **failed** (the server refused the build, e.g. existing data violates a new unique index): reported,
+  counted, and logged as an error when money requires the index (`Repository.required_indexes`).
 
 With `drop_obsolete=True` (the explicit `allmine-live migrate-indexes --drop-obsolete`) obsolete and
-conflicting indexes are dropped and the declared ones created in their place. An unavailable database
-raises (the caller retries later); nothing else does. See docs/decisions.md, "Index migrations".
+conflicting indexes are dropped and the declared ones created in their place, except those supporting
+a shard key. An unavailable database raises (the caller retries later); nothing else does. See
+docs/decisions.md, "Index migrations".
 """
 
 import asyncio
