@@ -10,7 +10,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # Worker processes for the test suite (pytest-xdist); `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint lint-openapi format bench fake-aioz lock lock-check clean
+.PHONY: install run test test-mongo lint lint-openapi format bench bench-plans fake-aioz lock lock-check clean
 
 # The environment is exactly a lock file: pip bootstraps the pinned uv (hash-checked), uv syncs the lock
 # (removing anything else, e.g. the bench extra) and installs the project itself editable without deps.
@@ -45,6 +45,17 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
+# The real-server run of CI's `mongodb` job, locally: MongoDB 7.0 as a one-node replica set and Redis 7.4 in
+# Docker (docker-compose.test.yml), then .ci/mongo (migrate-indexes twice, the whole suite with the money
+# harness, bench/plans.py); the containers are removed afterwards, whatever the outcome. Needs Docker with
+# the compose plugin.
+TEST_COMPOSE := docker compose -f docker-compose.test.yml
+MONGODB_TEST_URL_LOCAL := mongodb://localhost:27017/?replicaSet=rs0
+test-mongo:
+	$(TEST_COMPOSE) up -d --wait
+	MONGODB_TEST_URL='$(MONGODB_TEST_URL_LOCAL)' REDIS_TEST_URL=redis://localhost:6379/0 \
+		PYTEST_WORKERS=$(PYTEST_WORKERS) .ci/mongo; status=$$?; $(TEST_COMPOSE) down -v; exit $$status
+
 # Redocly's `recommended` ruleset on the served OpenAPI document (target: 0 errors, 0 warnings).
 # Needs Node.js (npx); without it the target says so and succeeds, so `make` works on Python-only machines.
 REDOCLY ?= @redocly/cli@2.77.0
@@ -63,6 +74,15 @@ format: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+# bench/plans.py on the server MONGODB_URL names: a short scale-1 run (every load-test endpoint for 2 s, a few
+# curve requests, one pass of every background job), then every command shape the app sent is explained;
+# exits 1 on a collection scan. Writes under var/ and bench/results/ only (docs/benchmarks.md is untouched).
+bench-plans: $(BENCH_STAMP)
+	@test -n "$$MONGODB_URL" || { echo "bench-plans: set MONGODB_URL (query plans need a real MongoDB)"; exit 2; }
+	@mkdir -p var
+	$(BIN)/python -m bench --seconds 2 --warmup 0.5 --scales 1 --curve-requests 5 --no-realtime-target --no-pin \
+		--output var/bench-plans.md
 
 fake-aioz: $(STAMP)
 	$(BIN)/aioz-fake --host 127.0.0.1 --port 8081

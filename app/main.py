@@ -93,7 +93,13 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
     ]
     if settings.ranking_max_age_seconds > 0:
         refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
-        jobs.append(LeasedJob("rankings", refresh_every, partial(publish_most_watched, db)))
+        jobs.append(
+            LeasedJob(
+                "rankings",
+                refresh_every,
+                partial(publish_most_watched, db, budget_seconds=settings.mongodb_timeout_ms / 1000),
+            )
+        )
         jobs.append(LeasedJob("featured", refresh_every, partial(publish_featured, db)))
     return jobs
 

@@ -15,7 +15,7 @@ import mongomock_ng
 import pytest
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, InvalidOperation
 
 from app.core.embedded import EmbeddedAsyncClient
 from tests.conftest import MONGODB_TEST_URL
@@ -273,10 +273,46 @@ async def test_ping_command(mdb):
     assert (await mdb.command("ping"))["ok"] == 1.0
 
 
+class TestSessions:
+    """Causally consistent sessions (app.core.sessions) run the same code on both engines."""
+
+    async def test_causal_session_reads_its_writes(self, mdb):
+        async with mdb.client.start_session(causal_consistency=True) as session:
+            assert session.options.causal_consistency is True
+            await mdb.things.insert_one({"_id": 1, "n": 1}, session=session)
+            await mdb.things.update_one({"_id": 1}, {"$inc": {"n": 1}}, session=session)
+            assert (await mdb.things.find_one({"_id": 1}, session=session))["n"] == 2
+            assert [d["n"] async for d in mdb.things.find({}, session=session)] == [2]
+            assert await mdb.things.count_documents({}, session=session) == 1
+            assert session.operation_time is not None  # advanced by every operation
+
+    async def test_ended_session_is_refused(self, mdb):
+        session = mdb.client.start_session(causal_consistency=True)
+        await session.end_session()
+        assert session.has_ended
+        with pytest.raises(InvalidOperation):
+            await mdb.things.find_one({}, session=session)
+
+    async def test_session_of_another_client_is_refused(self, mdb):
+        embedded = isinstance(mdb.client, EmbeddedAsyncClient)
+        other = EmbeddedAsyncClient(tz_aware=True) if embedded else AsyncMongoClient(MONGODB_TEST_URL)
+        try:
+            with pytest.raises(InvalidOperation):
+                await mdb.things.insert_one({"x": 1}, session=other.start_session())
+        finally:
+            await other.close()
+
+
 class TestAdapterOnly:
-    async def test_sessions_are_refused(self, embedded):
+    async def test_transactions_are_refused(self, embedded):
+        session = embedded.start_session(causal_consistency=True)
+        assert not session.in_transaction
         with pytest.raises(NotImplementedError):
-            embedded.start_session()
+            session.start_transaction()
+        with pytest.raises(NotImplementedError):
+            await session.with_transaction(lambda s: None)
+        with pytest.raises(NotImplementedError):
+            embedded.start_session(snapshot=True)
 
     async def test_change_streams_are_refused(self, embedded):
         with pytest.raises(NotImplementedError):

@@ -9,7 +9,9 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
   instead, after one yield (`EMBEDDED_ENGINE_THREAD=false`, the test suite): as atomic, every call
   still a suspension point, no thread hop;
 * cursors are built synchronously and read on the worker at the first `__anext__`/`to_list`;
-* sessions/transactions and change streams raise instead of silently doing nothing;
+* sessions are causally consistent (trivially: one copy of the data, every operation in order) and
+  refuse what PyMongo refuses (an ended session, another client's); transactions and change streams
+  raise instead of silently doing nothing;
 * `$$NOW` in pipeline updates is the client's server clock (app.core.embedded_now).
 """
 
@@ -34,6 +36,7 @@ from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
 
 from app.core.embedded_now import ServerClock, set_server_clock
+from app.core.embedded_session import EmbeddedSession, use_session
 from app.core.timeutils import utcnow
 
 Document = dict[str, Any]
@@ -122,6 +125,8 @@ def _on_worker(*names: str) -> Callable[[type], type]:
 
             def make(name: str) -> Callable[..., Any]:
                 async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    if "session" in kwargs:
+                        use_session(self.database.client, kwargs.pop("session"))
                     return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
 
                 method.__name__ = method.__qualname__ = name
@@ -219,9 +224,13 @@ class EmbeddedCollection:
         self.name, self.full_name = sync_collection.name, sync_collection.full_name
 
     def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         return EmbeddedCursor(self._worker, find=(self._sync, args, kwargs))
 
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
 
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
@@ -232,6 +241,8 @@ class EmbeddedCollection:
         return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         docs = await self._worker.run(lambda: list(self._sync.list_indexes(**kwargs)))
         return EmbeddedCursor(self._worker, docs=docs)
 
@@ -329,8 +340,15 @@ class EmbeddedAsyncClient:
         names: list[str] = await self._worker.run(self._sync.list_database_names)
         return names
 
-    def start_session(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("sessions and transactions are not available on the embedded engine")
+    def start_session(
+        self,
+        causal_consistency: bool | None = None,
+        default_transaction_options: Any = None,
+        snapshot: bool = False,
+    ) -> "EmbeddedSession":
+        if snapshot:
+            raise NotImplementedError("snapshot sessions are not available on the embedded engine")
+        return EmbeddedSession(self, causal_consistency is not False)
 
     async def close(self) -> None:
         self._worker.shutdown()

@@ -4,8 +4,9 @@ Both replicas run with `REDIS_URL`, so python-socketio's Redis manager carries e
 With `MONGODB_TEST_URL` both share that database. Without it each replica's embedded engine is private
 to its process, so the test gives B the same user and stream documents as A by copying the raw documents
 through test-only routes (`replica.py`); the events themselves are still raised only on A (REST chat post
-and REST end) and can reach B's socket only through Redis. Skipped when `redis-server` is not on PATH
-(`.ci/run` installs Debian's).
+and REST end) and can reach B's socket only through Redis. With `REDIS_TEST_URL` (CI's `mongodb` job,
+`make test-mongo`) both use that server; otherwise the test starts `redis-server` from PATH (`.ci/run`
+installs Debian's) and is skipped without one.
 """
 
 import os
@@ -25,8 +26,10 @@ from tests.realtime.conftest import Received, free_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = shutil.which("redis-server")
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL")
 pytestmark = pytest.mark.skipif(
-    REDIS is None, reason="redis-server is not on PATH (apt-get install redis-server)"
+    REDIS is None and not REDIS_TEST_URL,
+    reason="redis-server is not on PATH (apt-get install redis-server) and REDIS_TEST_URL is unset",
 )
 
 
@@ -50,13 +53,20 @@ def wait_http(url: str) -> None:
 
 @pytest.fixture
 def cluster(tmp_path):
-    redis_port, ports = free_port(), (free_port(), free_port())
-    procs = [
-        subprocess.Popen(
-            [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
+    ports = (free_port(), free_port())
+    procs = []
+    if REDIS_TEST_URL:
+        redis_url = REDIS_TEST_URL
+    else:
+        assert REDIS is not None
+        redis_port = free_port()
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        procs.append(
+            subprocess.Popen(
+                [REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+            )
         )
-    ]
     env = {
         **os.environ,
         "APP_ENV": "test",
@@ -64,7 +74,7 @@ def cluster(tmp_path):
         "BACKGROUND_TASKS": "false",
         "LOG_LEVEL": "WARNING",
         "MEDIA_DIR": str(tmp_path / "media"),
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "REDIS_URL": redis_url,
         "MONGODB_DB": f"test_{uuid.uuid4().hex[:12]}",
     }
     if os.environ.get("MONGODB_TEST_URL"):
