@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (only Python >= 3.11 and make needed):
-#   make run   - install into .venv and serve http://127.0.0.1:8000 (embedded DB, fake AIOZ, demo tokens)
+#   make run   - install into .venv and serve http://127.0.0.1:8000 (embedded DB, fake AIOZ, demo tokens);
+#                `make run PORT=9000 HOST=0.0.0.0` serves elsewhere
 #   make test  - install into .venv and run lint + the whole test suite
 # Installs come from the hash-pinned lock files in requirements/ (`make lock` regenerates them).
 PYTHON ?= python3
@@ -9,6 +10,9 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 # Worker processes for the test suite (pytest-xdist); `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 2
+# Address `make run` serves on.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: install run test test-mongo lint lint-openapi format bench bench-plans fake-aioz lock lock-check clean
 
@@ -34,7 +38,7 @@ $(BENCH_STAMP): pyproject.toml requirements/bench.txt requirements/uv.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/allmine-live --host 127.0.0.1 --port 8000
+	$(BIN)/allmine-live --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench

@@ -28,7 +28,8 @@ from app.core.config import Settings
 from app.core.logging import configure_logging
 from app.main import create_app
 
-pytest_plugins = ["tests.money.report"]  # the money harness summary (xdist controller included)
+# the money harness summary (xdist controller included); mongod 7.0 rule checks on every engine call
+pytest_plugins = ["tests.money.report", "tests.mongo_rules.plugin"]
 
 MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL")
 

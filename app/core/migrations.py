@@ -161,10 +161,16 @@ async def migrate_indexes(
         await _create(collection, to_create, quorum, build_timeout_seconds, report, required)
     for problem in report.failed:
         note_build_failure(f"{problem.collection}.{problem.name}", problem.detail, required)
+    # One summary line; each change at debug, a build left running at info, each problem (operator
+    # action needed) at warning.
     for line in report.lines():
-        (log.info if line.startswith(("created", "dropped", "building", "kept")) else log.warning)(
-            "index_migration", change=line
-        )
+        level = log.debug if line.startswith(("created", "dropped", "kept")) else log.warning
+        (log.info if line.startswith("building") else level)("index_migration", change=line)
+    log.info(
+        "index_migration_done", created=len(report.created), dropped=len(report.dropped),
+        conflicts=len(report.conflicts), obsolete=len(report.obsolete), failed=len(report.failed),
+        building=len(report.building), kept=len(report.kept),
+    )  # fmt: skip
     return report
 
 
