@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     # Budget of one database operation, server selection, retries and w:majority waits included
     # (PyMongo's timeoutMS); past it the request answers 503.
     mongodb_timeout_ms: int = Field(default=8000, gt=0)
-    # Budget of one index build in the index migration (start-up and `allmine-live migrate-indexes`).
+    # How long start-up's index migration waits for a build before reporting it as still building and
+    # serving on; never sent to the server (the build goes on; `allmine-live migrate-indexes` waits).
     mongodb_index_build_timeout_ms: int = Field(default=600_000, gt=0)
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)

@@ -56,6 +56,14 @@ class Repository(Generic[DocumentT]):
     # Acknowledged writes survive a failover and reads see only those (docs/decisions.md, "Durable
     # collections"): set on the collections that hold money.
     durable: ClassVar[bool] = False
+    # The planned shard key (docs/decisions.md, "Sharding plan"), or None for a collection that stays
+    # unsharded: a declared index must support it (tests/test_core_indexes.py) and the index
+    # migration never drops an index that supports it.
+    shard_key: ClassVar[tuple[tuple[str, int | str], ...] | None] = None
+    # Unique indexes that exactly-once money rests on (idempotency keys, one rental per viewer): until
+    # each exists as declared and is ready, /ready answers 503 and money writes are refused
+    # (app.core.required_indexes).
+    required_indexes: ClassVar[tuple[str, ...]] = ()
     # Conflict message per unique-indexed field, e.g. {"usernameLower": "this username is already taken"}.
     duplicate_messages: ClassVar[dict[str, str]] = {}
 

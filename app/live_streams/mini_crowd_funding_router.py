@@ -8,6 +8,7 @@ from starlette.datastructures import State
 
 from app.core.dependencies import shared
 from app.core.envelope import Envelope, error_responses, ok
+from app.core.required_indexes import MONEY_WRITE
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.mini_crowd_fundings import MiniCrowdFundingService
 from app.live_streams.schemas import FundIn, MiniCrowdFunding, MiniCrowdFundingIn
@@ -62,6 +63,7 @@ async def list_mini_crowd_fundings(
     response_model=Envelope[MiniCrowdFunding],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Fund an open mini crowd-funding with credits (supports Idempotency-Key)",
+    dependencies=[MONEY_WRITE],
 )
 async def fund_mini_crowd_funding(
     id: ObjectIdStr,

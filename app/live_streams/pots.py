@@ -99,6 +99,8 @@ class ContributionRepository(Repository):
 
     holder_field: ClassVar[str] = "liveStreamId"  # the document holding the pot
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
+    required_indexes = ("idempotency",)
+    shard_key = (("userId", 1),)  # fundings, stream entries, mini contributions
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel(

@@ -16,6 +16,7 @@ from app.core.dependencies import SettingsDep
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams, SortOrder
+from app.core.required_indexes import MONEY_WRITE
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.dependencies import (
     Audience,
@@ -240,6 +241,7 @@ async def get_user_active_stream(userId: ObjectIdStr, user: OptionalUser, servic
     response_model=Envelope[JoinResult],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Watch an active stream: Agora subscriber token + participation record",
+    dependencies=[MONEY_WRITE],
 )
 async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) -> Response:
     """Join an `active` stream as audience and get an Agora subscriber token. Any signed-in user except the
@@ -303,6 +305,7 @@ async def get_live_stream(
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Soft delete your own stream (not while active)",
+    dependencies=[MONEY_WRITE],
 )
 async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
     """Soft-delete your own stream; answers with the deleted stream. Only the creator; an `active` stream
@@ -317,6 +320,7 @@ async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Cancel before start (creator or invited guest); funders are refunded",
+    dependencies=[MONEY_WRITE],
 )
 async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
     """Cancel a stream before it starts (`scheduled` or `preparing`): the creator (→ `cancelled_by_host`)
@@ -348,6 +352,7 @@ async def start_live_stream(
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="End the broadcast (creator only); the recording is collected in the background",
+    dependencies=[MONEY_WRITE],
 )
 async def end_live_stream(
     stream: OwnedStream, user: CurrentUser, lifecycle: Lifecycle, reconciler: ReconcilerDep
@@ -364,6 +369,7 @@ async def end_live_stream(
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Crowd-fund a scheduled stream with credits (supports Idempotency-Key)",
+    dependencies=[MONEY_WRITE],
 )
 async def fund_live_stream(
     id: ObjectIdStr,

@@ -106,6 +106,8 @@ def signed(movement: Mapping[str, Any]) -> int:
 class CreditTransactionRepository(Repository):
     collection_name = "credit_transactions"
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
+    required_indexes = ("idempotency",)  # a retried movement is applied once (docs/money.md)
+    shard_key = (("userId", 1),)
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel([("userId", ASCENDING), ("occurredAt", DESCENDING), ("_id", DESCENDING)], name="history"),

@@ -44,6 +44,7 @@ ERROR_CODES = {code.value for code in ErrorCode}
 ANONYMOUS_ALLOWED = {
     "GET /health",
     "GET /ready",
+    "GET /health/jobs",
     "POST /api/v1/dev/users",
     "POST /api/v1/dev/token",
     "GET /api/v1/live-stream/most-watched-creators",
