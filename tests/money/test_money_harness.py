@@ -43,6 +43,14 @@ from tests.money.world import (
     expire,
     fund,
     fund_mini,
+    http_cancel,
+    http_delete,
+    http_fund,
+    http_fund_mini,
+    http_join,
+    http_open_mini,
+    http_rent,
+    http_superlike,
     join,
     make_overdue,
     make_rentable,
@@ -53,6 +61,7 @@ from tests.money.world import (
     settlement_pass,
     start,
     superlike,
+    use_app,
 )
 
 # --- funding ------------------------------------------------------------------------------------------
@@ -660,3 +669,97 @@ async def test_harness_runs_a_competitor_before_the_chosen_step() -> None:
     async with database_client() as client:
         failure, outcome = await run_schedule(LEDGER, client, competitor="another movement", at=1)
     assert outcome.competitor == "ok" and outcome.flow == "ok", (failure, outcome)
+
+
+# --- every money endpoint through the ASGI app (routers, Idempotency-Key header, stored answers) ---------
+
+
+def same_answer(ctx: Ctx) -> list[str]:
+    """Two requests with one Idempotency-Key that both succeeded got the same (stored) answer."""
+    o = ctx.outcome
+    if o.competitor_name != "same key" or (o.flow, o.competitor) != ("ok", "ok"):
+        return one_outcome(ctx) if o.competitor_name == "same key" else []
+    if o.flow_result != o.competitor_result:
+        return [f"one Idempotency-Key, two answers: {o.flow_result} then {o.competitor_result}"]
+    return []
+
+
+async def check_http(db: Any, ctx: Ctx) -> None:
+    problems = invariants.violations(await invariants.load(db)) + same_answer(ctx)
+    assert not problems, "; ".join(problems)
+
+
+def http_scenario(name: str, setup: Any, flow: Any, **kwargs: Any) -> Scenario:
+    return Scenario(f"HTTP {name}", setup=setup, flow=flow, check=check_http, **kwargs)
+
+
+async def http_mini_setup(db: Any) -> Ctx:
+    """As live_mini_setup, the mini crowd-funding opened through POST /{id}/mini-crowd-fundings."""
+    ctx = await live_paid_setup(db)
+    await http_open_mini(db, ctx, 100)
+    await fund_mini(db, ctx, "fan1", 60, "m1")
+    return ctx
+
+
+HTTP_SCENARIOS = [
+    http_scenario(
+        "POST /{id}/fund",
+        fund_setup,
+        lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
+        competitors={
+            "same key": lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
+            "cancel": http_cancel,
+        },
+        balances={"fan": 100, "other": 100, "host": 0},
+    ),
+    http_scenario(
+        "POST /join (paid)",
+        live_paid_setup,
+        lambda db, ctx: http_join(db, ctx, "fan2"),
+        competitors={"same join again": lambda db, ctx: http_join(db, ctx, "fan2")},
+        balances={"fan1": 70, "fan2": 70, "host": 0, "guest": 0},
+    ),
+    http_scenario(
+        "POST /{id}/chat/superlike",
+        live_paid_setup,
+        lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1"),
+        competitors={"same key": lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1")},
+        balances={"fan1": 60, "host": 4, "guest": 4},
+    ),
+    http_scenario(
+        "POST /{id}/mini-crowd-fundings/{mid}/fund",
+        http_mini_setup,
+        lambda db, ctx: http_fund_mini(db, ctx, "fan2", 40, "m2"),
+        competitors={"same key": lambda db, ctx: http_fund_mini(db, ctx, "fan2", 40, "m2")},
+        balances={"fan1": 10, "fan2": 60, "host": 40, "guest": 40},
+    ),
+    http_scenario(
+        "POST /{id}/replay-rentals",
+        rentable_setup,
+        lambda db, ctx: http_rent(db, ctx, "renter", "rent-1"),
+        competitors={
+            "same key": lambda db, ctx: http_rent(db, ctx, "renter", "rent-1"),
+            "delete": http_delete,
+        },
+        balances={"renter": 70, "host": 40},
+    ),
+    http_scenario(
+        "POST /{id}/cancel (funded)",
+        funded_setup,
+        lambda db, ctx: http_cancel(db, ctx),
+        competitors={"fund": lambda db, ctx: http_fund(db, ctx, "late", 25, "late-1")},
+        balances=REFUNDED,
+    ),
+    http_scenario(
+        "DELETE /{id} (rented replay)",
+        rentals_setup,
+        lambda db, ctx: http_delete(db, ctx),
+        balances={"r1": 100, "r2": 100, "r3": 100, "renter": 120, "host": 0},
+    ),
+]
+
+
+@pytest.mark.parametrize("scenario", HTTP_SCENARIOS, ids=lambda s: s.name)
+async def test_money_endpoints_through_the_app_under_crashes_and_races(app: Any, scenario: Scenario) -> None:
+    use_app(app)
+    assert_explored(await explore(scenario))
