@@ -75,7 +75,7 @@ def one_outcome(ctx: Ctx) -> list[str]:
     undecided = [  # "come back later" answers: the client retries with the same key
         e
         for e in (o.flow_error, o.competitor_error)
-        if isinstance(e, Conflict)
+        if (isinstance(e, Conflict) or getattr(e, "status_code", None) == 409)  # HTTP409 through the app
         and any(w in str(e.detail) for w in ("processed", "in progress", "try again"))
     ]
     if undecided or o.flow == o.competitor:
@@ -690,7 +690,9 @@ async def check_http(db: Any, ctx: Ctx) -> None:
 
 
 def http_scenario(name: str, setup: Any, flow: Any, **kwargs: Any) -> Scenario:
-    return Scenario(f"HTTP {name}", setup=setup, flow=flow, check=check_http, **kwargs)
+    # A request through the app costs several schedules through the services: 6 crash points and 6
+    # points per competitor, sampled (every point of these flows is explored at the service level above).
+    return Scenario(f"HTTP {name}", setup=setup, flow=flow, check=check_http, points=6, **kwargs)
 
 
 async def http_mini_setup(db: Any) -> Ctx:
