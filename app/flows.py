@@ -10,7 +10,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.bans.service import BanGate
+from app.bans.service import BanEnforcer, BanGate
 from app.core.config import Settings
 from app.core.once import PRUNE_AFTER
 from app.core.timeutils import utcnow
@@ -126,5 +126,6 @@ def reconciler(db: Any, gateway: StreamingGateway) -> Reconciler:
             minis.resume_stale,
             settle_due_minis,
             sweep_holders,
+            BanEnforcer(db).close_joins_due,
         ),
     )

@@ -146,6 +146,14 @@ SHAPES = [
     Shape("ranking", "creator_viewer_counts", sort=(("viewers", -1), ("_id", 1)), range=("viewers",)),
     # money and the rest (declared by their own repositories)
     Shape("credit history", "credit_transactions", ("userId",), (("occurredAt", -1), ("_id", -1))),
+    # the visible chain behind balanceAfter (issue 26 item 8): a sum above the page, the page's span
+    Shape(
+        "credit history span",
+        "credit_transactions",
+        ("userId", "status"),
+        range=("occurredAt",),
+        residual=("status",),
+    ),
     Shape("funded streams", "fundings", ("userId", "status"), (("createdAt", -1), ("_id", -1))),
     Shape(
         "rentals of a user",
@@ -170,7 +178,18 @@ SHAPES = [
         ("liveStreamId",),
         (("createdAt", -1), ("_id", -1)),
     ),
+    # a create finding every slot taken looks for open ones past their deadline (issue 26 item 1)
+    Shape(
+        "overdue open minis of a stream",
+        "mini_crowd_fundings",
+        ("liveStreamId", "status"),
+        range=(),
+        residual=("status",),
+    ),
     Shape("chat page", "chat_messages", ("streamId", "deletedAt"), (("createdAt", -1), ("_id", -1))),
+    Shape(
+        "bans closing joins again", "live_stream_bans", sort=(("closeJoinsAt", 1),), range=("closeJoinsAt",)
+    ),
     Shape(
         "bans of a creator", "live_stream_bans", ("createdBy", "deletedAt"), (("createdAt", -1), ("_id", -1))
     ),

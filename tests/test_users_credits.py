@@ -1,6 +1,7 @@
 """The credit ledger (`app.users.credits`) and `GET /api/v1/users/me/transactions`."""
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -314,3 +315,84 @@ class TestTransactionsEndpoint:
             headers=auth(token),
         )
         assert response.status_code == 200, response.text
+
+
+class TestIssue26Item8VisibleChain:
+    """`balanceAfter` is recomputed over the visible rows: voided pairs and decision order do not show."""
+
+    @staticmethod
+    def assert_chain(items: list[dict], balance_now: int) -> None:
+        """Newest first: the newest shows the balance, each older row the newer one minus its amount."""
+        assert items[0]["balanceAfter"] == balance_now
+        for newer, older in itertools.pairwise(items):
+            sign = 1 if newer["direction"] == "credit" else -1
+            assert newer["balanceAfter"] == older["balanceAfter"] + sign * newer["amount"], (newer, older)
+
+    async def superlikes_one_voided(self, db, make_user) -> tuple[ObjectId, str]:
+        """1000 credits, three superlikes of 10; the second one's debit was given straight back and
+        voided (a contribution never counted) *after* the third was decided."""
+        user_id, token = await user_with(make_user, 1000)
+        ledger = CreditLedger(db)
+        await ledger.apply(user_id, **debit("like-1", 10, TxType.superlike))
+        await ledger.apply(user_id, **debit("like-2", 10, TxType.superlike))
+        await ledger.apply(user_id, **debit("like-3", 10, TxType.superlike))
+        await ledger.apply(user_id, **credit("like-2-refund", 10, TxType.live_stream_entry_refund))
+        await ledger.void(user_id, ["like-2", "like-2-refund"])
+        return user_id, token
+
+    async def test_voided_pair_leaves_no_gap(self, client, db, make_user):
+        user_id, token = await self.superlikes_one_voided(db, make_user)
+        items = (await client.get(ENDPOINT, headers=auth(token))).json()["data"]["list"]
+        assert [item["balanceAfter"] for item in items] == [980, 990]  # stored: 970, 990
+        self.assert_chain(items, await balance(db, user_id))
+        assert await balance(db, user_id) == 980
+
+    async def test_chain_across_pages_orders_and_filters(self, client, db, make_user):
+        user_id, token = await user_with(make_user, 1000)
+        ledger = CreditLedger(db)
+        for i in range(7):
+            await ledger.apply(user_id, **debit(f"like-{i}", 10 + i, TxType.superlike))
+            if i % 3 != 1:
+                await ledger.apply(user_id, **credit(f"gift-{i}", 3))
+        for i in (1, 4):  # refused ones, given back (later) and voided
+            await ledger.apply(user_id, **credit(f"back-{i}", 10 + i, TxType.live_stream_entry_refund))
+            await ledger.void(user_id, [f"like-{i}", f"back-{i}"])
+        balance_now = await balance(db, user_id)
+        full = (await client.get(f"{ENDPOINT}?limit=100", headers=auth(token))).json()["data"]["list"]
+        self.assert_chain(full, balance_now)
+        by_id = {item["_id"]: item["balanceAfter"] for item in full}
+        for query in (
+            "limit=3&page=2",
+            "limit=4&page=3",
+            "sort=asc&limit=5",
+            "types[]=grant",
+            "direction=debit",
+        ):
+            page = (await client.get(f"{ENDPOINT}?{query}", headers=auth(token))).json()["data"]["list"]
+            assert page, query
+            assert {item["_id"]: item["balanceAfter"] for item in page} == {
+                item["_id"]: by_id[item["_id"]] for item in page
+            }, query
+
+    async def test_decided_out_of_order_and_applied_but_unfinished(self, client, db, make_user):
+        """A movement inserted first but decided last, and one applied whose row is still pending."""
+        user_id, token = await user_with(make_user, 100)
+        ledger = CreditLedger(db)
+        first = await ledger.apply(user_id, **debit("first", 10))
+        second = await ledger.apply(user_id, **debit("second", 20))
+        # `first` occurred before `second` but was decided after it (stored balances 70 then 90).
+        await db.credit_transactions.update_one({"_id": first["_id"]}, {"$set": {"balanceAfter": 70}})
+        await db.credit_transactions.update_one({"_id": second["_id"]}, {"$set": {"balanceAfter": 80}})
+        # A third movement applied to the balance, its row not yet marked completed (a crash).
+        third = await ledger.apply(user_id, **debit("third", 5))
+        await db.credit_transactions.update_one({"_id": third["_id"]}, {"$set": {"status": "pending"}})
+        entry = {"d": "completed", "at": third["updatedAt"], "balance": 65}
+        await db.users.update_one({"_id": user_id}, {"$set": {f"opInFlight.{third['_id']}": entry}})
+        items = (await client.get(ENDPOINT, headers=auth(token))).json()["data"]["list"]
+        assert [item["balanceAfter"] for item in items] == [70, 90]
+        self.assert_chain(items, 70)
+        # Once it is finished, it joins the chain and the newest row shows the balance.
+        await ledger.apply(user_id, **debit("third", 5))
+        items = (await client.get(ENDPOINT, headers=auth(token))).json()["data"]["list"]
+        assert [item["balanceAfter"] for item in items] == [65, 70, 90]
+        self.assert_chain(items, await balance(db, user_id))

@@ -1,6 +1,6 @@
 """Queries on `live_stream_bans`: at most one active ban per (stream, target user)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -11,6 +11,10 @@ from app.core.timeutils import utcnow
 from app.users.repository import UserRepository
 
 ALREADY_BANNED = "this user already has an active ban on this stream"
+# A BLOCK ban closes the user's participations at once and once more this long after (recovery pass):
+# longer than a join request lives, so a join that read "no ban" and died before re-checking (or a ban
+# request that died before closing anything) leaves no present participation behind.
+CLOSE_JOINS_AFTER = timedelta(minutes=1)
 
 
 class BanRepository(Repository):
@@ -35,6 +39,7 @@ class BanRepository(Repository):
             ],
             name="bans_of_creator_id",
         ),
+        IndexModel([("closeJoinsAt", ASCENDING)], sparse=True, name="close_joins_due"),
     ]
     duplicate_messages = {"liveStreamId": ALREADY_BANNED, "targetUserId": ALREADY_BANNED}
 
@@ -47,6 +52,7 @@ class BanRepository(Repository):
         now = utcnow()
         doc = {
             **fields,
+            **({"closeJoinsAt": now + CLOSE_JOINS_AFTER} if fields["actionType"] == "BLOCK" else {}),
             "isActive": True,
             "deletedAt": None,
             "deletedBy": None,
@@ -57,7 +63,7 @@ class BanRepository(Repository):
 
     async def upgrade_to_block(self, _id: ObjectId, reason: str | None) -> dict[str, Any] | None:
         """CHAT_ONLY → BLOCK in place; None when the ban is no longer an active CHAT_ONLY one."""
-        fields: dict[str, Any] = {"actionType": "BLOCK"}
+        fields: dict[str, Any] = {"actionType": "BLOCK", "closeJoinsAt": utcnow() + CLOSE_JOINS_AFTER}
         if reason is not None:
             fields["reason"] = reason
         return await self._update({"_id": _id, "isActive": True, "actionType": "CHAT_ONLY"}, {"$set": fields})
@@ -65,8 +71,19 @@ class BanRepository(Repository):
     async def lift(self, _id: ObjectId, by: ObjectId) -> dict[str, Any] | None:
         return await self._update(
             {"_id": _id, "isActive": True},
-            {"$set": {"deletedAt": utcnow(), "deletedBy": by}, "$unset": {"isActive": ""}},
+            {
+                "$set": {"deletedAt": utcnow(), "deletedBy": by},
+                "$unset": {"isActive": "", "closeJoinsAt": ""},
+            },
         )
+
+    async def closing_joins_due(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """BLOCK bans whose second closing of participations is due (`close_joins_due`)."""
+        cursor = self.collection.find({"closeJoinsAt": {"$lte": now}})
+        return await cursor.sort("closeJoinsAt", ASCENDING).limit(limit).to_list()
+
+    async def joins_closed(self, _id: ObjectId, at: datetime) -> None:
+        await self.collection.update_one({"_id": _id, "closeJoinsAt": at}, {"$unset": {"closeJoinsAt": ""}})
 
     async def page_of_creator(
         self,

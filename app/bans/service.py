@@ -149,6 +149,31 @@ class BanService:
         return [ban_out(doc, targets.get(doc["targetUserId"])) for doc in docs]
 
 
+class BanEnforcer:
+    """Recovery pass (reconcile loop): each BLOCK ban closes the user's participations once more after
+    `CLOSE_JOINS_AFTER`, and tells the sockets again (a request that died between the ban and its
+    closing, or a join that died between writing its participation and re-checking)."""
+
+    def __init__(self, db: Any) -> None:
+        self.bans = BanRepository(db)
+        self.participants = ParticipantRepository(db)
+
+    async def close_joins_due(self, older_than: datetime, limit: int = 100) -> int:
+        due = await self.bans.closing_joins_due(older_than, limit)
+        for ban in due:
+            if ban.get("isActive") and ban["actionType"] == BanAction.block:
+                await self.participants.record_leave(ban["liveStreamId"], ban["targetUserId"])
+                # again, for sockets a dead ban request never told
+                payload = {
+                    "streamId": ban["liveStreamId"],
+                    "userId": ban["targetUserId"],
+                    "actionType": "BLOCK",
+                }
+                events.emit(events.STREAM_USER_BANNED, payload)
+            await self.bans.joins_closed(ban["_id"], ban["closeJoinsAt"])
+        return len(due)
+
+
 class BanGate:
     """The join hook (`app.live_streams.audience.JoinHooks.admit`): a BLOCK ban refuses the join and
     closes whatever participation the user still has open in the stream."""

@@ -14,7 +14,8 @@ Event names and payloads (documents are the stored ones, not presented):
 * `stream.audience_changed` — `{"streamId"}` after a join or leave changed the present audience.
 * `stream.chat_message` — the REST chat message object (with `streamId`) after it is stored.
 * `stream.superlike` — the REST superlike object (with `streamId`) after it is paid.
-* `stream.user_banned` — `{"streamId", "userId", "actionType"}` after a ban is created or upgraded.
+* `stream.user_banned` — `{"streamId", "userId", "actionType"}` after a ban is created or upgraded (a
+  BLOCK ban once more from the reconcile loop's recovery pass, `app.bans.service.BanEnforcer`).
 """
 
 from collections.abc import Callable

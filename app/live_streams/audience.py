@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from app.agora.tokens import AgoraRole, AgoraTokenIssuer, RtcToken, agora_uid
 from app.core import events
-from app.core.errors import Conflict, Forbidden, ValidationFailed
+from app.core.errors import AppError, Conflict, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
@@ -37,7 +37,9 @@ class ViewerLog(Protocol):
 
 class JoinHooks(Protocol):
     """What other domains add to a join (audience or guest), composed in `app.flows` so live streams
-    import none of them: `admit` may refuse before anything is written or charged (a BLOCK ban: 403);
+    import none of them: `admit` may refuse (a BLOCK ban: 403, closing the user's participation) - asked
+    before anything is written and again once the participation is, so a refusal that landed meanwhile
+    undoes the join before anything is charged;
     `joined` runs once the participation is recorded (the audience peak of participant statistics)."""
 
     async def admit(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None: ...
@@ -96,10 +98,21 @@ class AudienceService:
             raise Forbidden("the creator joins with join-as-creator")
         _ensure_joinable(stream, (LiveStreamStatus.active,))
         await self.join_hooks.admit(stream, caller.id, Role.audience)
-        if caller.id not in stream.get("guestIds", []):
-            await self.entries.admit(stream, caller.id)  # paid streams: charged on the first join only
+        pays = caller.id not in stream.get("guestIds", [])
+        if pays:
+            await self.entries.precheck(stream, caller.id)  # refused before anything is written
         device = body.model_dump(exclude={"liveStreamId", "role"}, exclude_none=True)
         await self.participants.record_join(stream, caller.id, Role.audience, device)
+        # Ordered against bans (docs/community.md, "Bans and joins are ordered"): a BLOCK ban that landed
+        # since the check above is seen now that the participation is written, and the join undoes
+        # itself (403, nothing charged); a ban landing after this read closes the participation itself.
+        await self.join_hooks.admit(stream, caller.id, Role.audience)
+        if pays:
+            try:
+                await self.entries.admit(stream, caller.id)  # paid streams: charged on the first join only
+            except AppError:
+                await self.participants.record_leave(stream["_id"], caller.id)
+                raise
         events.emit(events.STREAM_AUDIENCE_CHANGED, {"streamId": stream["_id"]})
         await self.join_hooks.joined(stream, caller.id, Role.audience)
         await self.viewer_log.viewer_joined(stream["creatorId"], caller.id, stream["_id"])
@@ -116,6 +129,7 @@ class AudienceService:
         updated = await self.streams.add_broadcaster(stream_id, broadcaster)
         stream = updated or stream
         await self.participants.record_join(stream, caller.id, Role.guest, {})
+        await self.join_hooks.admit(stream, caller.id, Role.guest)  # a ban meanwhile: undone (see join)
         await self.join_hooks.joined(stream, caller.id, Role.guest)
         token = self.tokens.issue(stream["channelName"], caller.id, AgoraRole.publisher)
         return {"liveStream": await self.presenter.one(stream, caller), **token_fields(token)}

@@ -68,6 +68,14 @@ class EntryService:
         self.ledger = CreditLedger(db)
         self.pot = Pot(db, PAID_ENTRY, self.entries)
 
+    async def precheck(self, stream: LiveStreamDocument, viewer_id: ObjectId) -> None:
+        """Refuse a viewer who could not pay the entry, before the join writes anything."""
+        price = entry_price(stream)
+        if price <= 0 or await self.entries.paid(viewer_id, stream["_id"]):
+            return
+        if await self.ledger.balance(viewer_id) < price:
+            raise InsufficientCredits()
+
     async def admit(self, stream: LiveStreamDocument, viewer_id: ObjectId) -> None:
         """Charge the entry price unless this viewer already paid for this stream.
 
@@ -77,7 +85,7 @@ class EntryService:
         if price <= 0 or await self.entries.paid(viewer_id, stream["_id"]):
             return
         if await self.ledger.balance(viewer_id) < price:
-            raise InsufficientCredits()  # answered before anything is written
+            raise InsufficientCredits()  # answered before the movement is written
         attempt = await self.entries.failed_attempts(viewer_id, stream["_id"])
         key = f"entry:{stream['_id']}:{attempt}"
         request_hash = hashlib.sha256(f"{stream['_id']}:{price}".encode()).hexdigest()

@@ -16,6 +16,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.once import OnceHolder
@@ -79,6 +80,14 @@ class MiniCrowdFundingRepository(OnceHolder, Repository):
         ),
         IndexModel([("status", ASCENDING), ("deadline", ASCENDING)], name="due"),
         IndexModel([("opInFlightAt", ASCENDING)], sparse=True, name="contribution_sweep"),
+        # "At most 3 open" as a database rule (issue 26 item 1): an open one holds one of the stream's
+        # slots 0..2, released in the same write that closes it.
+        IndexModel(
+            [("liveStreamId", ASCENDING), ("openSlot", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"openSlot": {"$exists": True}},
+            name="open_slot",
+        ),
     ]
 
     async def of_streams(
@@ -98,15 +107,31 @@ class MiniCrowdFundingRepository(OnceHolder, Repository):
                 items.append(doc)
         return grouped
 
-    async def count_open(self, stream_id: ObjectId) -> int:
-        return await self.collection.count_documents(
-            {"liveStreamId": stream_id, "status": MiniStatus.open.value}
-        )
+    async def insert_in_free_slot(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """Insert an open one in the first free slot of its stream; None when all are taken.
+
+        One insert per slot tried, each atomic with the unique `open_slot` index: two concurrent
+        creates never share a slot, and nothing is left to undo when a request dies midway."""
+        for slot in range(MAX_OPEN_PER_STREAM):
+            stored = {**doc, "openSlot": slot}  # the driver adds `_id` to the dict it inserts
+            try:
+                await self.collection.insert_one(stored)
+            except DuplicateKeyError:
+                continue
+            return stored
+        return None
+
+    async def overdue_open(self, stream_id: ObjectId, now: datetime) -> list[dict[str, Any]]:
+        """Open ones of the stream past their deadline that the reconcile loop has not closed yet."""
+        return await self.collection.find(
+            {"liveStreamId": stream_id, "status": MiniStatus.open.value, "deadline": {"$lte": now}}
+        ).to_list()
 
     async def close(self, _id: ObjectId, now: datetime) -> None:
+        """open → closed, giving its slot back in the same write."""
         await self.collection.update_one(
             {"_id": _id, "status": MiniStatus.open.value},
-            {"$set": {"status": MiniStatus.closed.value, "closedAt": now}},
+            {"$set": {"status": MiniStatus.closed.value, "closedAt": now}, "$unset": {"openSlot": ""}},
         )
 
     async def settled(self, _id: ObjectId, status: MiniStatus) -> None:
@@ -152,28 +177,34 @@ class MiniCrowdFundingService:
             raise Forbidden("only the creator can open a mini crowd-funding")
         if stream["status"] != LiveStreamStatus.active:
             raise Conflict("a mini crowd-funding can only be opened during an active stream")
-        if await self.minis.count_open(stream_id) >= MAX_OPEN_PER_STREAM:
-            raise Conflict(f"at most {MAX_OPEN_PER_STREAM} mini crowd-fundings can be open at once")
         now = utcnow()
-        doc = await self.minis.insert(
-            {
-                "liveStreamId": stream_id,
-                "creatorId": stream["creatorId"],
-                "guestIds": stream.get("guestIds") or [],
-                "liveStreamType": stream["liveStreamType"],
-                "title": title,
-                "goal": goal,
-                "collected": 0,
-                "status": MiniStatus.open.value,
-                "deadline": now + timedelta(minutes=minutes),
-                "payout": None,
-                "opVersion": 0,
-                "opInFlight": {},
-                "createdAt": now,
-                "updatedAt": now,
-            }
-        )
-        return mini_out(doc)
+        doc = {
+            "liveStreamId": stream_id,
+            "creatorId": stream["creatorId"],
+            "guestIds": stream.get("guestIds") or [],
+            "liveStreamType": stream["liveStreamType"],
+            "title": title,
+            "goal": goal,
+            "collected": 0,
+            "status": MiniStatus.open.value,
+            "deadline": now + timedelta(minutes=minutes),
+            "payout": None,
+            "opVersion": 0,
+            "opInFlight": {},
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        created = await self.minis.insert_in_free_slot(doc)
+        if created is None:
+            # Ones past their deadline still hold their slots until the reconcile loop closes them:
+            # close them now (it settles closed ones) and try once more.
+            overdue = await self.minis.overdue_open(stream_id, now)
+            for mini in overdue:
+                await self.minis.close(mini["_id"], now)
+            created = await self.minis.insert_in_free_slot(doc) if overdue else None
+        if created is None:
+            raise Conflict(f"at most {MAX_OPEN_PER_STREAM} mini crowd-fundings can be open at once")
+        return mini_out(created)
 
     async def list_of(self, stream_id: ObjectId) -> list[dict[str, Any]]:
         await self.streams.get_or_404(stream_id)

@@ -13,7 +13,8 @@ import socketio
 import structlog
 from bson import ObjectId
 
-from app.core.errors import AppError, Conflict, NotAuthenticated, ValidationFailed
+from app.bans.service import BANNED
+from app.core.errors import AppError, Conflict, Forbidden, NotAuthenticated, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
 from app.realtime.acks import PayloadTooLarge, TooManyRequests, failure, ok
@@ -162,6 +163,9 @@ class StreamNamespace(BaseNamespace):
         if participates and state.user is not None:
             self.rt.presence.hold(state.user.id, stream_id, self.socket_key(sid))
         await self.enter(sid, state, stream_id, participates)
+        if await self.rt.blocked_meanwhile(state.user, stream_id):  # docs/community.md: bans vs joins
+            await self.kicked(sid, stream_id)
+            raise Forbidden(BANNED)
         result["viewerCount"] = await self.rt.viewer_count(stream_id)
         return result
 

@@ -193,6 +193,16 @@ class Realtime:
         data = {"liveStream": await audience.presenter.one(stream, user), **token_fields(token)}
         return {**data, "resumed": True}, True
 
+    async def blocked_meanwhile(self, user: AuthenticatedUser | None, stream_id: ObjectId) -> bool:
+        """Asked once a joining socket is in the stream's rooms: a BLOCK ban that landed during the
+        join closes the participation here (its kick may have found the socket not in the rooms yet).
+        A ban landing after this read finds the socket in the rooms and kicks it itself."""
+        if user is None or not refuses_join(await active_ban(self.db, stream_id, user.id)):
+            return False
+        await ParticipantRepository(self.db).record_leave(stream_id, user.id)
+        self.viewer_counts.mark(stream_id)
+        return True
+
     async def _close_participation(self, stream_id: ObjectId, user_id: ObjectId) -> Any:
         left = await self.audience().leave(stream_id, AuthenticatedUser(id=user_id, doc={}))
         self.viewer_counts.mark(stream_id)

@@ -13,6 +13,7 @@ movement at once; each ends with the same answer and the balance moves once. A c
 only once the movement is `completed`.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict, cast
@@ -23,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.db import Database
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.core.once import PRUNE_AFTER, HolderMissing, Rule
+from app.core.once import IN_FLIGHT, PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.users.repository import UserRepository
@@ -83,6 +84,21 @@ class InsufficientCredits(ValidationFailed):
         super().__init__("Insufficient credits")
 
 
+def _visible(user_id: ObjectId) -> dict[str, Any]:
+    """The movements a user's history shows: completed ones that are not half of a voided pair."""
+    return {"userId": user_id, "status": TxStatus.completed.value, "voided": {"$ne": True}}
+
+
+def _order(row: Mapping[str, Any]) -> tuple[datetime, ObjectId]:
+    """The history's order: occurredAt, then _id."""
+    return row["occurredAt"], row["_id"]
+
+
+def signed(movement: Mapping[str, Any]) -> int:
+    amount = int(movement["amount"])
+    return amount if movement["direction"] == Direction.credit else -amount
+
+
 class CreditTransactionRepository(Repository):
     collection_name = "credit_transactions"
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
@@ -106,11 +122,7 @@ class CreditTransactionRepository(Repository):
     ) -> tuple[list[CreditMovement], int]:
         """The user's completed movements (`history` index); voided pairs - a debit given straight back
         because its contribution was never counted - did not happen for the user and are left out."""
-        query: dict[str, Any] = {
-            "userId": user_id,
-            "status": TxStatus.completed.value,
-            "voided": {"$ne": True},
-        }
+        query: dict[str, Any] = _visible(user_id)
         if types:
             query["type"] = {"$in": [t.value for t in types]}
         if direction:
@@ -126,6 +138,42 @@ class CreditTransactionRepository(Repository):
         )
         movements = cast(list[CreditMovement], await cursor.to_list())
         return movements, await self.collection.count_documents(query)
+
+    async def net_newer_than(self, user_id: ObjectId, occurred_at: datetime) -> int:
+        """Signed total of the visible movements that occurred after `occurred_at` (history index)."""
+        cursor = await self.collection.aggregate(
+            [
+                {"$match": {**_visible(user_id), "occurredAt": {"$gt": occurred_at}}},
+                {
+                    "$group": {
+                        "_id": None,
+                        "net": {
+                            "$sum": {
+                                "$cond": [
+                                    {"$eq": ["$direction", Direction.credit.value]},
+                                    "$amount",
+                                    {"$multiply": [-1, "$amount"]},
+                                ]
+                            }
+                        },
+                    }
+                },
+            ]
+        )
+        rows = await cursor.to_list()
+        return int(rows[0]["net"]) if rows else 0
+
+    async def visible_between(
+        self, user_id: ObjectId, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        """Every visible movement with `start <= occurredAt <= end`, whatever the page's filters."""
+        fields = {"occurredAt": 1, "direction": 1, "amount": 1}
+        query = {**_visible(user_id), "occurredAt": {"$gte": start, "$lte": end}}
+        return await self.collection.find(query, fields).to_list()
+
+    async def pending_among(self, user_id: ObjectId, tx_ids: list[ObjectId]) -> list[dict[str, Any]]:
+        query = {"_id": {"$in": tx_ids}, "userId": user_id, "status": TxStatus.pending.value}
+        return await self.collection.find(query, {"direction": 1, "amount": 1}).to_list()
 
     async def is_final(self, tx_id: ObjectId) -> bool:
         tx = await self.collection.find_one({"_id": tx_id}, {"status": 1})
@@ -271,3 +319,37 @@ class CreditLedger:
 
     async def balance(self, user_id: ObjectId) -> int:
         return await self.users.credits_of(user_id)
+
+    async def with_balances(self, user_id: ObjectId, page: list[CreditMovement]) -> list[CreditMovement]:
+        """The page's rows with `balanceAfter` recomputed over the *visible* chain (issue 26 item 8).
+
+        The stored `balanceAfter` is the balance when the movement was decided: it counts the voided
+        pairs the history hides, and movements decided in another order than they occurred. Read from
+        the balance backwards instead: the newest visible row shows the balance (less the movements
+        applied but not yet marked final, which are not shown yet) and each older row the next newer
+        one's minus that row's amount, so every row equals the previous visible row ± its amount,
+        whatever the page's filters and order."""
+        if not page:
+            return page
+        oldest, newest = min(page, key=_order), max(page, key=_order)
+        running = await self._settled_balance(user_id)
+        running -= await self.transactions.net_newer_than(user_id, newest["occurredAt"])
+        span = await self.transactions.visible_between(user_id, oldest["occurredAt"], newest["occurredAt"])
+        after: dict[ObjectId, int] = {}
+        for row in sorted(span, key=_order, reverse=True):
+            after[row["_id"]] = running
+            running -= signed(row)
+        return [cast(CreditMovement, {**row, "balanceAfter": after.get(row["_id"])}) for row in page]
+
+    async def _settled_balance(self, user_id: ObjectId) -> int:
+        """The balance less the movements decided on it whose ledger row is still pending."""
+        user = await self.users.collection.find_one({"_id": user_id}, {"credits": 1, IN_FLIGHT: 1})
+        if user is None:
+            return 0
+        applied = [
+            ObjectId(op)
+            for op, entry in (user.get(IN_FLIGHT) or {}).items()
+            if entry.get("d") == TxStatus.completed.value and ObjectId.is_valid(op)
+        ]
+        in_flight = await self.transactions.pending_among(user_id, applied) if applied else []
+        return int(user.get("credits") or 0) - sum(signed(tx) for tx in in_flight)

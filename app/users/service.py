@@ -8,7 +8,7 @@ from bson import ObjectId
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams, SortOrder
 from app.core.timeutils import as_utc
-from app.users.credits import CreditTransactionRepository, Direction, TxStatus, TxType
+from app.users.credits import CreditLedger, CreditTransactionRepository, Direction, TxStatus, TxType
 from app.users.repository import FollowRepository, UserRepository
 from app.users.schemas import transaction_out
 
@@ -63,4 +63,5 @@ class UserService:
             skip=page.skip,
             limit=page.limit,
         )
+        docs = await CreditLedger(self.db).with_balances(user_id, docs)
         return page.page_of([transaction_out(doc) for doc in docs], total)

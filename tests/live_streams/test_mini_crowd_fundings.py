@@ -113,3 +113,56 @@ async def test_rules(client, make_user, db):
     assert_error(await fund(client, fan, live["id"], minis[0]["_id"], 6), 400, "Validation failed")
     assert_error(await fund(client, fan, scheduled["id"], minis[0]["_id"], 1), 404, "Resource not found")
     assert await db["mini_crowd_funding_contributions"].count_documents({}) == 0
+
+
+async def test_issue26_item1_concurrent_creates_open_at_most_three(client, make_user, db):
+    """40 concurrent creates: exactly 3 open (each in its own slot), the rest 409."""
+    import asyncio
+
+    _, host = await make_user()
+    live = await started_stream(client, host)
+    responses = await asyncio.gather(
+        *(
+            client.post(minis_url(live["id"]), json={"title": f"goal {i}", "goal": 10}, headers=auth(host))
+            for i in range(40)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201] * 3 + [409] * 37
+    docs = await db["mini_crowd_fundings"].find({"liveStreamId": ObjectId(live["id"])}).to_list()
+    assert sorted(doc["openSlot"] for doc in docs) == [0, 1, 2]
+    assert all(doc["status"] == "open" for doc in docs)
+
+
+async def test_issue26_item1_closing_gives_the_slot_back(client, make_user, db):
+    _, host = await make_user()
+    live = await started_stream(client, host)
+    minis = [await open_mini(client, host, live["id"], durationMinutes=30 + i) for i in range(3)]
+    body = {"title": "one more", "goal": 10}
+    assert_error(await client.post(minis_url(live["id"]), json=body, headers=auth(host)), 409, CONFLICT)
+    # The first one's deadline passes: the reconcile loop closes and settles it, freeing its slot.
+    assert await MiniCrowdFundingService(db).settle_due(utcnow() + timedelta(minutes=30, seconds=30)) == 1
+    closed = await db["mini_crowd_fundings"].find_one({"_id": ObjectId(minis[0]["_id"])})
+    assert closed["status"] == "refunded" and "openSlot" not in closed
+    fourth = await open_mini(client, host, live["id"], **body)
+    assert (await db["mini_crowd_fundings"].find_one({"_id": ObjectId(fourth["_id"])}))["openSlot"] == 0
+    assert_error(await client.post(minis_url(live["id"]), json=body, headers=auth(host)), 409, CONFLICT)
+
+
+async def test_issue26_item1_a_create_closes_overdue_ones_holding_slots(client, make_user, db):
+    """Deadlines passed but the reconcile loop has not run yet: the create closes them (the loop then
+    settles them) instead of refusing."""
+    _, host = await make_user()
+    live = await started_stream(client, host)
+    for _ in range(3):
+        await open_mini(client, host, live["id"])
+    stream_id = ObjectId(live["id"])
+    await db["mini_crowd_fundings"].update_many(
+        {"liveStreamId": stream_id}, {"$set": {"deadline": utcnow() - timedelta(seconds=1)}}
+    )
+    created = await open_mini(client, host, live["id"], title="fresh")
+    docs = {
+        doc["_id"]: doc for doc in await db["mini_crowd_fundings"].find({"liveStreamId": stream_id}).to_list()
+    }
+    assert docs[ObjectId(created["_id"])]["status"] == "open"
+    assert sorted(doc["status"] for doc in docs.values()) == ["closed"] * 3 + ["open"]
+    assert await MiniCrowdFundingService(db).settle_due(utcnow()) == 3
