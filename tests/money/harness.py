@@ -627,12 +627,16 @@ def label_of(
 
 
 async def liveness(scenario: Scenario, db: Any, ctx: Any, outcome: Outcome) -> None:
-    """The plain run answers what the scenario expects and leaves the balances the rules give."""
+    """The plain run answers what the scenario expects, leaves the balances the rules give and a
+    history that shows what moved."""
     problems = []
     if outcome.flow != scenario.expect:
         problems.append(
             f"liveness: the plain run answered {outcome.flow} ({outcome.flow_error}), expected {scenario.expect}"
         )
+    from tests.money import invariants, oracle
+
+    problems += await oracle.history_problems(db, await invariants.load(db))
     for role, credits in (scenario.balances or {}).items():
         user = await db["users"].find_one({"_id": ctx.id(role)})
         if user["credits"] != credits:

@@ -205,3 +205,35 @@ def void_problems(world: World) -> list[str]:
 
 def problems(world: World, before: dict[ObjectId, int], now: datetime) -> list[str]:
     return balance_problems(before, world, now) + count_problems(world) + void_problems(world)
+
+
+async def history_problems(db: Any, world: World) -> list[str]:
+    """What `GET /users/me/transactions` lists (the ledger's history query): exactly the completed, not
+    voided movements, newest first, counted right; filtered by direction, only those."""
+    from app.users.credits import CreditTransactionRepository, Direction
+
+    repository = CreditTransactionRepository(db)
+    bad = []
+    for user in world.users:
+        visible = [t for t in world.txs if t["userId"] == user["_id"] and t["status"] == COMPLETED]
+        visible = [t for t in visible if not t.get("voided")]
+        visible.sort(key=lambda t: (t["occurredAt"], t["_id"]), reverse=True)
+        for direction in (None, Direction.debit):
+            want = [t["_id"] for t in visible if direction is None or t["direction"] == direction]
+            listed, total = await repository.history(
+                user["_id"],
+                types=None,
+                direction=direction,
+                date_from=None,
+                date_to=None,
+                descending=True,
+                skip=0,
+                limit=1000,
+            )
+            got = [t["_id"] for t in listed]
+            if got != want or total != len(want):
+                bad.append(
+                    f"{user.get('username')}'s history ({direction or 'all'}) lists {len(got)} of {total}: "
+                    f"{[t['idempotencyKey'] for t in listed]}, the ledger gives {len(want)}"
+                )
+    return bad
