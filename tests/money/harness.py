@@ -467,6 +467,8 @@ class Scenario:
     # Sample the crash points and each competitor's points too (deterministically, this many of each):
     # for scenarios whose schedules are expensive (through the ASGI app).
     points: int | None = None
+    # Liveness of the answer: problems with the plain run's answer (e.g. the documented fields).
+    answer: Callable[[Any, Any], list[str]] | None = None
 
 
 @dataclass
@@ -637,6 +639,8 @@ async def liveness(scenario: Scenario, db: Any, ctx: Any, outcome: Outcome) -> N
     from tests.money import invariants, oracle
 
     problems += await oracle.history_problems(db, await invariants.load(db))
+    if scenario.answer is not None and outcome.flow == "ok":
+        problems += [f"liveness: {p}" for p in scenario.answer(outcome.flow_result, ctx)]
     for role, credits in (scenario.balances or {}).items():
         user = await db["users"].find_one({"_id": ctx.id(role)})
         if user["credits"] != credits:

@@ -703,6 +703,41 @@ async def http_mini_setup(db: Any) -> Ctx:
     return ctx
 
 
+SNAPSHOT_FIELDS = {"_id", "username", "name", "surname", "profilePhoto"}
+
+
+def superlike_answer(answer: Any, ctx: Ctx) -> list[str]:
+    """The documented answer: {streamId, senderId, senderSnapshot{...}, price: 10, timestamp}."""
+    fan = ctx.users["fan1"]
+    want = {"streamId": str(ctx.stream), "senderId": str(fan["_id"]), "price": 10}
+    bad = [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+    snapshot = answer.get("senderSnapshot") or {}
+    if set(snapshot) != SNAPSHOT_FIELDS or snapshot.get("username") != fan["username"]:
+        bad.append(f"senderSnapshot {snapshot} is not the sender's")
+    return bad + ([] if answer.get("timestamp") else ["no timestamp"])
+
+
+def funded_answer(collected: int) -> Any:
+    """The stream as this funding left it."""
+
+    def check(answer: Any, ctx: Ctx) -> list[str]:
+        want = {"id": str(ctx.stream), "collectedFunding": collected}
+        return [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+
+    return check
+
+
+def mini_answer(answer: Any, ctx: Ctx) -> list[str]:
+    want = {"_id": str(ctx.extra["mini"]), "goal": 100, "collected": 100, "percentage": 100, "status": "open"}
+    return [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+
+
+def rental_answer(answer: Any, ctx: Ctx) -> list[str]:
+    want = {"liveStreamId": str(ctx.stream), "status": "active", "price": 50, "rentalNumber": 1}
+    bad = [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+    return bad + ([] if answer.get("expiresAt") and answer.get("rentedAt") else ["no rental window"])
+
+
 HTTP_SCENARIOS = [
     http_scenario(
         "POST /{id}/fund",
@@ -713,6 +748,7 @@ HTTP_SCENARIOS = [
             "cancel": http_cancel,
         },
         balances={"fan": 100, "other": 100, "host": 0},
+        answer=funded_answer(70),  # the stream as this funding left it: 30 + 40
     ),
     http_scenario(
         "POST /join (paid)",
@@ -727,6 +763,7 @@ HTTP_SCENARIOS = [
         lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1"),
         competitors={"same key": lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1")},
         balances={"fan1": 60, "host": 4, "guest": 4},
+        answer=superlike_answer,
     ),
     http_scenario(
         "POST /{id}/mini-crowd-fundings/{mid}/fund",
@@ -734,6 +771,7 @@ HTTP_SCENARIOS = [
         lambda db, ctx: http_fund_mini(db, ctx, "fan2", 40, "m2"),
         competitors={"same key": lambda db, ctx: http_fund_mini(db, ctx, "fan2", 40, "m2")},
         balances={"fan1": 10, "fan2": 60, "host": 40, "guest": 40},
+        answer=mini_answer,
     ),
     http_scenario(
         "POST /{id}/replay-rentals",
@@ -744,6 +782,7 @@ HTTP_SCENARIOS = [
             "delete": http_delete,
         },
         balances={"renter": 70, "host": 40},
+        answer=rental_answer,
     ),
     http_scenario(
         "POST /{id}/cancel (funded)",
