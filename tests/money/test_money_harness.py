@@ -294,7 +294,7 @@ SUPERLIKE = Scenario(
 async def live_solo_setup(db: Any) -> Ctx:
     ctx = Ctx()
     await add_user(db, ctx, "host")
-    await add_user(db, ctx, "fan1", credits=15)
+    await add_user(db, ctx, "fan1", credits=10)  # exactly one superlike's price
     await add_stream(db, ctx, goal=None, scheduled=False)
     await start(db, ctx)
     return ctx
@@ -308,7 +308,7 @@ SUPERLIKE_SOLO = Scenario(
         "drain the sender": drain,
         "another superlike": lambda db, ctx: superlike(db, ctx, key="tap-2"),
     },
-    balances={"fan1": 5, "host": 8},
+    balances={"fan1": 0, "host": 8},
 )
 
 
