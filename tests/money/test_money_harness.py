@@ -272,6 +272,22 @@ JOIN_PAID = Scenario(
     },
     balances={"fan1": 70, "fan2": 70, "host": 0, "guest": 0},
 )
+
+
+async def paid_then_broke_setup(db: Any) -> Ctx:
+    """fan1 paid the entry, then spent everything else: a re-join is free, so it must still succeed."""
+    ctx = await live_paid_setup(db)
+    await drain(db, ctx, "fan1")
+    return ctx
+
+
+REJOIN_PAID = Scenario(
+    "rejoin paid stream (no credits left)",
+    setup=paid_then_broke_setup,
+    flow=lambda db, ctx: join(db, ctx, "fan1"),
+    competitors={"end": end},
+    balances={"fan1": 0, "fan2": 100, "host": 0, "guest": 0},
+)
 # 30 of entries: 12 + 12 to the payees, 6 the platform's.
 END_PAID = Scenario(
     "end (paid entries: payout)",
@@ -356,7 +372,16 @@ END_MINI_MISSED = Scenario(
 
 @pytest.mark.parametrize(
     "scenario",
-    [JOIN_PAID, END_PAID, SUPERLIKE, SUPERLIKE_SOLO, FUND_MINI, END_MINI_REACHED, END_MINI_MISSED],
+    [
+        JOIN_PAID,
+        REJOIN_PAID,
+        END_PAID,
+        SUPERLIKE,
+        SUPERLIKE_SOLO,
+        FUND_MINI,
+        END_MINI_REACHED,
+        END_MINI_MISSED,
+    ],
     ids=lambda s: s.name,
 )
 async def test_paid_entry_under_crashes_and_races(scenario: Scenario) -> None:
