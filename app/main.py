@@ -21,6 +21,7 @@ from app.chat import router as chat_router
 from app.core import health
 from app.core.background import LeasedJob, cancel_all, run_leased_forever
 from app.core.config import Settings, load_settings
+from app.core.cors import Cors
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
@@ -73,6 +74,7 @@ and `/stream-chat` (events, payloads, acks and errors): the AsyncAPI 3.0 documen
 """
 
 
+SOCKETIO_PATH = "/socket.io"
 UNMETERED = frozenset({"/metrics", "/health", "/ready"})  # probes and scrapes: no request metrics
 STARTUP_WAIT_SECONDS = 3.0  # longest wait for the first index migration attempt before serving
 SHUTDOWN_WAIT_SECONDS = 5.0  # longest wait for the background loops to stop and release their leases
@@ -177,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Per-route-template metrics read the route the router matched (app.core.metrics); the
     # instrumentator only serves /metrics: its own middleware re-matches every route per request.
     app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
+    if settings.cors_policy.enabled:  # outermost: preflights answered first, every answer carries CORS
+        app.add_middleware(Cors, policy=settings.cors_policy, own_cors=(SOCKETIO_PATH,))
     if settings.metrics_served:  # docs/security.md, "Exposure"
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         Instrumentator().expose(app, include_in_schema=False, dependencies=[Depends(metrics_guard(token))])
@@ -205,7 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
     app.mount(MEDIA_URL_PREFIX, MediaFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/socket.io", realtime.asgi, name="socket.io")
+    app.mount(SOCKETIO_PATH, realtime.asgi, name="socket.io")
     install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS, serve_docs=settings.api_docs_enabled)
     if settings.api_docs_enabled:
         install_asyncapi(app, settings.public_base_url)

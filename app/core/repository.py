@@ -19,7 +19,7 @@ from pymongo.read_concern import ReadConcern
 from typing_extensions import TypeVar
 
 from app.core.db import Collection, Database
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, ErrorCode, NotFound
 from app.core.sessions import SessionCollection, causal, current_session
 from app.core.timeutils import utcnow
 
@@ -143,7 +143,7 @@ class Repository(Generic[DocumentT]):
         except DuplicateKeyError:
             existing = await self.collection.find_one({field: doc[field] for field in unique_key})
             if existing is None:  # removed in between: never loop, let the caller retry later
-                raise Conflict("the request is being processed") from None
+                raise Conflict("the request is being processed", code=ErrorCode.REQUEST_IN_PROGRESS) from None
             return cast(DocumentT, existing), False
 
     async def upsert_returning(self, key: dict[str, Any], update: dict[str, Any]) -> DocumentT:

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from starlette.datastructures import State
 
@@ -47,9 +47,14 @@ async def create_mini_crowd_funding(
     responses=error_responses(400, 401, 404),
     summary="A stream's mini crowd-fundings, newest first",
 )
-async def list_mini_crowd_fundings(id: ObjectIdStr, user: CurrentUser, minis: Minis) -> Response:
-    """The stream's mini crowd-fundings (at most 20), newest first, in every status."""
-    return ok(await minis.list_of(id))
+async def list_mini_crowd_fundings(
+    id: ObjectIdStr,
+    user: CurrentUser,
+    minis: Minis,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many, newest first.")] = 20,
+) -> Response:
+    """The stream's mini crowd-fundings (`limit`, default 20), newest first, in every status."""
+    return ok(await minis.list_of(id, limit))
 
 
 @router.post(

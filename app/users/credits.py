@@ -23,7 +23,15 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.db import Database
-from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, NotFound, ValidationFailed
+from app.core.errors import (
+    STALE_READ,
+    Conflict,
+    DatabaseUnavailable,
+    ErrorCode,
+    InsufficientCredits,
+    NotFound,
+    ValidationFailed,
+)
 from app.core.once import IN_FLIGHT, PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
 from app.core.sessions import causal
@@ -78,11 +86,6 @@ class CreditMovement(TypedDict):
     createdAt: datetime
     updatedAt: datetime
     voided: NotRequired[bool]  # a debit and its refund hidden from the history
-
-
-class InsufficientCredits(ValidationFailed):
-    def __init__(self) -> None:
-        super().__init__("Insufficient credits")
 
 
 def _visible(user_id: ObjectId) -> dict[str, Any]:
@@ -300,7 +303,10 @@ class CreditLedger:
             direction,
             tx_type,
         ):
-            raise Conflict("idempotency key reused for a different credit movement")
+            raise Conflict(
+                "idempotency key reused for a different credit movement",
+                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            )
         return cast(CreditMovement, existing)
 
     async def void(self, user_id: ObjectId, keys: list[str]) -> None:
