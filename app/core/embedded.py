@@ -15,6 +15,7 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
 import asyncio
 import collections
 import contextlib
+import itertools
 import queue
 import re
 import threading
@@ -31,6 +32,8 @@ from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.collection import Cursor as _SyncCursor
 from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
+
+from app.core import embedded_index
 
 Document = dict[str, Any]
 _IDENTITY_CACHE_SIZE = 256
@@ -417,14 +420,23 @@ def _install_speedups() -> None:
     def __next__(self: Any) -> Any:
         if not enabled(self.collection):
             return step(self)
-        results = self._compute_results()
-        skip = self._skip or 0
-        start = skip + self._emitted
-        stop = len(results) if not self._limit else min(len(results), skip + abs(self._limit))
-        if start >= stop:
-            raise StopIteration
-        self._emitted += 1
-        return _cast_document_class(results[start], self.collection.codec_options.document_class)
+        # Read lazily: `find_one` and `limit(n)` copy n documents, not every match (the index serves
+        # sorts in order, app/core/embedded_index.py). Restarted when rewound or re-sorted.
+        live = vars(self).get("_live")
+        if live is None or live[0] is not self._factory or live[2] != self._emitted:
+            skip = self._skip or 0
+            stop = skip + abs(self._limit) if self._limit else None
+            docs = self._factory()
+            if self.collection.codec_options.tz_aware:
+                docs = map(_helpers.make_datetime_timezone_aware_in_document, docs)
+            live = self._live = [
+                self._factory,
+                itertools.islice(docs, skip + self._emitted, stop),
+                self._emitted,
+            ]
+        doc = next(live[1])  # StopIteration ends the cursor
+        self._emitted = live[2] = self._emitted + 1
+        return _cast_document_class(doc, self.collection.codec_options.document_class)
 
     operators: dict[str, Any] = _filtering._filterer_inst._operator_map
     stock_in: Callable[[Any, Any], bool] = operators["$in"]
@@ -457,3 +469,4 @@ def _install_speedups() -> None:
     # Deliberate monkeypatches of mongomock-ng's methods (see above); mypy rightly flags any such assignment.
     _SyncCollection._iter_documents = _iter_documents  # type: ignore[method-assign]
     _SyncCursor.__next__ = _SyncCursor.next = __next__  # type: ignore[method-assign]
+    embedded_index.install(enabled)
