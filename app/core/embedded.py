@@ -226,6 +226,9 @@ class EmbeddedCollection:
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
         # mongomock-ng copies the whole collection before the first stage; a leading $match is a find().
         if pipeline and list(pipeline[0]) == ["$match"]:
+            counted = embedded_index.group_counts(self._sync, pipeline)
+            if counted is not None:
+                return counted
             docs = list(self._sync.find(pipeline[0]["$match"]))
             return list(process_pipeline(docs, self._sync.database, pipeline[1:], None))
         return list(self._sync.aggregate(pipeline))

@@ -624,6 +624,39 @@ def count(collection: Any, filter: Any) -> int | None:
     return plan.count()
 
 
+def group_counts(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """`[{$match}, {$group: {_id: "$f", n: {$sum: 1}}}]` answered by one covered count per value of
+    `f` the match allows (`f: value` or `f: {$in: values}`); None for any other pipeline."""
+    if len(pipeline) != 2 or list(pipeline[1]) != ["$group"]:
+        return None
+    match = _helpers.patch_datetime_awareness_in_document(pipeline[0]["$match"])
+    group = pipeline[1]["$group"]
+    key = group.get("_id")
+    sums = {name: spec for name, spec in group.items() if name != "_id"}
+    if not (isinstance(key, str) and key.startswith("$") and len(sums) == 1 and isinstance(match, dict)):
+        return None
+    (name, spec), field = next(iter(sums.items())), key[1:]
+    search = match.get(field, NOTHING)
+    if spec != {"$sum": 1} or "." in field:
+        return None
+    if isinstance(search, dict) and list(search) == ["$in"] and isinstance(search["$in"], list):
+        values = list(dict.fromkeys(search["$in"]))
+    elif search is not NOTHING and not isinstance(search, dict | list) and search is not None:
+        values = [search]
+    else:
+        return None
+    if not all(_scalar(value) and value is not None for value in values):
+        return None
+    rows = []
+    for value in values:
+        found = count(collection, {**match, field: value})
+        if found is None:
+            return None
+        if found:
+            rows.append({"_id": value, name: found})
+    return rows
+
+
 def install(enabled: Callable[[Any], bool]) -> None:
     """Patch mongomock-ng's store and collection; queries use the indexes only for collections
     `enabled` says are ours (the store hooks cost nothing where no query ever attached an index set)."""
