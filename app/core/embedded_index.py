@@ -40,6 +40,7 @@ from mongomock_ng import helpers as _helpers
 from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.filtering import filter_applies
 from mongomock_ng.store import CollectionStore
+from pymongo.errors import DuplicateKeyError
 
 NOTHING: Any = vars(_filtering)["NOTHING"]  # the `sentinels` package's, untyped
 Key = tuple[Any, ...]
@@ -645,7 +646,8 @@ def group_counts(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[s
         values = [search]
     else:
         return None
-    if not all(_scalar(value) and value is not None for value in values):
+    # Numbers aside: 1 and 1.0 count together and the group key is the stored one, which only a read says.
+    if not all(_scalar(value) and type(value) in (str, bson.ObjectId, datetime) for value in values):
         return None
     rows = []
     for value in values:
@@ -657,6 +659,40 @@ def group_counts(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[s
     return rows
 
 
+def duplicate_of(collection: Any, doc: dict[str, Any]) -> tuple[bool, list[tuple[str, Any]] | None]:
+    """Whether `doc` (inserted or updated, stored or not yet) breaks a unique index, from the indexes:
+    `(True, None)` when it breaks none, `(True, key)` for the first it breaks, `(False, None)` when an
+    index cannot tell (sparse, partial or unorderable values: mongomock's scan decides)."""
+    indexes = index_set(collection)
+    if indexes is None:
+        return False, None
+    by_name = {index.name: index for index in indexes.indexes}
+    doc_id = doc.get("_id")
+    if isinstance(doc_id, dict):
+        return False, None
+    checks = []
+    for name, spec in collection._store.indexes.items():
+        if not spec.get("unique"):
+            continue
+        index = by_name.get(name)
+        if index is None or index.sparse or index.partial is not None or index.others:
+            return False, None
+        keys = index.keys(doc, 0, doc_id)
+        if keys is None:
+            return False, None
+        checks.append((index, spec, keys))
+    for index, spec, keys in checks:
+        width, entries = len(index.fields), index.entries
+        for key in keys:
+            prefix = key[:width]
+            position = bisect.bisect_left(entries, prefix)
+            while position < len(entries) and entries[position][:width] == prefix:
+                if entries[position][width + 1] != doc_id:
+                    return True, list(spec["key"])
+                position += 1
+    return True, None
+
+
 def install(enabled: Callable[[Any], bool]) -> None:
     """Patch mongomock-ng's store and collection; queries use the indexes only for collections
     `enabled` says are ours (the store hooks cost nothing where no query ever attached an index set)."""
@@ -666,6 +702,7 @@ def install(enabled: Callable[[Any], bool]) -> None:
     get_dataset: Callable[..., Any] = _SyncCollection._get_dataset
     count_documents: Callable[..., Any] = _SyncCollection.count_documents
     update_documents: Callable[..., Any] = _SyncCollection._update_documents
+    ensure_uniques: Callable[..., Any] = _SyncCollection._ensure_uniques
 
     def _iter_documents(self: Any, filter: Any) -> Any:
         found = iter_documents(self, filter) if enabled(self) else None
@@ -685,6 +722,21 @@ def install(enabled: Callable[[Any], bool]) -> None:
                 return found
         return count_documents(self, filter, comment, **kwargs)
 
+    def _ensure_uniques(self: Any, new_data: Any) -> None:
+        decided, broken = duplicate_of(self, new_data) if enabled(self) else (False, None)
+        if not decided:
+            return ensure_uniques(self, new_data)
+        if broken is not None:
+            raise DuplicateKeyError(
+                "E11000 Duplicate Key Error",
+                11000,
+                {
+                    "keyPattern": dict(broken),
+                    "keyValue": {key: _helpers.get_value_by_dot(new_data, key) for key, _ in broken},
+                },
+            )
+        return None
+
     def _update_documents(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return update_documents(self, *args, **kwargs)
@@ -700,6 +752,7 @@ def install(enabled: Callable[[Any], bool]) -> None:
     _SyncCollection._get_dataset = _get_dataset  # type: ignore[method-assign]
     _SyncCollection.count_documents = _count_documents  # type: ignore[method-assign]
     _SyncCollection._update_documents = _update_documents  # type: ignore[method-assign]
+    _SyncCollection._ensure_uniques = _ensure_uniques  # type: ignore[method-assign]
     set_item: Callable[..., None] = CollectionStore.__setitem__
     del_item: Callable[..., None] = CollectionStore.__delitem__
     create_index: Callable[..., None] = CollectionStore.create_index
