@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (only Python >= 3.11 and make needed):
-#   make run   - install into .venv and serve http://127.0.0.1:8000 (embedded DB, fake AIOZ, demo tokens)
+#   make run   - install into .venv and serve http://127.0.0.1:8000 (embedded DB, fake AIOZ, demo tokens);
+#                `make run PORT=9000 HOST=0.0.0.0` serves elsewhere
 #   make test  - install into .venv and run lint + the whole test suite
 # Installs come from the hash-pinned lock files in requirements/ (`make lock` regenerates them).
 PYTHON ?= python3
@@ -9,8 +10,11 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 # Worker processes for the test suite (pytest-xdist); `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 2
+# Address `make run` serves on.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: install run test lint lint-openapi format bench fake-aioz lock lock-check clean
+.PHONY: install run test test-mongo lint lint-openapi format bench bench-plans fake-aioz lock lock-check clean
 
 # The environment is exactly a lock file: pip bootstraps the pinned uv (hash-checked), uv syncs the lock
 # (removing anything else, e.g. the bench extra) and installs the project itself editable without deps.
@@ -34,7 +38,7 @@ $(BENCH_STAMP): pyproject.toml requirements/bench.txt requirements/uv.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/allmine-live --host 127.0.0.1 --port 8000
+	$(BIN)/allmine-live --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
@@ -44,6 +48,17 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+# The real-server run of CI's `mongodb` job, locally: MongoDB 7.0 as a one-node replica set and Redis 7.4 in
+# Docker (docker-compose.test.yml), then .ci/mongo (migrate-indexes twice, the whole suite with the money
+# harness, bench/plans.py); the containers are removed afterwards, whatever the outcome. Needs Docker with
+# the compose plugin.
+TEST_COMPOSE := docker compose -f docker-compose.test.yml
+MONGODB_TEST_URL_LOCAL := mongodb://localhost:27017/?replicaSet=rs0
+test-mongo:
+	$(TEST_COMPOSE) up -d --wait
+	MONGODB_TEST_URL='$(MONGODB_TEST_URL_LOCAL)' REDIS_TEST_URL=redis://localhost:6379/0 \
+		PYTEST_WORKERS=$(PYTEST_WORKERS) .ci/mongo; status=$$?; $(TEST_COMPOSE) down -v; exit $$status
 
 # Redocly's `recommended` ruleset on the served OpenAPI document (target: 0 errors, 0 warnings).
 # Needs Node.js (npx); without it the target says so and succeeds, so `make` works on Python-only machines.
@@ -63,6 +78,15 @@ format: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+# bench/plans.py on the server MONGODB_URL names: a short scale-1 run (every load-test endpoint for 2 s, a few
+# curve requests, one pass of every background job), then every command shape the app sent is explained;
+# exits 1 on a collection scan. Writes under var/ and bench/results/ only (docs/benchmarks.md is untouched).
+bench-plans: $(BENCH_STAMP)
+	@test -n "$$MONGODB_URL" || { echo "bench-plans: set MONGODB_URL (query plans need a real MongoDB)"; exit 2; }
+	@mkdir -p var
+	$(BIN)/python -m bench --seconds 2 --warmup 0.5 --scales 1 --curve-requests 5 --no-realtime-target --no-pin \
+		--output var/bench-plans.md
 
 fake-aioz: $(STAMP)
 	$(BIN)/aioz-fake --host 127.0.0.1 --port 8081

@@ -6,12 +6,19 @@ pipelines (docs/decisions.md, "Index migrations").
 
 import argparse
 import asyncio
+import errno
 import os
+import socket
 import sys
 
+import structlog
 import uvicorn
 
-from app.core.config import ConfigurationError, Settings
+from app.core.config import ConfigurationError, Settings, load_settings
+from app.core.logging import configure_logging
+
+log = structlog.get_logger("app.cli")
+APP_FACTORY = "app.main:create_app"
 
 # migrate-indexes exit codes
 MIGRATED, NOT_CLEAN, UNAVAILABLE = 0, 1, 2
@@ -34,22 +41,77 @@ def serve(argv: list[str]) -> None:
     parser.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     args = parser.parse_args(argv)
     try:
-        settings = Settings()
+        settings = load_settings()
         settings.check_production_safety()
-    except (ConfigurationError, ValueError) as exc:
+    except ConfigurationError as exc:
         sys.exit(f"allmine-live: {exc}")
+    # The port is taken before the app starts: a busy port fails here in one line, and the demo
+    # banner (printed while the app starts) only appears once the address is ours.
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        sys.exit(f"allmine-live: cannot listen on {args.host}:{args.port}: {describe_bind_error(exc)}")
+    port = sock.getsockname()[1]  # the real one for --port 0
     if "public_base_url" not in settings.model_fields_set:
         # Links (thumbnails, media) and the banner follow the address actually served, not the default.
-        os.environ["PUBLIC_BASE_URL"] = bound_url(args.host, args.port)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        reload=args.reload,
-        access_log=False,
-        proxy_headers=True,
-    )
+        os.environ["PUBLIC_BASE_URL"] = bound_url(args.host, port)
+    # uvicorn's own lines (start-up, errors, access) go through the app's formatter: JSON in production.
+    configure_logging(settings.log_level, json=settings.json_logs, access_log=settings.access_log)
+    options = {
+        "factory": True,
+        "host": args.host,
+        "port": port,
+        "log_config": None,
+        "access_log": settings.access_log,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
+    if args.reload:  # the reloader's supervisor binds the address itself, in this process
+        sock.close()
+        uvicorn.run(APP_FACTORY, reload=True, **options)
+        return
+    config = uvicorn.Config(APP_FACTORY, **options)
+    run_server(config, sock)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, saying where it serves (uvicorn is silent about sockets it did not bind)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            log.info("serving", address=bound_url(self.config.host, self.config.port))
+
+
+def run_server(config: uvicorn.Config, sock: socket.socket) -> None:
+    Server(config).run(sockets=[sock])
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket for host:port, as uvicorn would make it. Listening at once holds the port
+    against another process (two SO_REUSEADDR sockets may share a port until one listens); connections
+    made while the app starts wait in the backlog."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)  # uvicorn's default backlog
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def describe_bind_error(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use (another server on that port? choose another with --port, e.g. make run PORT=9000)"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return "no such local address (check --host)"
+    return exc.strerror or str(exc)
 
 
 def bound_url(host: str, port: int) -> str:
@@ -76,8 +138,8 @@ def migrate_indexes_command(argv: list[str], settings: Settings | None = None) -
     )
     args = parser.parse_args(argv)
     try:
-        settings = settings or Settings()
-    except ValueError as exc:
+        settings = settings or load_settings()
+    except ConfigurationError as exc:
         print(f"allmine-live: {exc}", file=sys.stderr)
         return NOT_CLEAN
     return asyncio.run(run_migration(settings, drop_obsolete=args.drop_obsolete))
@@ -86,7 +148,6 @@ def migrate_indexes_command(argv: list[str], settings: Settings | None = None) -
 async def run_migration(settings: Settings, *, drop_obsolete: bool = False) -> int:
     from app.core.db import create_client
     from app.core.errors import database_unavailable
-    from app.core.logging import configure_logging
     from app.core.migrations import migrate_indexes
     from app.repositories import REPOSITORIES
 

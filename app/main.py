@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -20,11 +20,11 @@ from app.bans import router as bans_router
 from app.chat import router as chat_router
 from app.core import health
 from app.core.background import LeasedJob, cancel_all, run_leased_forever
-from app.core.config import Settings
+from app.core.config import Settings, load_settings
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.metrics import PrometheusMiddleware
+from app.core.metrics import PrometheusMiddleware, metrics_guard
 from app.core.middleware import (
     BodySizeLimitMiddleware,
     SingleValuedQueryMiddleware,
@@ -46,6 +46,7 @@ from app.live_streams.reconcile import LEASE as RECONCILE_LEASE
 from app.live_streams.streaming import StreamingGateway
 from app.openapi_docs import OPENAPI_TAGS, PARAMETER_DESCRIPTIONS
 from app.participants import router as participants_router
+from app.realtime.asyncapi import install_asyncapi
 from app.realtime.server import Realtime
 from app.reminders import router as reminders_router
 from app.reminders.scheduler import LEASE as REMINDERS_LEASE
@@ -65,6 +66,10 @@ Allmine-compatible live-stream API. Every answer is wrapped in
 
 **Try it:** create a user with `POST /api/v1/dev/users` (development only) or use one of the demo
 tokens printed at start-up, then press **Authorize** and paste the token.
+
+**Realtime:** Socket.IO on this port at `/socket.io`, namespaces `/live-stream-status`, `/live-stream`
+and `/stream-chat` (events, payloads, acks and errors): the AsyncAPI 3.0 document
+[`/asyncapi.json`](/asyncapi.json), rendered at [`/asyncapi`](/asyncapi).
 """
 
 
@@ -84,16 +89,21 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
     ]
     if settings.ranking_max_age_seconds > 0:
         refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
-        jobs.append(LeasedJob("rankings", refresh_every, partial(publish_most_watched, db)))
+        jobs.append(
+            LeasedJob(
+                "rankings",
+                refresh_every,
+                partial(publish_most_watched, db, budget_seconds=settings.mongodb_timeout_ms / 1000),
+            )
+        )
         jobs.append(LeasedJob("featured", refresh_every, partial(publish_featured, db)))
     return jobs
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()
     settings.check_production_safety()
-    json_logs = settings.is_production if settings.log_json is None else settings.log_json
-    configure_logging(settings.log_level, json=json_logs)
+    configure_logging(settings.log_level, json=settings.json_logs, access_log=settings.access_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by install_openapi from local assets
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
         openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
@@ -166,7 +177,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Per-route-template metrics read the route the router matched (app.core.metrics); the
     # instrumentator only serves /metrics: its own middleware re-matches every route per request.
     app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
-    Instrumentator().expose(app, include_in_schema=False)
+    if settings.metrics_served:  # docs/security.md, "Exposure"
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        Instrumentator().expose(app, include_in_schema=False, dependencies=[Depends(metrics_guard(token))])
 
     # One flat route list (app.core.routing), tried in this order, a few µs per route: the hot
     # live-stream routes come first. `item_router`'s `/{id}` would capture every one-segment
@@ -193,5 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(MEDIA_URL_PREFIX, MediaFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/socket.io", realtime.asgi, name="socket.io")
-    install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS)
+    install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS, serve_docs=settings.api_docs_enabled)
+    if settings.api_docs_enabled:
+        install_asyncapi(app, settings.public_base_url)
     return app

@@ -28,7 +28,8 @@ from app.core.config import Settings
 from app.core.logging import configure_logging
 from app.main import create_app
 
-pytest_plugins = ["tests.money.report"]  # the money harness summary (xdist controller included)
+# the money harness summary (xdist controller included); mongod 7.0 rule checks on every engine call
+pytest_plugins = ["tests.money.report", "tests.mongo_rules.plugin"]
 
 MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL")
 
@@ -115,6 +116,8 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     try:
         async with application.router.lifespan_context(application):
             try:
+                if MONGODB_TEST_URL:
+                    await _prepared(application)
                 yield application
             finally:
                 if MONGODB_TEST_URL:
@@ -124,6 +127,18 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
             shared.restore_logging()
         else:
             shared.reset()
+
+
+async def _prepared(application: FastAPI, within: float = 60.0) -> None:
+    """On a real server start-up waits for the index migration a few seconds at most, then serves while
+    it goes on (app.main); every test here assumes a prepared database (unique indexes in place), so it
+    starts once the migration of its fresh database has finished."""
+    preparation = getattr(application.state, "database_preparation", None)
+    deadline = asyncio.get_running_loop().time() + within
+    while preparation is not None and not preparation.ready:
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the test database was not prepared within {within} s")
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

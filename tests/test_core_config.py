@@ -17,6 +17,7 @@ from tests.helpers import assert_error
 
 SAFE_PRODUCTION: dict[str, Any] = {
     "app_env": "production",
+    "public_base_url": "https://live.example.com",
     "mongodb_url": "mongodb://mongo.internal:27017",
     "jwt_secret": "a-production-secret-that-is-long-enough-0123456789",
     "aioz_api_token": "real-token",
@@ -48,6 +49,7 @@ class TestProductionRefusal:
             ({"jwt_secret": EXAMPLE_JWT_SECRET}, "JWT_SECRET"),
             ({"jwt_secret": "please-CHANGE-ME-this-is-a-long-enough-secret"}, "JWT_SECRET"),
             ({"mongodb_url": None}, "MONGODB_URL"),
+            ({"public_base_url": "http://127.0.0.1:8000"}, "PUBLIC_BASE_URL"),
             ({"enable_dev_endpoints": True}, "ENABLE_DEV_ENDPOINTS"),
             ({"aioz_api_token": None}, "AIOZ"),
             ({"agora_app_id": None}, "AGORA_APP_ID"),
@@ -59,6 +61,7 @@ class TestProductionRefusal:
             "env-example-jwt-secret",
             "change-me-jwt-secret",
             "embedded-db",
+            "loopback-public-base-url",
             "dev-endpoints-on",
             "no-aioz-credentials",
             "no-agora-app-id",
@@ -73,7 +76,14 @@ class TestProductionRefusal:
         with pytest.raises(ConfigurationError) as caught:
             create_app(make_settings(app_env="production", mongodb_url=None, enable_dev_endpoints=True))
         message = str(caught.value)
-        for named in ("JWT_SECRET", "MONGODB_URL", "ENABLE_DEV_ENDPOINTS", "AIOZ", "AGORA_APP_ID"):
+        for named in (
+            "JWT_SECRET",
+            "PUBLIC_BASE_URL",
+            "MONGODB_URL",
+            "ENABLE_DEV_ENDPOINTS",
+            "AIOZ",
+            "AGORA_APP_ID",
+        ):
             assert named in message
 
     def test_env_example_jwt_secret_is_refused(self):

@@ -9,13 +9,16 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import mongomock_ng
 import pytest
 from bson import ObjectId
+from bson.errors import InvalidDocument
+from bson.son import SON
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, InvalidOperation, OperationFailure, WriteError
 
 from app.core.embedded import EmbeddedAsyncClient
 from tests.conftest import MONGODB_TEST_URL
@@ -273,10 +276,46 @@ async def test_ping_command(mdb):
     assert (await mdb.command("ping"))["ok"] == 1.0
 
 
+class TestSessions:
+    """Causally consistent sessions (app.core.sessions) run the same code on both engines."""
+
+    async def test_causal_session_reads_its_writes(self, mdb):
+        async with mdb.client.start_session(causal_consistency=True) as session:
+            assert session.options.causal_consistency is True
+            await mdb.things.insert_one({"_id": 1, "n": 1}, session=session)
+            await mdb.things.update_one({"_id": 1}, {"$inc": {"n": 1}}, session=session)
+            assert (await mdb.things.find_one({"_id": 1}, session=session))["n"] == 2
+            assert [d["n"] async for d in mdb.things.find({}, session=session)] == [2]
+            assert await mdb.things.count_documents({}, session=session) == 1
+            assert session.operation_time is not None  # advanced by every operation
+
+    async def test_ended_session_is_refused(self, mdb):
+        session = mdb.client.start_session(causal_consistency=True)
+        await session.end_session()
+        assert session.has_ended
+        with pytest.raises(InvalidOperation):
+            await mdb.things.find_one({}, session=session)
+
+    async def test_session_of_another_client_is_refused(self, mdb):
+        embedded = isinstance(mdb.client, EmbeddedAsyncClient)
+        other = EmbeddedAsyncClient(tz_aware=True) if embedded else AsyncMongoClient(MONGODB_TEST_URL)
+        try:
+            with pytest.raises(InvalidOperation):
+                await mdb.things.insert_one({"x": 1}, session=other.start_session())
+        finally:
+            await other.close()
+
+
 class TestAdapterOnly:
-    async def test_sessions_are_refused(self, embedded):
+    async def test_transactions_are_refused(self, embedded):
+        session = embedded.start_session(causal_consistency=True)
+        assert not session.in_transaction
         with pytest.raises(NotImplementedError):
-            embedded.start_session()
+            session.start_transaction()
+        with pytest.raises(NotImplementedError):
+            await session.with_transaction(lambda s: None)
+        with pytest.raises(NotImplementedError):
+            embedded.start_session(snapshot=True)
 
     async def test_change_streams_are_refused(self, embedded):
         with pytest.raises(NotImplementedError):
@@ -405,3 +444,197 @@ class TestDocumentCopySpeedup:
         assert again["tags"] == ["a"] and len(again["log"]) == 1 and len(again["log"][0]["ids"]) == 1
         assert again == (await coll.find({}).to_list())[0]
         assert again["log"] is not first["log"]
+
+
+class TestAnswersLikeMongod:
+    """Where mongomock-ng answered otherwise, the engine answers as mongod 7.0 (app.core.embedded_fidelity);
+    each test names the server rule and runs on a real server too when MONGODB_TEST_URL is set."""
+
+    async def test_list_indexes_decodes_nested_options_as_son(self, mdb):
+        # PyMongo's listIndexes cursor decodes with CodecOptions(document_class=SON): nested too.
+        await mdb.things.create_index("k", unique=True, partialFilterExpression={"k": {"$type": "string"}})
+        listed = [ix async for ix in await mdb.things.list_indexes()]
+        partial = next(ix for ix in listed if ix["name"] == "k_1")["partialFilterExpression"]
+        assert type(partial) is SON and type(partial["k"]) is SON
+        assert partial.to_dict() == {"k": {"$type": "string"}}
+
+    async def test_divide_and_floor_give_doubles(self, mdb):
+        # $divide always returns a double; $floor/$ceil/$trunc/$round keep the type of their input.
+        await mdb.things.insert_one({"_id": 1, "n": 9, "x": 7.5})
+        expressions = {
+            "half": {"$divide": ["$n", 3]},
+            "floored": {"$floor": {"$divide": ["$n", 2]}},
+            "ceiled": {"$ceil": "$x"},
+            "truncated": {"$trunc": "$x"},
+            "rounded": {"$round": ["$x"]},
+            "int_floor": {"$floor": "$n"},
+            "long": {"$toLong": {"$floor": {"$divide": ["$n", 2]}}},  # a long: int (Int64 from mongod)
+        }
+        (row,) = await (await mdb.things.aggregate([{"$project": expressions}])).to_list()
+        kinds = {
+            k: (v, float if type(v) is float else int if isinstance(v, int) else type(v))
+            for k, v in row.items()
+        }
+        assert {k: kind for k, kind in kinds.items() if k != "_id"} == {
+            "half": (3.0, float), "floored": (4.0, float), "ceiled": (8.0, float), "truncated": (7.0, float),
+            "rounded": (8.0, float), "int_floor": (9, int), "long": (4, int),
+        }  # fmt: skip
+        await mdb.things.update_one({"_id": 1}, [{"$set": {"stored": {"$floor": {"$divide": ["$n", 2]}}}}])
+        assert type((await mdb.things.find_one({"_id": 1}))["stored"]) is float
+
+    async def test_group_over_no_documents_returns_no_row(self, mdb):
+        # $group emits one document per group; with no input there is no group, even for `_id: null`.
+        await mdb.things.insert_one({"_id": 1, "n": 1})
+        pipeline = [{"$match": {"n": 2}}, {"$group": {"_id": None, "total": {"$sum": "$n"}}}]
+        assert await (await mdb.things.aggregate(pipeline)).to_list() == []
+        pipeline[0] = {"$match": {"n": 1}}
+        assert await (await mdb.things.aggregate(pipeline)).to_list() == [{"_id": None, "total": 1}]
+
+    async def test_empty_document_equality_does_not_match_a_missing_field(self, mdb):
+        # {f: {}} is an equality with the empty document (EqualityMatchExpression): null and missing
+        # match only `{f: null}`.
+        await mdb.things.insert_many(
+            [
+                {"_id": 1},
+                {"_id": 2, "f": {}},
+                {"_id": 3, "f": {"a": 1}},
+                {"_id": 4, "f": None},
+                {"_id": 5, "f": [{}]},
+            ]
+        )
+        found = await mdb.things.find({"f": {}}).to_list()
+        assert sorted(d["_id"] for d in found) == [2, 5]
+        assert await mdb.things.count_documents({"$or": [{"f": {}}, {"_id": 1}]}) == 3
+
+    @pytest.mark.parametrize("parent", [None, 5, "text", [1, 2]])
+    async def test_set_through_a_non_document_is_refused_with_28(self, mdb, parent):
+        # PathNotViable (28): "Cannot create field 'b' in element {a: null}"; nothing of the update applies.
+        await mdb.things.insert_one({"_id": 1, "a": parent, "n": 1})
+        with pytest.raises(WriteError) as refused:
+            await mdb.things.update_one({"_id": 1}, {"$set": {"x": 1, "a.b": 2}, "$inc": {"n": 1}})
+        assert refused.value.code == 28
+        assert await mdb.things.find_one({"_id": 1}) == {"_id": 1, "a": parent, "n": 1}
+        await mdb.things.update_one({"_id": 1}, {"$unset": {"a.b": ""}})  # not creating: a no-op
+
+    async def test_inc_of_a_non_number_is_refused_with_14(self, mdb):
+        # TypeMismatch (14): "Cannot apply $inc to a value of non-numeric type".
+        await mdb.things.insert_one({"_id": 1, "s": "x", "b": True, "n": None})
+        for field in ("s", "b", "n"):
+            with pytest.raises(WriteError) as refused:
+                await mdb.things.update_one({"_id": 1}, {"$inc": {field: 1}})
+            assert refused.value.code == 14
+        with pytest.raises(WriteError) as refused:
+            await mdb.things.update_one({"_id": 1}, {"$set": {"_id": 2}})
+        assert refused.value.code == 66  # ImmutableField
+        await mdb.things.update_one({"_id": 1}, {"$set": {"_id": 1, "m": 1}})  # _id unchanged: accepted
+
+    async def test_unique_sparse_index_refuses_two_explicit_nulls(self, mdb):
+        # A sparse index skips documents MISSING the field; an explicit null is indexed (and unique).
+        await mdb.things.create_index("k", unique=True, sparse=True)
+        await mdb.things.insert_many([{"_id": 1}, {"_id": 2}, {"_id": 3, "k": None}])
+        with pytest.raises(DuplicateKeyError):
+            await mdb.things.insert_one({"_id": 4, "k": None})
+        with pytest.raises(DuplicateKeyError):
+            await mdb.things.update_one({"_id": 1}, {"$set": {"k": None}})
+        await mdb.things.create_index([("a", 1), ("b", 1)], unique=True, sparse=True)
+        await mdb.things.insert_one({"_id": 5, "a": 1, "k": "x"})
+        with pytest.raises(DuplicateKeyError):  # compound sparse: one present field indexes the document
+            await mdb.things.insert_one({"_id": 6, "a": 1, "k": "y"})
+
+    async def test_unique_partial_index_ignores_documents_outside_its_filter(self, mdb):
+        await mdb.things.create_index(
+            "k", unique=True, partialFilterExpression={"active": True}, name="one_active"
+        )
+        await mdb.things.insert_one({"_id": 1, "k": 1, "active": True})
+        await mdb.things.insert_one({"_id": 2, "k": 1, "active": False})
+        with pytest.raises(DuplicateKeyError):
+            await mdb.things.insert_one({"_id": 3, "k": 1, "active": True})
+
+
+def _refused(
+    code: int | None, error: type[Exception] = OperationFailure
+) -> tuple[type[Exception], int | None]:
+    return error, code
+
+
+# (what is planted, the call, what PyMongo raises against mongod 7.0 and its code)
+REFUSED: list[tuple[str, Any, tuple[type[Exception], int | None]]] = [
+    ("conflicting update paths", lambda c: c.update_one({"_id": 1}, {"$set": {"a.b": 1}, "$unset": {"a": ""}}), _refused(40, WriteError)),
+    ("same path, two operators", lambda c: c.update_one({"_id": 1}, {"$inc": {"n": 1}, "$set": {"n": 5}}), _refused(40, WriteError)),
+    ("$set and $setOnInsert of one path", lambda c: c.update_one({"_id": 9}, {"$set": {"z": 1}, "$setOnInsert": {"z": 2}}, upsert=True), _refused(40, WriteError)),
+    ("$expr in an upsert filter", lambda c: c.update_one({"_id": 9, "$or": [{"h": 1}, {"$expr": {"$lte": ["$e", "$$NOW"]}}]}, {"$set": {"q": 1}}, upsert=True), _refused(224, WriteError)),
+    ("$expr in a find_one_and_update upsert", lambda c: c.find_one_and_update({"_id": 9, "$expr": {"$eq": [1, 1]}}, {"$set": {"q": 1}}, upsert=True), _refused(224)),
+    ("overlapping upsert equality paths", lambda c: c.update_one({"a": 1, "a.b": 2}, {"$set": {"q": 1}}, upsert=True), _refused(54, WriteError)),
+    ("upsert path matched twice", lambda c: c.update_one({"a": 1, "$and": [{"a": 1}]}, {"$set": {"q": 1}}, upsert=True), _refused(54, WriteError)),
+    ("top-level $ field in $set", lambda c: c.update_one({"_id": 1}, {"$set": {"$k": 1}}), _refused(52, WriteError)),
+    ("top-level $ field in an upsert that updates", lambda c: c.update_one({"_id": 1}, {"$set": {"$k": 1}}, upsert=True), _refused(52, WriteError)),
+    ("top-level $ field in a replacement", lambda c: c.replace_one({"_id": 1}, {"n": 1, "$k": 1}), _refused(52, WriteError)),
+    ("empty update", lambda c: c.update_one({"_id": 1}, {}), _refused(None, ValueError)),
+    ("replacement as an update", lambda c: c.update_one({"_id": 1}, {"n": 2}), _refused(None, ValueError)),
+    ("operators in a replacement", lambda c: c.replace_one({"_id": 1}, {"$set": {"n": 2}}), _refused(None, ValueError)),
+    ("unknown update operator", lambda c: c.update_one({"_id": 1}, {"$frob": {"n": 2}}), _refused(9, WriteError)),
+    ("operators mixed with a field", lambda c: c.update_one({"_id": 1}, {"$set": {"n": 2}, "plain": 1}), _refused(9, WriteError)),
+    ("empty path component", lambda c: c.update_one({"_id": 1}, {"$set": {"a..b": 1}}), _refused(56, WriteError)),
+    ("$inc by a string", lambda c: c.update_one({"_id": 1}, {"$inc": {"n": "1"}}), _refused(14, WriteError)),
+    ("$unset of _id", lambda c: c.update_one({"_id": 1}, {"$unset": {"_id": ""}}), _refused(66, WriteError)),
+    ("$match in a pipeline update", lambda c: c.update_one({"_id": 1}, [{"$match": {"n": 1}}]), _refused(72, WriteError)),
+    ("$group in a pipeline update", lambda c: c.update_many({}, [{"$group": {"_id": None}}]), _refused(72, WriteError)),
+    ("mixed inclusion and exclusion", lambda c: c.find({}, {"a": 1, "n": 0}).to_list(), _refused(31254)),
+    ("mixed projection in find_one", lambda c: c.find_one({}, {"a": 0, "n": 1}), _refused(31254)),
+    ("projection path collision", lambda c: c.find_one({}, {"a": 1, "a.b": 1}), _refused(31250)),
+    ("unknown query operator", lambda c: c.find_one({"n": {"$frob": 1}}), _refused(2)),
+    ("unknown top-level operator", lambda c: c.count_documents({"$frob": 1}), _refused(2)),
+    ("$in without an array", lambda c: c.find_one({"n": {"$in": 1}}), _refused(2)),
+    ("empty $or", lambda c: c.delete_many({"$or": []}), _refused(2, WriteError)),
+    ("sort direction 2", lambda c: c.find({}).sort("n", 2).to_list(), _refused(15975)),
+    ("unknown stage", lambda c: c.aggregate([{"$frob": {}}]), _refused(40324)),
+    ("unknown expression", lambda c: c.aggregate([{"$project": {"x": {"$frob": 1}}}]), _refused(168)),
+    ("undefined variable", lambda c: c.aggregate([{"$project": {"x": "$$nope"}}]), _refused(17276)),
+    ("$group without _id", lambda c: c.aggregate([{"$group": {"n": {"$sum": 1}}}]), _refused(15955)),
+    ("partial filter with $ne", lambda c: c.create_index("w", partialFilterExpression={"w": {"$ne": 1}}), _refused(67)),
+    ("partial filter with $exists: false", lambda c: c.create_index("w", partialFilterExpression={"w": {"$exists": False}}), _refused(67)),
+    ("sparse and partial together", lambda c: c.create_index("w", sparse=True, partialFilterExpression={"w": {"$gt": 1}}), _refused(67)),
+    ("TTL out of range", lambda c: c.create_index("at", expireAfterSeconds=-1), _refused(67)),
+    ("TTL on _id", lambda c: c.create_index("_id", expireAfterSeconds=5), _refused(67)),
+    ("unknown index option", lambda c: c.create_indexes([IndexModel("w", frobnicate=True)]), _refused(197)),
+    ("index name reused with other keys", lambda c: c.create_index("other", name="n_1"), _refused(86)),
+    ("index name reused with other options", lambda c: c.create_index("n", unique=True, name="n_1"), _refused(85)),
+    ("same index under another name", lambda c: c.create_index("n", name="again"), _refused(85)),
+    ("unencodable value", lambda c: c.insert_one({"s": {1, 2}}), _refused(None, InvalidDocument)),
+    ("unencodable filter value", lambda c: c.find_one({"s": Decimal("1.5")}), _refused(None, InvalidDocument)),
+    ("unencodable update value", lambda c: c.update_one({"_id": 1}, {"$set": {"u": uuid.uuid4()}}), _refused(None, ValueError)),
+]  # fmt: skip
+
+
+class TestRefusesWhatMongodRefuses:
+    """Planted violations: the engine raises what PyMongo raises against mongod 7.0 (app.core.embedded_rules),
+    and the collection is left as it was."""
+
+    @pytest.fixture
+    async def things(self, mdb):
+        await mdb.things.insert_one({"_id": 1, "a": {"b": 1}, "n": 1, "arr": [1, 2]})
+        await mdb.things.create_index("n")
+        return mdb.things
+
+    @pytest.mark.parametrize(("planted", "call", "expected"), REFUSED, ids=[r[0] for r in REFUSED])
+    async def test_refused_with_mongods_code(self, things, planted, call, expected):
+        error, code = expected
+        with pytest.raises(error) as refused:
+            await call(things)
+        if code is not None:
+            assert refused.value.code == code, refused.value
+        assert await things.find({}).to_list() == [{"_id": 1, "a": {"b": 1}, "n": 1, "arr": [1, 2]}]
+
+    async def test_acceptable_commands_pass(self, things):
+        await things.update_one(
+            {"_id": 1}, {"$set": {"a.c": 2, "m.k": 1}, "$unset": {"a.d": ""}, "$inc": {"n": 1}}
+        )
+        await things.update_one({"_id": 1, "$expr": {"$eq": ["$n", 2]}}, {"$set": {"e": 1}})  # no upsert
+        await things.update_one({"_id": 2, "k": {"$eq": 1}}, {"$setOnInsert": {"z": 1}}, upsert=True)
+        await things.update_one({"_id": 1}, [{"$set": {"t": "$$NOW"}}, {"$unset": "e"}])
+        assert await things.find_one({"_id": 1}, {"a": 1, "_id": 0}) == {"a": {"b": 1, "c": 2}}
+        await things.create_index("n")  # the same index again: a no-op
+        await things.create_index("w", unique=True, partialFilterExpression={"w": {"$type": "string"}})
+        doc = await things.find_one({"_id": 1})
+        assert doc["n"] == 2 and doc["m"] == {"k": 1} and "e" not in doc
+        assert await things.find_one({"_id": 2}) == {"_id": 2, "k": 1, "z": 1}

@@ -5,6 +5,7 @@
 13: the one-live-slot index tolerates explicit nulls (partial index on ObjectId values).
 """
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -165,3 +166,81 @@ async def test_featured_is_served_from_a_snapshot(client: Any, make_user: Any, a
     assert (await client.get(f"{API}/featured")).json()["data"][0]["id"] == quiet["id"]
     await client.post(f"{API}/{quiet['id']}/end", headers=auth(host_a))
     assert [item["id"] for item in (await client.get(f"{API}/featured")).json()["data"]] == [popular["id"]]
+
+
+async def _rows_without_counts(db: Any, creators: int, viewers: int) -> list[ObjectId]:
+    """Rollup rows as written before the counts existed (the backfill's input)."""
+    ids = [ObjectId() for _ in range(creators)]
+    now = utcnow()
+    await db["creator_viewers"].insert_many(
+        [
+            {"creatorId": c, "viewerId": ObjectId(), "liveStreamId": ObjectId(), "lastSeenAt": now}
+            for c in ids
+            for _ in range(viewers)
+        ]
+    )
+    return ids
+
+
+async def test_backfill_marks_creators_in_bounded_resumable_passes(db: Any, monkeypatch: Any) -> None:
+    """Issue 22 item 7: no `distinct` (one answer document, 16 MB cap) and a bounded share per pass."""
+    from app.core.embedded import EmbeddedCollection
+    from app.creators import service
+
+    async def no_distinct(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("distinct: one answer document of at most 16 MB")
+
+    monkeypatch.setattr(EmbeddedCollection, "distinct", no_distinct)
+    monkeypatch.setattr(service, "BACKFILL_PER_PASS", 2)
+    creators = await _rows_without_counts(db, creators=5, viewers=2)
+    counted = []
+    for _ in range(3):  # 2 + 2 + 1 creators
+        counted.append(await recount_viewers(db, utcnow()))
+    assert counted == [2, 2, 1]
+    docs = await db["creator_viewer_counts"].find({"_id": {"$in": creators}}).to_list()
+    assert sorted(doc["viewers"] for doc in docs) == [2] * 5
+    marker = await db["creator_viewer_counts"].find_one({"_id": "backfill"})
+    assert marker["doneAt"] is not None
+    assert await recount_viewers(db, utcnow()) == 0  # done: nothing marked again
+
+
+async def test_recount_batch_shrinks_to_fit_the_operation_budget(db: Any, monkeypatch: Any) -> None:
+    """A batch of busy creators whose query times out is split, not retried whole forever."""
+    from pymongo.errors import ExecutionTimeout
+
+    from app.creators.viewer_repository import CreatorViewerRepository
+
+    creators = await _rows_without_counts(db, creators=5, viewers=3)
+    windows_of = CreatorViewerRepository.windows_of
+    sizes: list[int] = []
+
+    async def too_many_rows(self: Any, creator_ids: list[ObjectId], since: Any) -> Any:
+        sizes.append(len(creator_ids))
+        if len(creator_ids) > 2:
+            raise ExecutionTimeout("operation exceeded time limit", 50)
+        return await windows_of(self, creator_ids, since)
+
+    monkeypatch.setattr(CreatorViewerRepository, "windows_of", too_many_rows)
+    assert await recount_viewers(db, utcnow()) == 5
+    assert sizes[:2] == [5, 2]  # halved after the timeout
+    assert all(after < before for before, after in itertools.pairwise(sizes) if before > 2)
+    docs = await db["creator_viewer_counts"].find({"_id": {"$in": creators}}).to_list()
+    assert sorted(doc["viewers"] for doc in docs) == [3] * 5
+
+
+async def test_watch_seconds_are_stored_as_integers(client: Any, make_user: Any, db: Any) -> None:
+    """Issue 22 item 7: `$divide` answers a double on mongod and `$floor` keeps it one; the pipeline
+    update that closes participations converts to an integer (meaningful on mongod, MONGODB_TEST_URL,
+    and on an embedded engine that answers `$divide` like mongod)."""
+    _, host = await make_user()
+    _, fan = await make_user()
+    stream = await started_stream(client, host)
+    await join_as_audience(client, fan, stream["id"])
+    await db["participants"].update_one(
+        {"liveStreamId": ObjectId(stream["id"]), "role": "audience"},
+        {"$set": {"joinedAt": utcnow() - timedelta(seconds=42, milliseconds=700)}},
+    )
+    ended = await client.post(f"{API}/{stream['id']}/end", headers=auth(host))
+    assert ended.status_code == 200, ended.text
+    doc = await db["participants"].find_one({"liveStreamId": ObjectId(stream["id"]), "role": "audience"})
+    assert type(doc["watchSeconds"]) is int and 42 <= doc["watchSeconds"] <= 44

@@ -143,6 +143,7 @@ SHAPES = [
     Shape(
         "creator counts to refresh", "creator_viewer_counts", sort=(("refreshAt", 1),), range=("refreshAt",)
     ),
+    Shape("backfill: next creator (seek)", "creator_viewers", sort=(("creatorId", 1),), range=("creatorId",)),
     Shape("ranking", "creator_viewer_counts", sort=(("viewers", -1), ("_id", 1)), range=("viewers",)),
     # money and the rest (declared by their own repositories)
     Shape("credit history", "credit_transactions", ("userId",), (("occurredAt", -1), ("_id", -1))),
@@ -164,6 +165,13 @@ SHAPES = [
     ),
     Shape(
         "rental revenue due", "replay_rentals", ("status",), (("expiresAt", 1), ("_id", 1)), ("expiresAt",)
+    ),
+    Shape(
+        "rentals stale pending (recovery pass)",
+        "replay_rentals",
+        ("status",),
+        (("updatedAt", 1), ("_id", 1)),
+        ("updatedAt",),
     ),
     Shape(
         "rentals unsettled",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bson import ObjectId
 
+from app.core import repository
 from app.core.envelope import Envelope
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.pagination import Page
@@ -232,6 +233,19 @@ class TestTransactionsEndpoint:
         }  # fmt: skip
         beyond = (await client.get(f"{ENDPOINT}?page=9&limit=4", headers=auth(token))).json()["data"]
         assert beyond["list"] == [] and beyond["pagination"]["totalItems"] == 5
+
+    async def test_total_is_counted_up_to_a_cap(self, client, db, make_user, monkeypatch):
+        """A busy list's total costs at most the cap (or the page asked for) in keys: beyond it, the
+        total is that bound ("at least"); hasNextPage stays exact (docs/contract.md, "Pagination")."""
+        monkeypatch.setattr(repository, "PAGE_TOTAL_CAP", 3)
+        _, token, _ = await seed_history(db, make_user)  # 5 movements in the history
+        first = (await client.get(f"{ENDPOINT}?page=1&limit=1", headers=auth(token))).json()["data"]
+        assert first["pagination"]["totalItems"] == 3  # at least 3
+        assert first["pagination"]["totalPages"] == 3 and first["pagination"]["hasNextPage"] is True
+        third = (await client.get(f"{ENDPOINT}?page=3&limit=1", headers=auth(token))).json()["data"]
+        assert third["pagination"]["totalItems"] == 4 and third["pagination"]["hasNextPage"] is True
+        last = (await client.get(f"{ENDPOINT}?page=5&limit=1", headers=auth(token))).json()["data"]
+        assert last["pagination"]["totalItems"] == 5 and last["pagination"]["hasNextPage"] is False
 
     async def test_sort_ascending(self, client, db, make_user):
         _, token, done = await seed_history(db, make_user)

@@ -102,7 +102,7 @@ class BanRepository(Repository):
             }
         cursor = self.collection.find(query).sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
         docs = await cursor.skip(skip).limit(limit).to_list()
-        return docs, await self.collection.count_documents(query)
+        return docs, await self.page_total(query, skip, limit)
 
 
 class BanTargetLookup(UserRepository):

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.core.pagination import Pagination
+from app.core.text import TextRule, checked
 from app.core.types import ObjectIdStr
-from app.live_streams.schemas import CleanLine
 from app.users.schemas import UserSummary, user_summary
 
 REASON_MAX_CHARS = 500
+BAN_REASON = TextRule(max_chars=REASON_MAX_CHARS, required=False)
 
 
 class BanAction(StrEnum):
@@ -22,11 +23,7 @@ class BanAction(StrEnum):
 
 
 def _reason(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if len(value) > REASON_MAX_CHARS:
-        raise ValueError(f"must be at most {REASON_MAX_CHARS} characters")
-    return value or None
+    return value or None  # blank = no reason
 
 
 class BanIn(BaseModel):
@@ -40,7 +37,7 @@ class BanIn(BaseModel):
         "`CHAT_ONLY`: may watch but not chat or superlike.",
         examples=["CHAT_ONLY"],
     )
-    reason: Annotated[CleanLine | None, AfterValidator(_reason)] = Field(
+    reason: Annotated[Annotated[str, checked(BAN_REASON)] | None, AfterValidator(_reason)] = Field(
         default=None,
         description=f"Optional note (one line, at most {REASON_MAX_CHARS} characters after trimming).",
         examples=["Spamming the chat"],

@@ -46,7 +46,7 @@ class ChatMessageRepository(Repository):
         query = self.scoped({"streamId": stream_id})
         cursor = self.collection.find(query).sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
         docs = await cursor.skip(skip).limit(limit).to_list()
-        return docs, await self.collection.count_documents(query)
+        return docs, await self.page_total(query, skip, limit)
 
 
 class ChatRateWindowRepository(Repository):

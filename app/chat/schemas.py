@@ -5,34 +5,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.live_streams.schemas import CleanLine
+from app.core.text import TextRule, check_text, checked
 from app.users.schemas import UserSummary, user_summary
 
 CONTENT_MAX_CHARS = 500
-# Raw bodies beyond this are refused before trimming (the trimmed text is at most CONTENT_MAX_CHARS).
-CONTENT_MAX_RAW_CHARS = 2000
-_ONE_LINE: TypeAdapter[str] = TypeAdapter(CleanLine)
+CHAT_MESSAGE = TextRule(max_chars=CONTENT_MAX_CHARS)
 
 
 def clean_content(raw: str) -> str:
-    """Trimmed, 1..CONTENT_MAX_CHARS characters (Unicode code points), no control characters,
-    direction overrides or U+FFFD. Raises ValueError with the reason."""
-    try:
-        content = _ONE_LINE.validate_python(raw)  # the shared one-line text rule (trims, refuses controls)
-    except ValidationError as exc:
-        raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-    if not content:
-        raise ValueError("must not be blank")
-    if len(content) > CONTENT_MAX_CHARS:
-        raise ValueError(f"must be at most {CONTENT_MAX_CHARS} characters after trimming")
-    return content
+    """The one text policy (app/core/text.py), one line: trimmed, 1..CONTENT_MAX_CHARS characters
+    (code points) and at most 3 bytes per character. Raises ValueError with the reason."""
+    return check_text(raw, CHAT_MESSAGE)
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    content: Annotated[str, StringConstraints(max_length=CONTENT_MAX_RAW_CHARS)] = Field(
+    content: Annotated[str, checked(CHAT_MESSAGE)] = Field(
         description=f"The message: one line, 1–{CONTENT_MAX_CHARS} characters after trimming, no "
         "control characters.",
         examples=["Hello from Istanbul!"],

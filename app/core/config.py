@@ -2,10 +2,15 @@
 
 from enum import StrEnum
 from functools import cached_property
-from typing import Self
+from typing import Any, Self, get_args, get_origin
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+from pymongo.errors import ConfigurationError as MongoConfigurationError
+from pymongo.errors import InvalidURI
+from pymongo.uri_parser import parse_uri
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 # `.env.example`'s sample value: long enough, but public. Any secret saying "change-me" is a placeholder.
@@ -14,6 +19,9 @@ EXAMPLE_JWT_SECRET = "change-me-to-at-least-32-random-characters"
 
 def is_placeholder_secret(secret: str) -> bool:
     return secret in {DEFAULT_JWT_SECRET, EXAMPLE_JWT_SECRET} or "change-me" in secret.lower()
+
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
 class AppEnv(StrEnum):
@@ -26,6 +34,27 @@ class ConfigurationError(RuntimeError):
     """The configuration is unsafe or inconsistent; the app must not start."""
 
 
+def check_mongodb_url(url: str) -> None:
+    """Raise ValueError (never echoing the URL: it may hold a password) unless `url` is a MongoDB URI.
+
+    Offline: a `mongodb+srv://` URI is checked by its rules (one host, no port) and parsed as
+    `mongodb://`, so no DNS lookup happens at start.
+    """
+    expected = "expected mongodb://host[:port][,host…][/database][?options] or mongodb+srv://host[/…]"
+    if url.startswith("mongodb+srv://"):
+        host = urlsplit(url).hostname or ""
+        rest = url.removeprefix("mongodb+srv://")
+        if "," in rest.split("/", 1)[0] or urlsplit(url).port is not None or "." not in host:
+            raise ValueError(f"MONGODB_URL is malformed ({expected}; an SRV host has no port)")
+        url = "mongodb://" + rest
+    elif not url.startswith("mongodb://"):
+        raise ValueError(f"MONGODB_URL is malformed ({expected})")
+    try:
+        parse_uri(url)
+    except (InvalidURI, MongoConfigurationError, ValueError) as exc:
+        raise ValueError(f"MONGODB_URL is malformed: {exc} ({expected})") from None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
@@ -33,6 +62,15 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON in production, console elsewhere
+    access_log: bool = True  # one line per HTTP request (uvicorn's access log, in the app's format)
+    # Proxies whose X-Forwarded-For/-Proto uvicorn trusts for the client address and scheme ("*": all).
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Who may read what the API says about itself (docs/security.md, "Exposure"):
+    # /docs, /openapi.json and /asyncapi.json; None: on in development/test, off in production.
+    docs_enabled: bool | None = None
+    # Bearer token /metrics requires when set; unset: /metrics is open in development/test and not
+    # served in production.
+    metrics_token: SecretStr | None = None
 
     mongodb_url: SecretStr | None = None
     mongodb_db: str = "allmine_live"
@@ -84,6 +122,18 @@ class Settings(BaseSettings):
         return self.app_env is AppEnv.production
 
     @property
+    def json_logs(self) -> bool:
+        return self.is_production if self.log_json is None else self.log_json
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return not self.is_production if self.docs_enabled is None else self.docs_enabled
+
+    @property
+    def metrics_served(self) -> bool:
+        return self.metrics_token is not None or not self.is_production
+
+    @property
     def uses_embedded_db(self) -> bool:
         return self.mongodb_url is None
 
@@ -107,6 +157,21 @@ class Settings(BaseSettings):
         assert self.jwt_public_key is not None  # checked by the validator
         return self.jwt_public_key.get_secret_value()
 
+    @field_validator("mongodb_url")
+    @classmethod
+    def _check_mongodb_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            check_mongodb_url(url.get_secret_value())
+        return url
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("PUBLIC_BASE_URL must be an absolute http(s) URL, e.g. https://live.example.com")
+        return url.rstrip("/")
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
         if self.jwt_algorithm not in {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256"}:
@@ -128,6 +193,10 @@ class Settings(BaseSettings):
             problems.append(
                 "JWT_SECRET is the development default, the .env.example placeholder or shorter than 32 characters"
             )
+        if "public_base_url" not in self.model_fields_set:
+            problems.append("PUBLIC_BASE_URL is unset (media links would point at the bound address)")
+        elif urlsplit(self.public_base_url).hostname in LOOPBACK_HOSTS:
+            problems.append("PUBLIC_BASE_URL names this machine (loopback); use the address clients reach")
         if self.uses_embedded_db:
             problems.append("MONGODB_URL is unset (the embedded engine is for development and tests only)")
         if self.enable_dev_endpoints:
@@ -140,3 +209,52 @@ class Settings(BaseSettings):
             )
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def _expected_form(annotation: Any) -> str:
+    """What an environment variable of this type looks like, for error messages."""
+    types = {annotation}
+    if get_origin(annotation) not in {list, tuple, set, dict}:  # a union: its members
+        types = {arg for arg in get_args(annotation) if arg is not type(None)} or {annotation}
+    origins = {get_origin(t) or t for t in types}
+    if origins & {list, tuple, set}:
+        return 'a JSON list, e.g. ["a","b"]'
+    if dict in origins:
+        return 'a JSON object, e.g. {"key":"value"}'
+    return "a valid value"
+
+
+def _env_name(field: str) -> str:
+    return field.upper()
+
+
+def describe_settings_error(exc: ValidationError | SettingsError) -> str:
+    """One line naming each environment variable at fault and the form expected; values never echoed
+    (several settings are secrets)."""
+    if isinstance(exc, SettingsError):
+        # pydantic-settings could not decode a complex value: 'error parsing value for field "x" …'
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else ""
+        info = Settings.model_fields.get(field)
+        if info is None:
+            return f"invalid settings: {exc}"
+        return f"invalid settings: {_env_name(field)} must be {_expected_form(info.annotation)}"
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            name = _env_name(str(error["loc"][0]))
+            if message.startswith(name):  # our validators name the variable already
+                problems.append(message)
+            else:
+                problems.append(f"{name}: {message}")
+        else:
+            problems.append(message)
+    return "invalid settings: " + "; ".join(problems)
+
+
+def load_settings(**values: Any) -> Settings:
+    """`Settings(**values)` with errors turned into one-line ConfigurationErrors (the CLI prints them)."""
+    try:
+        return Settings(**values)
+    except (ValidationError, SettingsError) as exc:
+        raise ConfigurationError(describe_settings_error(exc)) from None

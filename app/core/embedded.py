@@ -9,7 +9,11 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
   instead, after one yield (`EMBEDDED_ENGINE_THREAD=false`, the test suite): as atomic, every call
   still a suspension point, no thread hop;
 * cursors are built synchronously and read on the worker at the first `__anext__`/`to_list`;
-* sessions/transactions and change streams raise instead of silently doing nothing.
+* sessions are causally consistent (trivially: one copy of the data, every operation in order) and
+  refuse what PyMongo refuses (an ended session, another client's); transactions and change streams
+  raise instead of silently doing nothing;
+* every call first passes `embedded_rules.check_call` (what mongod 7.0 refuses is refused, with its
+  code), and `embedded_fidelity` makes the engine answer like mongod where mongomock-ng does not.
 """
 
 import asyncio
@@ -25,6 +29,7 @@ from typing import Any
 
 import bson
 import mongomock_ng
+from bson.son import SON
 from mongomock_ng import filtering as _filtering
 from mongomock_ng import helpers as _helpers
 from mongomock_ng.aggregate import process_pipeline
@@ -32,6 +37,10 @@ from mongomock_ng.collection import Collection as _SyncCollection
 from mongomock_ng.collection import Cursor as _SyncCursor
 from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
+from pymongo import IndexModel
+
+from app.core import embedded_fidelity, embedded_rules
+from app.core.embedded_session import EmbeddedSession, use_session
 
 from app.core import embedded_index
 
@@ -121,6 +130,9 @@ def _on_worker(*names: str) -> Callable[[type], type]:
 
             def make(name: str) -> Callable[..., Any]:
                 async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    if "session" in kwargs:
+                        use_session(self.database.client, kwargs.pop("session"))
+                    embedded_rules.check_call(name, args, kwargs)  # what mongod refuses, refused
                     return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
 
                 method.__name__ = method.__qualname__ = name
@@ -170,6 +182,7 @@ class EmbeddedCursor:
     def _read(self) -> list[Document]:
         assert self._find is not None
         collection, args, kwargs = self._find
+        embedded_rules.check_find(args, kwargs, self._options)
         cursor = collection.find(*args, **kwargs)
         for name, option_args, option_kwargs in self._options:
             cursor = getattr(cursor, name)(*option_args, **option_kwargs)
@@ -209,8 +222,8 @@ class EmbeddedCursor:
 @_on_worker(
     "insert_one", "insert_many", "find_one", "update_one", "update_many", "replace_one", "delete_one",
     "delete_many", "find_one_and_update", "find_one_and_delete", "find_one_and_replace", "count_documents",
-    "estimated_document_count", "distinct", "bulk_write", "create_index", "create_indexes", "drop_index",
-    "drop_indexes", "index_information", "drop",
+    "estimated_document_count", "distinct", "bulk_write", "drop_index", "drop_indexes", "index_information",
+    "drop",
 )  # fmt: skip
 class EmbeddedCollection:
     def __init__(self, database: "EmbeddedDatabase", sync_collection: Any, worker: Worker) -> None:
@@ -218,9 +231,14 @@ class EmbeddedCollection:
         self.name, self.full_name = sync_collection.name, sync_collection.full_name
 
     def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
         return EmbeddedCursor(self._worker, find=(self._sync, args, kwargs))
 
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
+        embedded_rules.check_call("aggregate", (pipeline,), kwargs)
         return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
 
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
@@ -234,8 +252,35 @@ class EmbeddedCollection:
         return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
-        docs = await self._worker.run(lambda: list(self._sync.list_indexes(**kwargs)))
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
+        # PyMongo decodes listIndexes with `document_class=SON`: nested options are SON too.
+        docs = await self._worker.run(lambda: [_son(doc) for doc in self._sync.list_indexes(**kwargs)])
         return EmbeddedCursor(self._worker, docs=docs)
+
+    async def create_index(self, keys: Any, **kwargs: Any) -> str:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
+        embedded_rules.check_call("create_index", (keys,), kwargs)
+        options = {k: v for k, v in kwargs.items() if k not in embedded_rules.COMMAND_OPTIONS}
+        name: str = await self._worker.run(self._create_indexes, [IndexModel(keys, **options)])
+        return name
+
+    async def create_indexes(self, indexes: list[IndexModel], **kwargs: Any) -> list[str]:
+        if "session" in kwargs:
+            use_session(self.database.client, kwargs.pop("session"))
+        embedded_rules.check_call("create_indexes", (indexes,), kwargs)
+        await self._worker.run(self._create_indexes, indexes)
+        return [str(model.document["name"]) for model in indexes]
+
+    def _create_indexes(self, models: list[IndexModel]) -> str:
+        """On the worker: mongod's name/option conflicts with the indexes there, then the builds."""
+        specs = [dict(model.document) for model in models]
+        embedded_rules.check_index_build(self._sync.list_indexes(), specs)
+        for spec in specs:
+            options = {k: v for k, v in spec.items() if k != "key"}
+            self._sync.create_index(list(spec["key"].items()), **options)
+        return str(specs[-1]["name"])
 
     # Options given to `get_collection`/`with_options` are recorded like PyMongo's (durable repositories
     # pin them); the engine has one copy of the data, so they change nothing here.
@@ -310,6 +355,7 @@ class EmbeddedAsyncClient:
         vars(self._sync)["_speedups"] = True
         self._worker = _InlineWorker() if inline else _Worker()
         _install_speedups()
+        embedded_fidelity.install()
 
     def get_database(self, name: str, **kwargs: Any) -> EmbeddedDatabase:
         return EmbeddedDatabase(self, self._sync.get_database(name, **kwargs), self._worker)
@@ -326,8 +372,15 @@ class EmbeddedAsyncClient:
         names: list[str] = await self._worker.run(self._sync.list_database_names)
         return names
 
-    def start_session(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("sessions and transactions are not available on the embedded engine")
+    def start_session(
+        self,
+        causal_consistency: bool | None = None,
+        default_transaction_options: Any = None,
+        snapshot: bool = False,
+    ) -> "EmbeddedSession":
+        if snapshot:
+            raise NotImplementedError("snapshot sessions are not available on the embedded engine")
+        return EmbeddedSession(self, causal_consistency is not False)
 
     async def close(self) -> None:
         self._worker.shutdown()
@@ -337,6 +390,12 @@ class EmbeddedAsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _son(value: Any) -> Any:
+    if isinstance(value, dict):
+        return SON((key, _son(item)) for key, item in value.items())
+    return value
 
 
 _MISSING = object()

@@ -107,6 +107,13 @@ UNAVAILABLE_CODES = frozenset(
 )
 UNREACHABLE = "the database is unreachable; retry later"
 TOO_SLOW = "the database did not answer in time; retry later"
+# A read inside a causally consistent session (app.core.sessions) that does not show the sequence's own
+# acknowledged write: only a server that lost track across an election can answer so. Nothing is lost
+# (every step is idempotent and resumable), so the caller retries rather than getting a 500 or a 409.
+STALE_READ = (
+    "the database answered with data older than this request's own writes (failover in progress?): "
+    "retry later (a repeated request with the same Idempotency-Key is applied once)"
+)
 WRITE_UNCONFIRMED = (
     "the database did not confirm the write in time; it may still be applied: retry later "
     "(a repeated request with the same Idempotency-Key is applied once)"

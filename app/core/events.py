@@ -55,7 +55,7 @@ class EventHub:
             try:
                 handler(payload)
             except Exception:  # a listener's bug must never fail the state change that emitted
-                log.exception("event_handler_failed", event=name)
+                log.exception("event_handler_failed", hub_event=name)
 
 
 hub = EventHub()

@@ -27,11 +27,23 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
+def _uvicorn_fields(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's access lines as fields (`http_request`, method, path, status…) instead of a sentence."""
+    args = event.pop("positional_args", ())
+    record = event.get("_record")
+    if record is not None and record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+        client, method, path, http_version, status = args
+        event.update(event="http_request", client=client, method=method, path=path, status=status)
+        event["http_version"] = http_version
+    return event
+
+
+def configure_logging(level: str = "INFO", json: bool = False, access_log: bool = True) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        _uvicorn_fields,
         _add_request_id,
         _redact,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -47,6 +59,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
+            pass_foreign_args=True,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
@@ -57,5 +70,13 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "httpx", "httpcore"):
+    for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # uvicorn's loggers (start-up, errors, access) carry no handler of their own (the CLI runs uvicorn
+    # with log_config=None): they reach the root handler above, in the same format as the app's lines.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    # ACCESS_LOG=false: a logger without handlers anywhere up its chain is one uvicorn does not call.
+    logging.getLogger("uvicorn.access").propagate = access_log

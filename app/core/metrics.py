@@ -12,13 +12,18 @@ The collectors live in prometheus_client's process-wide registry, created once a
 of the process records into the same series.
 """
 
+import hmac
+from collections.abc import Callable
 from functools import lru_cache
 from time import perf_counter
 from typing import NamedTuple
 
 from prometheus_client import Counter, Histogram, Summary
+from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import NotAuthenticated
 
 UNTEMPLATED = "none"  # the handler label of requests no route matched (404s): no path, no cardinality
 
@@ -154,3 +159,17 @@ class _Series(NamedTuple):
     request_size: Summary
     response_size: Summary
     latency: Histogram
+
+
+def metrics_guard(token: str | None) -> Callable[[Request], None]:
+    """A dependency for `/metrics`: with a token, only `Authorization: Bearer <token>` reads it (401
+    otherwise, compared in constant time); without, anyone does."""
+
+    def guard(request: Request) -> None:
+        if token is None:
+            return
+        scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+            raise NotAuthenticated()
+
+    return guard

@@ -130,8 +130,15 @@ async def migrate_indexes(
                 detail = f"not declared ({_describe(existing[name])})"
                 report.obsolete.append(IndexProblem(collection_name, name, detail))
         await _create(collection, to_create, quorum, build_timeout_seconds, report)
+    # One summary line; each change at debug, each problem (operator action needed) at warning.
     for line in report.lines():
-        (log.info if line.startswith(("created", "dropped")) else log.warning)("index_migration", change=line)
+        (log.debug if line.startswith(("created", "dropped")) else log.warning)(
+            "index_migration", change=line
+        )
+    log.info(
+        "index_migration_done", created=len(report.created), dropped=len(report.dropped),
+        conflicts=len(report.conflicts), obsolete=len(report.obsolete), failed=len(report.failed),
+    )  # fmt: skip
     return report
 
 
@@ -186,7 +193,14 @@ def _number(value: Any) -> Any:
 def _normalized(spec: Mapping[str, Any]) -> tuple[Any, ...]:
     options = {name: spec.get(name) for name in COMPARED_OPTIONS}
     options["unique"], options["sparse"] = bool(options["unique"]), bool(options["sparse"])
-    return _keys(spec), tuple(sorted((k, repr(v)) for k, v in options.items()))
+    return _keys(spec), tuple(sorted((k, repr(_plain(v))) for k, v in options.items()))
+
+
+def _plain(value: Any) -> Any:
+    """Nested options as plain dicts: PyMongo's `list_indexes` decodes them as `SON`, whose repr differs."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def _describe(spec: Mapping[str, Any]) -> str:

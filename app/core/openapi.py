@@ -74,6 +74,7 @@ def install_openapi(
     parameter_descriptions: Mapping[str, str] | None = None,
     request_examples: Mapping[str, Mapping[str, dict[str, Any]]] | None = None,
     servers: list[dict[str, str]] | None = None,
+    serve_docs: bool = True,
 ) -> None:
     """Serve `/docs` from local assets and replace `app.openapi` by the post-processed document.
 
@@ -81,7 +82,8 @@ def install_openapi(
     `request_examples` (default: the registered ones) are applied by operationId; tag descriptions
     come from `FastAPI(openapi_tags=...)`.
     """
-    _install_docs(app)
+    if serve_docs:  # DOCS_ENABLED (docs/security.md, "Exposure"); the document is built either way
+        _install_docs(app)
     fallback = dict(parameter_descriptions or {})
     servers = servers or [{"url": "/", "description": "This server"}]
 

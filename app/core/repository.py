@@ -7,6 +7,7 @@ w:"majority", majority reads and the primary, whatever the connection string say
 """
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, cast
 
 from bson import ObjectId
@@ -17,8 +18,9 @@ from pymongo.operations import IndexModel
 from pymongo.read_concern import ReadConcern
 from typing_extensions import TypeVar
 
-from app.core.db import Database
+from app.core.db import Collection, Database
 from app.core.errors import Conflict, NotFound
+from app.core.sessions import SessionCollection, causal, current_session
 from app.core.timeutils import utcnow
 
 _REGISTRY: list[type["Repository[Any]"]] = []
@@ -35,6 +37,12 @@ DURABLE_OPTIONS: dict[str, Any] = {
     "read_concern": ReadConcern("majority"),
     "read_preference": ReadPreference.PRIMARY,
 }
+
+
+# Page totals are counted up to this many items (docs/contract.md, "Pagination"): a busy list (chat,
+# ledger, feeds, bans, rentals, viewers) costs at most this many index keys per page for its total, not
+# one per item it holds.
+PAGE_TOTAL_CAP = 10_000
 
 
 def registered_repositories() -> list[type["Repository[Any]"]]:
@@ -59,9 +67,26 @@ class Repository(Generic[DocumentT]):
     def __init__(self, db: Database) -> None:
         self.db = db
         if self.durable:
-            self.collection = db.get_collection(self.collection_name, **DURABLE_OPTIONS)
+            self._collection = db.get_collection(self.collection_name, **DURABLE_OPTIONS)
         else:
-            self.collection = db[self.collection_name]
+            self._collection = db[self.collection_name]
+        self._majority: Collection | None = None
+
+    @property
+    def collection(self) -> Collection:
+        """The collection, bound to the task's causal session inside a `causal` block (majority read
+        and write concerns, primary), plain otherwise (app.core.sessions)."""
+        session = current_session()
+        if session is None:
+            return self._collection
+        if self._majority is None:
+            durable = self.durable  # non-durable collections get majority concerns for the sequence
+            self._majority = self._collection if durable else self._collection.with_options(**DURABLE_OPTIONS)
+        return cast(Collection, SessionCollection(self._majority, session))
+
+    def causal(self) -> AbstractAsyncContextManager[Any]:
+        """A causally consistent session for a sequence of this repository's calls (app.core.sessions)."""
+        return causal(self.db)
 
     def scoped(self, query: dict[str, Any], include_deleted: bool = False) -> dict[str, Any]:
         if self.soft_delete and not include_deleted and "deletedAt" not in query:
@@ -71,6 +96,12 @@ class Repository(Generic[DocumentT]):
     async def _all(self, cursor: AsyncCursor[dict[str, Any]]) -> list[DocumentT]:
         """The documents a query of this repository's collection reads, typed as its documents."""
         return cast(list[DocumentT], await cursor.to_list())
+
+    async def page_total(self, query: dict[str, Any], skip: int, limit: int) -> int:
+        """`totalItems` of a page of `query`: exact up to `PAGE_TOTAL_CAP` items (or up to one past the
+        page asked for, when that lies further), else that bound, read as "at least". `hasNextPage` stays
+        exact, and the count never reads more keys than the page itself (skip + limit) or the cap."""
+        return await self.collection.count_documents(query, limit=max(PAGE_TOTAL_CAP, skip + limit + 1))
 
     async def get(self, _id: ObjectId | str, *, include_deleted: bool = False) -> DocumentT | None:
         return cast(

@@ -62,6 +62,11 @@ def create_access_token(settings: Settings, user_id: ObjectId, ttl_seconds: int 
 
 
 def decode_subject(settings: Settings, token: str) -> ObjectId:
+    return decode_token(settings, token)[0]
+
+
+def decode_token(settings: Settings, token: str) -> tuple[ObjectId, float]:
+    """The subject and expiry (`exp`, POSIX seconds) of a valid, unexpired token; 401 otherwise."""
     try:
         subject, expires = _verified_token(
             token,
@@ -74,7 +79,7 @@ def decode_subject(settings: Settings, token: str) -> ObjectId:
         raise NotAuthenticated() from None
     if expires <= time.time():  # PyJWT's own rule (no leeway): expired once `exp <= now`
         raise NotAuthenticated()
-    return subject
+    return subject, expires
 
 
 @lru_cache(maxsize=VERIFIED_TOKENS_CACHED)

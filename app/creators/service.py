@@ -2,10 +2,12 @@
 creator-viewer rollup that joins feed (`RankingService.viewer_joined`, wired in `app.flows`)."""
 
 import asyncio
+import time
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo.errors import PyMongoError
 
 from app.core.db import Database
 from app.core.security import AuthenticatedUser
@@ -21,40 +23,79 @@ from app.users.repository import FollowRepository, UserRepository
 
 RANKING_SIZE = 100  # the largest `limit` a caller may ask for
 RECOUNTS_PER_PASS = 1000  # creators recounted per pass at most; the rest stay due for the next one
-RECOUNT_BATCH = 500  # creators whose windows one query reads (a batch's rows are read once)
+RECOUNT_BATCH = 500  # creators whose windows one query reads at most (a batch's rows are read once)
+# A batch query must end well inside the operation budget (MONGODB_TIMEOUT_MS, 8 s by default): a batch of
+# busy creators holds millions of rows. The batch halves when one times out (down to one creator) or took
+# more than this share of the budget, and grows back (doubling) after quick ones.
+RECOUNT_SLOW_SHARE = 0.25
+BACKFILL_PER_PASS = 500  # creators the backfill marks per pass (one index seek each); resumed next pass
 
 
-async def recount_viewers(db: Database, now: datetime) -> int:
+async def recount_viewers(db: Database, now: datetime, budget_seconds: float = 8.0) -> int:
     """Recount the creators whose window changed (a new viewer, a deleted stream, a viewer aging out).
 
     Each recount reads one creator's rows; the result is stored only if no join marked the creator
     meanwhile, so it is correct with overlapping passes and resumes after a crash (marks stay due).
     """
     rollup, counts = CreatorViewerRepository(db), CreatorViewerCountRepository(db)
-    if not await counts.backfilled():  # rows written before the counts existed: count every creator once
-        for creator_id in await rollup.creators():
-            await counts.mark(creator_id, now)
-        await counts.mark_backfilled(now)
-    recounted = 0
+    await _backfill(rollup, counts, now)
+    recounted, batch = 0, RECOUNT_BATCH
     while recounted < RECOUNTS_PER_PASS:
-        due = await counts.due(now, min(RECOUNT_BATCH, RECOUNTS_PER_PASS - recounted))
+        asked = min(batch, RECOUNTS_PER_PASS - recounted)
+        due = await counts.due(now, asked)
         if not due:
             break
-        windows = await rollup.windows_of([seen["_id"] for seen in due], now - RANKING_WINDOW)
+        started = time.monotonic()
+        try:
+            windows = await rollup.windows_of([seen["_id"] for seen in due], now - RANKING_WINDOW)
+        except PyMongoError as exc:
+            if not exc.timeout or len(due) == 1:
+                raise
+            batch = max(1, len(due) // 2)  # too many rows for one query's budget: fewer creators
+            continue
+        batch = _next_batch(batch, len(due), time.monotonic() - started, budget_seconds)
         for seen in due:
             viewers, earliest = windows.get(seen["_id"], (0, None))
             refresh_at = earliest + RANKING_WINDOW if earliest is not None else None
             if not await counts.store(seen, viewers, refresh_at, now):
                 continue  # marked again meanwhile: still due, recounted by a later pass
         recounted += len(due)
-        if len(due) < RECOUNT_BATCH:
+        if len(due) < asked:
             break
     return recounted
 
 
-async def publish_most_watched(db: Database, now: datetime) -> list[tuple[ObjectId, int]]:
-    """Bring the per-creator viewer counts up to date and publish the ranking for every replica."""
-    await recount_viewers(db, now)
+def _next_batch(batch: int, used: int, took: float, budget_seconds: float) -> int:
+    if took > budget_seconds * RECOUNT_SLOW_SHARE:
+        return max(1, used // 2)
+    if took < budget_seconds * RECOUNT_SLOW_SHARE / 4:
+        return min(RECOUNT_BATCH, batch * 2)
+    return batch
+
+
+async def _backfill(
+    rollup: CreatorViewerRepository, counts: CreatorViewerCountRepository, now: datetime
+) -> None:
+    """Rows written before the counts existed: mark every creator once, `BACKFILL_PER_PASS` per pass,
+    resuming after the last one marked (a crash marks some twice: a mark is idempotent)."""
+    done, after = await counts.backfill_state()
+    if done:
+        return
+    creators = await rollup.creators_after(after, BACKFILL_PER_PASS)
+    for creator_id in creators:
+        await counts.mark(creator_id, now)
+    if len(creators) < BACKFILL_PER_PASS:
+        await counts.mark_backfilled(now)
+    else:
+        await counts.backfill_progress(creators[-1], now)
+
+
+async def publish_most_watched(
+    db: Database, now: datetime, budget_seconds: float = 8.0
+) -> list[tuple[ObjectId, int]]:
+    """Bring the per-creator viewer counts up to date and publish the ranking for every replica.
+    `budget_seconds`: one database operation's budget (MONGODB_TIMEOUT_MS), which sizes the batches."""
+    await recount_viewers(db, now, budget_seconds)
     ranked = await CreatorViewerCountRepository(db).top(RANKING_SIZE)
     await RankingSnapshotRepository(db).save(MOST_WATCHED, ranked, now)
     return ranked

@@ -59,8 +59,19 @@ class CreatorViewerRepository(Repository):
         await self.collection.delete_many({"liveStreamId": stream_id})
         return creators
 
-    async def creators(self) -> list[ObjectId]:
-        return await self.collection.distinct("creatorId")
+    async def creators_after(self, after: ObjectId | None, limit: int) -> list[ObjectId]:
+        """The next `limit` creators with rows, in id order after `after`: one index seek each on the
+        `rollup_unique` prefix (no `distinct`, whose single answer document is capped at 16 MB, and a
+        bounded amount of work per call, whatever the number of creators)."""
+        found: list[ObjectId] = []
+        while len(found) < limit:
+            query = {"creatorId": {"$gt": after}} if after is not None else {}
+            row = await self.collection.find_one(query, {"creatorId": 1}, sort=[("creatorId", ASCENDING)])
+            if row is None:
+                break
+            after = row["creatorId"]
+            found.append(row["creatorId"])
+        return found
 
     async def windows_of(
         self, creator_ids: list[ObjectId], since: datetime
@@ -129,8 +140,17 @@ class CreatorViewerCountRepository(Repository):
         docs = await cursor.sort([("viewers", DESCENDING), ("_id", ASCENDING)]).limit(limit).to_list()
         return [(doc["_id"], doc["viewers"]) for doc in docs]
 
-    async def backfilled(self) -> bool:
-        return await self.collection.find_one({"_id": BACKFILL_MARKER}, {"_id": 1}) is not None
+    async def backfill_state(self) -> tuple[bool, ObjectId | None]:
+        """(done, the last creator marked so far): the backfill resumes where the last pass stopped."""
+        marker = await self.collection.find_one({"_id": BACKFILL_MARKER}, {"doneAt": 1, "after": 1})
+        if marker is None:
+            return False, None
+        return marker.get("doneAt") is not None, marker.get("after")
+
+    async def backfill_progress(self, after: ObjectId, now: datetime) -> None:
+        await self.collection.update_one(
+            {"_id": BACKFILL_MARKER}, {"$set": {"after": after, "updatedAt": now}}, upsert=True
+        )
 
     async def mark_backfilled(self, now: datetime) -> None:
         await self.collection.update_one({"_id": BACKFILL_MARKER}, {"$set": {"doneAt": now}}, upsert=True)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from app.core.db import Db
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.security import create_access_token
+from app.core.text import TextRule, checked
 from app.core.types import ObjectIdStr
 from app.users.repository import UserRepository
 from app.users.schemas import UserSummary, user_summary
@@ -16,7 +17,7 @@ from app.users.schemas import UserSummary, user_summary
 router = APIRouter(prefix="/api/v1/dev", tags=["Development"])
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.]{3,30}$")]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)]
+ShortText = Annotated[str, checked(TextRule(max_chars=60, required=False))]
 
 
 class DevUserIn(BaseModel):

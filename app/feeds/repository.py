@@ -134,7 +134,7 @@ class FeedRepository(Repository[LiveStreamDocument]):
         docs = await self._all(
             self.collection.find(query, LIST_PROJECTION).sort(sort).skip(skip).limit(limit)
         )
-        return docs, await self.collection.count_documents(query)
+        return docs, await self.page_total(query, skip, limit)
 
 
 class FeedSnapshotRepository(Repository):

@@ -167,7 +167,7 @@ class AudienceService:
         return {
             "streamId": stream_id,
             "leftAt": max(p["leftAt"] for p in closed),
-            "watchTimeSeconds": max(p["watchSeconds"] for p in closed),
+            "watchTimeSeconds": int(max(p["watchSeconds"] for p in closed)),  # older rows may hold doubles
         }
 
     async def viewers(

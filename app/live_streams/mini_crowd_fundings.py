@@ -18,9 +18,10 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, Forbidden, NotFound
 from app.core.once import OnceHolder
 from app.core.repository import Repository
+from app.core.sessions import causal
 from app.core.timeutils import utcnow
 from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.pots import ContributionRepository, Pot, PotKind
@@ -164,6 +165,7 @@ class MiniContributionRepository(ContributionRepository):
 
 class MiniCrowdFundingService:
     def __init__(self, db: Any) -> None:
+        self.db = db
         self.minis = MiniCrowdFundingRepository(db)
         self.contributions = MiniContributionRepository(db)
         self.streams = LiveStreamRepository(db)
@@ -238,10 +240,17 @@ class MiniCrowdFundingService:
     # --- closing and settling -------------------------------------------------------------------------
 
     async def settle(self, mini: dict[str, Any], now: datetime) -> None:
+        """Close, pay out or refund, and record which: one causally consistent session, so the last read
+        sees the payout this pass recorded (a stale one would call a paid funding refunded)."""
+        async with causal(self.db):
+            await self._settle(mini, now)
+
+    async def _settle(self, mini: dict[str, Any], now: datetime) -> None:
         await self.minis.close(mini["_id"], now)  # from here on every new contribution is rejected
         await self.pot.pay_out(mini)
         current = await self.minis.get(mini["_id"])
-        assert current is not None
+        if current is None or current["status"] == MiniStatus.open:  # older than our own close
+            raise DatabaseUnavailable(STALE_READ)
         paid = bool((current.get("payout") or {}).get("paidAt"))
         await self.minis.settled(mini["_id"], MiniStatus.paid if paid else MiniStatus.refunded)
 

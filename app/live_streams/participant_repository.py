@@ -106,7 +106,7 @@ class ParticipantRepository(Repository):
             query["userId"] = {"$in": user_ids}
         cursor = self.collection.find(query).sort([("joinedAt", DESCENDING), ("_id", DESCENDING)])
         docs = await cursor.skip(skip).limit(limit).to_list()
-        return docs, await self.collection.count_documents(query)
+        return docs, await self.page_total(query, skip, limit)
 
     async def present_user_ids(self, stream_id: ObjectId) -> list[ObjectId]:
         docs = await self.collection.find(
@@ -180,5 +180,8 @@ class ParticipantRepository(Repository):
 
 
 def _seconds_since(field: str, until: datetime) -> dict[str, Any]:
-    """Whole seconds from the date in `field` to `until`, never negative (aggregation expression)."""
-    return {"$max": [0, {"$floor": {"$divide": [{"$subtract": [until, field]}, 1000]}}]}
+    """Whole seconds from the date in `field` to `until`, never negative (aggregation expression).
+
+    An integer on mongod too: `$divide` always answers a double there, and `$floor` keeps the type, so
+    without `$toLong` `watchSeconds` would be stored as a double (and `$inc` keeps it one)."""
+    return {"$toLong": {"$max": [0, {"$floor": {"$divide": [{"$subtract": [until, field]}, 1000]}}]}}

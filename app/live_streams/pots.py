@@ -30,9 +30,10 @@ import structlog
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, NotFound
 from app.core.once import Decided, Rule
 from app.core.repository import Repository
+from app.core.sessions import causal
 from app.core.timeutils import utcnow
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
@@ -178,6 +179,7 @@ class Pot:
         contributions: ContributionRepository,
         holders: OnceHolderRepository | None = None,
     ) -> None:
+        self.db = db
         self.kind = kind
         self.contributions = contributions
         self.holders: OnceHolderRepository = holders or LiveStreamRepository(db)
@@ -228,7 +230,27 @@ class Pot:
     ) -> dict[str, Any]:
         """A contribution request (fund a stream, fund a mini crowd-funding): the answer is `present`ed
         from the holder's pot fields right after this contribution was counted; a retry with the same
-        Idempotency-Key gets the stored first answer (or the same error)."""
+        Idempotency-Key gets the stored first answer (or the same error).
+
+        One causally consistent session (app.core.sessions): the answer is read after our own writes,
+        also across an election."""
+        async with causal(self.db):
+            return await self._contribute(
+                stream_id, user_id, amount, key, request_hash, is_open, not_open, present, extra
+            )
+
+    async def _contribute(
+        self,
+        stream_id: ObjectId,
+        user_id: ObjectId,
+        amount: int,
+        key: str | None,
+        request_hash: str,
+        is_open: bool,
+        not_open: str,
+        present: Callable[[dict[str, Any] | None], Awaitable[dict[str, Any]]],
+        extra: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         existing = await self.contributions.of_key(user_id, key) if key else None
         if existing is None:
             # Refusals that need no movement are answered before anything is written, so a failed
@@ -257,6 +279,10 @@ class Pot:
         """`drive`, also returning the stream's pot fields right after this contribution was counted."""
         if contribution["status"] in FINAL:
             return contribution, None
+        async with causal(self.db):
+            return await self._run(contribution)
+
+    async def _run(self, contribution: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         try:
             await self.ledger.apply(
                 contribution["userId"],
@@ -333,8 +359,11 @@ class Pot:
         )
 
     async def _reload(self, contribution: dict[str, Any]) -> dict[str, Any]:
+        """The contribution after this runner made it final (every path of `_run` does). Missing or
+        still pending means the read is older than our own writes: 503, the retry resumes it."""
         current = await self.contributions.get(contribution["_id"])
-        assert current is not None
+        if current is None or current["status"] not in FINAL:
+            raise DatabaseUnavailable(STALE_READ)
         return current
 
     # --- follow-ups of a stream's state change --------------------------------------------------------
@@ -344,6 +373,10 @@ class Pot:
 
         Contributions still in flight are first driven to their outcome: those counted before the
         pot closed complete and are refunded here, the others reject (and refund) themselves."""
+        async with causal(self.db):
+            return await self._refund_all(holder)
+
+    async def _refund_all(self, holder: Mapping[str, Any]) -> int:
         refunded = 0
         for contribution in await self.contributions.open_of(holder["_id"]):
             contribution = await self.drive(contribution)
@@ -356,16 +389,28 @@ class Pot:
 
     async def pay_out(self, holder: Mapping[str, Any]) -> None:
         """A closed pot: pay it to the creator (and guest); a pot below its goal (all or nothing) is
-        refunded instead. Idempotent per payee. The holder carries creatorId, guestIds and the type."""
+        refunded instead. Idempotent per payee. The holder carries creatorId, guestIds and the type.
+
+        One causally consistent session: the total read is the one our own steps left, never an older
+        one (a stale total would pay shares of the wrong amount, once and for all: payouts are keyed per
+        payee). A read that cannot be ours raises 503 and the follow-up runs again later."""
+        async with causal(self.db):
+            await self._pay_out(holder)
+
+    async def _pay_out(self, holder: Mapping[str, Any]) -> None:
+        counted = 0  # what the contributions we see completed put in the pot: a lower total is stale
         for contribution in await self.contributions.open_of(holder["_id"]):
-            await self.drive(contribution)  # settle in-flight ones: the counter is final afterwards
+            contribution = await self.drive(contribution)  # settle in-flight ones: the counter is final
+            if contribution["status"] == ContributionStatus.completed:
+                counted += int(contribution["amount"])
         current = await self.holders.get(holder["_id"], include_deleted=True)
-        assert current is not None
+        if current is None or int(current.get(self.kind.counter) or 0) < counted:
+            raise DatabaseUnavailable(STALE_READ)
         collected = int(current.get(self.kind.counter) or 0)
         if collected <= 0:
             return
         if self.kind.goal_field and collected < int(current.get(self.kind.goal_field) or 0):
-            await self.refund_all(current)
+            await self._refund_all(current)
             return
         guest_ids = current.get("guestIds") or []
         has_guest = current["liveStreamType"] != LiveStreamType.solo and bool(guest_ids)
@@ -392,5 +437,5 @@ class Pot:
         """Roll forward contributions whose request died midway (called by the reconcile loop)."""
         stale = await self.contributions.stale_pending(older_than, limit)
         for contribution in stale:
-            await self.drive(contribution)
+            await self.drive(contribution)  # each in its own causal session
         return len(stale)

@@ -26,10 +26,9 @@ from app.live_streams.dependencies import (
 )
 from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.schemas import (
-    CleanLine,
-    CleanText,
     FundIn,
     GuestStreamSort,
+    Interest,
     JoinAsIn,
     JoinIn,
     JoinResult,
@@ -37,6 +36,7 @@ from app.live_streams.schemas import (
     LiveStream,
     LiveStreamStatus,
     LiveStreamType,
+    Motivation,
     StreamTitle,
     ViewerCount,
     ViewersPage,
@@ -104,9 +104,9 @@ async def create_live_stream(
         ),
     ] = None,
     liveStreamType: Annotated[LiveStreamType, Form()] = LiveStreamType.solo,
-    interest: Annotated[CleanLine | None, Form(max_length=50, examples=["music"])] = None,
+    interest: Annotated[Interest | None, Form(examples=["music"])] = None,
     durationGoal: Annotated[int | None, Form(ge=1, le=1440, description="Minutes.", examples=[60])] = None,
-    motivation: Annotated[CleanText | None, Form(max_length=2000, examples=["Questions welcome"])] = None,
+    motivation: Annotated[Motivation | None, Form(examples=["Questions welcome"])] = None,
     plannedStartDate: Annotated[
         datetime | None,
         Form(

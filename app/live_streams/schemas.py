@@ -1,45 +1,33 @@
 """Live-stream API shapes (docs/contract.md). The pydantic models document the OpenAPI; answers are built
 as plain dicts by `presenter.py` in exactly this field order."""
 
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.agora.tokens import AgoraRole
 from app.core.pagination import Pagination
+from app.core.text import TextRule, checked
 from app.core.types import ObjectIdStr
 from app.users.schemas import ProfilePhoto, UserSummary
 
 # AIOZ refuses stream titles over 255 UTF-8 bytes (every `start` would then answer 502).
 TITLE_MAX_BYTES = 255
-_BIDI_CONTROLS = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
+# Free text from users under the one text policy (app/core/text.py): one line (titles, interests,
+# device fields) or several (motivation); trimmed, checked. Blank titles are refused by the route
+# ("title must not be blank").
+STREAM_TITLE = TextRule(max_chars=150, max_bytes=TITLE_MAX_BYTES, required=False)
+INTEREST = TextRule(max_chars=50, required=False)
+MOTIVATION = TextRule(max_chars=2000, multiline=True, required=False)
+MINI_CROWD_FUNDING_TITLE = TextRule(max_chars=100)
+DEVICE_TEXT = TextRule(max_chars=100, required=False)
 
-def _clean(value: str, *, newlines: bool) -> str:
-    """Refuse control characters, bidi overrides and U+FFFD (what undecodable bytes became)."""
-    allowed = "\n\r\t" if newlines else ""
-    for char in value:
-        if char in allowed:
-            continue
-        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS or char == "\ufffd":
-            raise ValueError("must not contain control characters, direction overrides or invalid text")
-    return value
-
-
-def _title(value: str) -> str:
-    value = _clean(value.strip(), newlines=False)  # blank: refused by the route ("title must not be blank")
-    if len(value.encode()) > TITLE_MAX_BYTES:
-        raise ValueError(f"must be at most {TITLE_MAX_BYTES} bytes in UTF-8 (emoji and accents count more)")
-    return value
-
-
-# Free text from users: one line (titles, interests) or several (motivation); trimmed, checked.
-StreamTitle = Annotated[str, StringConstraints(min_length=1, max_length=150), AfterValidator(_title)]
-CleanLine = Annotated[str, AfterValidator(lambda v: _clean(v.strip(), newlines=False))]
-CleanText = Annotated[str, AfterValidator(lambda v: _clean(v, newlines=True))]
+StreamTitle = Annotated[str, checked(STREAM_TITLE)]
+Interest = Annotated[str, checked(INTEREST)]
+Motivation = Annotated[str, checked(MOTIVATION)]
 
 
 def example_start_date() -> str:
@@ -151,8 +139,8 @@ class LiveStream(BaseModel):
 
 class MiniCrowdFundingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
-        examples=["30 more minutes"]
+    title: Annotated[str, checked(MINI_CROWD_FUNDING_TITLE)] = Field(
+        description="One line, 1–100 characters after trimming.", examples=["30 more minutes"]
     )
     goal: int = Field(strict=True, gt=0, le=1_000_000_000, description="Credits.", examples=[500])
     durationMinutes: int = Field(
@@ -167,7 +155,7 @@ class FundIn(BaseModel):
     )
 
 
-DeviceText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+DeviceText = Annotated[str, checked(DEVICE_TEXT)]
 
 
 class JoinIn(BaseModel):

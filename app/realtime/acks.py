@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from app.core.envelope import dumps
-from app.core.errors import AppError
+from app.core.errors import AppError, NotAuthenticated
 
 
 class TooManyRequests(AppError):
@@ -18,6 +18,18 @@ class TooManyRequests(AppError):
 
 class PayloadTooLarge(AppError):
     status_code = 413
+
+
+TOKEN_EXPIRED_MESSAGE = "the access token expired: reconnect with a fresh token"
+# The `tokenExpired` server event, sent just before the server disconnects a socket whose token expired.
+TOKEN_EXPIRED = {"reason": "tokenExpired", "message": TOKEN_EXPIRED_MESSAGE}
+
+
+class TokenExpired(NotAuthenticated):
+    """An event on a socket whose token expired: 401 ack, then `tokenExpired` and disconnect."""
+
+    def __init__(self) -> None:
+        super().__init__(TOKEN_EXPIRED_MESSAGE)
 
 
 def wire(value: Any) -> Any:

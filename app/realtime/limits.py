@@ -1,7 +1,9 @@
 """Per-socket limits: event size, events per second (token bucket), repeated abuse, streams per socket.
 
 Documented in docs/security.md ("Realtime limits"). A refused event answers an error ack; a socket that
-keeps going over the rate after being refused is disconnected.
+keeps going over the rate after being refused, or keeps sending refused payloads (oversized, too deep,
+unknown events), is disconnected. Packets that are not Socket.IO at all are counted per connection by
+`guard.GuardedServer`.
 """
 
 import time
@@ -18,6 +20,8 @@ class RealtimeLimits:
     strikes_to_disconnect: int = 20  # refused (rate-limited) events within the window → disconnect
     strike_window_seconds: float = 10.0
     max_streams_per_socket: int = 10  # streams one socket may have joined/subscribed at a time
+    max_payload_depth: int = 8  # nesting of a client event's payload (ours are flat): beyond → 400 ack
+    bad_packets_to_disconnect: int = 5  # unparsable/unexpected packets within the window → disconnect
 
 
 class SocketLimiter:
@@ -36,10 +40,15 @@ class SocketLimiter:
         if self.tokens >= 1:
             self.tokens -= 1
             return True
+        self.strike(now)
+        return False
+
+    def strike(self, now: float | None = None) -> None:
+        """Count one refused event (over the rate, or a payload no client of ours sends)."""
+        now = time.monotonic() if now is None else now
         self.strikes.append(now)
         while self.strikes and now - self.strikes[0] > self.limits.strike_window_seconds:
             self.strikes.popleft()
-        return False
 
     @property
     def abusive(self) -> bool:

@@ -7,10 +7,17 @@ made on replica A removes the user's sockets from the stream's rooms on replica 
 our own.
 """
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import socketio
+import structlog
+
+from app.realtime.metrics import REDIS_ERRORS, REDIS_UP
+
+log = structlog.get_logger("app.realtime")
 
 ROOM_COMMAND = "__room_command__"  # never reaches a client: intercepted below on every replica
 
@@ -35,12 +42,84 @@ class LocalManager(RoomCommands):
     """One replica: rooms and emits in this process."""
 
 
+class RedisHealth:
+    """Whether Redis answered the last time the realtime layer used it: one ERROR line when an outage
+    starts, one WARNING when it ends, a counter per failed operation and a 0/1 gauge (docs/realtime.md,
+    "Redis outage")."""
+
+    def __init__(self) -> None:
+        self.up = True
+
+    def failed(self, operation: str, exc: BaseException) -> None:
+        REDIS_ERRORS.labels(operation).inc()
+        REDIS_UP.set(0)
+        if self.up:
+            self.up = False
+            log.error("realtime_redis_unavailable", operation=operation, error=type(exc).__name__)
+
+    def answered(self) -> None:
+        REDIS_UP.set(1)
+        if not self.up:
+            self.up = True
+            log.warning("realtime_redis_recovered")
+
+
 class RedisManager(socketio.AsyncRedisManager, RoomCommands):
     """Several replicas: emits (room commands included) fan out through Redis pub/sub.
 
     The method order puts `RoomCommands.emit` between the pub/sub layer and the local delivery, so
     it runs on every replica that receives the message, the emitting one included.
+
+    During a Redis outage (python-socketio would log two ERROR lines per emit and back off its
+    listener up to 60 s): an emit still reaches this replica's sockets (python-socketio delivers
+    locally before publishing) and is not sent to the other replicas, nothing is buffered, and a
+    reconnection is tried at most once per `RETRY_SECONDS` by publishes and by the listener, which
+    resubscribes by itself; `RedisHealth` logs and meters it.
     """
+
+    RETRY_SECONDS = 1.0
+    MAX_LISTEN_BACKOFF_SECONDS = 2.0
+
+    def __init__(self, url: str, channel: str) -> None:
+        # A bounded connect: an unreachable (not refusing) Redis must not hold the event pump for
+        # the OS's connect timeout. No read timeout: the pub/sub listener waits for messages.
+        super().__init__(url, channel=channel, redis_options={"socket_connect_timeout": 2})
+        self.health = RedisHealth()
+        self._next_publish_try = 0.0
+
+    async def _publish(self, data: Any) -> None:
+        if not self.health.up and time.monotonic() < self._next_publish_try:
+            REDIS_ERRORS.labels("publish_skipped").inc()
+            return
+        try:
+            if not self.connected:
+                self._redis_connect()
+            await self.redis.publish(self.channel, self.json.dumps(data))
+        except Exception as exc:  # redis-py raises its own errors and OSError subclasses
+            self.connected = False
+            self._next_publish_try = time.monotonic() + self.RETRY_SECONDS
+            self.health.failed("publish", exc)
+        else:
+            self.health.answered()
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        backoff = self.RETRY_SECONDS
+        while True:
+            try:
+                self._redis_connect()
+                pubsub = self.pubsub  # a publish may reconnect (and replace self.pubsub) meanwhile
+                await pubsub.subscribe(self.channel)
+                self.health.answered()
+                backoff = self.RETRY_SECONDS
+                async for message in pubsub.listen():
+                    yield message
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected = False
+                self.health.failed("listen", exc)
+            await asyncio.sleep(backoff)  # also when listen() ended by itself: never a busy loop
+            backoff = min(backoff * 2, self.MAX_LISTEN_BACKOFF_SECONDS)
 
 
 def build_manager(redis_url: str | None, channel: str = "allmine-realtime") -> RoomCommands:

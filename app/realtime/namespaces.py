@@ -3,8 +3,10 @@
 Handlers are thin like routers: parse the payload, call the service REST calls, manage rooms.
 """
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +16,12 @@ import structlog
 from bson import ObjectId
 
 from app.bans.service import BANNED
-from app.core.errors import AppError, Conflict, Forbidden, NotAuthenticated, ValidationFailed
+from app.core.errors import AppError, Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
-from app.realtime.acks import PayloadTooLarge, TooManyRequests, failure, ok
+from app.realtime.acks import TOKEN_EXPIRED, PayloadTooLarge, TokenExpired, TooManyRequests, failure, ok
 from app.realtime.limits import SocketLimiter
+from app.realtime.metrics import DISCONNECTED, REFUSED
 from app.realtime.rooms import CHAT_NS, LIVE_NS, STATUS_NS, member_room, stream_room
 
 if TYPE_CHECKING:
@@ -31,42 +34,77 @@ log = structlog.get_logger("app.realtime")
 class SocketState:
     user: AuthenticatedUser | None
     limiter: SocketLimiter
+    expires_at: float | None = None  # the token's `exp` (POSIX seconds); None for anonymous sockets
     streams: dict[ObjectId, bool] = field(default_factory=dict)  # stream → holds a participation
+    reserved: set[ObjectId] = field(default_factory=set)  # joins/subscribes under way (see `slot`)
+    expiry: asyncio.TimerHandle | None = None
+    closing: bool = False  # a forced disconnect is on its way
 
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now  # PyJWT's rule: expired at `exp`
+
+
+JOIN_FIRST = "join the stream first (joinStream), then send messages"
 
 Handler = Callable[[Any, str, SocketState, dict[str, Any]], Awaitable[Any]]
 
 
+def payload_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when `value` nests lists/objects deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def client_event(fn: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
-    """Rate limit, size limit, payload shape, then the handler; its result or error becomes the ack."""
+    """Token expiry, rate limit, payload depth, size and shape, then the handler; its result or error
+    becomes the ack. Payloads no client of ours sends (too deep, too big, not JSON) count as strikes."""
 
     @functools.wraps(fn)
     async def handler(self: "BaseNamespace", sid: str, *args: Any) -> dict[str, Any]:
         state = self.sockets.get(sid)
         if state is None:
             return failure(NotAuthenticated())
+        if state.expired(self.rt.wall()):
+            REFUSED.labels("token_expired").inc()
+            self.rt.spawn(self.expire(sid))  # after this ack is on its way
+            return failure(TokenExpired())
         limits = self.rt.limits
         if not state.limiter.allow():
-            if state.limiter.abusive:
-                self.rt.spawn(self.disconnect(sid))  # after this ack is on its way
+            REFUSED.labels("rate").inc()
+            self.drop_if_abusive(sid, state)
             return failure(TooManyRequests(f"at most {limits.events_per_second:g} events per second"))
         try:
             if len(args) > 1:
                 raise ValidationFailed("send one payload object")
             data = args[0] if args else {}
-            if len(orjson.dumps(data)) > limits.max_event_bytes:
+            if payload_depth_exceeds(data, limits.max_payload_depth):
+                self.refuse(sid, state, "too_deep")
+                raise ValidationFailed(f"the payload nests at most {limits.max_payload_depth} levels")
+            try:
+                size = len(orjson.dumps(data))
+            except (TypeError, orjson.JSONEncodeError):  # e.g. a lone surrogate
+                self.refuse(sid, state, "not_json")
+                raise ValidationFailed("the payload must be valid JSON text (no lone surrogates)") from None
+            if size > limits.max_event_bytes:
+                self.refuse(sid, state, "oversized")
                 raise PayloadTooLarge(f"an event payload is at most {limits.max_event_bytes} bytes")
             if not isinstance(data, dict):
                 raise ValidationFailed("the payload must be an object")
             return ok(await fn(self, sid, state, data))
         except AppError as exc:
             return failure(exc)
-        except (TypeError, orjson.JSONEncodeError):
-            return failure(ValidationFailed("the payload must be JSON"))
         except Exception:
-            log.exception("realtime_event_failed", namespace=self.namespace, event=fn.__name__)
+            log.exception("realtime_event_failed", namespace=self.namespace, handler=fn.__name__)
             return failure(AppError())
 
+    handler.is_client_event = True  # type: ignore[attr-defined]
     return handler
 
 
@@ -83,19 +121,44 @@ class BaseNamespace(socketio.AsyncNamespace):
         self.rt = rt
         self.sockets: dict[str, SocketState] = {}
 
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Connect, disconnect and the client events; any other event name is refused and counted."""
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        if getattr(getattr(self, f"on_{event}", None), "is_client_event", False):
+            return await super().trigger_event(event, *args)
+        sid = args[0]
+        state = self.sockets.get(sid)
+        if state is None:
+            return failure(NotAuthenticated())
+        if not state.limiter.allow():  # spends a token like any event
+            REFUSED.labels("rate").inc()
+            self.drop_if_abusive(sid, state)
+            return failure(TooManyRequests(f"at most {self.rt.limits.events_per_second:g} events per second"))
+        self.refuse(sid, state, "unknown_event")
+        return failure(NotFound("unknown event"))
+
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
-            user = await self.rt.authenticate(environ, auth)
+            user, expires_at = await self.rt.authenticate(environ, auth)
         except AppError as exc:
             body = failure(exc)
             raise socketio.exceptions.ConnectionRefusedError(
                 body["message"], {"statusCode": body["statusCode"], "message": body["message"]}
             ) from None
-        self.sockets[sid] = SocketState(user, SocketLimiter(self.rt.limits))
+        state = SocketState(user, SocketLimiter(self.rt.limits), expires_at)
+        self.sockets[sid] = state
+        if expires_at is not None:
+            delay = max(0.0, expires_at - self.rt.wall())
+            state.expiry = asyncio.get_running_loop().call_later(
+                delay, lambda: self.rt.spawn(self.expire(sid))
+            )
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         state = self.sockets.pop(sid, None)
         if state is not None:
+            if state.expiry is not None:
+                state.expiry.cancel()
             for stream_id, participates in state.streams.items():
                 if participates and state.user is not None:
                     self.rt.presence.disconnected(state.user.id, stream_id, self.socket_key(sid))
@@ -103,10 +166,50 @@ class BaseNamespace(socketio.AsyncNamespace):
     def socket_key(self, sid: str) -> str:
         return f"{self.namespace}|{sid}"
 
-    def check_capacity(self, state: SocketState, stream_id: ObjectId) -> None:
+    # --- forced disconnects -------------------------------------------------------------------------
+
+    def refuse(self, sid: str, state: SocketState, reason: str) -> None:
+        """A payload no client of ours sends: a strike; too many and the socket is dropped."""
+        REFUSED.labels(reason).inc()
+        state.limiter.strike()
+        self.drop_if_abusive(sid, state)
+
+    def drop_if_abusive(self, sid: str, state: SocketState) -> None:
+        if state.limiter.abusive and not state.closing:
+            state.closing = True
+            DISCONNECTED.labels("abuse").inc()
+            log.warning("realtime_socket_dropped", namespace=self.namespace, reason="abuse")
+            self.rt.spawn(self.disconnect(sid))  # after this ack is on its way
+
+    async def expire(self, sid: str) -> None:
+        """The socket's token expired: `tokenExpired` (docs/realtime.md), then disconnect."""
+        state = self.sockets.get(sid)
+        if state is None or state.closing:
+            return
+        state.closing = True
+        DISCONNECTED.labels("token_expired").inc()
+        await self.emit("tokenExpired", TOKEN_EXPIRED, to=sid)
+        await self.disconnect(sid)
+
+    # --- rooms --------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def slot(self, state: SocketState, stream_id: ObjectId) -> Iterator[None]:
+        """Hold one of the socket's `max_streams_per_socket` places for `stream_id` while the join or
+        subscribe awaits: checked and taken in one step (no await between), so concurrent events on
+        one socket cannot all pass the check. The place becomes the stream's entry on success (`enter`)
+        and is given back on failure."""
+        if stream_id in state.streams or stream_id in state.reserved:
+            yield  # already counted
+            return
         limit = self.rt.limits.max_streams_per_socket
-        if stream_id not in state.streams and len(state.streams) >= limit:
+        if len(state.streams) + len(state.reserved) >= limit:
             raise TooManyRequests(f"a socket can be in at most {limit} streams at a time")
+        state.reserved.add(stream_id)
+        try:
+            yield
+        finally:
+            state.reserved.discard(stream_id)
 
     async def enter(self, sid: str, state: SocketState, stream_id: ObjectId, participates: bool) -> None:
         state.streams[stream_id] = participates
@@ -140,9 +243,9 @@ class StatusNamespace(BaseNamespace):
     @client_event
     async def on_subscribe(self, sid: str, state: SocketState, data: dict[str, Any]) -> dict[str, Any]:
         stream_id = stream_id_of(data)
-        self.check_capacity(state, stream_id)
-        stream = await self.rt.stream_or_404(stream_id)
-        await self.enter(sid, state, stream_id, participates=False)
+        with self.slot(state, stream_id):
+            stream = await self.rt.stream_or_404(stream_id)
+            await self.enter(sid, state, stream_id, participates=False)
         return status_payload(stream)
 
     @client_event
@@ -158,13 +261,13 @@ class StreamNamespace(BaseNamespace):
     @client_event
     async def on_joinStream(self, sid: str, state: SocketState, data: dict[str, Any]) -> dict[str, Any]:
         stream_id = stream_id_of(data)
-        self.check_capacity(state, stream_id)
-        result, participates = await self.rt.join(state.user, stream_id)
-        if participates and state.user is not None:
-            self.rt.presence.hold(state.user.id, stream_id, self.socket_key(sid))
-        await self.enter(sid, state, stream_id, participates)
+        with self.slot(state, stream_id):
+            result, participates = await self.rt.join(state.user, stream_id)
+            if participates and state.user is not None:
+                self.rt.presence.hold(state.user.id, stream_id, self.socket_key(sid))
+            await self.enter(sid, state, stream_id, participates)
         if await self.rt.blocked_meanwhile(state.user, stream_id):  # docs/community.md: bans vs joins
-            await self.kicked(sid, stream_id)
+            await self.kicked(sid, stream_id)  # gives the place back
             raise Forbidden(BANNED)
         result["viewerCount"] = await self.rt.viewer_count(stream_id)
         return result
@@ -202,10 +305,12 @@ class ChatNamespace(StreamNamespace):
             stream_id = stream_id_of(data)
         elif len(state.streams) == 1:
             stream_id = next(iter(state.streams))
+        elif not state.streams:
+            raise Conflict(JOIN_FIRST)
         else:
             raise ValidationFailed("streamId is required when the socket is in several streams")
         if stream_id not in state.streams:
-            raise Conflict("join the stream before sending messages")
+            raise Conflict(JOIN_FIRST)
         content = data.get("content")
         if not isinstance(content, str):
             raise ValidationFailed("content must be a string")

@@ -8,6 +8,7 @@ is python-socketio's `AsyncRedisManager`: an event emitted on any replica reache
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,7 +25,7 @@ from app.core import events
 from app.core.config import Settings
 from app.core.dependencies import shared_instance
 from app.core.errors import Conflict, Forbidden, NotAuthenticated
-from app.core.security import AuthenticatedUser
+from app.core.security import AuthenticatedUser, decode_token
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService, token_fields
 from app.live_streams.dependencies import audience_of, presenter_of
@@ -34,8 +35,11 @@ from app.live_streams.presenter import LiveStreamPresenter
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import JoinIn, LiveStreamStatus
 from app.realtime.acks import wire
+from app.realtime.contract import SERVER_EVENTS
+from app.realtime.guard import GuardedServer
 from app.realtime.limits import RealtimeLimits
-from app.realtime.manager import ROOM_COMMAND, build_manager
+from app.realtime.manager import ROOM_COMMAND, RedisHealth, build_manager
+from app.realtime.metrics import DROPPED
 from app.realtime.namespaces import (
     BaseNamespace,
     ChatNamespace,
@@ -59,10 +63,12 @@ class Realtime:
         self.app = app
         self.settings = settings
         self.limits = limits or RealtimeLimits()
+        self.wall: Callable[[], float] = time.time  # token expiry is POSIX time (tests may pin it)
         self.redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
         self.manager = build_manager(self.redis_url)
         self.manager.on_room_command = self._on_room_command
-        self.sio = socketio.AsyncServer(
+        self.sio = GuardedServer(
+            self.limits,
             async_mode="asgi",
             client_manager=self.manager,
             cors_allowed_origins="*",  # auth is a token in the handshake, never a cookie
@@ -90,6 +96,8 @@ class Realtime:
         self._pump: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._redis: Any = None
+        self._dropping = False
+        self.redis_health: RedisHealth = getattr(self.manager, "health", None) or RedisHealth()
 
     # --- lifecycle (app lifespan) -------------------------------------------------------------------
 
@@ -106,7 +114,7 @@ class Realtime:
         ):
             self._unsubscribe.append(events.subscribe(name, self._enqueuer(name)))
         if self.redis_url:
-            self._redis = aioredis.from_url(self.redis_url)
+            self._redis = aioredis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2)
             self.viewer_counts.gate = self._redis_gate
         self._pump = asyncio.create_task(self._run_pump())
 
@@ -148,8 +156,11 @@ class Realtime:
     def audience(self) -> AudienceService:
         return shared_instance(self.app.state, audience_of)
 
-    async def authenticate(self, environ: dict[str, Any], auth: Any) -> AuthenticatedUser | None:
-        """The handshake's `auth.token` (or `Authorization: Bearer`), checked like REST; none = anonymous."""
+    async def authenticate(
+        self, environ: dict[str, Any], auth: Any
+    ) -> tuple[AuthenticatedUser | None, float | None]:
+        """The handshake's `auth.token` (or `Authorization: Bearer`), checked like REST, and the token's
+        expiry (POSIX seconds); (None, None) = anonymous."""
         token: Any = None
         if isinstance(auth, dict) and auth.get("token") is not None:
             token = auth["token"]
@@ -162,8 +173,10 @@ class Realtime:
             if scheme.lower() != "bearer" or not token or "," in header:  # "," = several headers
                 raise NotAuthenticated()
         if token is None:
-            return None
-        return await caller_of(self.db, self.settings, token.strip())
+            return None, None
+        token = token.strip()
+        user = await caller_of(self.db, self.settings, token)
+        return user, decode_token(self.settings, token)[1]
 
     async def stream_or_404(self, stream_id: ObjectId) -> LiveStreamDocument:
         return await LiveStreamRepository(self.db).get_or_404(stream_id)
@@ -236,7 +249,12 @@ class Realtime:
             try:
                 self._queue.put_nowait((name, payload))
             except asyncio.QueueFull:
-                log.warning("realtime_event_dropped", event=name)
+                DROPPED.labels(name).inc()
+                if not self._dropping:  # one line per overflow, not one per event
+                    self._dropping = True
+                    log.warning("realtime_event_dropped", hub_event=name, queued=QUEUE_SIZE)
+            else:
+                self._dropping = False
 
         return enqueue
 
@@ -246,7 +264,7 @@ class Realtime:
             try:
                 await self._dispatch(name, payload)
             except Exception:
-                log.exception("realtime_dispatch_failed", event=name)
+                log.exception("realtime_dispatch_failed", hub_event=name)
 
     async def _dispatch(self, name: str, payload: Any) -> None:
         if name == events.STREAM_STATUS_CHANGED:
@@ -266,10 +284,14 @@ class Realtime:
             await self.emit("superlike", payload, stream_room(payload["streamId"]), CHAT_NS)
         elif name == events.STREAM_USER_BANNED:
             await self._banned(payload)
-        elif name == PUBLISH:
-            await self.emit(payload["event"], payload["payload"], payload["room"], payload["namespace"])
+        elif name == PUBLISH:  # any event, by design (app.realtime.events.publish)
+            body = wire(payload["payload"])
+            await self.sio.emit(payload["event"], body, to=payload["room"], namespace=payload["namespace"])
 
     async def emit(self, event: str, payload: Any, room: str | list[str], namespace: str) -> None:
+        """Send a server event the contract declares for the namespace (app/realtime/contract.py)."""
+        if event not in SERVER_EVENTS[namespace]:
+            raise ValueError(f"{event!r} is not a declared server event of {namespace}")
         await self.sio.emit(event, wire(payload), to=room, namespace=namespace)
 
     async def _emit_viewer_count(self, stream_id: ObjectId, count: int) -> None:
@@ -296,9 +318,14 @@ class Realtime:
             await handler.kicked(sid, ObjectId(command["kick"]))
 
     async def _redis_gate(self, stream_id: ObjectId, interval: float) -> float:
-        """0 when this replica takes the stream's next `viewerCount` slot, else seconds to wait."""
+        """0 when this replica takes the stream's next `viewerCount` slot, else seconds to wait.
+        Redis down: 0 (each replica then keeps its own once-per-interval pace)."""
         key = f"allmine:viewerCount:{stream_id}"
-        if await self._redis.set(key, b"1", nx=True, px=max(1, int(interval * 1000))):
+        try:
+            if await self._redis.set(key, b"1", nx=True, px=max(1, int(interval * 1000))):
+                return 0.0
+            remaining_ms: int = await self._redis.pttl(key)
+        except Exception as exc:  # redis-py's errors and OSError subclasses
+            self.redis_health.failed("viewer_count_gate", exc)
             return 0.0
-        remaining_ms: int = await self._redis.pttl(key)
         return max(remaining_ms, 1) / 1000

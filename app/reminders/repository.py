@@ -6,6 +6,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from app.core.errors import Conflict
 from app.core.repository import Repository
 from app.core.timeutils import utcnow
 from app.reminders.schemas import ARMED, ReminderStatus
@@ -32,11 +33,15 @@ class ReminderRepository(Repository):
             "$set": {**fields, "firedAt": None, "cancelledAt": None, "updatedAt": now},
             "$setOnInsert": {"createdAt": now},
         }
-        armed = await self.upsert_returning({**key, "status": {"$ne": ReminderStatus.fired.value}}, update)
-        if armed is not None:
-            return armed
-        fired = await self.collection.find_one(key)
-        assert fired is not None  # the clash was with this (fired) reminder
+        async with self.causal():  # the read after the clash sees the reminder that caused it
+            armed = await self.upsert_returning(
+                {**key, "status": {"$ne": ReminderStatus.fired.value}}, update
+            )
+            if armed is not None:
+                return armed
+            fired = await self.collection.find_one(key)
+        if fired is None:  # the clash was with a fired reminder, removed since by a concurrent DELETE
+            raise Conflict("the reminder was changed by another request; retry")
         return fired
 
     async def remove(self, user_id: ObjectId, stream_id: ObjectId) -> dict[str, Any] | None:

@@ -49,8 +49,7 @@ def replay_access(
     if caller_id is not None and is_member(stream, caller_id):
         access.update(status=ReplayStatus.owner, canViewRecording=has_recording)
         return access
-    if rental_is_active(rental, now) and stream.get("deletedAt") is None:
-        assert rental is not None
+    if rental is not None and rental_is_active(rental, now) and stream.get("deletedAt") is None:
         access.update(
             status=ReplayStatus.rented,
             canViewRecording=has_recording,

@@ -45,7 +45,10 @@ class ReplayRentalRepository(Repository):
         IndexModel(
             [("status", ASCENDING), ("expiresAt", ASCENDING), ("_id", ASCENDING)], name="by_expiry_id"
         ),
-        IndexModel([("status", ASCENDING), ("updatedAt", ASCENDING)], name="stale_pending"),
+        # stale_pending sorts (updatedAt, _id): the tie-breaker in the index, or mongod sorts in memory.
+        IndexModel(
+            [("status", ASCENDING), ("updatedAt", ASCENDING), ("_id", ASCENDING)], name="stale_pending_id"
+        ),
         IndexModel(
             [
                 ("settlement", ASCENDING),
@@ -74,7 +77,7 @@ class ReplayRentalRepository(Repository):
         """Rentals that were ever active, newest first; rentals of deleted streams are left out."""
         query = {"userId": user_id, "rentedAt": {"$ne": None}, "streamDeletedAt": None}
         cursor = self.collection.find(query).sort([("rentedAt", DESCENDING), ("_id", DESCENDING)])
-        return await cursor.skip(skip).limit(limit).to_list(), await self.collection.count_documents(query)
+        return await cursor.skip(skip).limit(limit).to_list(), await self.page_total(query, skip, limit)
 
     # --- one period: claim → charge → activate ---------------------------------------------------------
 

@@ -50,6 +50,14 @@ class ReplayService:
     async def rent(
         self, stream_id: ObjectId, caller: AuthenticatedUser, idempotency_key: str | None, now: datetime
     ) -> dict[str, Any]:
+        """Rent for 24 h: one causally consistent session (app.core.sessions), so every read of the
+        sequence sees its own writes, also across an election."""
+        async with self.rentals.causal():
+            return await self._rent(stream_id, caller, idempotency_key, now)
+
+    async def _rent(
+        self, stream_id: ObjectId, caller: AuthenticatedUser, idempotency_key: str | None, now: datetime
+    ) -> dict[str, Any]:
         stream = await self.streams.get_or_404(stream_id)
         if is_member(stream, caller.id):
             raise Forbidden("the creator, guests and broadcasters watch this replay for free")

@@ -62,6 +62,10 @@ class RentalSettlement:
 
         The stream admits the rental first: a rental admitted before a delete is refunded by the delete's
         follow-up, one that comes after it is abandoned here without a charge."""
+        async with self.rentals.causal():  # the read after a lost activation sees our own writes
+            return await self._complete(rental, now)
+
+    async def _complete(self, rental: dict[str, Any], now: datetime) -> dict[str, Any]:
         if not await self.streams.admit_rental(rental["liveStreamId"]):
             claimed = await self.rentals.claim_refund(rental, now)
             if claimed is not None:  # settle it like the delete's own follow-up would

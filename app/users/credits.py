@@ -23,9 +23,10 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.db import Database
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, NotFound, ValidationFailed
 from app.core.once import IN_FLIGHT, PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
+from app.core.sessions import causal
 from app.core.timeutils import utcnow
 from app.users.repository import UserRepository
 
@@ -137,7 +138,7 @@ class CreditTransactionRepository(Repository):
             self.collection.find(query).sort([("occurredAt", order), ("_id", order)]).skip(skip).limit(limit)
         )
         movements = cast(list[CreditMovement], await cursor.to_list())
-        return movements, await self.collection.count_documents(query)
+        return movements, await self.page_total(query, skip, limit)
 
     async def net_newer_than(self, user_id: ObjectId, occurred_at: datetime) -> int:
         """Signed total of the visible movements that occurred after `occurred_at` (history index)."""
@@ -204,6 +205,7 @@ class CreditTransactionRepository(Repository):
 
 class CreditLedger:
     def __init__(self, db: Database) -> None:
+        self.db = db
         self.transactions = CreditTransactionRepository(db)
         self.users = UserRepository(db)
 
@@ -220,13 +222,17 @@ class CreditLedger:
         """Move `amount` credits once per (user, idempotency_key); returns the completed movement."""
         if amount <= 0:
             raise ValidationFailed("amount must be a positive integer")
-        tx = await self._start(user_id, amount, direction, type, idempotency_key, reference)
-        return await self.drive(tx)
+        async with causal(self.db):
+            tx = await self._start(user_id, amount, direction, type, idempotency_key, reference)
+            return await self.drive(tx)
 
     async def drive(self, tx: CreditMovement) -> CreditMovement:
-        """Run (or resume) one movement to its end; raises InsufficientCredits when it failed."""
+        """Run (or resume) one movement to its end; raises InsufficientCredits when it failed.
+
+        In one causally consistent session (app.core.sessions): the final read sees the decision."""
         if tx["status"] == TxStatus.pending:
-            tx = await self._decide(tx)
+            async with causal(self.db):
+                tx = await self._decide(tx)
         if tx["status"] == TxStatus.failed:
             raise InsufficientCredits()
         return tx
@@ -261,7 +267,8 @@ class CreditLedger:
             await self.transactions.finish(tx["_id"], TxStatus(decided.outcome), decided.entry.get("balance"))
             await self.users.forget(tx["userId"], tx["_id"])
         final = await self.transactions.get(tx["_id"])
-        assert final is not None and final["status"] != TxStatus.pending
+        if final is None or final["status"] == TxStatus.pending:  # older than our own writes
+            raise DatabaseUnavailable(STALE_READ)
         return cast(CreditMovement, final)
 
     async def _start(

@@ -115,3 +115,19 @@ class TestNumbers:
             joinedAt=ended_at - timedelta(minutes=4),
         )
         assert (await stats(client, host, stream["id"]))["totalWatchTimeMinutes"] == 4
+
+
+async def test_watch_seconds_stay_whole_numbers_as_mongod_stores_them(client, make_user, db):
+    """`$divide` gives a double on mongod and `$floor` keeps it one: closing participations must still
+    store (and answer) whole seconds as integers, not 90.0 (participant_repository._seconds_since)."""
+    _, host = await make_user()
+    _, viewer = await make_user()
+    stream = await started_stream(client, host)
+    await join_as_audience(client, viewer, stream["id"])
+    joined = datetime.now(UTC) - timedelta(seconds=90, milliseconds=400)
+    await db["participants"].update_many(
+        {"liveStreamId": ObjectId(stream["id"])}, {"$set": {"joinedAt": joined, "watchSeconds": 10}}
+    )
+    await client.post(f"/api/v1/live-stream/{stream['id']}/end", headers=auth(host))
+    stored = await db["participants"].find({"liveStreamId": ObjectId(stream["id"])}).to_list()
+    assert stored and all(type(p["watchSeconds"]) is int and p["watchSeconds"] >= 100 for p in stored)

@@ -372,7 +372,7 @@ CATALOGUE: list[tuple[str, Call, int, str | None]] = [
         "title over 150 characters",
         lambda w: w.create(title="é" * 151),
         400,
-        "title: String should have at most 150 characters",
+        "title: Value error, must be at most 150 characters after trimming",
     ),
     ("blank title", lambda w: w.create(title="   "), 400, "title must not be blank"),
     ("guests not JSON", lambda w: w.create(guests="[nope"), 400, "guests must be a JSON array of user ids"),
