@@ -39,10 +39,8 @@ from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
 from pymongo import IndexModel
 
-from app.core import embedded_fidelity, embedded_rules
+from app.core import embedded_fidelity, embedded_index, embedded_rules
 from app.core.embedded_session import EmbeddedSession, use_session
-
-from app.core import embedded_index
 
 Document = dict[str, Any]
 _IDENTITY_CACHE_SIZE = 256
@@ -354,8 +352,8 @@ class EmbeddedAsyncClient:
         # A marker of our own, read by the patches below, which are scoped to our clients.
         vars(self._sync)["_speedups"] = True
         self._worker = _InlineWorker() if inline else _Worker()
-        _install_speedups()
         embedded_fidelity.install()
+        _install_speedups()  # after: the index's unique check falls back to the fidelity rules' scan
 
     def get_database(self, name: str, **kwargs: Any) -> EmbeddedDatabase:
         return EmbeddedDatabase(self, self._sync.get_database(name, **kwargs), self._worker)

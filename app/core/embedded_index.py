@@ -659,9 +659,11 @@ def group_counts(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[s
     return rows
 
 
-def duplicate_of(collection: Any, doc: dict[str, Any]) -> tuple[bool, list[tuple[str, Any]] | None]:
+def duplicate_of(
+    collection: Any, doc: dict[str, Any]
+) -> tuple[bool, tuple[str, list[tuple[str, Any]]] | None]:
     """Whether `doc` (inserted or updated, stored or not yet) breaks a unique index, from the indexes:
-    `(True, None)` when it breaks none, `(True, key)` for the first it breaks, `(False, None)` when an
+    `(True, None)` when it breaks none, `(True, (name, keys))` for the first it breaks, `(False, None)` when an
     index cannot tell (sparse, partial or unorderable values: mongomock's scan decides)."""
     indexes = index_set(collection)
     if indexes is None:
@@ -688,7 +690,7 @@ def duplicate_of(collection: Any, doc: dict[str, Any]) -> tuple[bool, list[tuple
             position = bisect.bisect_left(entries, prefix)
             while position < len(entries) and entries[position][:width] == prefix:
                 if entries[position][width + 1] != doc_id:
-                    return True, list(spec["key"])
+                    return True, (index.name, list(spec["key"]))
                 position += 1
     return True, None
 
@@ -725,17 +727,15 @@ def install(enabled: Callable[[Any], bool]) -> None:
     def _ensure_uniques(self: Any, new_data: Any) -> None:
         decided, broken = duplicate_of(self, new_data) if enabled(self) else (False, None)
         if not decided:
-            return ensure_uniques(self, new_data)
-        if broken is not None:
+            ensure_uniques(self, new_data)
+        elif broken is not None:
+            name, keys = broken
+            key_value = {key: _helpers.get_value_by_dot(new_data, key) for key, _ in keys}
             raise DuplicateKeyError(
-                "E11000 Duplicate Key Error",
+                f"E11000 duplicate key error collection: {self.full_name} index: {name} dup key: {key_value}",
                 11000,
-                {
-                    "keyPattern": dict(broken),
-                    "keyValue": {key: _helpers.get_value_by_dot(new_data, key) for key, _ in broken},
-                },
+                {"keyPattern": dict(keys), "keyValue": key_value},
             )
-        return None
 
     def _update_documents(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
