@@ -269,7 +269,9 @@ def test_grouped_counts_equal_the_pipeline(
         collection.insert_many([dict(doc, _id=number) for number, doc in enumerate(initial)], ordered=False)
     match: dict[str, Any] = {"b": {"$in": values}}
     if data.draw(st.booleans()):
-        match["_id"] = data.draw(st.one_of(st.integers(0, 30).map(lambda n: {"$gte": n}), st.just({"$ne": 3})))
+        match["_id"] = data.draw(
+            st.one_of(st.integers(0, 30).map(lambda n: {"$gte": n}), st.just({"$ne": 3}))
+        )
     pipeline = [{"$match": match}, {"$group": {"_id": "$b", "n": {"$sum": 1}}}]
     rows = embedded_index.group_counts(indexed, pipeline)
     if rows is not None:

@@ -438,7 +438,8 @@ def _install_speedups() -> None:
 
     1. A filter with a plain `_id` equality or `_id: {$in: [...]}` looks documents up by key instead of
        scanning (results in the order of the ids: MongoDB promises no order without a sort either).
-    2. Cursor iteration in O(n): stock `Cursor.__next__` copies the remaining results on every call.
+    2. Cursor iteration in O(n) and lazy: stock `Cursor.__next__` copies the remaining results on every
+       call and computes every match first; ours reads skip + limit documents of the result generator.
     3. `field: {$in: [ObjectId, …]}` on an ObjectId value is a set lookup: stock `$in` compares the value
        with every listed id (a batch of 500 creators made each document cost 500 BSON comparisons).
        Only that case, whose answer is plain equality of ObjectIds, so it is safe for every client (the
@@ -446,6 +447,7 @@ def _install_speedups() -> None:
     4. Documents read back are copied (and made timezone-aware) by exact-type dispatch, sharing
        immutable leaves instead of `copy.copy`-ing each one: the same documents for a fraction of the
        cost (the money harness, nearly all reads, 39 s -> 27 s). Same answers, so safe for every client.
+    5. In-memory indexes of the collection's index set (app/core/embedded_index.py, installed here).
     They patch private methods, hence the pinned mongomock-ng version and tests/test_embedded.py.
     """
     if getattr(_SyncCollection._iter_documents, "speedup", False):

@@ -740,6 +740,8 @@ def install(enabled: Callable[[Any], bool]) -> None:
     def _update_documents(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return update_documents(self, *args, **kwargs)
+        except DuplicateKeyError:
+            raise  # mongomock put the stored document back (through the hooked store): entries are right
         except BaseException:
             # mongomock may have changed a stored document in place before failing, without storing
             # it again: rebuild this collection's index set at its next read.
