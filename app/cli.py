@@ -160,7 +160,7 @@ async def run_migration(settings: Settings, *, drop_obsolete: bool = False) -> i
             client[settings.mongodb_db],
             REPOSITORIES,
             drop_obsolete=drop_obsolete,
-            build_timeout_seconds=settings.mongodb_index_build_timeout_ms / 1000,
+            build_timeout_seconds=None,  # a deploy step: wait for every build to end, however long
         )
     except Exception as exc:
         if database_unavailable(exc) is None:

@@ -19,8 +19,9 @@ from app.aioz.factory import build_aioz
 from app.bans import router as bans_router
 from app.chat import router as chat_router
 from app.core import health
-from app.core.background import LeasedJob, cancel_all, run_leased_forever
+from app.core.background import Job, LeasedJob, cancel_all, run_leased_forever
 from app.core.config import Settings, load_settings
+from app.core.cors import Cors
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
@@ -30,10 +31,12 @@ from app.core.middleware import (
     SingleValuedQueryMiddleware,
     UnhandledErrorMiddleware,
 )
-from app.core.migrations import DatabasePreparation
+from app.core.migrations import DatabasePreparation, cancel_builds_in_progress
 from app.core.openapi import install_openapi
+from app.core.required_indexes import RequiredIndexes, paused_while_missing
 from app.core.routing import add_routes
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
+from app.core.timeutils import utcnow
 from app.creators import router as creators_router
 from app.creators.service import publish_most_watched
 from app.dev import router as dev_router
@@ -73,7 +76,10 @@ and `/stream-chat` (events, payloads, acks and errors): the AsyncAPI 3.0 documen
 """
 
 
-UNMETERED = frozenset({"/metrics", "/health", "/ready"})  # probes and scrapes: no request metrics
+SOCKETIO_PATH = "/socket.io"
+UNMETERED = frozenset(
+    {"/metrics", "/health", "/ready", "/health/jobs"}
+)  # probes and scrapes: no request metrics
 STARTUP_WAIT_SECONDS = 3.0  # longest wait for the first index migration attempt before serving
 SHUTDOWN_WAIT_SECONDS = 5.0  # longest wait for the background loops to stop and release their leases
 
@@ -82,10 +88,15 @@ def background_jobs(app: FastAPI, settings: Settings) -> list[LeasedJob]:
     """Every background job, each guarded by its own lease (also run once each by bench/plans.py)."""
     db, interval = app.state.db, settings.reconcile_interval_seconds
     gateway = StreamingGateway(db, app.state.aioz, settings.aioz_qualities)
+    required = getattr(app.state, "required_indexes", None)
+
+    def moves_money(job: Job) -> Job:  # such passes wait for the unique indexes money rests on
+        return job if required is None else paused_while_missing(required, job)
+
     jobs = [
-        LeasedJob(RECONCILE_LEASE, interval, flows.reconciler(db, gateway).run_once),
+        LeasedJob(RECONCILE_LEASE, interval, moves_money(flows.reconciler(db, gateway).run_once)),
         LeasedJob(REMINDERS_LEASE, interval, ReminderScheduler(db).run_once),
-        LeasedJob(SETTLEMENT_LEASE, interval, RentalSettlement(db).run_once),
+        LeasedJob(SETTLEMENT_LEASE, interval, moves_money(RentalSettlement(db).run_once)),
     ]
     if settings.ranking_max_age_seconds > 0:
         refresh_every = max(settings.ranking_max_age_seconds / 2, 1.0)
@@ -113,10 +124,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.aioz, app.state.aioz_fake = build_aioz(settings)
         # Indexes, then the demo seed, retried in the background while the database is unavailable:
         # the process serves /health (and /ready 503) instead of exiting (docs/decisions.md).
+        # Money writes wait for the unique indexes their exactly-once rests on (docs/decisions.md).
+        app.state.required_indexes = required = RequiredIndexes(db, REPOSITORIES)
         preparation = DatabasePreparation(
             db,
             REPOSITORIES,
-            after=[partial(seed_demo_if_wanted, app, settings)],
+            after=[required.check, partial(seed_demo_if_wanted, app, settings)],
             build_timeout_seconds=settings.mongodb_index_build_timeout_ms / 1000,
         )
         app.state.database_preparation = preparation
@@ -124,10 +137,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(TimeoutError):
             wait = None if settings.uses_embedded_db else STARTUP_WAIT_SECONDS
             await asyncio.wait_for(preparation.first_attempt.wait(), wait)
+        app.state.started_at = utcnow()
         if settings.background_tasks:
+            app.state.background_jobs = jobs = background_jobs(app, settings)  # /health/jobs reports them
             tasks += [
-                asyncio.create_task(run_leased_forever(db, job.name, job.interval, job.run))
-                for job in background_jobs(app, settings)
+                asyncio.create_task(run_leased_forever(db, job.name, job.interval, job.run)) for job in jobs
             ]
         app.state.background_tasks = tasks
         await app.state.realtime.start()
@@ -141,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await cancel_all(tasks, wait=SHUTDOWN_WAIT_SECONDS)  # a cancelled loop releases its lease
+            cancel_builds_in_progress()  # not reported as failed builds when the client closes
             await app.state.realtime.stop()
             await app.state.aioz.aclose()
             await client.close()
@@ -177,6 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Per-route-template metrics read the route the router matched (app.core.metrics); the
     # instrumentator only serves /metrics: its own middleware re-matches every route per request.
     app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
+    if settings.cors_policy.enabled:  # outermost: preflights answered first, every answer carries CORS
+        app.add_middleware(Cors, policy=settings.cors_policy, own_cors=(SOCKETIO_PATH,))
     if settings.metrics_served:  # docs/security.md, "Exposure"
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         Instrumentator().expose(app, include_in_schema=False, dependencies=[Depends(metrics_guard(token))])
@@ -205,7 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Path(settings.media_dir).mkdir(parents=True, exist_ok=True)
     app.mount(MEDIA_URL_PREFIX, MediaFiles(directory=settings.media_dir), name="media")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/socket.io", realtime.asgi, name="socket.io")
+    app.mount(SOCKETIO_PATH, realtime.asgi, name="socket.io")
     install_openapi(app, parameter_descriptions=PARAMETER_DESCRIPTIONS, serve_docs=settings.api_docs_enabled)
     if settings.api_docs_enabled:
         install_asyncapi(app, settings.public_base_url)

@@ -98,7 +98,7 @@ PARAMETER_DESCRIPTIONS: dict[str, str] = {
     "sortBy": "Field to sort by.",
     "sortOrder": "Sort direction.",
     "sort": "Sort direction on the date.",
-    "direction": "Only credits in (`in`) or out (`out`).",
+    "direction": "Only money in (`credit`) or out (`debit`).",
     "types[]": "Only these transaction types (repeat the parameter for several).",
     "statuses[]": "Only these transaction statuses (repeat the parameter for several).",
     "hoursBefore": "Include streams that started up to this many hours ago.",

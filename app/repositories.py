@@ -8,7 +8,7 @@ from typing import Any
 
 from app.bans.repository import BanRepository
 from app.chat.repository import ChatMessageRepository, ChatRateWindowRepository
-from app.core.leases import LeaseRepository
+from app.core.leases import JobRunRepository, LeaseRepository
 from app.core.repository import Repository
 from app.creators.ranking_repository import RankingSnapshotRepository
 from app.creators.viewer_repository import CreatorViewerCountRepository, CreatorViewerRepository
@@ -50,4 +50,5 @@ REPOSITORIES: tuple[type[Repository[Any]], ...] = (
     ChatRateWindowRepository,
     BanRepository,
     LeaseRepository,
+    JobRunRepository,
 )

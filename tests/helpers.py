@@ -1,8 +1,11 @@
 """Assertion and request helpers shared by the tests."""
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 
 def auth(token: str) -> dict[str, str]:
@@ -40,3 +43,12 @@ async def create_stream(client: httpx.AsyncClient, token: str, **fields: Any) ->
     )
     assert response.status_code == 201, response.text
     return response.json()["data"]
+
+
+def use_manual_server_clock(db: Any, now: Callable[[], datetime]) -> None:
+    """Make `now` the database server's clock (`$$NOW`): the embedded engine's, set by hand. A real
+    server's clock cannot be driven, so the test is skipped there (MONGODB_TEST_URL)."""
+    set_clock = getattr(db.client, "set_server_clock", None)
+    if set_clock is None:
+        pytest.skip("drives the server's clock by hand: the embedded engine only")
+    set_clock(now)

@@ -15,6 +15,7 @@ from app.core.leases import LeaseRepository
 from app.main import create_app
 from tests.clock import ManualClock
 from tests.conftest import make_settings
+from tests.helpers import use_manual_server_clock
 
 LEASE = "test-lease"
 
@@ -31,6 +32,7 @@ def counting_job(calls: dict[str, int], name: str, done: asyncio.Event, after: i
 def loop(
     db: Any, clock: ManualClock, job: Callable[[datetime], Awaitable[Any]], **kwargs: Any
 ) -> asyncio.Task:
+    use_manual_server_clock(db, clock.now)
     return asyncio.create_task(
         run_leased_forever(
             db, LEASE, 0.1, job, now=clock.now, monotonic=clock.monotonic, sleep=clock.sleep, **kwargs
@@ -70,8 +72,9 @@ async def test_a_stopped_holder_releases_and_another_takes_over_at_once(db):
 
 async def test_a_crashed_holders_lease_is_taken_once_it_expires(db):
     clock, calls, done = ManualClock(), {"b": 0}, asyncio.Event()
+    use_manual_server_clock(db, clock.now)
     # A holder that died without releasing: its lease runs for 5 more (manual) seconds.
-    assert await LeaseRepository(db, clock.now).acquire(LEASE, "crashed-replica", ttl_seconds=5)
+    assert await LeaseRepository(db).acquire(LEASE, "crashed-replica", ttl_seconds=5)
 
     taker = loop(db, clock, counting_job(calls, "b", done, after=1))
     await asyncio.wait_for(done.wait(), 30)

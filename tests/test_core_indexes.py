@@ -2,13 +2,14 @@
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 from pymongo.errors import DuplicateKeyError
 
 import app
 from app.core.errors import Conflict
-from app.core.migrations import migrate_indexes
+from app.core.migrations import declared_indexes, migrate_indexes, planned_shard_keys, supports_shard_key
 from app.core.repository import registered_repositories
 from app.repositories import REPOSITORIES
 from app.users.repository import UserRepository
@@ -65,3 +66,47 @@ async def test_repository_maps_duplicates_to_409(db):
         await users.create({"username": "Frank"})
     assert caught.value.status_code == 409
     assert caught.value.messages[1] == "this username is already taken"
+
+
+# --- the sharding plan (issue 22, defect 5) ---------------------------------------------------------------
+
+SHARDING_PLAN = {  # docs/decisions.md, "Sharding plan": the sharded collections and their keys
+    "participants": (("liveStreamId", 1), ("userId", 1)),
+    "creator_viewers": (("creatorId", 1), ("viewerId", 1)),
+    "credit_transactions": (("userId", 1),),
+    "fundings": (("userId", 1),),
+    "stream_entries": (("userId", 1),),
+    "mini_crowd_funding_contributions": (("userId", 1),),
+    "superlikes": (("senderId", 1),),
+    "replay_rentals": (("userId", 1),),
+    "reminders": (("userId", 1),),
+    "follows": (("followerId", 1),),
+    "chat_messages": (("streamId", "hashed"), ("_id", 1)),
+}
+
+
+def test_the_repositories_declare_the_documented_sharding_plan():
+    assert planned_shard_keys(REPOSITORIES) == SHARDING_PLAN
+    plan = Path("docs/decisions.md").read_text().split("## Sharding plan", 1)[1].split("\n## ", 1)[0]
+    for collection, key in SHARDING_PLAN.items():
+        shown = "{" + ", ".join(f"{field}: {direction!r}".replace("'", '"') for field, direction in key) + "}"
+        assert f"`{collection}`" in plan and f"`{shown}`" in plan, (collection, shown)
+
+
+def test_every_planned_shard_key_has_a_declared_index_that_supports_it():
+    """`sh.shardCollection` needs an index starting with the shard key; without a declared one the
+    migration would call a hand-made one obsolete (and `--drop-obsolete` would try to drop it)."""
+    declared = declared_indexes(REPOSITORIES)
+    for collection, key in planned_shard_keys(REPOSITORIES).items():
+        assert any(supports_shard_key(spec, [key]) for spec in declared[collection].values()), collection
+
+
+def test_unique_indexes_of_a_sharded_collection_start_with_its_ranged_shard_key():
+    """MongoDB: a unique index on a sharded collection must be prefixed by the shard key, and a hashed
+    shard key carries no unique index."""
+    declared = declared_indexes(REPOSITORIES)
+    for collection, key in planned_shard_keys(REPOSITORIES).items():
+        for name, spec in declared[collection].items():
+            if spec.get("unique"):
+                assert "hashed" not in dict(key).values(), (collection, name)
+                assert supports_shard_key(spec, [key]), (collection, name)

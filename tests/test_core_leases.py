@@ -2,14 +2,17 @@
 release on shutdown, loops that survive outages. Clocks and sleeps are injected: no real waiting."""
 
 import asyncio
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from app.core.background import HeldLease, run_leased_forever, run_pass
-from app.core.leases import LeaseRepository
+from app.core.leases import LeaseRepository, acquire_pipeline
+from tests.helpers import use_manual_server_clock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -36,20 +39,45 @@ class Clock:
 
 
 async def test_one_holder_at_a_time_until_expiry_or_release(db):
+    """Free, held by another, ours (renewed), expired (taken over), released: on the engine's server
+    clock, driven by hand (the embedded engine evaluates the command's `$$NOW` with it)."""
     clock = Clock()
-    leases = LeaseRepository(db, clock=clock.now)
-    assert await leases.acquire("job", "a", ttl_seconds=30)
+    use_manual_server_clock(db, clock.now)
+    leases = LeaseRepository(db)
+    assert await leases.acquire("job", "a", ttl_seconds=30)  # free: no lease document yet
     assert not await leases.acquire("job", "b", ttl_seconds=30)
     clock.seconds = 29
     assert await leases.acquire("job", "a", ttl_seconds=30)  # a renewal pushes the expiry
     clock.seconds = 58
     assert not await leases.acquire("job", "b", ttl_seconds=30)
+    lease = await db.leases.find_one({"_id": "job"})
+    assert (lease["holder"], lease["expiresAt"]) == ("a", T0 + timedelta(seconds=59))  # untouched by b
     clock.seconds = 59
     assert await leases.acquire("job", "b", ttl_seconds=30)  # expired: taken over
     await leases.release("job", "a")  # not a's any more: nothing happens
-    assert (await db.leases.find_one({"_id": "job"}))["holder"] == "b"
+    lease = await db.leases.find_one({"_id": "job"})
+    assert lease == {
+        "_id": "job",
+        "holder": "b",
+        "expiresAt": T0 + timedelta(seconds=89),
+        "renewedAt": T0 + timedelta(seconds=59),
+    }
     await leases.release("job", "b")
     assert await db.leases.find_one({"_id": "job"}) is None
+    assert await leases.acquire("job", "a", ttl_seconds=30)  # released: free again
+    assert await db.leases.count_documents({}) == 1
+
+
+async def test_a_lease_held_by_another_is_refused_on_the_servers_own_clock(db):
+    """The same semantics on whichever engine runs the suite, with its real clock."""
+    leases = LeaseRepository(db)
+    assert await leases.acquire("job", "a", ttl_seconds=30)
+    assert not await leases.acquire("job", "b", ttl_seconds=30)
+    assert await leases.acquire("job", "a", ttl_seconds=30)
+    assert await leases.acquire("other-job", "b", ttl_seconds=30)
+    await leases.release("job", "a")
+    assert await leases.acquire("job", "b", ttl_seconds=30)
+    assert await db.leases.count_documents({}) == 2
 
 
 def test_lease_collection_is_durable(db):
@@ -59,14 +87,18 @@ def test_lease_collection_is_durable(db):
 
 class RecordingCollection:
     def __init__(self) -> None:
-        self.calls: list[tuple[Any, Any, dict[str, Any]]] = []
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
-    async def update_one(self, query: Any, update: Any, **kwargs: Any) -> None:
-        self.calls.append((query, update, kwargs))
+    def __getattr__(self, name: str) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, args, kwargs))
+            return {"_id": args[0]["_id"], "holder": "a"}
+
+        return call
 
 
 class ServerDb:
-    """A database that is not the embedded engine (as `AsyncDatabase` is)."""
+    """A database that is not the embedded engine (as `AsyncDatabase` is): records the commands."""
 
     def __init__(self) -> None:
         self.leases = RecordingCollection()
@@ -77,15 +109,78 @@ class ServerDb:
     __getitem__ = get_collection
 
 
-async def test_on_mongodb_expiry_is_set_and_compared_with_the_servers_clock():
+async def sent_to_a_server() -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     db = ServerDb()
-    await LeaseRepository(db).acquire("job", "a", ttl_seconds=30)  # type: ignore[arg-type]
-    [(query, update, kwargs)] = db.leases.calls
-    assert query == {"_id": "job", "$or": [{"holder": "a"}, {"$expr": {"$lte": ["$expiresAt", "$$NOW"]}}]}
-    assert update == [
-        {"$set": {"holder": "a", "expiresAt": {"$add": ["$$NOW", 30_000]}, "renewedAt": "$$NOW"}}
-    ]
-    assert kwargs == {"upsert": True}
+    assert await LeaseRepository(db).acquire("job", "a", ttl_seconds=30)  # type: ignore[arg-type]
+    return db.leases.calls
+
+
+async def test_acquire_sends_one_command_that_mongod_accepts():
+    """mongod refuses `$expr` anywhere in an upsert's filter (code 224, QueryFeatureNotAllowed); the
+    condition lives in the update pipeline, on the server's clock (`$$NOW`)."""
+    [(op, (query, pipeline), kwargs)] = await sent_to_a_server()
+    assert op == "find_one_and_update" and kwargs["upsert"] is True
+    assert kwargs["return_document"] == ReturnDocument.AFTER
+    assert query == {"_id": "job"}  # equality on `_id` only: no $expr, and a held lease is never re-inserted
+    assert mongod_refusals(op, query, pipeline, upsert=True) == []
+    assert pipeline == acquire_pipeline("a", 30_000)
+    [stage] = pipeline
+    assert "$$NOW" in repr(stage) and "{'$add': ['$$NOW', 30000]}" in repr(stage)
+
+
+async def test_the_suites_engine_gets_the_same_command_as_a_server(db, monkeypatch):
+    """One code path: what the engine running the suite receives is what a server receives."""
+    collection_type = type(LeaseRepository(db).collection)
+    seen: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+    for name in ("update_one", "find_one_and_update"):
+
+        async def recording(
+            self: Any,
+            *args: Any,
+            _name: str = name,
+            _real: Any = getattr(collection_type, name),
+            **kwargs: Any,
+        ) -> Any:
+            seen.append(copy.deepcopy((_name, args, kwargs)))  # before an engine touches them
+            return await _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(collection_type, name, recording)
+    assert await LeaseRepository(db).acquire("job", "a", ttl_seconds=30)
+    assert seen == await sent_to_a_server()
+
+
+def mongod_refusals(op: str, query: dict[str, Any], update: Any, *, upsert: bool) -> list[str]:
+    """The rules of MongoDB 7.0 a lease command could break (from mongod's source: the upsert
+    predicate check in `parsed_update.cpp`, `pipeline_d`'s update-stage allow-list)."""
+    refusals: list[str] = []
+
+    def operators(value: Any) -> set[str]:
+        if isinstance(value, dict):
+            return {k for k in value if k.startswith("$")} | {o for v in value.values() for o in operators(v)}
+        if isinstance(value, list):
+            return {o for v in value for o in operators(v)}
+        return set()
+
+    if upsert and operators(query) & {"$expr", "$where", "$text", "$near", "$nearSphere"}:
+        refusals.append(
+            "224 QueryFeatureNotAllowed: $expr is not allowed in the query predicate for an upsert"
+        )
+    if isinstance(update, list):
+        allowed = {"$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith"}
+        refusals += [
+            f"72 {stage} is not allowed in an update pipeline"
+            for s in update
+            for stage in s
+            if stage not in allowed
+        ]
+    return refusals
+
+
+def test_the_rule_check_refuses_the_old_command():
+    """The check above is not vacuous: the command the lease sent before (issue 22) breaks code 224."""
+    old_filter = {"_id": "job", "$or": [{"holder": "a"}, {"$expr": {"$lte": ["$expiresAt", "$$NOW"]}}]}
+    assert mongod_refusals("update_one", old_filter, [], upsert=True) != []
+    assert mongod_refusals("update_one", {"_id": "job"}, [{"$group": {"_id": 1}}], upsert=True) != []
 
 
 # --- the holder's view and the heartbeat --------------------------------------------------------------------

@@ -138,7 +138,7 @@ class TestOpenAPI:
 
     async def test_error_envelope_is_documented(self, schema):
         envelope = schema["components"]["schemas"]["ErrorEnvelope"]
-        assert set(envelope["required"]) == {"isSuccess", "statusCode", "data", "errors", "timestamp"}
+        assert set(envelope["required"]) == {"isSuccess", "statusCode", "data", "errors", "timestamp", "code"}
         responses = schema["paths"]["/api/v1/follow/{userId}"]["post"]["responses"]
         for code in ("400", "401", "404"):
             ref = responses[code]["content"]["application/json"]["schema"]["$ref"]

@@ -138,4 +138,30 @@ async def test_generated_client_runs_create_fund_start_join_count_end_delete(
     assert isinstance(deleted, models.EnvelopeLiveStream), deleted
     gone = await api("streams.get_live_stream").asyncio(stream_id, client=creator)
     assert isinstance(gone, models.ErrorEnvelope) and gone.status_code == 404
+    assert gone.code == models.ErrorCode.NOT_FOUND  # the machine-readable code, typed
     assert gone.errors[0] == "Resource not found"
+
+
+async def test_generated_client_creates_a_duo_stream_with_its_guest_and_a_decimal_price(
+    app, client, tmp_path, generated
+):
+    generate_client((await client.get("/openapi.json")).json(), tmp_path)
+    gen_client, models = generated("client"), generated("models")
+    transport = httpx.ASGITransport(app=app)
+    anonymous = gen_client.Client(base_url="http://test", httpx_args={"transport": transport})
+    create_user = generated("api.development.create_dev_user")
+    host = await create_user.asyncio(client=anonymous, body=models.DevUserIn(username="gen_host"))
+    guest = await create_user.asyncio(client=anonymous, body=models.DevUserIn(username="gen_guest"))
+    creator = gen_client.AuthenticatedClient(
+        base_url="http://test", token=host.data.access_token, httpx_args={"transport": transport}
+    )
+    form = models.CreateLiveStreamForm(
+        title="Generated duo",
+        guests=[guest.data.user.field_id],  # a typed list, whatever the generator makes of it on the wire
+        live_stream_type=models.LiveStreamType.DUOSELF,
+        price=9.99,
+    )
+    created = await generated("api.streams.create_live_stream").asyncio(client=creator, body=form)
+    assert isinstance(created, models.EnvelopeLiveStream), created
+    assert [g.field_id for g in created.data.guests] == [guest.data.user.field_id]
+    assert created.data.price == 9.99

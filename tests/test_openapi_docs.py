@@ -126,3 +126,72 @@ async def test_optional_parameters_are_omitted_not_null(document):
 
 async def test_schemas_use_examples_not_example(document):
     assert '"example":' not in str(document).replace("'", '"')
+
+
+async def test_redoc_and_every_asset_it_references_come_from_the_app(client):
+    page = await client.get("/redoc")
+    assert page.status_code == 200
+    html = page.text
+    urls = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']""", html)
+    assert any(url.endswith("redoc.standalone.js") for url in urls) and "/openapi.json" in urls, urls
+    assert "fonts.googleapis" not in html
+    for url in urls:
+        assert not urlsplit(url).netloc, f"/redoc loads {url} from another host"
+        assert (await client.get(url)).status_code == 200, url
+
+
+def _walk(node: Any, path: tuple[str, ...] = ()) -> Any:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, (*path, str(index)))
+    else:
+        yield path, node
+
+
+def test_no_example_shows_a_placeholder_string(document):
+    placeholders = [
+        "/".join(path)
+        for path, value in _walk(document)
+        if value == "string" and "examples" in path and path[-1] != "type"
+    ]
+    assert not placeholders, placeholders[:10]
+
+
+def test_the_error_envelope_lists_its_codes_and_every_operation_keeps_500_and_503(document):
+    from app.core.errors import ErrorCode
+
+    schemas = document["components"]["schemas"]
+    envelope = schemas["ErrorEnvelope"]
+    assert envelope["properties"]["code"]["$ref"] == "#/components/schemas/ErrorCode"
+    assert schemas["ErrorCode"]["enum"] == [code.value for code in ErrorCode]
+    assert "code" in envelope["required"]
+    assert envelope["properties"]["timestamp"]["format"] == "date-time"
+    for method, path, operation in operations(document):
+        responses = operation["responses"]
+        for status in ("500", "503"):
+            media = responses[status]["content"]["application/json"]
+            assert media["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}, (method, path, status)
+            assert media["examples"]["error"]["value"]["code"] in schemas["ErrorCode"]["enum"]
+        if "401" in responses:
+            assert "WWW-Authenticate" in responses["401"]["headers"], (method, path)
+        assert "Retry-After" in responses["503"]["headers"]
+    create = document["paths"]["/api/v1/live-stream/create"]["post"]["responses"]
+    assert create["415"]["content"]["application/json"]["examples"]["error"]["value"]["code"] == (
+        "UNSUPPORTED_MEDIA_TYPE"
+    )
+
+
+def test_guests_are_an_array_of_form_fields_and_price_a_number(document):
+    form = document["components"]["schemas"]["CreateLiveStreamForm"]["properties"]
+    assert form["guests"]["type"] == "array" and form["guests"]["items"]["type"] == "string"
+    assert form["guests"]["examples"] == [[]]  # the playground starts without a placeholder guest
+    assert form["price"]["type"] == "number"
+
+
+def test_direction_is_described_with_its_enum_values(document):
+    parameters = document["paths"]["/api/v1/users/me/transactions"]["get"]["parameters"]
+    direction = next(parameter for parameter in parameters if parameter["name"] == "direction")
+    assert "`credit`" in direction["description"] and "`debit`" in direction["description"]

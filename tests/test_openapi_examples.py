@@ -33,6 +33,7 @@ from tests.conftest import make_settings
 CALLERS: dict[str, str | None] = {
     "getHealth": None,
     "getReadiness": None,
+    "getJobsHealth": None,
     "followUser": "viewer",
     "unfollowUser": "viewer",
     "listMyTransactions": "viewer",

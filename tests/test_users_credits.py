@@ -9,9 +9,9 @@ from bson import ObjectId
 
 from app.core import repository
 from app.core.envelope import Envelope
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 from app.core.pagination import Page
-from app.users.credits import CreditLedger, Direction, InsufficientCredits, TxType
+from app.users.credits import CreditLedger, Direction, TxType
 from app.users.schemas import Transaction
 from tests.helpers import assert_error, auth
 

@@ -14,7 +14,7 @@ from bson import ObjectId
 from app.bans.repository import ALREADY_BANNED, BanRepository, BanTargetLookup
 from app.bans.schemas import BanAction, BanIn, ban_out
 from app.core import events
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import as_utc
@@ -185,4 +185,4 @@ class BanGate:
     async def admit(self, stream: LiveStreamDocument, user_id: ObjectId, role: Role) -> None:
         if refuses_join(await self.bans.active(stream["_id"], user_id)):
             await self.participants.record_leave(stream["_id"], user_id)
-            raise Forbidden(BANNED)
+            raise Forbidden(BANNED, code=ErrorCode.BANNED)

@@ -17,12 +17,8 @@ from typing import Any
 from bson import ObjectId
 
 from app.chat.repository import ChatRateWindowRepository
-from app.core.errors import AppError
+from app.core.errors import RateLimited
 from app.core.timeutils import utcnow
-
-
-class TooManyRequests(AppError):
-    status_code = 429
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +36,7 @@ class ChatRateLimiter:
         self.clock = clock
 
     async def hit(self, user_id: ObjectId, stream_id: ObjectId) -> None:
-        """Count one message; raises `TooManyRequests` (429, `Retry-After`) beyond the limit."""
+        """Count one message; raises `RateLimited` (429, `Retry-After`) beyond the limit."""
         now = self.clock().timestamp()
         size = self.limit.window_seconds
         start = math.floor(now / size) * size
@@ -48,7 +44,7 @@ class ChatRateLimiter:
         count = await self.windows.hit(f"{user_id}:{stream_id}:{start}", end + timedelta(seconds=size))
         if count > self.limit.max_messages:
             retry_after = max(1, math.ceil(start + size - now))
-            raise TooManyRequests(
+            raise RateLimited(
                 f"at most {self.limit.max_messages} messages per {size} seconds in a stream; "
                 f"retry in {retry_after} s",
                 headers={"Retry-After": str(retry_after)},

@@ -14,6 +14,7 @@ class ChatMessageRepository(Repository):
 
     collection_name = "chat_messages"
     soft_delete = True
+    shard_key = (("streamId", "hashed"), ("_id", 1))  # hashed: new streams spread over chunks
     indexes = [
         IndexModel(
             [
@@ -24,6 +25,9 @@ class ChatMessageRepository(Repository):
             ],
             name="messages_of_stream",
         ),
+        # Supports the shard key; a ranged {streamId, _id} would send every new stream's chat to the
+        # top chunk (ObjectIds grow), hashed spreads them (docs/decisions.md, "Sharding plan").
+        IndexModel([("streamId", "hashed"), ("_id", ASCENDING)], name="shard_key"),
     ]
 
     async def create(

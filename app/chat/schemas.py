@@ -45,7 +45,8 @@ class ChatPage(BaseModel):
     total: int
     totalPages: int
     hasNextPage: bool
-    hasPreviousPage: bool
+    hasPreviousPage: bool = Field(description="Allmine's chat name for `hasPrevPage`; both are sent.")
+    hasPrevPage: bool = Field(description="The name every other paged list uses; equal to `hasPreviousPage`.")
 
 
 def message_out(doc: dict[str, Any], sender: Mapping[str, Any] | None) -> dict[str, Any]:

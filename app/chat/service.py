@@ -12,7 +12,7 @@ from app.bans.service import BANNED, active_ban, refuses_chat, refuses_join
 from app.chat.rate_limit import ChatRateLimiter, RateLimit
 from app.chat.repository import ChatMessageRepository
 from app.chat.schemas import clean_content, message_out
-from app.core.errors import Conflict, Forbidden, ValidationFailed
+from app.core.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -50,7 +50,7 @@ class ChatService:
         with a BLOCK ban on the stream may not read it."""
         await self.streams.get_or_404(stream_id)
         if refuses_join(await active_ban(self.db, stream_id, caller.id)):
-            raise Forbidden(BANNED)
+            raise Forbidden(BANNED, code=ErrorCode.BANNED)
         docs, total = await self.messages.page_of_stream(stream_id, page.skip, page.limit)
         senders = await self.users.summaries([doc["senderId"] for doc in docs])
         pagination = page.pagination(total)
@@ -61,7 +61,8 @@ class ChatService:
             "total": total,
             "totalPages": pagination["totalPages"],
             "hasNextPage": pagination["hasNextPage"],
-            "hasPreviousPage": pagination["hasPrevPage"],
+            "hasPreviousPage": pagination["hasPrevPage"],  # Allmine's chat name
+            "hasPrevPage": pagination["hasPrevPage"],  # the name of every other paged list
         }
 
     async def post_message(
@@ -75,9 +76,12 @@ class ChatService:
             raise ValidationFailed(f"content: {exc}") from None
         stream = await self.streams.get_or_404(stream_id)
         if refuses_chat(await active_ban(self.db, stream_id, sender.id)):
-            raise Forbidden(BANNED)
+            raise Forbidden(BANNED, code=ErrorCode.BANNED)
         if stream["status"] != LiveStreamStatus.active:
-            raise Conflict(f"the stream is {stream['status']}: chat is open while it is active only")
+            raise Conflict(
+                f"the stream is {stream['status']}: chat is open while it is active only",
+                code=ErrorCode.INVALID_STREAM_STATE,
+            )
         await self.limiter.hit(sender.id, stream_id)
         doc = await self.messages.create(stream_id, sender.id, text, self.clock())
         message = message_out(doc, sender.doc)

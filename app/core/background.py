@@ -19,9 +19,10 @@ from typing import Any
 
 import pymongo
 import structlog
+from prometheus_client import Counter, Gauge
 
 from app.core.db import Database, note_failure, outages
-from app.core.leases import LeaseRepository
+from app.core.leases import JobRunRepository, LeaseRepository
 from app.core.timeutils import utcnow
 
 log = structlog.get_logger("app.background")
@@ -29,6 +30,17 @@ log = structlog.get_logger("app.background")
 Job = Callable[[datetime], Coroutine[Any, Any, Any]]  # a coroutine: a pass runs as a task
 Sleep = Callable[[float], Awaitable[Any]]
 RELEASE_TIMEOUT_SECONDS = 1.0
+STALE_AFTER_INTERVALS = 5  # a job without a completed pass for this many intervals is reported dead
+
+# Alert on these (README, "Production"): a dead job fails no request, so nothing else would show it.
+LAST_SUCCESS = Gauge(
+    "background_job_last_success_timestamp_seconds",
+    "Unix time of the job's last completed pass (this replica's, or any replica's as read by /health/jobs).",
+    ("job",),
+)
+FAILURES = Counter(
+    "background_job_failures_total", "Passes of the job that failed (error or database outage).", ("job",)
+)
 
 
 @dataclass(frozen=True)
@@ -140,19 +152,23 @@ async def run_leased_forever(
     the database's latency, not a whole pass. The lease stays with its holder between passes (renewed
     by the next pass) and is released when the loop is cancelled (shutdown).
     """
-    leases = LeaseRepository(db, now)  # `now`: the embedded engine's server clock (tests pass a manual one)
+    leases = LeaseRepository(db)  # expiry on the server's clock (the embedded engine's: its client's clock)
+    runs = JobRunRepository(db)
     holder = f"{socket.gethostname()}:{os.getpid()}:{name}:{uuid.uuid4().hex[:8]}"
     lease = HeldLease(leases, name, holder, ttl or interval * 3, monotonic)
+    FAILURES.labels(name)  # the series exists (at 0) before the first failure
     try:
         while True:
             try:
                 acquired = await lease.acquire()
                 outages.recovered()
-                if acquired:
-                    await run_pass(lease, job, sleep, now)
+                if acquired and await run_pass(lease, job, sleep, now):
+                    await runs.record_success(name)
+                    LAST_SUCCESS.labels(name).set(time.time())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive any single failure; the next pass retries
+                FAILURES.labels(name).inc()
                 if not note_failure(exc, f"background:{name}"):
                     log.exception("background_pass_failed", job=name)
             await sleep(interval)

@@ -12,6 +12,8 @@ from pymongo.errors import ConfigurationError as MongoConfigurationError
 from pymongo.errors import InvalidURI
 from pymongo.uri_parser import parse_uri
 
+from app.core.origins import CorsPolicy, parse_origins
+
 DEFAULT_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
 # `.env.example`'s sample value: long enough, but public. Any secret saying "change-me" is a placeholder.
 EXAMPLE_JWT_SECRET = "change-me-to-at-least-32-random-characters"
@@ -80,7 +82,8 @@ class Settings(BaseSettings):
     # Budget of one database operation, server selection, retries and w:majority waits included
     # (PyMongo's timeoutMS); past it the request answers 503.
     mongodb_timeout_ms: int = Field(default=8000, gt=0)
-    # Budget of one index build in the index migration (start-up and `allmine-live migrate-indexes`).
+    # How long start-up's index migration waits for a build before reporting it as still building and
+    # serving on; never sent to the server (the build goes on; `allmine-live migrate-indexes` waits).
     mongodb_index_build_timeout_ms: int = Field(default=600_000, gt=0)
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
@@ -117,6 +120,10 @@ class Settings(BaseSettings):
     # `viewerCount` goes out at most once per stream per interval (every replica together).
     realtime_viewer_count_interval_seconds: float = Field(default=1.0, gt=0)
 
+    # Browser origins allowed to call the API and open sockets (app.core.cors): comma-separated or a
+    # JSON list, `*` for any; unset: http://localhost:* and http://127.0.0.1:* except in production.
+    cors_allow_origins: str | None = None
+
     @property
     def is_production(self) -> bool:
         return self.app_env is AppEnv.production
@@ -151,6 +158,10 @@ class Settings(BaseSettings):
         return not has_credentials
 
     @cached_property
+    def cors_policy(self) -> CorsPolicy:
+        return CorsPolicy.from_setting(self.cors_allow_origins, production=self.is_production)
+
+    @cached_property
     def jwt_verification_key(self) -> str:
         if self.jwt_algorithm.startswith("HS"):
             return self.jwt_secret.get_secret_value()
@@ -178,6 +189,8 @@ class Settings(BaseSettings):
             raise ValueError(f"JWT_ALGORITHM {self.jwt_algorithm!r} is not supported")
         if not self.jwt_algorithm.startswith("HS") and self.jwt_public_key is None:
             raise ValueError(f"JWT_ALGORITHM={self.jwt_algorithm} needs JWT_PUBLIC_KEY")
+        if self.cors_allow_origins is not None:
+            parse_origins(self.cors_allow_origins)  # a ValueError names the variable and the bad entry
         if self.max_request_bytes <= self.max_thumbnail_bytes:
             raise ValueError("MAX_REQUEST_BYTES must be larger than MAX_THUMBNAIL_BYTES (uploads need both)")
         return self

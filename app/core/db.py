@@ -17,7 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from app.core.config import Settings
-from app.core.embedded import EmbeddedAsyncClient, EmbeddedDatabase
+from app.core.embedded import EmbeddedAsyncClient
 from app.core.errors import database_unavailable
 
 log = structlog.get_logger("app.db")
@@ -48,10 +48,6 @@ def create_client(settings: Settings) -> Client:
         # request waiting forever. Under timeoutMS, serverSelectionTimeoutMS no longer applies.
         timeoutMS=settings.mongodb_timeout_ms,
     )
-
-
-def is_embedded(db: Database) -> bool:
-    return isinstance(db, EmbeddedDatabase)
 
 
 class OutageLog:

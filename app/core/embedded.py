@@ -13,7 +13,8 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
   refuse what PyMongo refuses (an ended session, another client's); transactions and change streams
   raise instead of silently doing nothing;
 * every call first passes `embedded_rules.check_call` (what mongod 7.0 refuses is refused, with its
-  code), and `embedded_fidelity` makes the engine answer like mongod where mongomock-ng does not.
+  code), and `embedded_fidelity` makes the engine answer like mongod where mongomock-ng does not;
+* `$$NOW` in pipeline updates is the client's server clock (app.core.embedded_now).
 """
 
 import asyncio
@@ -40,7 +41,9 @@ from mongomock_ng.filtering import filter_applies
 from pymongo import IndexModel
 
 from app.core import embedded_fidelity, embedded_index, embedded_rules
+from app.core.embedded_now import ServerClock, set_server_clock
 from app.core.embedded_session import EmbeddedSession, use_session
+from app.core.timeutils import utcnow
 
 Document = dict[str, Any]
 _IDENTITY_CACHE_SIZE = 256
@@ -346,7 +349,7 @@ class EmbeddedDatabase:
 class EmbeddedAsyncClient:
     """`pymongo.AsyncMongoClient` look-alike holding the whole database in process memory."""
 
-    def __init__(self, *, inline: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, inline: bool = False, clock: ServerClock = utcnow, **kwargs: Any) -> None:
         kwargs.setdefault("tz_aware", True)
         self._sync = mongomock_ng.MongoClient(**kwargs)
         # A marker of our own, read by the patches below, which are scoped to our clients.
@@ -354,6 +357,11 @@ class EmbeddedAsyncClient:
         self._worker = _InlineWorker() if inline else _Worker()
         embedded_fidelity.install()
         _install_speedups()  # after: the index's unique check falls back to the fidelity rules' scan
+        self.set_server_clock(clock)
+
+    def set_server_clock(self, clock: ServerClock) -> None:
+        """The engine's server clock, which `$$NOW` reads (app.core.embedded_now); tests pass a manual one."""
+        set_server_clock(self._sync, clock)
 
     def get_database(self, name: str, **kwargs: Any) -> EmbeddedDatabase:
         return EmbeddedDatabase(self, self._sync.get_database(name, **kwargs), self._worker)

@@ -7,19 +7,19 @@ and for tests that validate real answers against it.
 
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from bson import ObjectId
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.db import outages
-from app.core.errors import AppError, database_unavailable, generic_message
+from app.core.errors import AppError, ErrorCode, database_unavailable, generic_message, status_code_of
 from app.core.timeutils import iso_ms, utcnow
 
 T = TypeVar("T")
@@ -39,16 +39,17 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
-def envelope_bytes(status_code: int, data: Any, errors: list[str]) -> bytes:
-    return dumps(
-        {
-            "isSuccess": status_code < 400,
-            "statusCode": status_code,
-            "data": data,
-            "errors": errors,
-            "timestamp": iso_ms(utcnow()),
-        }
-    )
+def envelope_bytes(status_code: int, data: Any, errors: list[str], code: ErrorCode | None = None) -> bytes:
+    body = {
+        "isSuccess": status_code < 400,
+        "statusCode": status_code,
+        "data": data,
+        "errors": errors,
+        "timestamp": iso_ms(utcnow()),
+    }
+    if status_code >= 400:  # errors only: success answers keep Allmine's five fields
+        body["code"] = code or status_code_of(status_code)
+    return dumps(body)
 
 
 def ok(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -60,13 +61,29 @@ def ok(data: Any, status_code: int = 200, headers: dict[str, str] | None = None)
     )
 
 
-def failure(status_code: int, messages: list[str], headers: dict[str, str] | None = None) -> Response:
+def failure(
+    status_code: int,
+    messages: list[str],
+    headers: dict[str, str] | None = None,
+    code: ErrorCode | None = None,
+) -> Response:
+    """The error envelope; `code` defaults to the status's (`app.core.errors.STATUS_CODES`)."""
     return Response(
-        envelope_bytes(status_code, None, messages),
+        envelope_bytes(status_code, None, messages, code),
         status_code=status_code,
         media_type="application/json",
         headers=headers,
     )
+
+
+Timestamp = Annotated[
+    str,
+    Field(
+        json_schema_extra={"format": "date-time"},
+        description="When the answer was made: ISO-8601 UTC with milliseconds.",
+        examples=["2026-01-15T18:00:00.000Z"],
+    ),
+]
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -74,15 +91,21 @@ class Envelope(BaseModel, Generic[T]):
     statusCode: int
     data: T
     errors: list[str]
-    timestamp: str
+    timestamp: Timestamp
 
 
 class ErrorEnvelope(BaseModel):
     isSuccess: bool
     statusCode: int
     data: None
-    errors: list[str]
-    timestamp: str
+    errors: list[str] = Field(
+        description="`errors[0]` is the status's generic text, an optional `errors[1]` the detail."
+    )
+    timestamp: Timestamp
+    code: ErrorCode = Field(
+        description='Stable machine-readable error code to branch on (docs/contract.md, "Error codes"); '
+        "the texts in `errors` may be reworded, the codes are not."
+    )
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -103,7 +126,7 @@ def _field_messages(exc: RequestValidationError) -> list[str]:
 
 async def _app_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    return failure(exc.status_code, exc.messages, exc.headers)
+    return failure(exc.status_code, exc.messages, exc.headers, exc.code)
 
 
 def unavailable_failure(exc: BaseException, where: str) -> Response | None:
@@ -112,7 +135,7 @@ def unavailable_failure(exc: BaseException, where: str) -> Response | None:
     if error is None:
         return None
     outages.failed(exc, where)
-    return failure(error.status_code, error.messages, error.headers)
+    return failure(error.status_code, error.messages, error.headers, error.code)
 
 
 async def _driver_error(request: Request, exc: Exception) -> Response:
@@ -122,8 +145,23 @@ async def _driver_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
+FORM_MEDIA_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _form_expected(request: Request) -> bool:
+    """The route reads a form (`Form`/`File` parameters) but the request does not send one."""
+    route = request.scope.get("route")
+    body = getattr(route, "body_field", None)
+    if body is None or not isinstance(body.field_info, params.Form):  # File is a Form
+        return False
+    return not request.headers.get("content-type", "").lower().startswith(FORM_MEDIA_TYPES)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _form_expected(request):  # e.g. JSON sent to POST /create: say so instead of "title: Field required"
+        detail = "multipart/form-data expected"
+        return failure(415, [generic_message(415), detail], code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
     return failure(400, [generic_message(400), *_field_messages(exc)])
 
 

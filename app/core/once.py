@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, ErrorCode, NotFound
 from app.core.timeutils import utcnow
 
 VERSION = "opVersion"
@@ -105,7 +105,7 @@ class OnceHolder:
             if decided is not None:
                 return decided
             await asyncio.sleep(random.uniform(0, 0.001 * min(attempt, 10)))
-        raise Conflict("the request is being processed; try again")
+        raise Conflict("the request is being processed; try again", code=ErrorCode.REQUEST_IN_PROGRESS)
 
     async def _attempt(
         self,

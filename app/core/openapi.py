@@ -4,7 +4,8 @@ Everything here is derived from route metadata, so domains only declare what is 
 `operation_id=` where the function name reads badly, docstrings, schemas with examples):
 
 - **Playground**: Swagger UI's JS/CSS are served by the app (`/docs-assets`, from the pinned
-  `fastapi-offline` wheel, FastAPI's self-hosting recipe), so `/docs` works offline; ReDoc stays off.
+  `fastapi-offline` wheel, FastAPI's self-hosting recipe), so `/docs` works offline; `/redoc` (ReDoc,
+  read-only reference) likewise, from the same wheel, without Google Fonts.
 - **operationId**: the endpoint function's name in camelCase (`fund_live_stream` → `fundLiveStream`)
   unless the route sets `operation_id=`; `Body_*` form schemas are named after it (`CreateLiveStreamForm`).
 - **Security**: `[{"JWT-auth": []}]` for a required token, `[{}, {"JWT-auth": []}]` where an
@@ -30,16 +31,17 @@ from typing import Any
 import fastapi_offline
 from fastapi import FastAPI, Request, routing
 from fastapi.dependencies.models import Dependant
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 from fastapi.staticfiles import StaticFiles
 
-from app.core.errors import generic_message
+from app.core.errors import ErrorCode, generic_message, status_code_of
 
 DOCS_URL = "/docs"
+REDOC_URL = "/redoc"
 DOCS_ASSETS_URL = "/docs-assets"
 SWAGGER_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 EXAMPLE_TIMESTAMP = "2026-01-15T18:00:00.000Z"
@@ -47,10 +49,27 @@ ERROR_REF = "#/components/schemas/ErrorEnvelope"
 # Why an operation may answer the status although its route does not declare it.
 IMPLICIT_ERRORS = {
     400: "Validation failed: a parameter or the body is invalid, or a query parameter is repeated.",
-    401: "Authentication required: the token sent is missing (where required), malformed, expired "
-    "or names an unknown user.",
+    401: "Authentication required: the token sent is missing (where required, `TOKEN_MISSING`), "
+    "malformed or names an unknown user (`TOKEN_INVALID`), or expired (`TOKEN_EXPIRED`).",
     413: "Payload too large: the request body exceeds `MAX_REQUEST_BYTES`.",
+    415: "Unsupported media type: this operation takes `multipart/form-data`.",
+    500: "Internal server error: unexpected; quote the `X-Request-ID` response header.",
+    503: "Service unavailable: the database or the video service is unavailable or too slow; retry "
+    "after `Retry-After` seconds.",
 }
+ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'RFC 6750 challenge: `Bearer` when no token was sent, else `Bearer error="invalid_token", '
+            'error_description="..."`.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+    503: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+}
+# The code each documented error example shows (the status's default otherwise).
+EXAMPLE_CODES = {401: ErrorCode.TOKEN_MISSING, 503: ErrorCode.DATABASE_UNAVAILABLE}
 
 
 # Request examples by operationId (see `register_request_examples`).
@@ -159,6 +178,17 @@ def _install_docs(app: FastAPI) -> None:
             },
         )
 
+    @app.get(REDOC_URL, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+
 
 # --- operations ------------------------------------------------------------------------------------------
 
@@ -195,7 +225,14 @@ def _finish_operation(
             parameter["schema"] = _without_null(parameter["schema"])
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
-    implicit = [400] + ([401] if auth else []) + ([413] if "requestBody" in operation else [])
+    body_types = operation.get("requestBody", {}).get("content", {})
+    implicit = (
+        [400]
+        + ([401] if auth else [])
+        + ([413] if body_types else [])
+        + ([415] if "multipart/form-data" in body_types else [])
+        + [500, 503]  # every operation: generated clients keep the envelope instead of raising blind
+    )
     for status in implicit:
         responses.setdefault(str(status), {"description": IMPLICIT_ERRORS[status]})
     for code, response in responses.items():
@@ -211,6 +248,8 @@ def _finish_operation(
             }
             if response.get("description") in (None, "", "Successful Response"):
                 response["description"] = generic_message(status)
+            if status in ERROR_HEADERS:
+                response["headers"] = ERROR_HEADERS[status]
         elif 200 <= status < 300:
             media = response.get("content", {}).get("application/json")
             if media and "schema" in media and "example" not in media and "examples" not in media:
@@ -243,6 +282,7 @@ def error_example(status: int) -> dict[str, Any]:
         "data": None,
         "errors": [generic_message(status)],
         "timestamp": EXAMPLE_TIMESTAMP,
+        "code": EXAMPLE_CODES.get(status, status_code_of(status)).value,
     }
 
 
@@ -334,8 +374,48 @@ def _examples_not_example(node: dict[str, Any]) -> None:
 _DATE_TIME = re.compile(r"date-?time", re.IGNORECASE)
 
 
-def sample(node: dict[str, Any], document: dict[str, Any], depth: int = 0) -> Any:
-    """A value valid against `node`: its first example or default, else built from its type."""
+EXAMPLE_ID = "64d15f9e2e6c8f4d5a123456"
+EXAMPLE_BASE_URL = "http://127.0.0.1:8000"
+# Plausible values by property name, so sampled examples never show a bare "string" placeholder.
+EXAMPLE_STRINGS = {
+    "username": "ayse",
+    "name": "Ayşe",
+    "surname": "Yılmaz",
+    "title": "Launch day Q&A",
+    "content": "Hello from the chat!",
+    "message": "Resource not found",
+    "reason": "Spamming the chat",
+    "type": "image",
+    "channelName": "launch-day-q-a-3f9c",
+    "interest": "music",
+    "motivation": "Questions welcome",
+    "availabilityStatus": "available",
+    "interests": "music",
+    "expertise": "music",
+    "status": "active",
+    "kind": "image",
+    "accessToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2NGQxNWY5ZTJlNmM4ZjRkNWExMjM0NTYifQ.c2lnbmF0dXJl",
+}
+
+
+def _sample_string(name: str) -> str:
+    """An example string for a property called `name` (`_id`, `…Id`, `…Url`/`url`, known names)."""
+    if name in EXAMPLE_STRINGS:
+        return EXAMPLE_STRINGS[name]
+    if name in ("_id", "id", "user") or name.endswith(("Id", "By")):
+        return EXAMPLE_ID
+    if name.endswith("At"):
+        return EXAMPLE_TIMESTAMP
+    if name.lower().endswith("url") or name == "profilePhoto":
+        return f"{EXAMPLE_BASE_URL}/media/example.png"
+    if name.lower().endswith("token") or name.lower().endswith("key"):
+        return "4b1f0c6e2a9d4c8f"
+    return f"example {name}" if name else "example"
+
+
+def sample(node: dict[str, Any], document: dict[str, Any], depth: int = 0, name: str = "") -> Any:
+    """A value valid against `node`: its first example or default, else built from its type (strings
+    from the property's `name`)."""
     if depth > 12:
         return None
     if "$ref" in node:
@@ -356,18 +436,20 @@ def sample(node: dict[str, Any], document: dict[str, Any], depth: int = 0) -> An
     for key in ("anyOf", "oneOf"):
         if key in node:
             branches = [branch for branch in node[key] if branch.get("type") != "null"]
-            return sample(branches[0], document, depth + 1) if branches else None
+            return sample(branches[0], document, depth + 1, name) if branches else None
     if "allOf" in node:
-        return sample(node["allOf"][0], document, depth + 1)
+        return sample(node["allOf"][0], document, depth + 1, name)
     kind = node.get("type")
     if kind == "object" or "properties" in node:
-        return {name: sample(prop, document, depth + 1) for name, prop in node.get("properties", {}).items()}
+        return {
+            key: sample(prop, document, depth + 1, key) for key, prop in node.get("properties", {}).items()
+        }
     if kind == "array":
-        return [sample(node.get("items", {}), document, depth + 1)]
+        return [sample(node.get("items", {}), document, depth + 1, name)]
     if kind == "string":
         if _DATE_TIME.fullmatch(node.get("format", "")):
             return EXAMPLE_TIMESTAMP
-        return "string"
+        return _sample_string(name)
     if kind in ("integer", "number"):
         low = node.get("minimum", node.get("exclusiveMinimum", -1) + 1)
         value = max(low, 0) if "maximum" not in node else min(max(low, 0), node["maximum"])

@@ -19,7 +19,7 @@ from pymongo.read_concern import ReadConcern
 from typing_extensions import TypeVar
 
 from app.core.db import Collection, Database
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, ErrorCode, NotFound
 from app.core.sessions import SessionCollection, causal, current_session
 from app.core.timeutils import utcnow
 
@@ -56,6 +56,14 @@ class Repository(Generic[DocumentT]):
     # Acknowledged writes survive a failover and reads see only those (docs/decisions.md, "Durable
     # collections"): set on the collections that hold money.
     durable: ClassVar[bool] = False
+    # The planned shard key (docs/decisions.md, "Sharding plan"), or None for a collection that stays
+    # unsharded: a declared index must support it (tests/test_core_indexes.py) and the index
+    # migration never drops an index that supports it.
+    shard_key: ClassVar[tuple[tuple[str, int | str], ...] | None] = None
+    # Unique indexes that exactly-once money rests on (idempotency keys, one rental per viewer): until
+    # each exists as declared and is ready, /ready answers 503 and money writes are refused
+    # (app.core.required_indexes).
+    required_indexes: ClassVar[tuple[str, ...]] = ()
     # Conflict message per unique-indexed field, e.g. {"usernameLower": "this username is already taken"}.
     duplicate_messages: ClassVar[dict[str, str]] = {}
 
@@ -143,7 +151,7 @@ class Repository(Generic[DocumentT]):
         except DuplicateKeyError:
             existing = await self.collection.find_one({field: doc[field] for field in unique_key})
             if existing is None:  # removed in between: never loop, let the caller retry later
-                raise Conflict("the request is being processed") from None
+                raise Conflict("the request is being processed", code=ErrorCode.REQUEST_IN_PROGRESS) from None
             return cast(DocumentT, existing), False
 
     async def upsert_returning(self, key: dict[str, Any], update: dict[str, Any]) -> DocumentT:

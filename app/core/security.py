@@ -17,7 +17,7 @@ from bson.errors import InvalidId
 from fastapi.security import HTTPBearer
 
 from app.core.config import Settings
-from app.core.errors import NotAuthenticated
+from app.core.errors import ErrorCode, NotAuthenticated
 from app.core.timeutils import utcnow
 
 VERIFIED_TOKENS_CACHED = 4096  # distinct tokens verified recently (~2 MB at most)
@@ -75,10 +75,12 @@ def decode_token(settings: Settings, token: str) -> tuple[ObjectId, float]:
             settings.jwt_issuer,
             settings.jwt_audience,
         )
+    except jwt.ExpiredSignatureError:
+        raise NotAuthenticated(code=ErrorCode.TOKEN_EXPIRED) from None
     except (jwt.PyJWTError, InvalidId, TypeError):
-        raise NotAuthenticated() from None
+        raise NotAuthenticated(code=ErrorCode.TOKEN_INVALID) from None
     if expires <= time.time():  # PyJWT's own rule (no leeway): expired once `exp <= now`
-        raise NotAuthenticated()
+        raise NotAuthenticated(code=ErrorCode.TOKEN_EXPIRED)
     return subject, expires
 
 

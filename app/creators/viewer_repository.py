@@ -27,6 +27,7 @@ class CreatorViewerRepository(Repository):
     """(creator, viewer, stream) rows with the last time seen; the truth behind the viewer counts."""
 
     collection_name = "creator_viewers"
+    shard_key = (("creatorId", 1), ("viewerId", 1))
     indexes = [
         IndexModel(
             [("creatorId", ASCENDING), ("viewerId", ASCENDING), ("liveStreamId", ASCENDING)],

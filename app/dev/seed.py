@@ -131,7 +131,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, U
 
     def new(title: str, **fields: Any) -> NewLiveStream:
         defaults: dict[str, Any] = {
-            "guests": "[]", "price": None, "liveStreamType": LiveStreamType.solo, "interest": "music",
+            "guests": [], "price": None, "liveStreamType": LiveStreamType.solo, "interest": "music",
             "durationGoal": 60, "motivation": None, "plannedStartDate": None, "fundingGoal": None,
             "recording": False, "thumbnailUrl": None,
         }  # fmt: skip
@@ -142,7 +142,7 @@ async def seed_demo_streams(app: FastAPI, settings: Settings, users: dict[str, U
         new(
             "Akustik gece: yeni şarkılar",
             liveStreamType=LiveStreamType.duocrowd,
-            guests=f'["{users["john"]["_id"]}"]',
+            guests=[str(users["john"]["_id"])],
             plannedStartDate=now + timedelta(hours=20),
             fundingGoal=2000,
             motivation="Help us rent a studio for a duo session.",

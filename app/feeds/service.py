@@ -91,24 +91,35 @@ class FeedService:
         items = await self.presenter.many(streams, None)
         return [{"creator": item["creator"], "activeLiveStream": item} for item in items]
 
-    async def _fresh_featured(self) -> list[ObjectId] | None:
+    async def _fresh_featured(self) -> tuple[list[ObjectId], datetime] | None:
+        """The snapshot's ranking and when it was taken, unless it is older than `max_age_seconds`."""
         snapshot = await self.snapshots.read(FEATURED)
         if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= self.max_age_seconds:
             return None
-        return [stream_id for stream_id, _ in snapshot["streams"]]
+        return [stream_id for stream_id, _ in snapshot["streams"]], snapshot["computedAt"]
+
+    async def _recomputed_featured(self, stale: datetime | None) -> list[ObjectId]:
+        """A new ranking, unless another request made one meanwhile (newer than the `stale` one)."""
+        async with self.refresh_lock:  # one recomputation per process; the others read its result
+            fresh = await self._fresh_featured()
+            if fresh is not None and (stale is None or fresh[1] > stale):
+                return fresh[0]
+            published = await rank_featured(self.feeds, self.viewer_counts, self.snapshots, utcnow())
+            return [stream_id for stream_id, _ in published]
+
+    async def _live(self, ranked: list[ObjectId]) -> list[Any]:
+        streams = await self.feeds.active_among(ranked)
+        return [streams[stream_id] for stream_id in ranked if stream_id in streams][:FEATURED_SIZE]
 
     async def featured(self) -> list[dict[str, Any]]:
         """The most watched of the recently started streams, read from a snapshot at most
-        `max_age_seconds` old (refreshed in the background); recomputed here only when it is older."""
-        ranked = await self._fresh_featured()
-        if ranked is None:
-            async with self.refresh_lock:  # one recomputation per process; the others read its result
-                ranked = await self._fresh_featured()
-                if ranked is None:
-                    published = await rank_featured(self.feeds, self.viewer_counts, self.snapshots, utcnow())
-                    ranked = [stream_id for stream_id, _ in published]
-        streams = await self.feeds.active_among(ranked)
-        shown = [streams[stream_id] for stream_id in ranked if stream_id in streams][:FEATURED_SIZE]
+        `max_age_seconds` old (refreshed in the background); recomputed here when it is older, or when
+        fewer than `FEATURED_SIZE` of its streams are still live (they ended since it was taken)."""
+        fresh = await self._fresh_featured()
+        ranked = fresh[0] if fresh is not None else await self._recomputed_featured(None)
+        shown = await self._live(ranked)
+        if fresh is not None and len(shown) < min(FEATURED_SIZE, len(ranked)):
+            shown = await self._live(await self._recomputed_featured(stale=fresh[1]))
         return await self.presenter.many(shown, None)
 
     async def past_streams(

@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from app.agora.tokens import AgoraRole, AgoraTokenIssuer, RtcToken, agora_uid
 from app.core import events
-from app.core.errors import AppError, Conflict, Forbidden, ValidationFailed
+from app.core.errors import AppError, Conflict, ErrorCode, Forbidden, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
@@ -28,7 +28,9 @@ JOINABLE = (*STARTABLE, LiveStreamStatus.active)
 
 def _ensure_joinable(stream: LiveStreamDocument, statuses: tuple[LiveStreamStatus, ...]) -> None:
     if stream["status"] not in statuses:
-        raise Conflict(f"the stream is {stream['status']} and cannot be joined")
+        raise Conflict(
+            f"the stream is {stream['status']} and cannot be joined", code=ErrorCode.INVALID_STREAM_STATE
+        )
 
 
 class ViewerLog(Protocol):
@@ -175,7 +177,7 @@ class AudienceService:
     ) -> dict[str, Any]:
         stream = await self.streams.get_or_404(stream_id)
         if stream["status"] != LiveStreamStatus.active:
-            raise Conflict("viewers are listed for active streams only")
+            raise Conflict("viewers are listed for active streams only", code=ErrorCode.INVALID_STREAM_STATE)
         user_filter = None
         if search:
             present = await self.participants.present_user_ids(stream_id)

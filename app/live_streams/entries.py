@@ -14,11 +14,11 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.core.errors import Conflict
+from app.core.errors import Conflict, ErrorCode, InsufficientCredits
 from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.pots import ContributionRepository, ContributionStatus, Pot, PotKind
 from app.live_streams.schemas import AccessType, LiveStreamStatus
-from app.users.credits import CreditLedger, InsufficientCredits, TxType
+from app.users.credits import CreditLedger, TxType
 
 
 def is_admitting(stream: Mapping[str, Any]) -> bool:
@@ -26,7 +26,7 @@ def is_admitting(stream: Mapping[str, Any]) -> bool:
 
 
 def entry_price(stream: LiveStreamDocument) -> int:
-    """Whole credits; prices stored before they became integers (e.g. 9.99) round up."""
+    """Whole credits: a price with decimals (Allmine's `9.99`) is charged rounded up (10)."""
     price = stream.get("price")
     if stream.get("accessType") != AccessType.paid or not price:
         return 0
@@ -97,7 +97,10 @@ class EntryService:
             return
         if entry.get("failure") == "insufficient_credits":
             raise InsufficientCredits()
-        raise Conflict(f"the stream is {LiveStreamStatus.ended.value} and cannot be joined")
+        raise Conflict(
+            f"the stream is {LiveStreamStatus.ended.value} and cannot be joined",
+            code=ErrorCode.INVALID_STREAM_STATE,
+        )
 
     async def pay_out(self, stream: LiveStreamDocument) -> None:
         await self.pot.pay_out(stream)

@@ -15,7 +15,7 @@ import structlog
 
 from app.agora.tokens import agora_uid
 from app.core import events
-from app.core.errors import AppError, Conflict
+from app.core.errors import AppError, Conflict, ErrorCode
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
 from app.live_streams.documents import LiveStreamDocument
@@ -51,11 +51,15 @@ class StreamLifecycle:
 
     async def start(self, stream: LiveStreamDocument, creator: AuthenticatedUser) -> LiveStreamDocument:
         if stream["status"] not in STARTABLE:
-            raise Conflict(f"the stream is {stream['status']} and cannot be started")
+            raise Conflict(
+                f"the stream is {stream['status']} and cannot be started", code=ErrorCode.INVALID_STREAM_STATE
+            )
         now = utcnow()
         claimed = await self.streams.claim_live_slot(stream["_id"], creator.id, now, now + STALE_START)
         if claimed is None:
-            raise Conflict("the stream is already starting or changed state")
+            raise Conflict(
+                "the stream is already starting or changed state", code=ErrorCode.INVALID_STREAM_STATE
+            )
         try:
             key = await self.gateway.ensure_key(creator.id)
             streaming = await self.gateway.open_streaming(key, stream["title"], save=stream["recording"])
@@ -82,7 +86,7 @@ class StreamLifecycle:
         if activated is None:  # cannot happen while we hold the slot, but never leave a session open
             await self.gateway.close_streaming(key["keyId"], streaming.id)
             await self._release_slot(stream)
-            raise Conflict("the stream changed state while starting")
+            raise Conflict("the stream changed state while starting", code=ErrorCode.INVALID_STREAM_STATE)
         log.info("stream_started", stream_id=str(stream["_id"]), streaming_id=streaming.id)
         events.emit(events.STREAM_STATUS_CHANGED, activated)
         await self.follow_ups.run(activated)
@@ -114,7 +118,7 @@ class StreamLifecycle:
             },
         )
         if ended is None:
-            raise Conflict("only an active stream can be ended")
+            raise Conflict("only an active stream can be ended", code=ErrorCode.INVALID_STREAM_STATE)
         log.info("stream_ended", stream_id=str(stream["_id"]))
         events.emit(events.STREAM_STATUS_CHANGED, ended)
         await self.follow_ups.run(ended)

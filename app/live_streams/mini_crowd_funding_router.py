@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from starlette.datastructures import State
 
 from app.core.dependencies import shared
 from app.core.envelope import Envelope, error_responses, ok
+from app.core.required_indexes import MONEY_WRITE
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.mini_crowd_fundings import MiniCrowdFundingService
 from app.live_streams.schemas import FundIn, MiniCrowdFunding, MiniCrowdFundingIn
@@ -47,9 +48,14 @@ async def create_mini_crowd_funding(
     responses=error_responses(400, 401, 404),
     summary="A stream's mini crowd-fundings, newest first",
 )
-async def list_mini_crowd_fundings(id: ObjectIdStr, user: CurrentUser, minis: Minis) -> Response:
-    """The stream's mini crowd-fundings (at most 20), newest first, in every status."""
-    return ok(await minis.list_of(id))
+async def list_mini_crowd_fundings(
+    id: ObjectIdStr,
+    user: CurrentUser,
+    minis: Minis,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many, newest first.")] = 20,
+) -> Response:
+    """The stream's mini crowd-fundings (`limit`, default 20), newest first, in every status."""
+    return ok(await minis.list_of(id, limit))
 
 
 @router.post(
@@ -57,6 +63,7 @@ async def list_mini_crowd_fundings(id: ObjectIdStr, user: CurrentUser, minis: Mi
     response_model=Envelope[MiniCrowdFunding],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Fund an open mini crowd-funding with credits (supports Idempotency-Key)",
+    dependencies=[MONEY_WRITE],
 )
 async def fund_mini_crowd_funding(
     id: ObjectIdStr,

@@ -18,7 +18,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, Forbidden, NotFound
+from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, ErrorCode, Forbidden, NotFound
 from app.core.once import OnceHolder
 from app.core.repository import Repository
 from app.core.sessions import causal
@@ -31,6 +31,10 @@ from app.users.credits import TxType
 
 MAX_OPEN_PER_STREAM = 3
 NOT_OPEN = "this mini crowd-funding is closed"
+
+
+MINI_FIELDS = dict.fromkeys(("liveStreamId", "title", "goal", "collected", "status", "deadline"), 1)
+NEWEST_PER_STREAM = [("liveStreamId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]
 
 
 class MiniStatus(StrEnum):
@@ -97,10 +101,11 @@ class MiniCrowdFundingRepository(OnceHolder, Repository):
         if not stream_ids:
             return {}
         # What `mini_out` presents and the grouping needs, not the pot's bookkeeping (opInFlight, …).
-        fields = dict.fromkeys(("liveStreamId", "title", "goal", "collected", "status", "deadline"), 1)
-        cursor = self.collection.find({"liveStreamId": {"$in": stream_ids}}, fields).sort(
-            [("liveStreamId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)]
+        cursor = self.collection.find({"liveStreamId": {"$in": stream_ids}}, MINI_FIELDS).sort(
+            NEWEST_PER_STREAM
         )
+        if len(stream_ids) == 1:
+            cursor = cursor.limit(per_stream)
         grouped: dict[ObjectId, list[dict[str, Any]]] = {}
         for doc in await cursor.to_list():
             items = grouped.setdefault(doc["liveStreamId"], [])
@@ -178,7 +183,10 @@ class MiniCrowdFundingService:
         if stream["creatorId"] != creator_id:
             raise Forbidden("only the creator can open a mini crowd-funding")
         if stream["status"] != LiveStreamStatus.active:
-            raise Conflict("a mini crowd-funding can only be opened during an active stream")
+            raise Conflict(
+                "a mini crowd-funding can only be opened during an active stream",
+                code=ErrorCode.INVALID_STREAM_STATE,
+            )
         now = utcnow()
         doc = {
             "liveStreamId": stream_id,
@@ -208,9 +216,10 @@ class MiniCrowdFundingService:
             raise Conflict(f"at most {MAX_OPEN_PER_STREAM} mini crowd-fundings can be open at once")
         return mini_out(created)
 
-    async def list_of(self, stream_id: ObjectId) -> list[dict[str, Any]]:
+    async def list_of(self, stream_id: ObjectId, limit: int = 20) -> list[dict[str, Any]]:
         await self.streams.get_or_404(stream_id)
-        return [mini_out(doc) for doc in (await self.minis.of_streams([stream_id])).get(stream_id, [])]
+        minis = await self.minis.of_streams([stream_id], per_stream=limit)
+        return [mini_out(doc) for doc in minis.get(stream_id, [])]
 
     async def fund(
         self, stream_id: ObjectId, mini_id: ObjectId, funder_id: ObjectId, amount: int, key: str | None

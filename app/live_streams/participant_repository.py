@@ -16,6 +16,7 @@ class ParticipantRepository(Repository):
     """One document per (stream, user, role); repeated joins update it, never duplicate it."""
 
     collection_name = "participants"
+    shard_key = (("liveStreamId", 1), ("userId", 1))
     indexes = [
         IndexModel(
             [("liveStreamId", ASCENDING), ("userId", ASCENDING), ("role", ASCENDING)],

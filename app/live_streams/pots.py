@@ -30,14 +30,21 @@ import structlog
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, NotFound
+from app.core.errors import (
+    STALE_READ,
+    Conflict,
+    DatabaseUnavailable,
+    ErrorCode,
+    InsufficientCredits,
+    NotFound,
+)
 from app.core.once import Decided, Rule
 from app.core.repository import Repository
 from app.core.sessions import causal
 from app.core.timeutils import utcnow
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
-from app.users.credits import CreditLedger, Direction, InsufficientCredits, TxType
+from app.users.credits import CreditLedger, Direction, TxType
 
 log = structlog.get_logger("app.pots")
 
@@ -92,6 +99,8 @@ class ContributionRepository(Repository):
 
     holder_field: ClassVar[str] = "liveStreamId"  # the document holding the pot
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
+    required_indexes = ("idempotency",)
+    shard_key = (("userId", 1),)  # fundings, stream entries, mini contributions
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel(
@@ -256,19 +265,22 @@ class Pot:
             # Refusals that need no movement are answered before anything is written, so a failed
             # attempt leaves no contribution and no ledger row behind.
             if not is_open:
-                raise Conflict(not_open)
+                raise Conflict(not_open, code=ErrorCode.STREAM_NOT_OPEN_FOR_FUNDING)
             if await self.ledger.balance(user_id) < amount:
                 raise InsufficientCredits()
         contribution = existing or await self.start(stream_id, user_id, amount, key, request_hash, extra)
         if contribution["requestHash"] != request_hash:
-            raise Conflict("Idempotency-Key was already used with a different request")
+            raise Conflict(
+                "Idempotency-Key was already used with a different request",
+                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            )
         contribution, counted = await self.run(contribution)
         if contribution.get("response") is not None:
             return dict(contribution["response"])  # a retry: the first answer, even if things changed since
         if contribution["status"] != ContributionStatus.completed:
             if contribution.get("failure") == "insufficient_credits":
                 raise InsufficientCredits()
-            raise Conflict(not_open)
+            raise Conflict(not_open, code=ErrorCode.STREAM_NOT_OPEN_FOR_FUNDING)
         return await self.contributions.store_answer(contribution["_id"], await present(counted))
 
     async def drive(self, contribution: dict[str, Any]) -> dict[str, Any]:

@@ -79,14 +79,19 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
         return await self._all(cursor.limit(5))
 
     async def guest_streams(
-        self, guest_id: ObjectId, status: LiveStreamStatus | None, sort_by: str, order: SortOrder
+        self,
+        guest_id: ObjectId,
+        status: LiveStreamStatus | None,
+        sort_by: str,
+        order: SortOrder,
+        limit: int = 500,
     ) -> list[LiveStreamDocument]:
         query: dict[str, Any] = {"guestIds": guest_id}
         if status is not None:
             query["status"] = status.value
         direction = order.direction
         cursor = self.collection.find(self.scoped(query)).sort([(sort_by, direction), ("_id", direction)])
-        return await self._all(cursor.limit(500))
+        return await self._all(cursor.limit(limit))
 
     async def close_before_start(
         self,

@@ -4,16 +4,19 @@
 path such as `/featured` is never parsed as an id.
 """
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import StringConstraints
 
 from app.core.dependencies import SettingsDep
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams, SortOrder
+from app.core.required_indexes import MONEY_WRITE
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.dependencies import (
     Audience,
@@ -53,6 +56,7 @@ STREAM = Envelope[LiveStream]
 # Join answers carry credentials (Agora tokens, the creator's RTMP stream key): no cache may keep them.
 NO_STORE = {"Cache-Control": "no-store"}
 STREAMS = Envelope[list[LiveStream]]
+MAX_GUEST_FIELDS = 10  # a duo stream takes one guest; a few more fields only get a clear 400
 
 
 @router.get(
@@ -86,20 +90,25 @@ async def create_live_stream(
     settings: SettingsDep,
     title: Annotated[StreamTitle, Form(examples=["Launch day Q&A"])],
     guests: Annotated[
-        str,
+        list[Annotated[str, StringConstraints(max_length=2000)]] | None,
         Form(
-            max_length=2000,
-            description='JSON array of user ids, e.g. ["64d1…"]; `[]` for a solo stream.',
-            examples=["[]"],
+            max_length=MAX_GUEST_FIELDS,
+            description="The invited guests' user ids (24 hex characters), one form field per id "
+            "(`guests=64d1…`): none for `solo`, exactly one for `duocrowd`/`duoself`. Allmine's form, "
+            'one field holding a JSON array (`guests=["64d1…"]`, `[]` for none), is accepted too.',
+            examples=[[]],  # the playground starts with no guest, not a placeholder id
         ),
-    ] = "[]",
+    ] = None,
     thumbnail: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF")] = None,
     price: Annotated[
-        int | None,
+        float | None,
         Form(
             ge=0,
             le=1_000_000,
-            description="Entry price in whole credits, charged once per viewer on the first join; absent or 0 = free.",
+            allow_inf_nan=False,
+            description="Entry price in credits, at most two decimals (Allmine's example is `9.99`); "
+            "stored and answered as sent, charged once per viewer on the first join rounded up to whole "
+            "credits (`9.99` charges 10). Absent or 0 = free.",
             examples=[0],
         ),
     ] = None,
@@ -122,14 +131,16 @@ async def create_live_stream(
     """Create a live stream from a multipart form; the caller becomes its creator (host). Without
     `plannedStartDate` the stream is `preparing` and can be started at once; with a future date (at
     most two years ahead) it is `scheduled` and can be crowd-funded up to `fundingGoal` and have
-    reminders. `price` > 0 makes a paid stream. `guests` is a JSON array of user ids: none for
-    `solo`, exactly one for `duocrowd`/`duoself`. The optional `thumbnail` (JPEG, PNG, WebP or GIF,
+    reminders. `price` > 0 makes a paid stream. `guests` are user ids, one form field each: none for
+    `solo`, exactly one for `duocrowd`/`duoself` (Allmine's JSON-array string is accepted too). The optional `thumbnail` (JPEG, PNG, WebP or GIF,
     at most `MAX_THUMBNAIL_BYTES`) is stored only once the stream is accepted; without one the
     default thumbnail is used.
     """
     title = title.strip()
     if not title:
         raise ValidationFailed("title must not be blank")
+    if price is not None and not math.isclose(price * 100, round(price * 100), abs_tol=1e-6):
+        raise ValidationFailed("price must have at most two decimals")
     if plannedStartDate is not None and plannedStartDate.tzinfo is None:
         raise ValidationFailed("plannedStartDate must include a timezone, e.g. 2026-01-15T18:00:00.000Z")
     thumbnail_url = None
@@ -139,8 +150,8 @@ async def create_live_stream(
         )
     new = NewLiveStream(
         title=title,
-        guests=guests,
-        price=price,
+        guests=guests or [],
+        price=int(price) if price is not None and price.is_integer() else price,
         liveStreamType=liveStreamType,
         interest=interest.strip() if interest else None,
         durationGoal=durationGoal,
@@ -190,11 +201,12 @@ async def list_guest_streams(
     status: LiveStreamStatus | None = None,
     sortBy: GuestStreamSort = GuestStreamSort.createdAt,
     sortOrder: SortOrder = SortOrder.desc,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 100,
 ) -> Response:
     """Streams the caller is invited to as a guest, optionally filtered by `status`, sorted by
-    `sortBy`/`sortOrder`.
+    `sortBy`/`sortOrder`, up to `limit`.
     """
-    return ok(await service.guest_streams(user, status, sortBy, sortOrder))
+    return ok(await service.guest_streams(user, status, sortBy, sortOrder, limit))
 
 
 @router.get(
@@ -229,6 +241,7 @@ async def get_user_active_stream(userId: ObjectIdStr, user: OptionalUser, servic
     response_model=Envelope[JoinResult],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Watch an active stream: Agora subscriber token + participation record",
+    dependencies=[MONEY_WRITE],
 )
 async def join_live_stream(body: JoinIn, user: CurrentUser, audience: Audience) -> Response:
     """Join an `active` stream as audience and get an Agora subscriber token. Any signed-in user except the
@@ -292,6 +305,7 @@ async def get_live_stream(
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Soft delete your own stream (not while active)",
+    dependencies=[MONEY_WRITE],
 )
 async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
     """Soft-delete your own stream; answers with the deleted stream. Only the creator; an `active` stream
@@ -306,6 +320,7 @@ async def delete_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Cancel before start (creator or invited guest); funders are refunded",
+    dependencies=[MONEY_WRITE],
 )
 async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
     """Cancel a stream before it starts (`scheduled` or `preparing`): the creator (→ `cancelled_by_host`)
@@ -337,6 +352,7 @@ async def start_live_stream(
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="End the broadcast (creator only); the recording is collected in the background",
+    dependencies=[MONEY_WRITE],
 )
 async def end_live_stream(
     stream: OwnedStream, user: CurrentUser, lifecycle: Lifecycle, reconciler: ReconcilerDep
@@ -353,6 +369,7 @@ async def end_live_stream(
     response_model=STREAM,
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Crowd-fund a scheduled stream with credits (supports Idempotency-Key)",
+    dependencies=[MONEY_WRITE],
 )
 async def fund_live_stream(
     id: ObjectIdStr,

@@ -118,7 +118,10 @@ class LiveStream(BaseModel):
     replayAccess: ReplayAccess
     status: LiveStreamStatus
     accessType: AccessType
-    price: int | None
+    price: float | None = Field(
+        description="Entry price in credits as the creator set it (e.g. `9.99`); a viewer is charged it "
+        "once, rounded up to whole credits."
+    )
     interest: str | None
     durationGoal: int | None
     motivation: str | None

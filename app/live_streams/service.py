@@ -6,6 +6,7 @@ Start/end (AIOZ provisioning) live in `lifecycle.py`, money in `funding.py`, joi
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from bson.errors import InvalidId
 from slugify import slugify
 
 from app.core import events
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import SortOrder
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
@@ -45,8 +46,8 @@ MAX_SCHEDULE_AHEAD = timedelta(days=2 * 365)
 @dataclass(frozen=True, slots=True)
 class NewLiveStream:
     title: str
-    guests: str
-    price: int | None
+    guests: Sequence[str]
+    price: float | None  # credits as sent (e.g. 9.99); entries charge it rounded up
     liveStreamType: LiveStreamType
     interest: str | None
     durationGoal: int | None
@@ -57,17 +58,31 @@ class NewLiveStream:
     thumbnailUrl: str | None
 
 
-def parse_guest_ids(raw: str) -> list[ObjectId]:
-    """`guests` arrives as a JSON array of user ids inside a form field, e.g. '["64d1…"]'."""
-    try:
-        values = json.loads(raw) if raw.strip() else []
-    except (ValueError, RecursionError):  # JSONDecodeError, or nesting deeper than the parser goes
-        raise ValidationFailed("guests must be a JSON array of user ids") from None
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValidationFailed("guests must be a JSON array of user ids")
+def parse_guest_ids(fields: Sequence[str]) -> list[ObjectId]:
+    """The `guests` form fields as user ids, in either form clients send them:
+
+    - one field per id (`guests=64d1…`, repeated): what the OpenAPI document describes, what Swagger UI
+      and generated clients send; a field may also hold several ids separated by commas;
+    - Allmine's documented form, one field holding a JSON array (`guests=["64d1…"]`; `[]` for none).
+
+    Empty fields are ignored (a form that leaves the field blank means no guest).
+    """
+    values: list[str] = []
+    for field in fields:
+        text = field.strip()
+        if text.startswith("["):
+            try:
+                listed = json.loads(text)
+            except (ValueError, RecursionError):  # JSONDecodeError, or nesting deeper than the parser goes
+                raise ValidationFailed("guests must be a JSON array of user ids") from None
+            if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
+                raise ValidationFailed("guests must be a JSON array of user ids")
+            values += listed
+        else:
+            values += [part.strip() for part in text.split(",") if part.strip()]
     try:
         ids = [ObjectId(v) for v in values]
-    except InvalidId:
+    except (InvalidId, TypeError):
         raise ValidationFailed("guests must contain 24-character hex user ids") from None
     if len(set(ids)) != len(ids):
         raise ValidationFailed("guests must not repeat a user")
@@ -119,8 +134,9 @@ class LiveStreamService:
         status: LiveStreamStatus | None,
         sort_by: GuestStreamSort,
         order: SortOrder,
+        limit: int = 100,
     ) -> list[dict[str, Any]]:
-        docs = await self.streams.guest_streams(caller.id, status, sort_by.value, order)
+        docs = await self.streams.guest_streams(caller.id, status, sort_by.value, order, limit)
         return await self.presenter.many(docs, caller)
 
     # --- creating -----------------------------------------------------------------------------------------
@@ -214,7 +230,9 @@ class LiveStreamService:
             {"cancelledAt": now, **due(FollowUp.refund_fundings, FollowUp.settle_reminders, now=now)},
         )
         if updated is None:
-            raise Conflict("only a scheduled or preparing stream can be cancelled")
+            raise Conflict(
+                "only a scheduled or preparing stream can be cancelled", code=ErrorCode.INVALID_STREAM_STATE
+            )
         events.emit(events.STREAM_STATUS_CHANGED, updated)
         await self.follow_ups.run(updated)
         return await self.presenter.one(updated, caller)
@@ -223,7 +241,9 @@ class LiveStreamService:
         """Soft delete by the creator; an active (or starting) stream must be ended first."""
         stream = await self.get_owned(stream_id, caller)
         if stream["status"] == LiveStreamStatus.active or stream.get("liveSlotOwner"):
-            raise Conflict("an active stream must be ended before it is deleted")
+            raise Conflict(
+                "an active stream must be ended before it is deleted", code=ErrorCode.INVALID_STREAM_STATE
+            )
         now = utcnow()
         kinds = [FollowUp.refund_rentals, FollowUp.forget_viewers]
         if stream["status"] in STARTABLE:
@@ -234,7 +254,11 @@ class LiveStreamService:
         if deleted is None:
             # Lost a race: either it started meanwhile (409) or another delete won (404).
             current = await self.streams.get(stream_id)
-            raise NotFound() if current is None else Conflict("the stream changed state; try again")
+            raise (
+                NotFound()
+                if current is None
+                else Conflict("the stream changed state; try again", code=ErrorCode.INVALID_STREAM_STATE)
+            )
         events.emit(events.STREAM_STATUS_CHANGED, deleted)
         await self.follow_ups.run(deleted)
         return await self.presenter.one(deleted, caller)

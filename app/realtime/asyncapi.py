@@ -29,11 +29,11 @@ connect to `<server>/<namespace>`, e.g. `io("https://host/stream-chat", {auth: {
 
 **Auth:** the REST JWT in the handshake's `auth: {token}` (or an `Authorization: Bearer` header),
 checked like REST at connect; a bad token refuses the connection (`connect_error` with
-`data: {statusCode: 401, message: "Authentication required"}`). No token = anonymous: may listen,
+`data: {statusCode: 401, message: "Authentication required", code: "TOKEN_INVALID"}`). No token = anonymous: may listen,
 never records a participation, cannot chat.
 
 **Acks:** every client event takes an ack and answers exactly one of `{ok: true, data}` or
-`{ok: false, statusCode, message, errors}` with REST's status and texts. Event payloads are not wrapped
+`{ok: false, statusCode, message, errors, code}` with REST's status, texts and error code. Event payloads are not wrapped
 in the REST envelope: they carry what REST's `data` would (ids as strings, times as
 `2026-01-15T10:30:00.000Z`). The REST reference is at `/docs`.
 """

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.bans.schemas import BanAction
 from app.chat.schemas import ChatMessage
+from app.core.errors import ErrorCode
 from app.live_streams.schemas import JoinResult, LiveStream, LiveStreamStatus
 from app.realtime.rooms import CHAT_NS, LIVE_NS, STATUS_NS
 from app.superlikes.schemas import Superlike
@@ -83,7 +84,7 @@ class Unsubscribed(BaseModel):
 
 
 class AckError(BaseModel):
-    """A refused event: REST's status and texts (`message` = REST `errors[0]`)."""
+    """A refused event: REST's status, texts (`message` = REST `errors[0]`) and error code."""
 
     ok: Literal[False]
     statusCode: int = Field(examples=[409])
@@ -95,6 +96,10 @@ class AckError(BaseModel):
                 "the stream is ended and cannot be joined",
             ]
         ]
+    )
+    code: ErrorCode = Field(
+        description='REST\'s machine-readable error code for the same failure (docs/contract.md, "Error codes").',
+        examples=["INVALID_STREAM_STATE"],
     )
 
 

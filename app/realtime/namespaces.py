@@ -16,10 +16,20 @@ import structlog
 from bson import ObjectId
 
 from app.bans.service import BANNED
-from app.core.errors import AppError, Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from app.core.errors import (
+    AppError,
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
-from app.realtime.acks import TOKEN_EXPIRED, PayloadTooLarge, TokenExpired, TooManyRequests, failure, ok
+from app.realtime.acks import TOKEN_EXPIRED, TokenExpired, failure, ok
 from app.realtime.limits import SocketLimiter
 from app.realtime.metrics import DISCONNECTED, REFUSED
 from app.realtime.rooms import CHAT_NS, LIVE_NS, STATUS_NS, member_room, stream_room
@@ -79,7 +89,7 @@ def client_event(fn: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
         if not state.limiter.allow():
             REFUSED.labels("rate").inc()
             self.drop_if_abusive(sid, state)
-            return failure(TooManyRequests(f"at most {limits.events_per_second:g} events per second"))
+            return failure(RateLimited(f"at most {limits.events_per_second:g} events per second"))
         try:
             if len(args) > 1:
                 raise ValidationFailed("send one payload object")
@@ -134,7 +144,7 @@ class BaseNamespace(socketio.AsyncNamespace):
         if not state.limiter.allow():  # spends a token like any event
             REFUSED.labels("rate").inc()
             self.drop_if_abusive(sid, state)
-            return failure(TooManyRequests(f"at most {self.rt.limits.events_per_second:g} events per second"))
+            return failure(RateLimited(f"at most {self.rt.limits.events_per_second:g} events per second"))
         self.refuse(sid, state, "unknown_event")
         return failure(NotFound("unknown event"))
 
@@ -144,7 +154,8 @@ class BaseNamespace(socketio.AsyncNamespace):
         except AppError as exc:
             body = failure(exc)
             raise socketio.exceptions.ConnectionRefusedError(
-                body["message"], {"statusCode": body["statusCode"], "message": body["message"]}
+                body["message"],
+                {"statusCode": body["statusCode"], "message": body["message"], "code": body["code"]},
             ) from None
         state = SocketState(user, SocketLimiter(self.rt.limits), expires_at)
         self.sockets[sid] = state
@@ -204,7 +215,7 @@ class BaseNamespace(socketio.AsyncNamespace):
             return
         limit = self.rt.limits.max_streams_per_socket
         if len(state.streams) + len(state.reserved) >= limit:
-            raise TooManyRequests(f"a socket can be in at most {limit} streams at a time")
+            raise RateLimited(f"a socket can be in at most {limit} streams at a time")
         state.reserved.add(stream_id)
         try:
             yield
@@ -268,7 +279,7 @@ class StreamNamespace(BaseNamespace):
             await self.enter(sid, state, stream_id, participates)
         if await self.rt.blocked_meanwhile(state.user, stream_id):  # docs/community.md: bans vs joins
             await self.kicked(sid, stream_id)  # gives the place back
-            raise Forbidden(BANNED)
+            raise Forbidden(BANNED, code=ErrorCode.BANNED)
         result["viewerCount"] = await self.rt.viewer_count(stream_id)
         return result
 
@@ -300,7 +311,7 @@ class ChatNamespace(StreamNamespace):
     @client_event
     async def on_sendMessage(self, sid: str, state: SocketState, data: dict[str, Any]) -> Any:
         if state.user is None:
-            raise NotAuthenticated("sign in to chat")
+            raise NotAuthenticated("sign in to chat", code=ErrorCode.TOKEN_MISSING)
         if "streamId" in data:
             stream_id = stream_id_of(data)
         elif len(state.streams) == 1:

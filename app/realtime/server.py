@@ -23,8 +23,9 @@ from app.bans.service import BANNED, active_ban, refuses_join
 from app.chat.service import ChatService
 from app.core import events
 from app.core.config import Settings
+from app.core.cors import socketio_origins
 from app.core.dependencies import shared_instance
-from app.core.errors import Conflict, Forbidden, NotAuthenticated
+from app.core.errors import Conflict, ErrorCode, Forbidden, NotAuthenticated
 from app.core.security import AuthenticatedUser, decode_token
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService, token_fields
@@ -71,7 +72,9 @@ class Realtime:
             self.limits,
             async_mode="asgi",
             client_manager=self.manager,
-            cors_allowed_origins="*",  # auth is a token in the handshake, never a cookie
+            # REST's origins (CORS_ALLOW_ORIGINS) and the page's own; auth is a token, never a cookie.
+            cors_allowed_origins=socketio_origins(settings.cors_policy),
+            cors_credentials=False,
             max_http_buffer_size=self.limits.max_packet_bytes,
             logger=False,
             engineio_logger=False,
@@ -191,7 +194,9 @@ class Realtime:
         audience = self.audience()
         stream = await audience.streams.get_or_404(stream_id)
         if stream["status"] != LiveStreamStatus.active:
-            raise Conflict(f"the stream is {stream['status']} and cannot be joined")
+            raise Conflict(
+                f"the stream is {stream['status']} and cannot be joined", code=ErrorCode.INVALID_STREAM_STATE
+            )
         if user is None or user.id == stream["creatorId"] or user.id in stream.get("guestIds", []):
             return {"liveStream": await audience.presenter.one(stream, user)}, False
         if not self.presence.is_open(user.id, stream_id):
@@ -201,7 +206,7 @@ class Realtime:
         # Another socket of the user holds the participation, or a reconnect within the grace period:
         # the same participation goes on (a BLOCK ban meanwhile still refuses); a fresh Agora token.
         if refuses_join(await active_ban(self.db, stream_id, user.id)):
-            raise Forbidden(BANNED)
+            raise Forbidden(BANNED, code=ErrorCode.BANNED)
         token = audience.tokens.issue(stream["channelName"], user.id, AgoraRole.subscriber)
         data = {"liveStream": await audience.presenter.one(stream, user), **token_fields(token)}
         return {**data, "resumed": True}, True

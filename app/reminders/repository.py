@@ -16,6 +16,7 @@ _ARMED = [status.value for status in ARMED]
 
 class ReminderRepository(Repository):
     collection_name = "reminders"
+    shard_key = (("userId", 1),)
     indexes = [
         IndexModel([("userId", ASCENDING), ("liveStreamId", ASCENDING)], unique=True, name="reminder_unique"),
         IndexModel([("userId", ASCENDING), ("updatedAt", DESCENDING), ("_id", DESCENDING)], name="by_user"),

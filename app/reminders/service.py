@@ -6,7 +6,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.core.db import Database
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
 from app.live_streams.repository import LiveStreamRepository
@@ -26,10 +26,14 @@ class ReminderService:
         answers it as it is and notifies nobody twice."""
         stream = await self.streams.get_or_404(stream_id)
         if stream["status"] != LiveStreamStatus.scheduled:
-            raise Conflict("reminders can be set on scheduled streams only")
+            raise Conflict(
+                "reminders can be set on scheduled streams only", code=ErrorCode.INVALID_STREAM_STATE
+            )
         planned = stream.get("plannedStartDate")
         if planned is None:  # every scheduled stream has one; the type says a stream may not
-            raise Conflict("reminders can be set on scheduled streams only")
+            raise Conflict(
+                "reminders can be set on scheduled streams only", code=ErrorCode.INVALID_STREAM_STATE
+            )
         if minute and planned - timedelta(minutes=minute) <= utcnow():
             # A reminder that could only fire late is refused rather than fired at once or at start.
             raise ValidationFailed(

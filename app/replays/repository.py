@@ -36,6 +36,8 @@ REUSABLE = [RentalState.expired.value, RentalState.refunded.value]
 class ReplayRentalRepository(Repository):
     collection_name = "replay_rentals"
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
+    required_indexes = ("rental_unique",)  # one rental per viewer and stream: charged once
+    shard_key = (("userId", 1),)
     indexes = [
         IndexModel([("userId", ASCENDING), ("liveStreamId", ASCENDING)], unique=True, name="rental_unique"),
         IndexModel(

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from app.core.clock import Now
 from app.core.envelope import Envelope, error_responses, ok
 from app.core.pagination import Page, PageParams, strict_page_params
+from app.core.required_indexes import MONEY_WRITE
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.live_streams.schemas import LiveStream, ReplayAccess
 from app.replays.dependencies import Replays
@@ -65,6 +66,7 @@ async def get_replay_status(id: ObjectIdStr, user: CurrentUser, replays: Replays
     response_model=Envelope[ReplayRental],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Rent a replay for 24 hours with credits (supports Idempotency-Key)",
+    dependencies=[MONEY_WRITE],
 )
 async def rent_replay(
     id: ObjectIdStr,

@@ -7,7 +7,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.core.db import Database
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, ErrorCode, Forbidden, InsufficientCredits, NotFound, ValidationFailed
 from app.core.pagination import PageParams
 from app.core.security import AuthenticatedUser
 from app.live_streams.documents import LiveStreamDocument
@@ -18,7 +18,7 @@ from app.replays.access import is_member, is_rentable, replay_access
 from app.replays.repository import RentalState, ReplayRentalRepository, rental_is_active
 from app.replays.schemas import rental_out
 from app.replays.settlement import RentalSettlement
-from app.users.credits import CreditLedger, InsufficientCredits
+from app.users.credits import CreditLedger
 
 
 class ReplayService:
@@ -69,9 +69,9 @@ class ReplayService:
         if rental_is_active(rental, now):
             raise Conflict("you already rent this replay")
         if rental and rental["status"] == RentalState.pending:
-            raise Conflict("a rental of this replay is in progress")
+            raise Conflict("a rental of this replay is in progress", code=ErrorCode.REQUEST_IN_PROGRESS)
         if not is_rentable(stream):
-            raise Conflict("this replay cannot be rented")
+            raise Conflict("this replay cannot be rented", code=ErrorCode.INVALID_STREAM_STATE)
         price = int(stream.get("replayCreditPrice") or 0)  # set: is_rentable
         if await self.ledger.balance(caller.id) < price:
             raise InsufficientCredits()  # checked first, so a plain shortfall writes no movement
@@ -80,7 +80,7 @@ class ReplayService:
             rental = await self.rentals.get(rental["_id"])
         claimed = await self._claim(rental, stream, caller.id, price, idempotency_key, now)
         if claimed is None:
-            raise Conflict("a rental of this replay is in progress")
+            raise Conflict("a rental of this replay is in progress", code=ErrorCode.REQUEST_IN_PROGRESS)
         return await self._answer(await self.settlement.complete(claimed, now), stream, caller, now)
 
     async def list_mine(self, caller: AuthenticatedUser, page: PageParams, now: datetime) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from typing import Any
 import structlog
 
 from app.core.db import Database
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import AppError, Conflict, InsufficientCredits, NotFound
 from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamType
 from app.replays.repository import RentalState, ReplayRentalRepository, Settlement
-from app.users.credits import CreditLedger, Direction, InsufficientCredits, TxType
+from app.users.credits import CreditLedger, Direction, TxType
 
 log = structlog.get_logger("app.replays")
 

@@ -20,6 +20,8 @@ class SuperlikeStatus(StrEnum):
 class SuperlikeRepository(Repository):
     collection_name = "superlikes"
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
+    required_indexes = ("idempotency",)
+    shard_key = (("senderId", 1),)
     indexes = [
         IndexModel([("senderId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel([("liveStreamId", ASCENDING), ("createdAt", DESCENDING)], name="by_stream"),

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.core.envelope import Envelope, error_responses, ok
+from app.core.required_indexes import MONEY_WRITE
 from app.core.types import IdempotencyKey, ObjectIdStr
 from app.superlikes.dependencies import Superlikes
 from app.superlikes.schemas import Superlike
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/api/v1/live-stream", tags=["Chat"])
     response_model=Envelope[Superlike],
     responses=error_responses(400, 401, 403, 404, 409),
     summary="Send a superlike (10 credits) to an active stream's creator (supports Idempotency-Key)",
+    dependencies=[MONEY_WRITE],
 )
 async def send_superlike(
     streamId: ObjectIdStr, user: CurrentUser, superlikes: Superlikes, idempotency_key: IdempotencyKey = None

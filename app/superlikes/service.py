@@ -16,14 +16,14 @@ from typing import Any
 from bson import ObjectId
 
 from app.core import events
-from app.core.errors import Conflict, Forbidden
+from app.core.errors import Conflict, ErrorCode, Forbidden, InsufficientCredits
 from app.core.timeutils import utcnow
 from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.pots import payout_shares
 from app.live_streams.repository import LiveStreamRepository
 from app.live_streams.schemas import LiveStreamStatus, LiveStreamType
 from app.superlikes.repository import SuperlikeRepository, SuperlikeStatus
-from app.users.credits import CreditLedger, Direction, InsufficientCredits, TxType
+from app.users.credits import CreditLedger, Direction, TxType
 from app.users.repository import UserRepository
 
 PRICE = 10
@@ -72,14 +72,20 @@ class SuperlikeService:
             if stream["creatorId"] == sender_id:
                 raise Forbidden("you cannot superlike your own stream")
             if self.is_banned is not None and await self.is_banned(stream_id, sender_id):
-                raise Forbidden("you are banned from this stream's chat")
+                raise Forbidden("you are banned from this stream's chat", code=ErrorCode.BANNED)
             if stream["status"] != LiveStreamStatus.active:
-                raise Conflict(f"the stream is {stream['status']}; superlikes need an active stream")
+                raise Conflict(
+                    f"the stream is {stream['status']}; superlikes need an active stream",
+                    code=ErrorCode.INVALID_STREAM_STATE,
+                )
             if await self.ledger.balance(sender_id) < PRICE:
                 raise InsufficientCredits()
             existing = await self._start(stream, sender_id, idempotency_key, request_hash)
         if existing["requestHash"] != request_hash:
-            raise Conflict("Idempotency-Key was already used with a different request")
+            raise Conflict(
+                "Idempotency-Key was already used with a different request",
+                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            )
         superlike = await self.drive(existing)
         if superlike["status"] != SuperlikeStatus.completed:
             raise InsufficientCredits()

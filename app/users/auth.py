@@ -12,7 +12,7 @@ from fastapi.security.base import SecurityBase
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.errors import NotAuthenticated
+from app.core.errors import ErrorCode, NotAuthenticated
 from app.core.security import AuthenticatedUser, bearer_scheme, decode_subject
 from app.users.repository import UserRepository
 
@@ -35,8 +35,10 @@ class BearerUser(SecurityBase):
             raise NotAuthenticated()  # which one counts would depend on the parser (and on any proxy)
         credentials = await bearer_scheme(request)
         if credentials is None:
-            if self.auto_error or request.headers.get("authorization"):
-                raise NotAuthenticated()  # none, or a header that is not `Bearer <token>`
+            if request.headers.get("authorization"):
+                raise NotAuthenticated()  # a header that is not `Bearer <token>`
+            if self.auto_error:
+                raise NotAuthenticated(code=ErrorCode.TOKEN_MISSING)
             return None
         return await caller_of(request.app.state.db, request.app.state.settings, credentials.credentials)
 

@@ -23,7 +23,15 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from app.core.db import Database
-from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, NotFound, ValidationFailed
+from app.core.errors import (
+    STALE_READ,
+    Conflict,
+    DatabaseUnavailable,
+    ErrorCode,
+    InsufficientCredits,
+    NotFound,
+    ValidationFailed,
+)
 from app.core.once import IN_FLIGHT, PRUNE_AFTER, HolderMissing, Rule
 from app.core.repository import Repository
 from app.core.sessions import causal
@@ -80,11 +88,6 @@ class CreditMovement(TypedDict):
     voided: NotRequired[bool]  # a debit and its refund hidden from the history
 
 
-class InsufficientCredits(ValidationFailed):
-    def __init__(self) -> None:
-        super().__init__("Insufficient credits")
-
-
 def _visible(user_id: ObjectId) -> dict[str, Any]:
     """The movements a user's history shows: completed ones that are not half of a voided pair."""
     return {"userId": user_id, "status": TxStatus.completed.value, "voided": {"$ne": True}}
@@ -103,6 +106,8 @@ def signed(movement: Mapping[str, Any]) -> int:
 class CreditTransactionRepository(Repository):
     collection_name = "credit_transactions"
     durable = True  # money: w:"majority", majority reads, primary (docs/decisions.md)
+    required_indexes = ("idempotency",)  # a retried movement is applied once (docs/money.md)
+    shard_key = (("userId", 1),)
     indexes = [
         IndexModel([("userId", ASCENDING), ("idempotencyKey", ASCENDING)], unique=True, name="idempotency"),
         IndexModel([("userId", ASCENDING), ("occurredAt", DESCENDING), ("_id", DESCENDING)], name="history"),
@@ -300,7 +305,10 @@ class CreditLedger:
             direction,
             tx_type,
         ):
-            raise Conflict("idempotency key reused for a different credit movement")
+            raise Conflict(
+                "idempotency key reused for a different credit movement",
+                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            )
         return cast(CreditMovement, existing)
 
     async def void(self, user_id: ObjectId, keys: list[str]) -> None:

@@ -97,6 +97,7 @@ class FollowRepository(Repository):
     becomes an `_id` lookup, the cheapest query on both engines (and unique by construction)."""
 
     collection_name = "follows"
+    shard_key = (("followerId", 1),)
     indexes = [
         IndexModel([("followerId", ASCENDING), ("followeeId", ASCENDING)], unique=True, name="follow_unique"),
         IndexModel([("followeeId", ASCENDING), ("createdAt", DESCENDING)], name="followers_of"),

@@ -138,15 +138,19 @@ class TestList:
             "totalPages",
             "hasNextPage",
             "hasPreviousPage",
+            "hasPrevPage",  # the name of every other paged list, offered too
         ]
         assert [m["content"] for m in data["messages"]] == ["three", "two"]
         assert (data["page"], data["limit"], data["total"], data["totalPages"]) == (1, 2, 3, 2)
-        assert data["hasNextPage"] is True and data["hasPreviousPage"] is False
+        assert (
+            data["hasNextPage"] is True and data["hasPreviousPage"] is False and data["hasPrevPage"] is False
+        )
         second = (
             await client.get(chat_url(stream["id"]), params={"page": 2, "limit": 2}, headers=auth(token))
         ).json()
         assert [m["content"] for m in second["data"]["messages"]] == ["one"]
         assert second["data"]["hasNextPage"] is False and second["data"]["hasPreviousPage"] is True
+        assert second["data"]["hasPrevPage"] is True
         default = (await client.get(chat_url(stream["id"]), headers=auth(host))).json()["data"]
         assert default["limit"] == 30 and default["page"] == 1 and default["total"] == 3
 

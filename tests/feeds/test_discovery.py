@@ -60,3 +60,36 @@ async def test_featured_orders_active_streams_by_present_viewers_and_keeps_ten(c
 async def test_featured_is_empty_without_live_streams(client):
     response = await client.get(f"{API}/featured")
     assert response.status_code == 200 and response.json()["data"] == []
+
+
+async def test_featured_refreshes_its_snapshot_when_fewer_than_ten_of_its_streams_are_still_live(
+    client, make_user, app, db
+):
+    """The snapshot is an hour fresh, but the streams it ranked have ended: new live streams show at once
+    instead of an empty list."""
+    app.state.settings.__dict__["ranking_max_age_seconds"] = 3600  # frozen settings: test-only override
+    early = [await make_user() for _ in range(3)]
+    early_streams = [await started_stream(client, token) for _, token in early]
+    assert len((await client.get(f"{API}/featured")).json()["data"]) == 3  # snapshot taken with 3
+    for (_, token), stream in zip(early, early_streams, strict=True):
+        ended = await client.post(f"{API}/{stream['id']}/end", headers=auth(token))
+        assert ended.status_code == 200
+    late = [await make_user() for _ in range(12)]
+    late_streams = [await started_stream(client, token) for _, token in late]
+
+    data = (await client.get(f"{API}/featured")).json()["data"]
+    assert len(data) == 10 and set(ids(data)) <= set(ids(late_streams))
+    snapshot = await db["feed_snapshots"].find_one({})
+    assert len(snapshot["streams"]) == 12  # republished for every replica
+
+
+async def test_featured_with_all_its_streams_live_is_served_from_the_snapshot(client, make_user, app):
+    app.state.settings.__dict__["ranking_max_age_seconds"] = 3600  # frozen settings: test-only override
+    first = [await make_user() for _ in range(2)]
+    for _, token in first:
+        await started_stream(client, token)
+    assert len((await client.get(f"{API}/featured")).json()["data"]) == 2
+    _, newcomer = await make_user()
+    await started_stream(client, newcomer)
+    # Fewer than ten, but none of the snapshot's streams ended: no recomputation per request.
+    assert len((await client.get(f"{API}/featured")).json()["data"]) == 2

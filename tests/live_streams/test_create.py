@@ -98,12 +98,13 @@ async def test_create_validation_errors(client, make_user, db):
         {"price": "abc"},
         {"price": "-1"},
         {"price": "nan"},
-        {"price": "9.99"},  # whole credits only (docs/money.md, paid entry)
+        {"price": "9.999"},  # at most two decimals (docs/money.md, paid entry)
         {"liveStreamType": "trio"},
         {"durationGoal": "ten"},
         {"plannedStartDate": iso_in(hours=-1)},
         {"plannedStartDate": "tomorrow"},
         {"guests": "not json"},
+        {"guests": "[not json"},
         {"guests": '["nope"]'},
         {"guests": json.dumps(["64d15f9e2e6c8f4d5a123456"])},  # unknown user
         {"guests": json.dumps([creator["_id"]]), "liveStreamType": "duoself"},  # self as guest

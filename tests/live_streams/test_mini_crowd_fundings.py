@@ -56,6 +56,21 @@ async def test_open_fund_and_show_on_the_stream(client, make_user, db):
     ]
 
 
+async def test_the_list_takes_a_limit_newest_first(client, make_user):
+    _, host = await make_user()
+    _, token = await make_user()
+    stream = await started_stream(client, host)
+    await open_mini(client, host, stream["id"])
+    newer = await open_mini(client, host, stream["id"], title="Encore")
+    one = await client.get(minis_url(stream["id"]), params={"limit": 1}, headers=auth(token))
+    assert [m["_id"] for m in one.json()["data"]] == [newer["_id"]]  # newest first, `limit` of them
+    assert_error(
+        await client.get(minis_url(stream["id"]), params={"limit": 0}, headers=auth(token)),
+        400,
+        "Validation failed",
+    )
+
+
 async def test_goal_reached_is_paid_out_when_the_stream_ends(client, make_user, db):
     creator, host = await make_user()
     fans = [await make_user(credits=100) for _ in range(2)]

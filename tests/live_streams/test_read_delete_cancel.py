@@ -122,6 +122,11 @@ async def test_guest_streams_filters_and_sorting(client, make_user):
     url = "/api/v1/live-stream/guest-streams"
     default = (await client.get(url, headers=auth(guest_token))).json()["data"]
     assert [s["id"] for s in default] == ids[::-1]  # createdAt desc
+    limited = (await client.get(url, params={"limit": 2}, headers=auth(guest_token))).json()["data"]
+    assert [s["id"] for s in limited] == ids[::-1][:2]
+    for bad_limit in (0, 501):
+        refused = await client.get(url, params={"limit": bad_limit}, headers=auth(guest_token))
+        assert_error(refused, 400, "Validation failed")
     by_start = await client.get(
         url, params={"sortBy": "plannedStartDate", "sortOrder": "asc"}, headers=auth(guest_token)
     )

@@ -1,7 +1,6 @@
 """Minimal set-ups and the app's money operations, called through the services (not HTTP) so that a
 schedule costs milliseconds. Set-ups run on the raw database; flows get the stepped one."""
 
-import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -91,7 +90,7 @@ async def add_stream(
     kind = LiveStreamType.duocrowd if guest else LiveStreamType.solo
     new = NewLiveStream(
         title="Money harness",
-        guests=json.dumps([str(ctx.id(guest))] if guest else []),
+        guests=[str(ctx.id(guest))] if guest else [],
         price=price,
         liveStreamType=kind,
         interest=None,

@@ -200,6 +200,7 @@ class TestUnexpectedErrors:
             "statusCode": 500,
             "message": "Internal server error",
             "errors": ["Internal server error"],
+            "code": "INTERNAL_ERROR",
         }
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 1 and "realtime_event_failed" in errors[0].getMessage()
@@ -220,6 +221,7 @@ class TestExpiredTokens:
         rt.wall = lambda: real() + 10 * 24 * 3600  # past the dev token's expiry
         refused = await call(client, "joinStream", {"streamId": stream["id"]}, CHAT)
         assert refused["statusCode"] == 401 and "expired" in refused["errors"][1]
+        assert refused["code"] == "TOKEN_EXPIRED"
         assert (await got.wait_for("tokenExpired")) == [TOKEN_EXPIRED]
         wire = Wire((await live.http.get("/asyncapi.json")).json())  # both as the document describes
         wire.check("streamChat_joinStreamAck", refused)
@@ -244,7 +246,7 @@ class TestExpiredTokens:
         await got.wait_for("disconnect")
         assert not client.connected
         rest = await live.http.get("/api/v1/users/me/transactions", headers=auth(token))
-        assert rest.status_code == 401  # REST agrees
+        assert rest.status_code == 401 and rest.json()["code"] == "TOKEN_EXPIRED"  # REST agrees
 
     async def test_anonymous_sockets_do_not_expire(self, live):
         rt = live.app.state.realtime

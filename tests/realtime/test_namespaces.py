@@ -23,7 +23,7 @@ class TestAuth:
     async def test_bad_token_refused_at_connect(self, live):
         with pytest.raises(socketio.exceptions.ConnectionError) as refused:
             await live.connect(LIVE, "not-a-jwt")
-        message = {"statusCode": 401, "message": "Authentication required"}
+        message = {"statusCode": 401, "message": "Authentication required", "code": "TOKEN_INVALID"}
         assert refused.value.__notes__ == [repr([{"message": "Authentication required", "data": message}])]
 
     async def test_unknown_user_refused(self, live):
@@ -95,6 +95,7 @@ class TestPresence:
                 "Resource already exists or cannot be changed in its current state",
                 "you are not in this stream",
             ],
+            "code": "CONFLICT",
         }
 
     async def test_join_failures_match_rest(self, live):

@@ -30,18 +30,21 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.core.errors import ErrorCode
 from app.main import create_app
 from tests.conftest import MONGODB_TEST_URL, make_settings
 
 # A few examples per operation keep CI fast; FUZZ_MAX_EXAMPLES=200 digs deeper locally.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "6"))
 ENVELOPE_KEYS = {"isSuccess", "statusCode", "data", "errors", "timestamp"}
+ERROR_CODES = {code.value for code in ErrorCode}
 
 # docs/contract.md (auth modes): endpoints an anonymous caller may use (auth "optional" or "none"), plus our operational
 # and development endpoints. Every other operation must refuse anonymous callers.
 ANONYMOUS_ALLOWED = {
     "GET /health",
     "GET /ready",
+    "GET /health/jobs",
     "POST /api/v1/dev/users",
     "POST /api/v1/dev/token",
     "GET /api/v1/live-stream/most-watched-creators",
@@ -80,9 +83,11 @@ CASES = [
 
 
 def envelope_conformance(ctx: Any, response: Any, case: Any) -> None:
-    """Every answer is `{isSuccess, statusCode, data, errors, timestamp}` and agrees with the status."""
+    """Every answer is `{isSuccess, statusCode, data, errors, timestamp}` (errors add their `code`) and
+    agrees with the status."""
     body = response.json()
-    assert isinstance(body, dict) and set(body) == ENVELOPE_KEYS, f"not an envelope: {response.text[:300]}"
+    keys = ENVELOPE_KEYS | ({"code"} if response.status_code >= 400 else set())
+    assert isinstance(body, dict) and set(body) == keys, f"not an envelope: {response.text[:300]}"
     assert body["statusCode"] == response.status_code, "statusCode differs from the HTTP status"
     assert body["isSuccess"] is (response.status_code < 400), "isSuccess disagrees with the status"
     if body["isSuccess"]:
@@ -90,6 +95,7 @@ def envelope_conformance(ctx: Any, response: Any, case: Any) -> None:
     else:
         assert body["data"] is None and body["errors"], "an error needs data null and a message"
         assert all(isinstance(message, str) and message for message in body["errors"])
+        assert body["code"] in ERROR_CODES, f"unknown error code {body['code']!r}"
     assert body["timestamp"].endswith("Z") and len(body["timestamp"]) == 24
 
 
