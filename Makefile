@@ -14,7 +14,7 @@ PYTEST_WORKERS ?= 2
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-mongo lint lint-openapi format bench bench-plans fake-aioz lock lock-check clean
+.PHONY: install run test test-mongo lint lint-openapi format bench bench-plans fake-aioz mutate lock lock-check clean
 
 # The environment is exactly a lock file: pip bootstraps the pinned uv (hash-checked), uv syncs the lock
 # (removing anything else, e.g. the bench extra) and installs the project itself editable without deps.
@@ -79,6 +79,19 @@ format: $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
+# Mutation testing of the money modules against tests/money alone (mutmut; pyproject's [tool.mutmut]).
+# Not in CI (long: docs/money.md has the measured rate). Each scenario stops at its first broken schedule
+# (MONEY_FAIL_FAST) and samples one schedule per generated kind (MONEY_SAMPLE=1). `make mutate
+# MUTANTS="name …"` runs only those mutants (names as `mutmut results` shows them, globs allowed).
+# Results: `.venv/bin/mutmut results`, one mutant: `.venv/bin/mutmut show NAME` (docs/money.md).
+MUTATE_CHILDREN ?= 2
+MUTANTS ?=
+mutate: $(STAMP)
+	$(if $(MUTANTS),,rm -rf mutants)
+	MONEY_FAIL_FAST=1 MONEY_SAMPLE=1 $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
+	@mkdir -p var
+	$(BIN)/python -m tests.money.mutation_score mutants | tee var/mutation-score.txt
+
 # bench/plans.py on the server MONGODB_URL names: a short scale-1 run (every load-test endpoint for 2 s, a few
 # curve requests, one pass of every background job), then every command shape the app sent is explained;
 # exits 1 on a collection scan. Writes under var/ and bench/results/ only (docs/benchmarks.md is untouched).
@@ -116,4 +129,4 @@ lock-check:
 	@echo "lock-check: lock files match pyproject.toml"
 
 clean:
-	rm -rf $(VENV) var *.egg-info
+	rm -rf $(VENV) var *.egg-info mutants

@@ -397,16 +397,37 @@ RECOVERY_PHASES: tuple[tuple[str, timedelta], ...] = (
 RECOVERY_PASSES = 1  # raise it if a pass leaves work that only a later pass at the same time picks up
 
 
-async def recover(db: Any, after: timedelta = RECOVERY_PHASES[0][1]) -> None:
-    """THE recovery entry point: what the background loops would do `after` the crash."""
+async def recover(db: Any, after: timedelta = RECOVERY_PHASES[0][1]) -> datetime:
+    """THE recovery entry point: what the background loops would do `after` the crash - each job as the
+    app runs it (app/main.py's background_jobs: reconcile, reminders, settlement), one pass each under
+    its lease through the lease wrapper (app/core/background.run_pass). Returns the time it ran at."""
+    from app.core.background import HeldLease, run_pass
+    from app.core.leases import LeaseRepository
+    from app.live_streams.reconcile import LEASE as RECONCILE_LEASE
+    from app.reminders.scheduler import LEASE as REMINDERS_LEASE
+    from app.reminders.scheduler import ReminderScheduler
+    from app.replays.settlement import LEASE as SETTLEMENT_LEASE
     from app.replays.settlement import RentalSettlement
     from tests.money.world import reconciler
 
     at = utcnow() + after
+    raw = db.raw if isinstance(db, SteppedDatabase) else db
+    leases = LeaseRepository(raw, lambda: at)  # leases are not money: taken on the unstepped database
+    jobs = (
+        (RECONCILE_LEASE, reconciler(db).run_once),
+        (REMINDERS_LEASE, ReminderScheduler(db).run_once),
+        (SETTLEMENT_LEASE, RentalSettlement(db).run_once),
+    )
     with shifted_clock(at):
         for _ in range(RECOVERY_PASSES):
-            await reconciler(db).run_once(now=at)
-            await RentalSettlement(db).run_once(at)
+            for name, job in jobs:
+                lease = HeldLease(leases, name, "money-harness", ttl=3600)
+                assert await lease.acquire(), f"lease {name} held by someone else"
+                try:
+                    assert await run_pass(lease, job, now=lambda: at), f"lease {name} lost mid-pass"
+                finally:
+                    await lease.release()
+    return at
 
 
 # --- exploration ---------------------------------------------------------------------------------------
@@ -415,6 +436,14 @@ Setup = Callable[[Any], Awaitable[Any]]
 Flow = Callable[[Any, Any], Awaitable[Any]]
 Competitor = Callable[[Any, Any], Awaitable[Any]]
 Check = Callable[[Any, Any], Awaitable[None]]
+
+# Generated combinations (crash × competitor, competitor crashed, recovery crashed and run again) are
+# sampled: at most this many schedules per kind and scenario, chosen by a random generator seeded with
+# the scenario's name and the kind, so every run explores the same ones (MONEY_SAMPLE=0 turns them off,
+# MONEY_SAMPLE=all runs the whole products).
+SAMPLE = os.environ.get("MONEY_SAMPLE", "2")
+# `make mutate`: stop a scenario at its first broken schedule (a killed mutant needs no more).
+FAIL_FAST = os.environ.get("MONEY_FAIL_FAST") == "1"
 
 
 @dataclass
@@ -430,6 +459,16 @@ class Scenario:
     # stream holds) into each schedule (much faster than running it again). Turn it off when setup puts
     # state anywhere else.
     reuse_setup: bool = True
+    # Liveness: the plain run (no crash, no competitor) must answer `expect` ("ok" or the AppError class
+    # name) and leave these balances (role -> credits, written from the rules) once settled.
+    expect: str = "ok"
+    balances: dict[str, int] | None = None
+    combinations: bool = True  # sample crash × competitor, crashed competitors, crashed recovery
+    # Sample the crash points and each competitor's points too (deterministically, this many of each):
+    # for scenarios whose schedules are expensive (through the ASGI app).
+    points: int | None = None
+    # Liveness of the answer: problems with the plain run's answer (e.g. the documented fields).
+    answer: Callable[[Any, Any], list[str]] | None = None
 
 
 @dataclass
@@ -440,7 +479,7 @@ class Outcome:
     flow_result: Any = None
     flow_error: BaseException | None = None
     competitor_name: str | None = None
-    competitor: str = "not run"  # "ok" or the AppError class name
+    competitor: str = "not run"  # "ok", "crashed" or the AppError class name
     competitor_result: Any = None
     competitor_error: BaseException | None = None
 
@@ -451,6 +490,7 @@ class Report:
     steps: int = 0
     trace: list[tuple[int, str, str]] = field(default_factory=list)
     schedules: dict[str, int] = field(default_factory=dict)  # kind ("crash", "×cancel") -> count
+    sampled: dict[str, tuple[int, int, list[str]]] = field(default_factory=dict)  # kind -> (ran, of, which)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -461,10 +501,13 @@ class Report:
     def summary(self) -> str:
         kinds = ", ".join(f"{kind} {n}" for kind, n in self.schedules.items())
         verdict = "ok" if not self.failures else f"{len(self.failures)} FAILED"
-        return (
+        line = (
             f"{self.scenario:<34} {self.total:>4} schedules ({kinds}); {self.steps} steps alone; "
             f"{self.seconds:.1f}s; {verdict}"
         )
+        for kind, (ran, of, which) in self.sampled.items():
+            line += f"\n    sampled {kind}: {ran} of {of}: {' '.join(which)}"
+        return line
 
 
 REPORTS: list[Report] = []  # read by tests/money/conftest.py's terminal summary
@@ -505,16 +548,15 @@ class Prepared:
         self.ctx: Any = None
         # The money right after setup: the same for every schedule, as their documents are the same.
         self.baseline: Any = None
+        self.rules: Any = None
 
     async def prepare(self, client: Any) -> None:
-        from tests.money import invariants
-
         if self.scenario.reuse_setup:
             async with fresh_database(client) as template:
                 self.ctx = await self.scenario.setup(template)
                 self.documents = await dump(template)
                 self.aioz = aioz_state()
-                self.baseline = await invariants.snapshot(template)
+                self.baseline, self.rules = await baselines(template)
 
     async def __call__(self, db: Any) -> Any:
         if self.documents is None:
@@ -522,6 +564,14 @@ class Prepared:
         await restore(db, self.documents)
         restore_aioz_state(self.aioz)
         return copy.deepcopy(self.ctx)
+
+
+async def baselines(db: Any) -> tuple[Any, Any]:
+    """(money for conservation, per-user rule baselines for the oracle) of a database right now."""
+    from tests.money import invariants, oracle
+
+    world = await invariants.load(db)
+    return invariants.money(world), oracle.rule_baselines(world, utcnow())
 
 
 async def _run_flow(scenario: Scenario, db: Any, ctx: Any, hook: Hook | None, outcome: Outcome) -> None:
@@ -534,10 +584,15 @@ async def _run_flow(scenario: Scenario, db: Any, ctx: Any, hook: Hook | None, ou
         outcome.flow, outcome.flow_error = type(exc).__name__, exc
 
 
-async def _run_competitor(competitor: Competitor, db: Any, ctx: Any, outcome: Outcome) -> None:
+async def _run_competitor(
+    competitor: Competitor, db: Any, ctx: Any, outcome: Outcome, crash: int | None = None
+) -> None:
     try:
-        outcome.competitor_result = await competitor(db, ctx)
+        target = db if crash is None else stepped(db, crash_at(crash))
+        outcome.competitor_result = await competitor(target, ctx)
         outcome.competitor = "ok"
+    except Crash as exc:
+        outcome.competitor, outcome.competitor_error = "crashed", exc
     except AppError as exc:
         outcome.competitor, outcome.competitor_error = type(exc).__name__, exc
 
@@ -547,6 +602,52 @@ def _set_outcome(ctx: Any, outcome: Outcome) -> None:
         ctx.outcome = outcome
 
 
+def _both(first: Hook, second: Hook) -> Hook:
+    async def hook(step: int, collection: str, operation: str) -> None:
+        await first(step, collection, operation)
+        await second(step, collection, operation)
+
+    return hook
+
+
+def label_of(
+    crash: int | None,
+    competitor: str | None,
+    at: int | None,
+    competitor_crash: int | None,
+    recovery_crash: int | None,
+) -> str:
+    parts = []
+    if competitor is not None:
+        crashed = f" (itself crashed before its step {competitor_crash})" if competitor_crash else ""
+        parts.append(f"{competitor}{crashed} before step {at}")
+    if crash is not None:
+        parts.append(f"crash before step {crash}")
+    if recovery_crash is not None:
+        parts.append(f"recovery crashed before its step {recovery_crash} and run again")
+    return ", ".join(parts) or "plain run"
+
+
+async def liveness(scenario: Scenario, db: Any, ctx: Any, outcome: Outcome) -> None:
+    """The plain run answers what the scenario expects, leaves the balances the rules give and a
+    history that shows what moved."""
+    problems = []
+    if outcome.flow != scenario.expect:
+        problems.append(
+            f"liveness: the plain run answered {outcome.flow} ({outcome.flow_error}), expected {scenario.expect}"
+        )
+    from tests.money import invariants, oracle
+
+    problems += await oracle.history_problems(db, await invariants.load(db))
+    if scenario.answer is not None and outcome.flow == "ok":
+        problems += [f"liveness: {p}" for p in scenario.answer(outcome.flow_result, ctx)]
+    for role, credits in (scenario.balances or {}).items():
+        user = await db["users"].find_one({"_id": ctx.id(role)})
+        if user["credits"] != credits:
+            problems.append(f"liveness: {role} has {user['credits']} credits, the rules give {credits}")
+    assert not problems, "; ".join(problems)
+
+
 async def run_schedule(
     scenario: Scenario,
     client: Any,
@@ -554,42 +655,65 @@ async def run_schedule(
     crash: int | None = None,
     competitor: str | None = None,
     at: int | None = None,
+    competitor_crash: int | None = None,
+    recovery_crash: int | None = None,
     phases: tuple[tuple[str, timedelta], ...] = RECOVERY_PHASES,
     setup: Callable[[Any], Awaitable[Any]] | None = None,
+    counter: Stepper | None = None,
 ) -> tuple[str | None, Outcome]:
-    """One schedule on a fresh database; returns (failure text or None, outcome)."""
-    from tests.money import invariants
+    """One schedule on a fresh database; returns (failure text or None, outcome).
+
+    `crash`: the flow dies before its step `crash`; `competitor` runs before the flow's step `at` (itself
+    dying before its own step `competitor_crash` if given); `recovery_crash`: the first recovery pass
+    dies before its step `recovery_crash` and is run again. `counter` counts the first recovery's steps.
+    """
+    from tests.money import invariants, oracle
 
     outcome = Outcome(competitor_name=competitor)
-    label = "plain run"
-    if crash is not None:
-        label = f"crash before step {crash}"
-    elif competitor is not None:
-        label = f"{competitor} before step {at}"
+    label = label_of(crash, competitor, at, competitor_crash, recovery_crash)
     async with fresh_database(client) as db:
         ctx = await (setup or scenario.setup)(db)
         _set_outcome(ctx, outcome)
-        prepared = isinstance(setup, Prepared) and setup.baseline is not None
-        baseline = setup.baseline if prepared else await invariants.snapshot(db)
+        if isinstance(setup, Prepared) and setup.baseline is not None:
+            baseline, rules = setup.baseline, setup.rules
+        else:
+            baseline, rules = await baselines(db)
         try:
             hook: Hook | None = None
-            if crash is not None:
-                hook = crash_at(crash)
-            elif competitor is not None:
+            if competitor is not None:
                 assert at is not None
-                run = functools.partial(_run_competitor, scenario.competitors[competitor], db, ctx, outcome)
+                run = functools.partial(
+                    _run_competitor, scenario.competitors[competitor], db, ctx, outcome, competitor_crash
+                )
                 hook = interleave_at(at, run)
+            if crash is not None:
+                hook = crash_at(crash) if hook is None else _both(hook, crash_at(crash))
             await _run_flow(scenario, db, ctx, hook, outcome)
             if competitor is not None and outcome.competitor == "not run":
-                await _run_competitor(scenario.competitors[competitor], db, ctx, outcome)
-            for phase, delay in phases:
+                await _run_competitor(scenario.competitors[competitor], db, ctx, outcome, competitor_crash)
+            for index, (phase, delay) in enumerate(phases):
+                if index == 0 and (recovery_crash is not None or counter is not None):
+                    probe = SteppedDatabase(db, counter or Stepper(crash_at(recovery_crash or 0)))
+                    with contextlib.suppress(Crash):
+                        await recover(probe, delay)
+                    # The loop's next pass comes an interval later: past the stale thresholds again
+                    # for what the crashed pass left half-done.
+                    delay *= 2
                 if scenario.recover is not None:
                     await scenario.recover(db, ctx, delay)
+                    now = utcnow() + delay
                 else:
-                    await recover(db, delay)
+                    now = await recover(db, delay)
                 try:
-                    await (scenario.check or invariants.check_all)(db, ctx)
-                    await invariants.check_conservation(db, baseline)
+                    if scenario.check is not None:
+                        await scenario.check(db, ctx)
+                    world = await invariants.load(db)
+                    if scenario.check is None:
+                        invariants.assert_none(invariants.violations(world))
+                    invariants.assert_none(invariants.conservation_problems(world, baseline))
+                    invariants.assert_none(oracle.problems(world, rules, now))
+                    if label == "plain run" and index == len(phases) - 1:
+                        await liveness(scenario, db, ctx, outcome)
                 except AssertionError as exc:
                     return (
                         f"{label} [flow: {outcome.flow}, competitor: {outcome.competitor}], {phase}: {exc}",
@@ -601,21 +725,94 @@ async def run_schedule(
 
 
 async def count_steps(
-    scenario: Scenario, client: Any, setup: Callable[[Any], Awaitable[Any]] | None = None
+    scenario: Scenario,
+    client: Any,
+    setup: Callable[[Any], Awaitable[Any]] | None = None,
+    competitor: str | None = None,
 ) -> list[tuple[int, str, str]]:
-    """The numbered steps of the flow run alone (on a fresh database)."""
+    """The numbered steps of the flow (or of one competitor) run alone, on a fresh database."""
     async with fresh_database(client) as db:
         ctx = await (setup or scenario.setup)(db)
         _set_outcome(ctx, Outcome())
         stepper = Stepper()
         db_stepped = SteppedDatabase(db, stepper)
+        operation = scenario.flow if competitor is None else scenario.competitors[competitor]
         with contextlib.suppress(AppError):
-            await scenario.flow(db_stepped, ctx)
+            await operation(db_stepped, ctx)
         return stepper.trace
 
 
+def sample(
+    scenario: Scenario, kind: str, space: list[dict[str, Any]], report: Report, size: int | None = None
+) -> list[dict[str, Any]]:
+    """A deterministic sample of `space` (seeded by scenario and kind), recorded in the report."""
+    import random
+
+    size = int(SAMPLE) if size is None and SAMPLE != "all" else size
+    if size is None or len(space) <= size:
+        chosen = space
+    else:
+        chosen = sorted(
+            random.Random(f"{scenario.name}|{kind}").sample(space, size), key=lambda s: tuple(s.values())
+        )
+    if len(chosen) < len(space):
+        names = {"crash": "c", "at": "@", "competitor_crash": "cc", "recovery_crash": "rc", "competitor": ""}
+        which = ["/".join(f"{names[k]}{v}" for k, v in s.items()) for s in chosen]
+        report.sampled[kind] = (len(chosen), len(space), which)
+    return chosen
+
+
+async def plan_of(
+    scenario: Scenario, client: Any, setup: Prepared, report: Report
+) -> list[tuple[str, dict[str, Any]]]:
+    n = report.steps
+    plan: list[tuple[str, dict[str, Any]]] = []
+
+    def points(kind: str, space: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return space if scenario.points is None else sample(scenario, kind, space, report, scenario.points)
+
+    if scenario.crashes:
+        plan.append(("crash", {}))  # k = N+1: the plain run (liveness), recovery still runs
+        plan += [("crash", s) for s in points("crash", [{"crash": k} for k in range(1, n + 1)])]
+    for name in scenario.competitors:
+        space = [{"competitor": name, "at": k} for k in range(1, n + 2)]
+        plan += [(f"×{name}", s) for s in points(f"×{name}", space)]
+    if not scenario.crashes:
+        plan.insert(0, ("plain", {}))
+    if not scenario.combinations or SAMPLE == "0":
+        return plan
+    if scenario.crashes:
+        for name in scenario.competitors:
+            space = [
+                {"competitor": name, "at": j, "crash": k}
+                for k in range(1, n + 1)
+                for j in range(1, n + 2)
+                if j != k
+            ]
+            plan += [(f"crash×{name}", s) for s in sample(scenario, f"crash×{name}", space, report)]
+    for name in scenario.competitors:
+        m = len(await count_steps(scenario, client, setup, competitor=name))
+        space = [
+            {"competitor": name, "at": j, "competitor_crash": c}
+            for j in range(1, n + 2)
+            for c in range(1, m + 1)
+        ]
+        plan += [(f"crashed {name}", s) for s in sample(scenario, f"crashed {name}", space, report)]
+    if scenario.crashes and scenario.recover is None and n:
+        # The recovery's steps, counted once after a crash half-way (a pass that ends before the
+        # chosen step is not crashed: that schedule is a plain crash-and-recover).
+        counter = Stepper()
+        await run_schedule(scenario, client, setup=setup, crash=(n + 1) // 2, counter=counter)
+        space = [
+            {"crash": k, "recovery_crash": r} for k in range(1, n + 1) for r in range(1, counter.count + 1)
+        ]
+        plan += [("recovery crashed", s) for s in sample(scenario, "recovery crashed", space, report)]
+    return plan
+
+
 async def explore(scenario: Scenario, *, record: bool = True) -> Report:
-    """Every crash point and every (competitor, point) of one scenario; returns the report."""
+    """Every crash point and every (competitor, point) of one scenario, and a deterministic sample of
+    the generated combinations; returns the report."""
     report = Report(scenario.name)
     started = time.perf_counter()
     with exploring():
@@ -623,18 +820,14 @@ async def explore(scenario: Scenario, *, record: bool = True) -> Report:
             setup = Prepared(scenario)
             await setup.prepare(client)
             report.trace = await count_steps(scenario, client, setup)
-            n = report.steps = len(report.trace)
-            plan: list[tuple[str, dict[str, Any]]] = []
-            if scenario.crashes:
-                plan += [("crash", {"crash": k}) for k in range(1, n + 1)]
-                plan.append(("crash", {}))  # k = N+1: no crash, recovery still runs
-            for name in scenario.competitors:
-                plan += [(f"×{name}", {"competitor": name, "at": k}) for k in range(1, n + 2)]
-            for kind, schedule in plan:
+            report.steps = len(report.trace)
+            for kind, schedule in await plan_of(scenario, client, setup, report):
                 failure, _ = await run_schedule(scenario, client, setup=setup, **schedule)
                 report.schedules[kind] = report.schedules.get(kind, 0) + 1
                 if failure:
                     report.failures.append(failure)
+                    if FAIL_FAST:
+                        break
     report.seconds = time.perf_counter() - started
     if record:
         REPORTS.append(report)

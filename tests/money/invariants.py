@@ -274,8 +274,15 @@ async def snapshot(db: Any) -> Money:
     return money(await load(db))
 
 
+def assert_none(problems: list[str]) -> None:
+    assert not problems, "; ".join(problems)
+
+
 async def check_conservation(db: Any, before: Money) -> None:
-    world = await load(db)
+    assert_none(conservation_problems(await load(db), before))
+
+
+def conservation_problems(world: World, before: Money) -> list[str]:
     after = money(world)
     problems = []
     names = {u["_id"]: u.get("username", str(u["_id"])) for u in world.users}
@@ -289,7 +296,7 @@ async def check_conservation(db: Any, before: Money) -> None:
             )
     if after.total != before.total:
         problems.append(f"money not conserved: before {before}; after {after}")
-    assert not problems, "; ".join(problems)
+    return problems
 
 
 # --- states after recovery -----------------------------------------------------------------------------

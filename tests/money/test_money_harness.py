@@ -43,6 +43,14 @@ from tests.money.world import (
     expire,
     fund,
     fund_mini,
+    http_cancel,
+    http_delete,
+    http_fund,
+    http_fund_mini,
+    http_join,
+    http_open_mini,
+    http_rent,
+    http_superlike,
     join,
     make_overdue,
     make_rentable,
@@ -53,6 +61,7 @@ from tests.money.world import (
     settlement_pass,
     start,
     superlike,
+    use_app,
 )
 
 # --- funding ------------------------------------------------------------------------------------------
@@ -61,12 +70,12 @@ from tests.money.world import (
 def one_outcome(ctx: Ctx) -> list[str]:
     """Two runs of one Idempotency-Key give one outcome ("being processed, try again" is no outcome)."""
     o = ctx.outcome
-    if o.flow in ("crashed", "not run") or o.competitor == "not run":
-        return []
+    if "crashed" in (o.flow, o.competitor) or "not run" in (o.flow, o.competitor):
+        return []  # a crashed request answered nothing
     undecided = [  # "come back later" answers: the client retries with the same key
         e
         for e in (o.flow_error, o.competitor_error)
-        if isinstance(e, Conflict)
+        if (isinstance(e, Conflict) or getattr(e, "status_code", None) == 409)  # HTTP409 through the app
         and any(w in str(e.detail) for w in ("processed", "in progress", "try again"))
     ]
     if undecided or o.flow == o.competitor:
@@ -106,6 +115,8 @@ FUND = Scenario(
         "fund by same user": lambda db, ctx: fund(db, ctx, "fan", 70, "fund-2"),
     },
     check=check_fund,
+    # Held while scheduled; 3 days later the stream never started: expired, everyone refunded in full.
+    balances={"fan": 100, "other": 100, "host": 0},
 )
 
 
@@ -124,15 +135,21 @@ async def funded_setup(db: Any, overdue: bool = False) -> Ctx:
 
 LATE_FUND = {"fund": lambda db, ctx: fund(db, ctx, "late", 25, "late-1")}
 
-CANCEL = Scenario("cancel", setup=funded_setup, flow=cancel, competitors=LATE_FUND)
+REFUNDED = {"fan1": 60, "fan2": 50, "late": 100, "host": 0}
+CANCEL = Scenario("cancel", setup=funded_setup, flow=cancel, competitors=LATE_FUND, balances=REFUNDED)
 DELETE = Scenario(
     "delete (funded, scheduled)",
     setup=funded_setup,
     flow=lambda db, ctx: delete(db, ctx),
     competitors=LATE_FUND,
+    balances=REFUNDED,
 )
 EXPIRE = Scenario(
-    "expire", setup=lambda db: funded_setup(db, overdue=True), flow=expire, competitors=LATE_FUND
+    "expire",
+    setup=lambda db: funded_setup(db, overdue=True),
+    flow=expire,
+    competitors=LATE_FUND,
+    balances=REFUNDED,
 )
 
 
@@ -144,29 +161,68 @@ async def test_funding_flows_under_crashes_and_races(scenario: Scenario) -> None
 # --- stream end: payout of the collected funding (item 7) --------------------------------------------
 
 
-async def live_funded_setup(db: Any, goal: int) -> Ctx:
-    """A duo stream funded 60 + 50 by two fans, started through the lifecycle on the AIOZ fake."""
+async def live_funded_setup(db: Any, goal: int, guest: bool = True) -> Ctx:
+    """A duo (or solo) stream funded 60 + 50 by two fans, started through the lifecycle on the AIOZ fake;
+    `late` (100 credits) funds nothing yet."""
     ctx = Ctx()
     await add_user(db, ctx, "host")
     await add_user(db, ctx, "guest")
     await add_user(db, ctx, "fan1", credits=100)
     await add_user(db, ctx, "fan2", credits=100)
-    await add_stream(db, ctx, guest="guest", goal=goal)
+    await add_user(db, ctx, "late", credits=100)
+    await add_stream(db, ctx, guest="guest" if guest else None, goal=goal)
     await fund(db, ctx, "fan1", 60, "f1")
     await fund(db, ctx, "fan2", 50, "f2")
     await start(db, ctx)
     return ctx
 
 
+async def end_twice(db: Any, ctx: Ctx) -> Any:
+    """A second POST /end (a retry, another tab) racing the first."""
+    return await end(db, ctx)
+
+
+END_COMPETITORS = {
+    "end again": end_twice,
+    "late fund": lambda db, ctx: fund(db, ctx, "late", 30, "late-1"),  # the stream is live: refused
+}
+# 110 collected: duo reached 44 + 44 (platform 22); missed: both fans get everything back; solo exactly
+# at its goal of 110: 80 % = 88 to the creator.
 END_GOAL_REACHED = Scenario(
-    "end (goal reached: payout)", setup=lambda db: live_funded_setup(db, 100), flow=end
+    "end (goal reached: payout)",
+    setup=lambda db: live_funded_setup(db, 100),
+    flow=end,
+    competitors=END_COMPETITORS,
+    balances={"host": 44, "guest": 44, "fan1": 40, "fan2": 50, "late": 100},
 )
 END_GOAL_MISSED = Scenario(
-    "end (goal missed: refunds)", setup=lambda db: live_funded_setup(db, 1000), flow=end
+    "end (goal missed: refunds)",
+    setup=lambda db: live_funded_setup(db, 1000),
+    flow=end,
+    competitors=END_COMPETITORS,
+    balances={"host": 0, "guest": 0, "fan1": 100, "fan2": 100},
+)
+END_SOLO_AT_GOAL = Scenario(
+    "end (solo, exactly at its goal)",
+    setup=lambda db: live_funded_setup(db, 110, guest=False),
+    flow=end,
+    competitors={"end again": end_twice},
+    balances={"host": 88, "guest": 0, "fan1": 40, "fan2": 50},
+)
+END_SOLO_ONE_SHORT = Scenario(
+    "end (solo, one credit short)",
+    setup=lambda db: live_funded_setup(db, 111, guest=False),
+    flow=end,
+    balances={"host": 0, "fan1": 100, "fan2": 100},
+    combinations=False,
 )
 
 
-@pytest.mark.parametrize("scenario", [END_GOAL_REACHED, END_GOAL_MISSED], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "scenario",
+    [END_GOAL_REACHED, END_GOAL_MISSED, END_SOLO_AT_GOAL, END_SOLO_ONE_SHORT],
+    ids=lambda s: s.name,
+)
 async def test_issue11_item7_stream_end_pays_out_or_refunds_collected_funding(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -187,28 +243,98 @@ async def live_paid_setup(db: Any) -> Ctx:
     return ctx
 
 
+async def drain(db: Any, ctx: Ctx, role: str = "fan1") -> Any:
+    """Another request of the same user spends everything they have (a plain ledger movement)."""
+    balance = (await db["users"].find_one({"_id": ctx.id(role)}))["credits"]
+    if balance > 0:
+        await apply(db, ctx.id(role), balance, Direction.debit, f"ext:drain-{role}", TxType.replay_rental)
+
+
+def one_per_key(ctx: Ctx, world: invariants.World) -> list[str]:
+    return one_outcome(ctx) if ctx.outcome.competitor_name in ("same key", "same join again") else []
+
+
+async def check_one_outcome(db: Any, ctx: Ctx) -> None:
+    problems = invariants.violations(await invariants.load(db))
+    problems += one_per_key(ctx, await invariants.load(db))
+    assert not problems, "; ".join(problems)
+
+
+# fan2 pays the 30-credit entry: held until the end (fan1 paid in setup).
 JOIN_PAID = Scenario(
     "join paid stream",
     setup=live_paid_setup,
     flow=lambda db, ctx: join(db, ctx, "fan2"),
-    competitors={"end": end, "same join again": lambda db, ctx: join(db, ctx, "fan2")},
+    competitors={
+        "end": end,
+        "same join again": lambda db, ctx: join(db, ctx, "fan2"),
+        "drain": lambda db, ctx: drain(db, ctx, "fan2"),
+    },
+    balances={"fan1": 70, "fan2": 70, "host": 0, "guest": 0},
 )
-END_PAID = Scenario("end (paid entries: payout)", setup=live_paid_setup, flow=end)
 
 
+async def paid_then_broke_setup(db: Any) -> Ctx:
+    """fan1 paid the entry, then spent everything else: a re-join is free, so it must still succeed."""
+    ctx = await live_paid_setup(db)
+    await drain(db, ctx, "fan1")
+    return ctx
+
+
+REJOIN_PAID = Scenario(
+    "rejoin paid stream (no credits left)",
+    setup=paid_then_broke_setup,
+    flow=lambda db, ctx: join(db, ctx, "fan1"),
+    competitors={"end": end},
+    balances={"fan1": 0, "fan2": 100, "host": 0, "guest": 0},
+)
+# 30 of entries: 12 + 12 to the payees, 6 the platform's.
+END_PAID = Scenario(
+    "end (paid entries: payout)",
+    setup=live_paid_setup,
+    flow=end,
+    competitors={"join": lambda db, ctx: join(db, ctx, "fan2"), "end again": end_twice},
+    balances={"host": 12, "guest": 12, "fan1": 70, "fan2": 100},
+)
+# fan1 (70 after the entry) sends 10: 4 + 4 to the payees.
 SUPERLIKE = Scenario(
     "superlike (duo)",
     setup=live_paid_setup,
     flow=superlike,
-    competitors={"same key": superlike, "end": end},
+    competitors={"same key": superlike, "end": end, "drain the sender": drain},
+    check=check_one_outcome,
+    balances={"fan1": 60, "host": 4, "guest": 4},
 )
 
 
-async def live_mini_setup(db: Any, goal: int) -> Ctx:
-    """A live duo stream with a mini crowd-funding of `goal`; fan1 already put 60 in."""
+async def live_solo_setup(db: Any) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "fan1", credits=10)  # exactly one superlike's price
+    await add_stream(db, ctx, goal=None, scheduled=False)
+    await start(db, ctx)
+    return ctx
+
+
+SUPERLIKE_SOLO = Scenario(
+    "superlike (solo)",
+    setup=live_solo_setup,
+    flow=superlike,
+    competitors={
+        "drain the sender": drain,
+        "another superlike": lambda db, ctx: superlike(db, ctx, key="tap-2"),
+    },
+    balances={"fan1": 0, "host": 8},
+)
+
+
+async def live_mini_setup(db: Any, goal: int, second: int = 0) -> Ctx:
+    """A live duo stream with a mini crowd-funding of `goal`; fan1 already put 60 in (and fan2 `second`)."""
     ctx = await live_paid_setup(db)
     await open_mini(db, ctx, goal)
     await fund_mini(db, ctx, "fan1", 60, "m1")
+    if second:
+        await fund_mini(db, ctx, "fan2", second, "m2")
     return ctx
 
 
@@ -216,15 +342,46 @@ FUND_MINI = Scenario(
     "fund mini crowd-funding",
     setup=lambda db: live_mini_setup(db, 100),
     flow=lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m2"),
-    competitors={"end": end, "same key": lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m2")},
+    competitors={
+        "end": end,
+        "same key": lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m2"),
+        "drain": lambda db, ctx: drain(db, ctx, "fan2"),
+    },
+    check=check_one_outcome,
+    # 100 reached when the mini closes (3 days later at the latest): 40 + 40 to the payees.
+    balances={"fan1": 10, "fan2": 60, "host": 40, "guest": 40},
 )
-END_MINI_REACHED = Scenario("end (mini goal reached)", setup=lambda db: live_mini_setup(db, 60), flow=end)
-END_MINI_MISSED = Scenario("end (mini goal missed)", setup=lambda db: live_mini_setup(db, 500), flow=end)
+END_MINI_COMPETITORS = {"fund mini": lambda db, ctx: fund_mini(db, ctx, "fan2", 40, "m-late")}
+# Exactly at its goal of 60: 24 + 24.
+END_MINI_REACHED = Scenario(
+    "end (mini goal reached exactly)",
+    setup=lambda db: live_mini_setup(db, 60),
+    flow=end,
+    competitors=END_MINI_COMPETITORS,
+    balances={"fan1": 10, "fan2": 100, "host": 24 + 12, "guest": 24 + 12},
+)
+# Two contributions (60 + 30) below 500: both refunded in full.
+END_MINI_MISSED = Scenario(
+    "end (mini goal missed: 2 refunds)",
+    setup=lambda db: live_mini_setup(db, 500, second=30),
+    flow=end,
+    competitors=END_MINI_COMPETITORS,
+    balances={"fan1": 70, "fan2": 100, "host": 12, "guest": 12},
+)
 
 
 @pytest.mark.parametrize(
     "scenario",
-    [JOIN_PAID, END_PAID, SUPERLIKE, FUND_MINI, END_MINI_REACHED, END_MINI_MISSED],
+    [
+        JOIN_PAID,
+        REJOIN_PAID,
+        END_PAID,
+        SUPERLIKE,
+        SUPERLIKE_SOLO,
+        FUND_MINI,
+        END_MINI_REACHED,
+        END_MINI_MISSED,
+    ],
     ids=lambda s: s.name,
 )
 async def test_paid_entry_under_crashes_and_races(scenario: Scenario) -> None:
@@ -258,8 +415,10 @@ RENT = Scenario(
         "delete": delete,
         "settlement pass": settlement_pass,
         "same key": lambda db, ctx: rent(db, ctx, "renter", key="rent-1"),
+        "drain": lambda db, ctx: drain(db, ctx, "renter"),
     },
     check=check_rent,
+    balances={"renter": 70, "host": 40},  # 50 charged; the window closed: 80 % to the (solo) creator
 )
 
 
@@ -274,7 +433,12 @@ async def rentals_setup(db: Any) -> Ctx:
     return ctx
 
 
-DELETE_RENTED = Scenario("delete (rented replay)", setup=rentals_setup, flow=delete)
+DELETE_RENTED = Scenario(
+    "delete (rented replay)",
+    setup=rentals_setup,
+    flow=delete,
+    balances={"r1": 100, "r2": 100, "r3": 100, "renter": 120, "host": 0},
+)
 
 
 async def pending_charge_setup(db: Any) -> Ctx:
@@ -284,7 +448,9 @@ async def pending_charge_setup(db: Any) -> Ctx:
 
 
 async def refund_claim(db: Any, ctx: Ctx) -> None:
-    """Settlement's refund of the period (what a delete's refund pass does to it)."""
+    """Settlement's refund of the period, as a delete's refund pass does it (the stream is marked
+    deleted first, so the rules owe the renter the period back)."""
+    await db["live_streams"].update_one({"_id": ctx.stream}, {"$set": {"deletedAt": utcnow()}})
     rental = await ReplayRentalRepository(db).claim_refund(ctx.extra["rental"], utcnow())
     if rental is not None:
         await RentalSettlement(db).refund(rental, utcnow())
@@ -295,6 +461,7 @@ RENTAL_CHARGE = Scenario(
     setup=pending_charge_setup,
     flow=lambda db, ctx: RentalSettlement(db).complete(ctx.extra["rental"], utcnow()),
     competitors={"settlement refund": refund_claim, "settlement pass": settlement_pass},
+    balances={"renter": 70, "host": 40},
 )
 
 
@@ -322,6 +489,7 @@ LEDGER = Scenario(
     setup=ledger_setup,
     flow=move("move-1"),
     competitors={"same movement": move("move-1"), "another movement": move("move-2", 50)},
+    balances={"payer": 70},
 )
 
 
@@ -366,6 +534,7 @@ async def test_issue11_item3_failed_decision_is_atomic_with_the_balance() -> Non
         competitors={"grant then second run": grant_then_retry},
         check=check_answers_match_the_movement,
         crashes=False,
+        expect="InsufficientCredits",
     )
     assert_explored(await explore(scenario))
 
@@ -385,6 +554,8 @@ async def test_issue11_item1_funding_racing_cancel_is_refunded() -> None:
 
     async def check(db: Any, ctx: Ctx) -> None:
         await invariants.check_all(db)
+        if ctx.outcome.competitor != "ok":
+            return  # the plain run, or the cancel crashed: nothing to refund yet
         fan = await db["users"].find_one({"_id": ctx.id("fan")})
         funding = await db["fundings"].find_one({"userId": ctx.id("fan")})
         assert fan["credits"] == 100, (
@@ -398,6 +569,7 @@ async def test_issue11_item1_funding_racing_cancel_is_refunded() -> None:
         competitors={"cancel": cancel},
         check=check,
         crashes=False,
+        balances={"fan": 100},
     )
     assert_explored(await explore(scenario))
 
@@ -522,3 +694,138 @@ async def test_harness_runs_a_competitor_before_the_chosen_step() -> None:
     async with database_client() as client:
         failure, outcome = await run_schedule(LEDGER, client, competitor="another movement", at=1)
     assert outcome.competitor == "ok" and outcome.flow == "ok", (failure, outcome)
+
+
+# --- every money endpoint through the ASGI app (routers, Idempotency-Key header, stored answers) ---------
+
+
+def same_answer(ctx: Ctx) -> list[str]:
+    """Two requests with one Idempotency-Key that both succeeded got the same (stored) answer."""
+    o = ctx.outcome
+    if o.competitor_name != "same key" or (o.flow, o.competitor) != ("ok", "ok"):
+        return one_outcome(ctx) if o.competitor_name == "same key" else []
+    if o.flow_result != o.competitor_result:
+        return [f"one Idempotency-Key, two answers: {o.flow_result} then {o.competitor_result}"]
+    return []
+
+
+async def check_http(db: Any, ctx: Ctx) -> None:
+    problems = invariants.violations(await invariants.load(db)) + same_answer(ctx)
+    assert not problems, "; ".join(problems)
+
+
+def http_scenario(name: str, setup: Any, flow: Any, **kwargs: Any) -> Scenario:
+    # A request through the app costs several schedules through the services: 6 crash points and 6
+    # points per competitor, sampled (every point of these flows is explored at the service level above).
+    return Scenario(f"HTTP {name}", setup=setup, flow=flow, check=check_http, points=6, **kwargs)
+
+
+async def http_mini_setup(db: Any) -> Ctx:
+    """As live_mini_setup, the mini crowd-funding opened through POST /{id}/mini-crowd-fundings."""
+    ctx = await live_paid_setup(db)
+    await http_open_mini(db, ctx, 100)
+    await fund_mini(db, ctx, "fan1", 60, "m1")
+    return ctx
+
+
+SNAPSHOT_FIELDS = {"_id", "username", "name", "surname", "profilePhoto"}
+
+
+def superlike_answer(answer: Any, ctx: Ctx) -> list[str]:
+    """The documented answer: {streamId, senderId, senderSnapshot{...}, price: 10, timestamp}."""
+    fan = ctx.users["fan1"]
+    want = {"streamId": str(ctx.stream), "senderId": str(fan["_id"]), "price": 10}
+    bad = [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+    snapshot = answer.get("senderSnapshot") or {}
+    if set(snapshot) != SNAPSHOT_FIELDS or snapshot.get("username") != fan["username"]:
+        bad.append(f"senderSnapshot {snapshot} is not the sender's")
+    return bad + ([] if answer.get("timestamp") else ["no timestamp"])
+
+
+def funded_answer(collected: int) -> Any:
+    """The stream as this funding left it."""
+
+    def check(answer: Any, ctx: Ctx) -> list[str]:
+        want = {"id": str(ctx.stream), "collectedFunding": collected}
+        return [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+
+    return check
+
+
+def mini_answer(answer: Any, ctx: Ctx) -> list[str]:
+    want = {"_id": str(ctx.extra["mini"]), "goal": 100, "collected": 100, "percentage": 100, "status": "open"}
+    return [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+
+
+def rental_answer(answer: Any, ctx: Ctx) -> list[str]:
+    want = {"liveStreamId": str(ctx.stream), "status": "active", "price": 50, "rentalNumber": 1}
+    bad = [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+    return bad + ([] if answer.get("expiresAt") and answer.get("rentedAt") else ["no rental window"])
+
+
+HTTP_SCENARIOS = [
+    http_scenario(
+        "POST /{id}/fund",
+        fund_setup,
+        lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
+        competitors={
+            "same key": lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
+            "cancel": http_cancel,
+        },
+        balances={"fan": 100, "other": 100, "host": 0},
+        answer=funded_answer(70),  # the stream as this funding left it: 30 + 40
+    ),
+    http_scenario(
+        "POST /join (paid)",
+        live_paid_setup,
+        lambda db, ctx: http_join(db, ctx, "fan2"),
+        competitors={"same join again": lambda db, ctx: http_join(db, ctx, "fan2")},
+        balances={"fan1": 70, "fan2": 70, "host": 0, "guest": 0},
+    ),
+    http_scenario(
+        "POST /{id}/chat/superlike",
+        live_paid_setup,
+        lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1"),
+        competitors={"same key": lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1")},
+        balances={"fan1": 60, "host": 4, "guest": 4},
+        answer=superlike_answer,
+    ),
+    http_scenario(
+        "POST /{id}/mini-crowd-fundings/{mid}/fund",
+        http_mini_setup,
+        lambda db, ctx: http_fund_mini(db, ctx, "fan2", 40, "m2"),
+        competitors={"same key": lambda db, ctx: http_fund_mini(db, ctx, "fan2", 40, "m2")},
+        balances={"fan1": 10, "fan2": 60, "host": 40, "guest": 40},
+        answer=mini_answer,
+    ),
+    http_scenario(
+        "POST /{id}/replay-rentals",
+        rentable_setup,
+        lambda db, ctx: http_rent(db, ctx, "renter", "rent-1"),
+        competitors={
+            "same key": lambda db, ctx: http_rent(db, ctx, "renter", "rent-1"),
+            "delete": http_delete,
+        },
+        balances={"renter": 70, "host": 40},
+        answer=rental_answer,
+    ),
+    http_scenario(
+        "POST /{id}/cancel (funded)",
+        funded_setup,
+        lambda db, ctx: http_cancel(db, ctx),
+        competitors={"fund": lambda db, ctx: http_fund(db, ctx, "late", 25, "late-1")},
+        balances=REFUNDED,
+    ),
+    http_scenario(
+        "DELETE /{id} (rented replay)",
+        rentals_setup,
+        lambda db, ctx: http_delete(db, ctx),
+        balances={"r1": 100, "r2": 100, "r3": 100, "renter": 120, "host": 0},
+    ),
+]
+
+
+@pytest.mark.parametrize("scenario", HTTP_SCENARIOS, ids=lambda s: s.name)
+async def test_money_endpoints_through_the_app_under_crashes_and_races(app: Any, scenario: Scenario) -> None:
+    use_app(app)
+    assert_explored(await explore(scenario))

@@ -5,11 +5,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from bson import ObjectId
 
 from app import flows
 from app.agora.tokens import AgoraTokenIssuer
-from app.core.security import AuthenticatedUser
+from app.core.errors import AppError
+from app.core.security import AuthenticatedUser, create_access_token
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService
 from app.live_streams.funding import FundingService
@@ -265,3 +267,85 @@ async def pending_rental(db: Any, ctx: Ctx, role: str) -> dict[str, Any]:
 async def stream_of(db: Any, ctx: Ctx) -> dict[str, Any]:
     assert ctx.stream is not None
     return await LiveStreamRepository(db).get_or_404(ctx.stream, include_deleted=True)
+
+
+# --- the same operations through the ASGI app (routers, Idempotency-Key header, stored answers) -------
+
+API = "/api/v1/live-stream"
+_app: list[Any] = []  # the app of the running test (tests/money set it with `use_app`)
+_refusals: dict[int, type[AppError]] = {}
+
+
+def use_app(app: Any) -> None:
+    _app[:] = [app]
+
+
+def refusal(status: int) -> type[AppError]:
+    """An AppError named after the HTTP status (the harness counts AppErrors as legitimate answers)."""
+    if status not in _refusals:
+        _refusals[status] = type(f"HTTP{status}", (AppError,), {"status_code": status})
+    return _refusals[status]
+
+
+async def http(
+    db: Any, ctx: Ctx, role: str, method: str, path: str, body: Any = None, key: str | None = None
+) -> Any:
+    """One request to the app, served on `db` (the schedule's database, stepped for the flow): returns
+    the envelope's `data`, raises `HTTP{status}` for a refusal and `Crash` when the process died."""
+    app = _app[0]
+    settings = app.state.settings
+    headers = {"Authorization": f"Bearer {create_access_token(settings, ctx.id(role))}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    previous, app.state.db = app.state.db, db
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.request(method, path, json=body, headers=headers)
+    except BaseExceptionGroup as group:  # a Crash raised inside a middleware's task group
+        crash = group.subgroup(Crash)
+        if crash is not None:
+            raise crash.exceptions[0] from None
+        raise
+    finally:
+        app.state.db = previous
+    envelope = response.json()
+    if response.status_code >= 400:
+        raise refusal(response.status_code)(str(envelope.get("errors")))
+    return envelope["data"]
+
+
+async def http_fund(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) -> Any:
+    return await http(db, ctx, role, "POST", f"{API}/{ctx.stream}/fund", {"amount": amount}, key)
+
+
+async def http_join(db: Any, ctx: Ctx, role: str) -> Any:
+    return await http(db, ctx, role, "POST", f"{API}/join", {"liveStreamId": str(ctx.stream)})
+
+
+async def http_superlike(db: Any, ctx: Ctx, role: str, key: str | None) -> Any:
+    return await http(db, ctx, role, "POST", f"{API}/{ctx.stream}/chat/superlike", None, key)
+
+
+async def http_fund_mini(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) -> Any:
+    path = f"{API}/{ctx.stream}/mini-crowd-fundings/{ctx.extra['mini']}/fund"
+    return await http(db, ctx, role, "POST", path, {"amount": amount}, key)
+
+
+async def http_open_mini(db: Any, ctx: Ctx, goal: int) -> Any:
+    body = {"title": "10 more minutes", "goal": goal, "durationMinutes": 30}
+    mini = await http(db, ctx, "host", "POST", f"{API}/{ctx.stream}/mini-crowd-fundings", body)
+    ctx.extra["mini"] = ObjectId(mini["_id"])
+    return mini
+
+
+async def http_rent(db: Any, ctx: Ctx, role: str, key: str | None) -> Any:
+    return await http(db, ctx, role, "POST", f"{API}/{ctx.stream}/replay-rentals", None, key)
+
+
+async def http_cancel(db: Any, ctx: Ctx) -> Any:
+    return await http(db, ctx, "host", "POST", f"{API}/{ctx.stream}/cancel")
+
+
+async def http_delete(db: Any, ctx: Ctx) -> Any:
+    return await http(db, ctx, "host", "DELETE", f"{API}/{ctx.stream}")

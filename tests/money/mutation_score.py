@@ -1,0 +1,54 @@
+"""`make mutate`'s closing summary: the mutation score per money module, from mutmut's result files.
+
+    python -m tests.money.mutation_score [mutants-dir]
+
+Killed = a test of tests/money failed (or timed out: a mutant that hangs a flow is caught too);
+survived = every selected test passed; "no tests" = no test of tests/money runs that function (counted
+as a survivor: the money tests do not reach it). Survivors are listed by name for `mutmut show NAME`.
+"""
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+KILLED = {1, 3, 36, -24, 24, 152, 255}
+SURVIVED = {0}
+NO_TESTS = {5, 33}
+
+
+def main(root: str = "mutants") -> None:
+    totals: Counter[str] = Counter()
+    survivors: list[str] = []
+    for meta in sorted(Path(root).rglob("*.py.meta")):
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        counts: Counter[str] = Counter()
+        for name, code in codes.items():
+            kind = (
+                "killed"
+                if code in KILLED
+                else "survived"
+                if code in SURVIVED
+                else "no tests"
+                if code in NO_TESTS
+                else "not checked"
+                if code is None
+                else f"other({code})"
+            )
+            counts[kind] += 1
+            if kind in ("survived", "no tests"):
+                survivors.append(f"{name} ({kind})")
+        checked = counts["killed"] + counts["survived"] + counts["no tests"]
+        score = f"{100 * counts['killed'] / checked:.1f} %" if checked else "-"
+        module = str(meta.relative_to(root)).removesuffix(".meta")
+        print(f"{module:<45} {score:>8}  {dict(counts)}")
+        totals.update(counts)
+    checked = totals["killed"] + totals["survived"] + totals["no tests"]
+    if checked:
+        print(f"{'total':<45} {100 * totals['killed'] / checked:>6.1f} %  {dict(totals)}")
+    print("\nsurvivors:")
+    print("\n".join(f"  {s}" for s in survivors))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
