@@ -61,7 +61,9 @@ async def test_missed_and_false_duplicates_fire(db):
     await db.u.insert_one({"a": [{"b": 1}]})
     await db.u.insert_one({"a": {"b": 1}})  # mongod: both have the key 1
     assert violations() == ["index.unique-violation-missed"]
-    await db.t.create_index("k", unique=True)
+    # Sparse: the in-memory index's unique check (mongod's key order, true ≠ 1) leaves sparse indexes to
+    # mongomock's scan, whose `True == 1` is the false duplicate the plugin must catch.
+    await db.t.create_index("k", unique=True, sparse=True)
     await db.t.insert_one({"k": True})
     with pytest.raises(DuplicateKeyError):
         await db.t.insert_one({"k": 1})  # mongod: true and 1 are different keys
