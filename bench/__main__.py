@@ -1,4 +1,4 @@
-"""`python -m bench`: load test (app vs baseline), scale curves and the report, in one command.
+"""`python -m bench`: load test (app vs Starlette baseline vs FastAPI floor), scale curves and the report, in one command.
 
 Never part of the test suite. The defaults finish in a few minutes on the 2-core dev machine; add
 `--scales 1,10,100` for the full curve on the embedded engine (several more minutes: see
@@ -134,7 +134,7 @@ def main() -> None:
 
         ratio = realtime.main(args.sockets, args.realtime_seconds, args.realtime_interval)
         lines.append(realtime.target_line(args.sockets, ratio))
-    print("\ntargets (issue 16):", *lines, sep="\n  ")
+    print("\ntargets (issues 16 and 25):", *lines, sep="\n  ")
     missing = collscans(result.plans)
     if missing:
         sys.exit("queries without an index:\n  " + "\n  ".join(missing))

@@ -34,7 +34,9 @@ PREFIX = "/api/v1/live-stream"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-class _Handlers:
+class Services:
+    """The services every benchmarked endpoint calls, built once on the started app's database."""
+
     def __init__(self, app: FastAPI) -> None:
         state = app.state
         db = state.db
@@ -54,6 +56,8 @@ class _Handlers:
         )
         self.funding = FundingService(db)
 
+
+class _Handlers(Services):
     async def caller(self, request: Request) -> AuthenticatedUser | None:
         header = request.headers.get("authorization")
         if not header:

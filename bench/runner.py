@@ -27,6 +27,7 @@ class Server:
     process: subprocess.Popen
     app_url: str
     baseline_url: str
+    floor_url: str
     ready: dict[str, Any]
     plans: list[dict[str, Any]] = field(default_factory=list)
 
@@ -53,11 +54,12 @@ def pin_driver(pin: bool) -> None:
 
 @contextmanager
 def server(scale: int, seed: int, pin: bool, start_timeout: float = 1800) -> Iterator[Server]:
-    """The app and the baseline serving `scale`× data in one subprocess (pinned to its own core)."""
+    """The app, the baseline and the floor serving `scale`× data in one subprocess (pinned to its own core)."""
     out = Path(tempfile.mkdtemp(prefix="allmine-bench-"))
-    ports = _free_port(), _free_port()
+    ports = _free_port(), _free_port(), _free_port()
     command = [sys.executable, "-m", "bench.server", "--scale", str(scale), "--seed", str(seed)]
-    command += ["--app-port", str(ports[0]), "--baseline-port", str(ports[1]), "--out", str(out)]
+    command += ["--app-port", str(ports[0]), "--baseline-port", str(ports[1]), "--floor-port", str(ports[2])]
+    command += ["--out", str(out)]
     process = subprocess.Popen(command, stdin=subprocess.PIPE)
     try:
         if _can_pin(pin):
@@ -68,7 +70,8 @@ def server(scale: int, seed: int, pin: bool, start_timeout: float = 1800) -> Ite
                 raise RuntimeError(f"bench server for scale {scale} did not start")
             time.sleep(0.2)
         ready = json.loads((out / "ready.json").read_text())
-        handle = Server(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", ready)
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        handle = Server(process, *urls, ready)
         yield handle
     finally:
         if process.stdin:
@@ -82,19 +85,18 @@ def server(scale: int, seed: int, pin: bool, start_timeout: float = 1800) -> Ite
 
 
 async def same_answer(srv: Server, scenario: Scenario) -> tuple[bool, int | None]:
-    """The baseline must answer exactly what the app answers (timestamps aside) to be a fair baseline;
-    also how many items the answer lists (None when it is not a list)."""
+    """The baseline and the floor must answer exactly what the app answers (timestamps aside) to be fair
+    references; also how many items the answer lists (None when it is not a list)."""
     call = scenario.make(0)
     answers = []
     async with httpx.AsyncClient(timeout=900) as client:
-        for base in (srv.app_url, srv.baseline_url):
+        for base in (srv.app_url, srv.baseline_url, srv.floor_url):
             response = await client.request(call.method, base + call.path, headers=call.headers)
             answers.append((response.status_code, response.json().get("data")))
     data = answers[0][1]
     listed = data if isinstance(data, list) else data.get("list") if isinstance(data, dict) else None
-    return answers[0] == answers[1] and answers[0][0] == 200, len(listed) if isinstance(
-        listed, list
-    ) else None
+    same = all(answer == answers[0] for answer in answers) and answers[0][0] == 200
+    return same, len(listed) if isinstance(listed, list) else None
 
 
 @dataclass
@@ -102,6 +104,7 @@ class LoadResult:
     scenario: Scenario
     app: Measurement
     baseline: Measurement | None = None
+    floor: Measurement | None = None
     same_answer: bool | None = None
     items: int | None = None  # items in a list answer
     profiles: dict[str, str] = field(default_factory=dict)
@@ -117,16 +120,18 @@ async def load_test(
     rounds: int,
     profile_dir: Path | None,
 ) -> list[LoadResult]:
-    """The chosen scenarios on the app; reads also on the baseline, alternating which goes first per round."""
+    """The chosen scenarios on the app, the baseline and the floor, rotating which goes first per round."""
     results = []
     chosen = [s for s in scenarios(srv.ready) if s.key in keys]
     reads = [s for s in chosen if s.read]
     writes = [s for s in chosen if not s.read]  # last: they change the data reads see
     for scenario in reads + writes:
-        targets = {"app": srv.app_url, "baseline": srv.baseline_url}
+        targets = {"app": srv.app_url, "baseline": srv.baseline_url, "floor": srv.floor_url}
         runs: dict[str, list[Measurement]] = {name: [] for name in targets}
+        names = list(targets)
         for round_ in range(rounds):
-            order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
+            shift = round_ % len(names)
+            order = names[shift:] + names[:shift]
             for name in order:
                 runs[name].append(
                     await measure(
@@ -138,7 +143,12 @@ async def load_test(
                         server_pid=srv.process.pid,
                     )
                 )
-        result = LoadResult(scenario, Measurement.merge(runs["app"]), Measurement.merge(runs["baseline"]))
+        result = LoadResult(
+            scenario,
+            Measurement.merge(runs["app"]),
+            Measurement.merge(runs["baseline"]),
+            Measurement.merge(runs["floor"]),
+        )
         if scenario.read:
             result.same_answer, result.items = await same_answer(srv, scenario)
         if profile_dir is not None:
@@ -171,6 +181,8 @@ def _progress(result: LoadResult) -> str:
     if result.baseline is not None:
         ratio = result.app.rps / result.baseline.rps
         line += f" | baseline {result.baseline.rps:8.1f} req/s | ratio {ratio:.2f}"
+    if result.floor is not None:
+        line += f" | floor {result.floor.rps:8.1f} req/s"
     return line
 
 

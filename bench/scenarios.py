@@ -12,6 +12,8 @@ PREFIX = "/api/v1/live-stream"
 # Loop ratio (baseline ÷ app event-loop CPU per request): the framework's share.
 READ_LOOP_TARGET = 0.80
 WRITE_LOOP_TARGET = 0.70
+# App ÷ FastAPI floor event-loop CPU per request (issue 25): what the app adds over FastAPI itself.
+FLOOR_TARGET = 1.15
 # Event-loop CPU per request of the baseline (services, repositories, encoding), in µs.
 SINGLE_US_TARGET = 300  # one stream, one count or a ranking page
 LIST_US_TARGET = 600  # a list of up to 50 presented streams

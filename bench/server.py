@@ -1,10 +1,11 @@
-"""The benchmarked server process: the real app and the bare Starlette baseline side by side.
+"""The benchmarked server process: the real app, the bare Starlette baseline and the FastAPI floor side by side.
 
-One process, one event loop (uvloop when installed, as uvicorn picks it), two uvicorn servers on two
+One process, one event loop (uvloop when installed, as uvicorn picks it), three uvicorn servers on three
 loopback ports sharing the app's database handle: the app's lifespan loads the dataset into whichever
-engine is configured (the embedded engine lives in this process), then the baseline starts on top.
+engine is configured (the embedded engine lives in this process), then the baseline and the floor start
+on top.
 
-    python -m bench.server --scale 1 --app-port 8101 --baseline-port 8102 --out DIR
+    python -m bench.server --scale 1 --app-port 8101 --baseline-port 8102 --floor-port 8103 --out DIR
 
 When both listen it writes DIR/ready.json (dataset counts, fixture ids, tokens). It reads commands on
 stdin: `profile start` and `profile stop PATH` (cProfile of the event-loop thread's CPU time, written to
@@ -36,6 +37,7 @@ from app.core.timeutils import utcnow
 from app.main import background_jobs, create_app
 from bench.baseline import create_baseline_app
 from bench.dataset import build, database_name, load
+from bench.floor import create_floor_app
 from bench.plans import explain_all, plans_to_json, record_commands, run_background_jobs_once
 
 
@@ -128,15 +130,16 @@ async def _control(servers: list[uvicorn.Server]) -> None:
         server.should_exit = True
 
 
-async def serve(scale: int, seed: int, app_port: int, baseline_port: int, out: Path) -> None:
+async def serve(scale: int, seed: int, app_port: int, baseline_port: int, floor_port: int, out: Path) -> None:
     app = create_bench_app(bench_settings(scale), scale, seed, out)
     app_server, app_task = await _start(app, app_port, "on")
     baseline_server, baseline_task = await _start(create_baseline_app(app), baseline_port, "off")
+    floor_server, floor_task = await _start(create_floor_app(app), floor_port, "off")
     ready = out / "ready.json"
     ready.with_suffix(".tmp").write_text(json.dumps(app.state.bench))
     ready.with_suffix(".tmp").rename(ready)
-    await _control([baseline_server, app_server])
-    await asyncio.gather(baseline_task, app_task)
+    await _control([floor_server, baseline_server, app_server])
+    await asyncio.gather(floor_task, baseline_task, app_task)
 
 
 def main() -> None:
@@ -145,11 +148,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--app-port", type=int, required=True)
     parser.add_argument("--baseline-port", type=int, required=True)
+    parser.add_argument("--floor-port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     loop_factory = uvicorn.Config(app=None).get_loop_factory()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(args.scale, args.seed, args.app_port, args.baseline_port, args.out))
+        runner.run(serve(args.scale, args.seed, args.app_port, args.baseline_port, args.floor_port, args.out))
 
 
 if __name__ == "__main__":
