@@ -11,9 +11,8 @@ import pytest
 from bson import ObjectId
 from fastapi import FastAPI
 
-from bench import dataset as bench_dataset
-
 from app.core.security import create_access_token
+from bench import dataset as bench_dataset
 from bench.baseline import create_baseline_app
 from bench.floor import create_floor_app
 from bench.scenarios import KEYS, scenarios
