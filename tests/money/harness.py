@@ -412,7 +412,7 @@ async def recover(db: Any, after: timedelta = RECOVERY_PHASES[0][1]) -> datetime
 
     at = utcnow() + after
     raw = db.raw if isinstance(db, SteppedDatabase) else db
-    leases = LeaseRepository(raw, lambda: at)  # leases are not money: taken on the unstepped database
+    leases = LeaseRepository(raw)  # leases are not money: taken on the unstepped database (server clock)
     jobs = (
         (RECONCILE_LEASE, reconciler(db).run_once),
         (REMINDERS_LEASE, ReminderScheduler(db).run_once),
