@@ -444,6 +444,9 @@ Check = Callable[[Any, Any], Awaitable[None]]
 SAMPLE = os.environ.get("MONEY_SAMPLE", "2")
 # `make mutate`: stop a scenario at its first broken schedule (a killed mutant needs no more).
 FAIL_FAST = os.environ.get("MONEY_FAIL_FAST") == "1"
+# `make mutate`'s profile: sample this many crash points and this many points per competitor in every
+# scenario (deterministically, as `Scenario.points`); unset = every point (`make test`).
+POINTS = int(os.environ["MONEY_POINTS"]) if os.environ.get("MONEY_POINTS") else None
 
 
 @dataclass
@@ -768,8 +771,10 @@ async def plan_of(
     n = report.steps
     plan: list[tuple[str, dict[str, Any]]] = []
 
+    size = min(p for p in (scenario.points, POINTS) if p is not None) if (scenario.points or POINTS) else None
+
     def points(kind: str, space: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return space if scenario.points is None else sample(scenario, kind, space, report, scenario.points)
+        return space if size is None else sample(scenario, kind, space, report, size)
 
     if scenario.crashes:
         plan.append(("crash", {}))  # k = N+1: the plain run (liveness), recovery still runs

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.bans.schemas import BanAction
-from tests.money.harness import Scenario, assert_explored, explore
+from tests.money.harness import POINTS, Scenario, assert_explored, explore
 from tests.money.rules_world import (
     ban,
     check_no_blocked_presence,
@@ -58,7 +58,7 @@ MINI_CREATES = [
 async def test_issue26_item1_at_most_three_open_under_races_and_crashes(scenario: Scenario) -> None:
     report = await explore(scenario)
     assert_explored(report)
-    assert report.steps >= 2 and report.total >= 2 * report.steps
+    assert report.steps >= 2 and (POINTS is not None or report.total >= 2 * report.steps)
 
 
 def paid(viewer_joined: bool = False) -> Any:
@@ -127,4 +127,4 @@ BAN_AND_JOIN = [
 async def test_issue26_item2_block_ban_and_join_are_ordered(scenario: Scenario) -> None:
     report = await explore(scenario)
     assert_explored(report)
-    assert report.steps >= 2 and report.total >= 2 * report.steps
+    assert report.steps >= 2 and (POINTS is not None or report.total >= 2 * report.steps)
