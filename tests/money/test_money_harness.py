@@ -30,6 +30,7 @@ from tests.money.harness import (
     recover,
     run_schedule,
     stepped,
+    test_id,
 )
 from tests.money.world import (
     Ctx,
@@ -153,7 +154,7 @@ EXPIRE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [FUND, CANCEL, DELETE, EXPIRE], ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", [FUND, CANCEL, DELETE, EXPIRE], ids=test_id)
 async def test_funding_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -221,7 +222,7 @@ END_SOLO_ONE_SHORT = Scenario(
 @pytest.mark.parametrize(
     "scenario",
     [END_GOAL_REACHED, END_GOAL_MISSED, END_SOLO_AT_GOAL, END_SOLO_ONE_SHORT],
-    ids=lambda s: s.name,
+    ids=test_id,
 )
 async def test_issue11_item7_stream_end_pays_out_or_refunds_collected_funding(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
@@ -382,7 +383,7 @@ END_MINI_MISSED = Scenario(
         END_MINI_REACHED,
         END_MINI_MISSED,
     ],
-    ids=lambda s: s.name,
+    ids=test_id,
 )
 async def test_paid_entry_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
@@ -465,7 +466,7 @@ RENTAL_CHARGE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE], ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE], ids=test_id)
 async def test_rental_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -825,7 +826,7 @@ HTTP_SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", HTTP_SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", HTTP_SCENARIOS, ids=test_id)
 async def test_money_endpoints_through_the_app_under_crashes_and_races(app: Any, scenario: Scenario) -> None:
     use_app(app)
     assert_explored(await explore(scenario))
