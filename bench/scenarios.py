@@ -121,4 +121,4 @@ KEYS = (
     "join",
 )
 CURVE_KEYS = ("most_watched_anon", "most_watched_token", "viewer_count", "featured", "funded")
-FLAT_CURVE_KEYS = ("most_watched_anon", "most_watched_token")  # held to the growth target
+FLAT_CURVE_KEYS = CURVE_KEYS  # every endpoint on the curve is held to the growth target (issue 25)

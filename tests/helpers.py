@@ -1,7 +1,10 @@
 """Assertion and request helpers shared by the tests."""
 
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -52,3 +55,21 @@ def use_manual_server_clock(db: Any, now: Callable[[], datetime]) -> None:
     if set_clock is None:
         pytest.skip("drives the server's clock by hand: the embedded engine only")
     set_clock(now)
+
+
+def install_socketio_client(folder: Path, package_json: str) -> Path:
+    """`npm install socket.io-client@4` into `folder` (skips the test without npm or when it fails)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm not found: the Socket.IO JS client check is skipped")
+    (folder / "package.json").write_text(package_json)
+    result = subprocess.run(
+        [npm, "install", "--silent", "--no-audit", "--no-fund", "socket.io-client@4"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"npm could not install socket.io-client: {result.stderr[-300:]}")
+    return folder / "node_modules/socket.io-client"

@@ -100,6 +100,32 @@ async def test_funding_runs_in_one_causal_session_with_majority_concerns(client,
     assert all(c["w"] == "majority" and c["read"] == "majority" for c in in_session)
 
 
+async def test_history_balances_are_read_in_the_pages_causal_session(client, make_user, calls):
+    """`balanceAfter` is recomputed from the balance and the chain around the page: those reads run in
+    the page's causally consistent session, so after a failover they are no older than the page."""
+    _, host = await make_user()
+    _, fan = await make_user(credits=300)
+    stream = await fundable_stream(client, host)
+    for key in ("k-1", "k-2"):
+        assert (await fund(client, stream["id"], fan, amount=50, key=key)).status_code == 200
+    calls.clear()
+    response = await client.get("/api/v1/users/me/transactions", headers=auth(fan))
+    assert response.status_code == 200, response.text
+    assert [row["balanceAfter"] for row in response.json()["data"]["list"]][:2] == [200, 250]
+    ledger = [c for c in calls if c["collection"] == "credit_transactions"]
+    # the page (find), the movements newer than it (aggregate) and the chain it spans (find)
+    assert [c["op"] for c in ledger].count("find") >= 2 and "aggregate" in {c["op"] for c in ledger}
+    assert all(c["session"] is not None for c in ledger)
+    balance = [c for c in calls if c["collection"] == "users" and c["session"] is not None]
+    assert balance, "the balance the chain starts from is read in the session"
+    sessions = {id(c["session"]) for c in ledger + balance}
+    assert len(sessions) == 1, "one session for the page and its balances"
+    session = ledger[0]["session"]
+    assert isinstance(session, EmbeddedSession) and session.options.causal_consistency
+    assert session.has_ended
+    assert all(c["w"] == "majority" and c["read"] == "majority" for c in ledger + balance)
+
+
 async def test_non_durable_collection_gets_majority_concerns_inside_the_sequence(client, make_user, calls):
     _, host = await make_user()
     _, fan = await make_user()

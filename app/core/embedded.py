@@ -20,6 +20,7 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
 import asyncio
 import collections
 import contextlib
+import itertools
 import queue
 import re
 import threading
@@ -39,7 +40,7 @@ from mongomock_ng.collection import _cast_document_class, _copy_field
 from mongomock_ng.filtering import filter_applies
 from pymongo import IndexModel
 
-from app.core import embedded_fidelity, embedded_rules
+from app.core import embedded_fidelity, embedded_index, embedded_rules
 from app.core.embedded_now import ServerClock, set_server_clock
 from app.core.embedded_session import EmbeddedSession, use_session
 from app.core.timeutils import utcnow
@@ -244,6 +245,9 @@ class EmbeddedCollection:
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
         # mongomock-ng copies the whole collection before the first stage; a leading $match is a find().
         if pipeline and list(pipeline[0]) == ["$match"]:
+            counted = embedded_index.group_counts(self._sync, pipeline)
+            if counted is not None:
+                return counted
             docs = list(self._sync.find(pipeline[0]["$match"]))
             return list(process_pipeline(docs, self._sync.database, pipeline[1:], None))
         return list(self._sync.aggregate(pipeline))
@@ -351,8 +355,8 @@ class EmbeddedAsyncClient:
         # A marker of our own, read by the patches below, which are scoped to our clients.
         vars(self._sync)["_speedups"] = True
         self._worker = _InlineWorker() if inline else _Worker()
-        _install_speedups()
         embedded_fidelity.install()
+        _install_speedups()  # after: the index's unique check falls back to the fidelity rules' scan
         self.set_server_clock(clock)
 
     def set_server_clock(self, clock: ServerClock) -> None:
@@ -442,7 +446,8 @@ def _install_speedups() -> None:
 
     1. A filter with a plain `_id` equality or `_id: {$in: [...]}` looks documents up by key instead of
        scanning (results in the order of the ids: MongoDB promises no order without a sort either).
-    2. Cursor iteration in O(n): stock `Cursor.__next__` copies the remaining results on every call.
+    2. Cursor iteration in O(n) and lazy: stock `Cursor.__next__` copies the remaining results on every
+       call and computes every match first; ours reads skip + limit documents of the result generator.
     3. `field: {$in: [ObjectId, …]}` on an ObjectId value is a set lookup: stock `$in` compares the value
        with every listed id (a batch of 500 creators made each document cost 500 BSON comparisons).
        Only that case, whose answer is plain equality of ObjectIds, so it is safe for every client (the
@@ -450,6 +455,7 @@ def _install_speedups() -> None:
     4. Documents read back are copied (and made timezone-aware) by exact-type dispatch, sharing
        immutable leaves instead of `copy.copy`-ing each one: the same documents for a fraction of the
        cost (the money harness, nearly all reads, 39 s -> 27 s). Same answers, so safe for every client.
+    5. In-memory indexes of the collection's index set (app/core/embedded_index.py, installed here).
     They patch private methods, hence the pinned mongomock-ng version and tests/test_embedded.py.
     """
     if getattr(_SyncCollection._iter_documents, "speedup", False):
@@ -484,14 +490,23 @@ def _install_speedups() -> None:
     def __next__(self: Any) -> Any:
         if not enabled(self.collection):
             return step(self)
-        results = self._compute_results()
-        skip = self._skip or 0
-        start = skip + self._emitted
-        stop = len(results) if not self._limit else min(len(results), skip + abs(self._limit))
-        if start >= stop:
-            raise StopIteration
-        self._emitted += 1
-        return _cast_document_class(results[start], self.collection.codec_options.document_class)
+        # Read lazily: `find_one` and `limit(n)` copy n documents, not every match (the index serves
+        # sorts in order, app/core/embedded_index.py). Restarted when rewound or re-sorted.
+        live = vars(self).get("_live")
+        if live is None or live[0] is not self._factory or live[2] != self._emitted:
+            skip = self._skip or 0
+            stop = skip + abs(self._limit) if self._limit else None
+            docs = self._factory()
+            if self.collection.codec_options.tz_aware:
+                docs = map(_helpers.make_datetime_timezone_aware_in_document, docs)
+            live = self._live = [
+                self._factory,
+                itertools.islice(docs, skip + self._emitted, stop),
+                self._emitted,
+            ]
+        doc = next(live[1])  # StopIteration ends the cursor
+        self._emitted = live[2] = self._emitted + 1
+        return _cast_document_class(doc, self.collection.codec_options.document_class)
 
     operators: dict[str, Any] = _filtering._filterer_inst._operator_map
     stock_in: Callable[[Any, Any], bool] = operators["$in"]
@@ -524,3 +539,4 @@ def _install_speedups() -> None:
     # Deliberate monkeypatches of mongomock-ng's methods (see above); mypy rightly flags any such assignment.
     _SyncCollection._iter_documents = _iter_documents  # type: ignore[method-assign]
     _SyncCursor.__next__ = _SyncCursor.next = __next__  # type: ignore[method-assign]
+    embedded_index.install(enabled)

@@ -39,9 +39,9 @@ DURABLE_OPTIONS: dict[str, Any] = {
 }
 
 
-# Page totals are counted up to this many items (docs/contract.md, "Pagination"): a busy list (chat,
-# ledger, feeds, bans, rentals, viewers) costs at most this many index keys per page for its total, not
-# one per item it holds.
+# Page totals and audience counts are counted up to this many items (docs/contract.md, "Pagination"):
+# a busy list (chat, ledger, feeds, bans, rentals, viewers) or a crowded stream costs at most this many
+# index keys per count, not one per item it holds.
 PAGE_TOTAL_CAP = 10_000
 
 
@@ -110,6 +110,11 @@ class Repository(Generic[DocumentT]):
         page asked for, when that lies further), else that bound, read as "at least". `hasNextPage` stays
         exact, and the count never reads more keys than the page itself (skip + limit) or the cap."""
         return await self.collection.count_documents(query, limit=max(PAGE_TOTAL_CAP, skip + limit + 1))
+
+    async def bounded_count(self, query: dict[str, Any]) -> int:
+        """How many documents match `query`, exact up to `PAGE_TOTAL_CAP`, else that cap (read as "at
+        least"): a count on every page or join of a crowded stream reads at most the cap in index keys."""
+        return await self.collection.count_documents(query, limit=PAGE_TOTAL_CAP)
 
     async def get(self, _id: ObjectId | str, *, include_deleted: bool = False) -> DocumentT | None:
         return cast(

@@ -92,12 +92,14 @@ class ParticipantRepository(Repository):
         )
 
     async def count_present(self, stream_id: ObjectId) -> int:
-        return await self.collection.count_documents(
+        """Audience present now (`viewerCount`, the peak), bounded like page totals (docs/contract.md)."""
+        return await self.bounded_count(
             {"liveStreamId": stream_id, "role": Role.audience.value, "isPresent": True}
         )
 
     async def count_audience(self, stream_id: ObjectId) -> int:
-        return await self.collection.count_documents({"liveStreamId": stream_id, "role": Role.audience.value})
+        """Every audience participant (`participantAudienceTotal`), bounded like page totals."""
+        return await self.bounded_count({"liveStreamId": stream_id, "role": Role.audience.value})
 
     async def present_viewers(
         self, stream_id: ObjectId, user_ids: list[ObjectId] | None, skip: int, limit: int

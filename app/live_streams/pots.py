@@ -244,44 +244,29 @@ class Pot:
         One causally consistent session (app.core.sessions): the answer is read after our own writes,
         also across an election."""
         async with causal(self.db):
-            return await self._contribute(
-                stream_id, user_id, amount, key, request_hash, is_open, not_open, present, extra
-            )
-
-    async def _contribute(
-        self,
-        stream_id: ObjectId,
-        user_id: ObjectId,
-        amount: int,
-        key: str | None,
-        request_hash: str,
-        is_open: bool,
-        not_open: str,
-        present: Callable[[dict[str, Any] | None], Awaitable[dict[str, Any]]],
-        extra: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        existing = await self.contributions.of_key(user_id, key) if key else None
-        if existing is None:
-            # Refusals that need no movement are answered before anything is written, so a failed
-            # attempt leaves no contribution and no ledger row behind.
-            if not is_open:
+            existing = await self.contributions.of_key(user_id, key) if key else None
+            if existing is None:
+                # Refusals that need no movement are answered before anything is written, so a failed
+                # attempt leaves no contribution and no ledger row behind.
+                if not is_open:
+                    raise Conflict(not_open, code=ErrorCode.STREAM_NOT_OPEN_FOR_FUNDING)
+                if await self.ledger.balance(user_id) < amount:
+                    raise InsufficientCredits()
+            contribution = existing or await self.start(stream_id, user_id, amount, key, request_hash, extra)
+            if contribution["requestHash"] != request_hash:
+                raise Conflict(
+                    "Idempotency-Key was already used with a different request",
+                    code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                )
+            contribution, counted = await self.run(contribution)
+            if contribution.get("response") is not None:
+                # a retry: the first answer, even if things changed since
+                return dict(contribution["response"])
+            if contribution["status"] != ContributionStatus.completed:
+                if contribution.get("failure") == "insufficient_credits":
+                    raise InsufficientCredits()
                 raise Conflict(not_open, code=ErrorCode.STREAM_NOT_OPEN_FOR_FUNDING)
-            if await self.ledger.balance(user_id) < amount:
-                raise InsufficientCredits()
-        contribution = existing or await self.start(stream_id, user_id, amount, key, request_hash, extra)
-        if contribution["requestHash"] != request_hash:
-            raise Conflict(
-                "Idempotency-Key was already used with a different request",
-                code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
-            )
-        contribution, counted = await self.run(contribution)
-        if contribution.get("response") is not None:
-            return dict(contribution["response"])  # a retry: the first answer, even if things changed since
-        if contribution["status"] != ContributionStatus.completed:
-            if contribution.get("failure") == "insufficient_credits":
-                raise InsufficientCredits()
-            raise Conflict(not_open, code=ErrorCode.STREAM_NOT_OPEN_FOR_FUNDING)
-        return await self.contributions.store_answer(contribution["_id"], await present(counted))
+            return await self.contributions.store_answer(contribution["_id"], await present(counted))
 
     async def drive(self, contribution: dict[str, Any]) -> dict[str, Any]:
         """Run (or resume) the steps of one contribution; returns it final. Safe to run concurrently."""

@@ -343,13 +343,19 @@ class CreditLedger:
         the balance backwards instead: the newest visible row shows the balance (less the movements
         applied but not yet marked final, which are not shown yet) and each older row the next newer
         one's minus that row's amount, so every row equals the previous visible row ± its amount,
-        whatever the page's filters and order."""
+        whatever the page's filters and order.
+
+        Its reads run in the caller's causally consistent session (or one of their own), so after a
+        failover the chain is read no older than the page it completes (app.core.sessions)."""
         if not page:
             return page
         oldest, newest = min(page, key=_order), max(page, key=_order)
-        running = await self._settled_balance(user_id)
-        running -= await self.transactions.net_newer_than(user_id, newest["occurredAt"])
-        span = await self.transactions.visible_between(user_id, oldest["occurredAt"], newest["occurredAt"])
+        async with causal(self.db):
+            running = await self._settled_balance(user_id)
+            running -= await self.transactions.net_newer_than(user_id, newest["occurredAt"])
+            span = await self.transactions.visible_between(
+                user_id, oldest["occurredAt"], newest["occurredAt"]
+            )
         after: dict[ObjectId, int] = {}
         for row in sorted(span, key=_order, reverse=True):
             after[row["_id"]] = running

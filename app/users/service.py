@@ -7,6 +7,7 @@ from bson import ObjectId
 
 from app.core.errors import ValidationFailed
 from app.core.pagination import PageParams, SortOrder
+from app.core.sessions import causal
 from app.core.timeutils import as_utc
 from app.users.credits import CreditLedger, CreditTransactionRepository, Direction, TxStatus, TxType
 from app.users.repository import FollowRepository, UserRepository
@@ -53,15 +54,18 @@ class UserService:
         # (pending) moved nothing, so asking for those statuses finds nothing (the ledger keeps them).
         if statuses and TxStatus.completed not in statuses:
             return page.page_of([], 0)
-        docs, total = await CreditTransactionRepository(self.db).history(
-            user_id,
-            types=types,
-            direction=direction,
-            date_from=date_from,
-            date_to=date_to,
-            descending=sort is SortOrder.desc,
-            skip=page.skip,
-            limit=page.limit,
-        )
-        docs = await CreditLedger(self.db).with_balances(user_id, docs)
+        # One causally consistent session for the page and the balances recomputed over it: after a
+        # failover the balance chain is read no older than the page (app.core.sessions).
+        async with causal(self.db):
+            docs, total = await CreditTransactionRepository(self.db).history(
+                user_id,
+                types=types,
+                direction=direction,
+                date_from=date_from,
+                date_to=date_to,
+                descending=sort is SortOrder.desc,
+                skip=page.skip,
+                limit=page.limit,
+            )
+            docs = await CreditLedger(self.db).with_balances(user_id, docs)
         return page.page_of([transaction_out(doc) for doc in docs], total)

@@ -2,8 +2,6 @@
 Socket.IO transport from real headless Chromium: allowed by the development default, refused when
 `CORS_ALLOW_ORIGINS` does not list the page's origin (docs/security.md, "Browser clients (CORS)")."""
 
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +12,7 @@ from fastapi.responses import Response
 from app.main import create_app
 from tests.browser.conftest import page_app, screenshot
 from tests.conftest import make_settings
+from tests.helpers import install_socketio_client
 from tests.realtime.conftest import serve
 from tests.streams import started_stream
 
@@ -159,21 +158,9 @@ async def test_an_origin_not_listed_is_refused_by_the_browser(browser, strict_ap
 @pytest.fixture(scope="module")
 def socketio_client_js(tmp_path_factory) -> bytes:
     """The official browser bundle of `socket.io-client` 4.x, from npm (skipped without npm)."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm not found: the browser Socket.IO client check is skipped")
     folder = tmp_path_factory.mktemp("sio-browser")
-    (folder / "package.json").write_text('{"name": "sio-browser-check", "private": true}')
-    result = subprocess.run(
-        [npm, "install", "--silent", "--no-audit", "--no-fund", "socket.io-client@4"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"npm could not install socket.io-client: {result.stderr[-300:]}")
-    return (folder / "node_modules/socket.io-client/dist/socket.io.min.js").read_bytes()
+    package = install_socketio_client(folder, '{"name": "sio-browser-check", "private": true}')
+    return (package / "dist/socket.io.min.js").read_bytes()
 
 
 # Runs in the page: the official client, default transports (polling, then upgrade to websocket), joins

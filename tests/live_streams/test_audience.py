@@ -6,6 +6,9 @@ from datetime import timedelta
 from agoraiotools.AccessToken2 import AccessToken
 from bson import ObjectId
 
+from app.core import repository
+from app.core.embedded import EmbeddedCollection
+from tests.conftest import MONGODB_TEST_URL
 from tests.helpers import assert_error, auth, create_stream
 
 CONFLICT = "Resource already exists or cannot be changed in its current state"
@@ -122,6 +125,38 @@ async def test_viewers_count_and_leave(client, make_user):
     assert_error(
         await client.get(f"/api/v1/live-stream/{stream['id']}/viewers", headers=auth(host)), 409, CONFLICT
     )
+
+
+async def test_audience_counts_are_bounded_like_page_totals(client, make_user, db, monkeypatch):
+    """A crowded stream's counts read at most the cap in index keys, then answer the cap ("at least"):
+    `participantAudienceTotal` on every viewers page, `viewerCount`, and the peak raised on every join
+    (docs/contract.md, "Pagination")."""
+    monkeypatch.setattr(repository, "PAGE_TOTAL_CAP", 2)
+    limits: list[object] = []
+    count = EmbeddedCollection.count_documents
+
+    def observed(self, query, *args, **kwargs):
+        if self.name == "participants":
+            limits.append(kwargs.get("limit"))
+        return count(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedCollection, "count_documents", observed)
+    _, host = await make_user()
+    stream = await live_stream(client, host)
+    viewers = [await make_user() for _ in range(3)]
+    for _, token in viewers:
+        assert (await join(client, token, stream["id"])).status_code == 200
+    url = f"/api/v1/live-stream/{stream['id']}"
+    count_now = (await client.get(f"{url}/viewer-count", headers=auth(host))).json()["data"]
+    assert count_now["viewerCount"] == 2  # at least 2
+    page = (await client.get(f"{url}/viewers", params={"limit": 1}, headers=auth(host))).json()["data"]
+    assert page["participantAudienceTotal"] == 2
+    assert page["pagination"]["hasNextPage"] is True and len(page["list"]) == 1
+    statistics = await client.get(f"/api/v1/participant/stream/{stream['id']}/statistics", headers=auth(host))
+    assert statistics.json()["data"]["peakConcurrentViewers"] == 2
+    if not MONGODB_TEST_URL:  # observed at the embedded adapter: every participants count had a limit
+        assert limits and all(isinstance(limit, int) and limit <= 2 for limit in limits)
+    assert await db["participants"].count_documents({"liveStreamId": ObjectId(stream["id"])}) == 3
 
 
 async def test_most_watched_counts_unique_viewers_in_window(client, make_user, db):

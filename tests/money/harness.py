@@ -412,7 +412,9 @@ async def recover(db: Any, after: timedelta = RECOVERY_PHASES[0][1]) -> datetime
 
     at = utcnow() + after
     raw = db.raw if isinstance(db, SteppedDatabase) else db
-    leases = LeaseRepository(raw)  # leases are not money: taken on the unstepped database (server clock)
+    # Leases are not money: taken on the unstepped database, at the server's own time ($$NOW); only the
+    # jobs run at `at`.
+    leases = LeaseRepository(raw)
     jobs = (
         (RECONCILE_LEASE, reconciler(db).run_once),
         (REMINDERS_LEASE, ReminderScheduler(db).run_once),

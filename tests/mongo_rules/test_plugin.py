@@ -6,6 +6,7 @@ while showing that the same command in any other test would fail it.
 """
 
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from pymongo import IndexModel
@@ -28,6 +29,21 @@ async def db():
 
 def violations() -> list[str]:
     return [v.rule for v in plugin.REC.take()]
+
+
+async def test_calls_are_attributed_past_every_engine_module(db):
+    engine_modules = {path.name for path in plugin.ROOT.joinpath("app", "core").glob("embedded*.py")}
+    assert {"embedded.py", "embedded_index.py", "embedded_rules.py"} <= engine_modules
+    assert {Path(name).name for name in plugin.ENGINE_FILES} == engine_modules
+    await db.c.insert_one({"_id": 1})
+    seen: list[str] = []
+    real = plugin.call_site
+    plugin.call_site = lambda: seen.append(real()) or seen[-1]  # type: ignore[assignment]
+    try:
+        await db.c.find({"_id": 1}).to_list()
+    finally:
+        plugin.call_site = real
+    assert seen and not any(site.startswith("app/core/embedded") for site in seen), seen
 
 
 async def test_filter_matching_differently_fires(db):
@@ -61,7 +77,9 @@ async def test_missed_and_false_duplicates_fire(db):
     await db.u.insert_one({"a": [{"b": 1}]})
     await db.u.insert_one({"a": {"b": 1}})  # mongod: both have the key 1
     assert violations() == ["index.unique-violation-missed"]
-    await db.t.create_index("k", unique=True)
+    # Sparse: the in-memory index's unique check (mongod's key order, true ≠ 1) leaves sparse indexes to
+    # mongomock's scan, whose `True == 1` is the false duplicate the plugin must catch.
+    await db.t.create_index("k", unique=True, sparse=True)
     await db.t.insert_one({"k": True})
     with pytest.raises(DuplicateKeyError):
         await db.t.insert_one({"k": 1})  # mongod: true and 1 are different keys

@@ -4,12 +4,11 @@ and receives `viewerCount` and `chatMessage`. Skipped without Node.js/npm (CI ma
 import asyncio
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import auth
+from tests.helpers import auth, install_socketio_client
 from tests.streams import started_stream
 
 NODE, NPM = shutil.which("node"), shutil.which("npm")
@@ -20,16 +19,7 @@ SCRIPT = Path(__file__).parent / "js" / "client.mjs"
 @pytest.fixture(scope="module")
 def js_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sio-js")
-    (folder / "package.json").write_text('{"name": "sio-check", "private": true, "type": "module"}')
-    result = subprocess.run(
-        [NPM, "install", "--silent", "--no-audit", "--no-fund", "socket.io-client@4"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"npm could not install socket.io-client: {result.stderr[-300:]}")
+    install_socketio_client(folder, '{"name": "sio-check", "private": true, "type": "module"}')
     shutil.copy(SCRIPT, folder / "client.mjs")
     return folder
 
