@@ -289,6 +289,22 @@ REJOIN_PAID = Scenario(
     competitors={"end": end},
     balances={"fan1": 0, "fan2": 100, "host": 0, "guest": 0},
 )
+async def live_free_setup(db: Any) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "fan1", credits=100)
+    await add_stream(db, ctx, goal=None, scheduled=False)  # no entry price
+    await start(db, ctx)
+    return ctx
+
+
+# A free stream's join moves nothing and needs no credits.
+JOIN_FREE = Scenario(
+    "join free stream",
+    setup=live_free_setup,
+    flow=lambda db, ctx: join(db, ctx, "fan1"),
+    balances={"fan1": 100, "host": 0},
+)
 # 30 of entries: 12 + 12 to the payees, 6 the platform's.
 END_PAID = Scenario(
     "end (paid entries: payout)",
@@ -376,6 +392,7 @@ END_MINI_MISSED = Scenario(
     [
         JOIN_PAID,
         REJOIN_PAID,
+        JOIN_FREE,
         END_PAID,
         SUPERLIKE,
         SUPERLIKE_SOLO,
