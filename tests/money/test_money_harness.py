@@ -289,6 +289,8 @@ REJOIN_PAID = Scenario(
     competitors={"end": end},
     balances={"fan1": 0, "fan2": 100, "host": 0, "guest": 0},
 )
+
+
 async def live_free_setup(db: Any) -> Ctx:
     ctx = Ctx()
     await add_user(db, ctx, "host")
