@@ -512,7 +512,24 @@ def mini_states(world: World) -> list[str]:
     return bad
 
 
+def whole_credits(world: World) -> list[str]:
+    """Credits are whole numbers: every balance and every movement's amount is an int (a share computed
+    with `/` instead of `//` conserves numerically, 24.0 == 24, and is still wrong)."""
+    problems = [
+        f"user {u['_id']}: balance {u.get('credits')!r} is not a whole number of credits"
+        for u in world.users
+        if type(u.get("credits", 0)) is not int
+    ]
+    problems += [
+        f"movement {t.get('idempotencyKey')}: amount {t.get('amount')!r} is not a whole number of credits"
+        for t in world.txs
+        if type(t.get("amount")) is not int
+    ]
+    return problems
+
+
 CHECKS = (
+    whole_credits,
     ledger_states,
     nothing_in_flight,
     funding_states,

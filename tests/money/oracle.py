@@ -209,10 +209,13 @@ def problems(world: World, before: dict[ObjectId, int], now: datetime) -> list[s
 
 async def history_problems(db: Any, world: World) -> list[str]:
     """What `GET /users/me/transactions` lists (the ledger's history query): exactly the completed, not
-    voided movements, newest first, counted right; filtered by direction, only those."""
-    from app.users.credits import CreditTransactionRepository, Direction
+    voided movements, newest first, counted right; filtered by direction, only those. Each row's running
+    balance (`balanceAfter`, recomputed over the visible chain) is the user's balance less every newer
+    visible movement."""
+    from app.users.credits import CreditLedger, CreditTransactionRepository, Direction
 
     repository = CreditTransactionRepository(db)
+    ledger = CreditLedger(db)
     bad = []
     for user in world.users:
         visible = [t for t in world.txs if t["userId"] == user["_id"] and t["status"] == COMPLETED]
@@ -236,4 +239,14 @@ async def history_problems(db: Any, world: World) -> list[str]:
                     f"{user.get('username')}'s history ({direction or 'all'}) lists {len(got)} of {total}: "
                     f"{[t['idempotencyKey'] for t in listed]}, the ledger gives {len(want)}"
                 )
+            if direction is None and got == want:
+                running, expected = user["credits"], []
+                for t in visible:
+                    expected.append(running)
+                    running -= t["amount"] if t["direction"] == Direction.credit else -t["amount"]
+                shown = [row.get("balanceAfter") for row in await ledger.with_balances(user["_id"], listed)]
+                if shown != expected:
+                    bad.append(
+                        f"{user.get('username')}'s history shows balances {shown}, the ledger gives {expected}"
+                    )
     return bad

@@ -30,6 +30,7 @@ from tests.money.harness import (
     recover,
     run_schedule,
     stepped,
+    test_id,
 )
 from tests.money.world import (
     Ctx,
@@ -153,7 +154,7 @@ EXPIRE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [FUND, CANCEL, DELETE, EXPIRE], ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", [FUND, CANCEL, DELETE, EXPIRE], ids=test_id)
 async def test_funding_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -221,7 +222,7 @@ END_SOLO_ONE_SHORT = Scenario(
 @pytest.mark.parametrize(
     "scenario",
     [END_GOAL_REACHED, END_GOAL_MISSED, END_SOLO_AT_GOAL, END_SOLO_ONE_SHORT],
-    ids=lambda s: s.name,
+    ids=test_id,
 )
 async def test_issue11_item7_stream_end_pays_out_or_refunds_collected_funding(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
@@ -287,6 +288,24 @@ REJOIN_PAID = Scenario(
     flow=lambda db, ctx: join(db, ctx, "fan1"),
     competitors={"end": end},
     balances={"fan1": 0, "fan2": 100, "host": 0, "guest": 0},
+)
+
+
+async def live_free_setup(db: Any) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "fan1", credits=100)
+    await add_stream(db, ctx, goal=None, scheduled=False)  # no entry price
+    await start(db, ctx)
+    return ctx
+
+
+# A free stream's join moves nothing and needs no credits.
+JOIN_FREE = Scenario(
+    "join free stream",
+    setup=live_free_setup,
+    flow=lambda db, ctx: join(db, ctx, "fan1"),
+    balances={"fan1": 100, "host": 0},
 )
 # 30 of entries: 12 + 12 to the payees, 6 the platform's.
 END_PAID = Scenario(
@@ -375,6 +394,7 @@ END_MINI_MISSED = Scenario(
     [
         JOIN_PAID,
         REJOIN_PAID,
+        JOIN_FREE,
         END_PAID,
         SUPERLIKE,
         SUPERLIKE_SOLO,
@@ -382,7 +402,7 @@ END_MINI_MISSED = Scenario(
         END_MINI_REACHED,
         END_MINI_MISSED,
     ],
-    ids=lambda s: s.name,
+    ids=test_id,
 )
 async def test_paid_entry_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
@@ -465,7 +485,7 @@ RENTAL_CHARGE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE], ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE], ids=test_id)
 async def test_rental_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -825,7 +845,7 @@ HTTP_SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize("scenario", HTTP_SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", HTTP_SCENARIOS, ids=test_id)
 async def test_money_endpoints_through_the_app_under_crashes_and_races(app: Any, scenario: Scenario) -> None:
     use_app(app)
     assert_explored(await explore(scenario))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.bans.schemas import BanAction
-from tests.money.harness import Scenario, assert_explored, explore
+from tests.money.harness import POINTS, Scenario, assert_explored, explore, test_id
 from tests.money.rules_world import (
     ban,
     check_no_blocked_presence,
@@ -54,11 +54,11 @@ MINI_CREATES = [
 ]
 
 
-@pytest.mark.parametrize("scenario", MINI_CREATES, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", MINI_CREATES, ids=test_id)
 async def test_issue26_item1_at_most_three_open_under_races_and_crashes(scenario: Scenario) -> None:
     report = await explore(scenario)
     assert_explored(report)
-    assert report.steps >= 2 and report.total >= 2 * report.steps
+    assert report.steps >= 2 and (POINTS is not None or report.total >= 2 * report.steps)
 
 
 def paid(viewer_joined: bool = False) -> Any:
@@ -123,8 +123,8 @@ BAN_AND_JOIN = [
 ]
 
 
-@pytest.mark.parametrize("scenario", BAN_AND_JOIN, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", BAN_AND_JOIN, ids=test_id)
 async def test_issue26_item2_block_ban_and_join_are_ordered(scenario: Scenario) -> None:
     report = await explore(scenario)
     assert_explored(report)
-    assert report.steps >= 2 and report.total >= 2 * report.steps
+    assert report.steps >= 2 and (POINTS is not None or report.total >= 2 * report.steps)
