@@ -179,7 +179,7 @@ def target_lines(run: "Run") -> list[str]:
             continue
         s, loop = r.scenario, loop_ratio(r)
         kind = "read" if s.read else "write"
-        extra = f"app +{_loop_us(r.app) - _loop_us(r.baseline):,.0f} µs"
+        extra = f"app {_loop_us(r.app) - _loop_us(r.baseline):+,.0f} µs"
         verdict = "✅ met" if loop >= s.loop_target else "❌ missed"
         if loop < s.loop_target and r.floor is not None and floor_loop_ratio(r) < s.loop_target:
             verdict = "➖ out of reach"  # the bare FastAPI floor itself is below the target
@@ -191,7 +191,7 @@ def target_lines(run: "Run") -> list[str]:
             over = floor_ratio(r)
             lines.append(
                 f"{'✅ met' if over <= FLOOR_TARGET else '❌ missed'}: {s.title} app ÷ FastAPI floor loop CPU "
-                f"{over:.2f} (target ≤ {FLOOR_TARGET:.2f}; app +{_loop_us(r.app) - _loop_us(r.floor):,.0f} µs)"
+                f"{over:.2f} (target ≤ {FLOOR_TARGET:.2f}; app {_loop_us(r.app) - _loop_us(r.floor):+,.0f} µs)"
             )
         if s.service_us_target is not None:
             base_us = _loop_us(r.baseline)
