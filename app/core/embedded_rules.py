@@ -23,6 +23,8 @@ from bson.errors import InvalidDocument
 from bson.regex import Regex
 from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure, WriteError
 
+from app.core.plain import plain
+
 # mongod's error codes (src/mongo/base/error_codes.yml) used below; a bare number is a `Location` code.
 BAD_VALUE = 2
 FAILED_TO_PARSE = 9
@@ -921,15 +923,9 @@ def _index_signature(spec: Mapping[str, Any]) -> tuple[Any, ...]:
     """What makes two indexes the same index for mongod (the name aside)."""
     return (
         tuple((k, _as_float(d) if _is_number(d) else d) for k, d in index_keys(spec["key"])),
-        repr(_plain(spec.get("collation"))),
-        repr(_plain(spec.get("partialFilterExpression"))),
+        repr(plain(spec.get("collation"))),
+        repr(plain(spec.get("partialFilterExpression"))),
     )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 _COMPARED_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "hidden")

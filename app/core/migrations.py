@@ -36,6 +36,7 @@ from pymongo.operations import IndexModel
 
 from app.core.db import Database, note_failure, outages
 from app.core.errors import database_unavailable
+from app.core.plain import plain
 
 log = structlog.get_logger("app.migrations")
 
@@ -215,7 +216,7 @@ async def _live_shard_key(db: Database, collection_name: str) -> list[ShardKey]:
         return []
     if doc is None or doc.get("dropped") or not doc.get("key"):
         return []
-    return [tuple((field, _number(direction)) for field, direction in dict(doc["key"]).items())]
+    return [tuple((field, plain(direction)) for field, direction in dict(doc["key"]).items())]
 
 
 async def _drop(collection: Any, name: str, report: MigrationReport) -> None:
@@ -325,29 +326,15 @@ async def _commit_quorum(db: Database) -> str | None:
 
 
 def _keys(spec: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple((field, _number(direction)) for field, direction in dict(spec["key"]).items())
-
-
-def _number(value: Any) -> Any:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    return tuple((field, plain(direction)) for field, direction in dict(spec["key"]).items())
 
 
 def _normalized(spec: Mapping[str, Any]) -> tuple[Any, ...]:
     """Keys in order and the compared options as plain values: PyMongo decodes `listIndexes` with
     `SON` (nested options included), the declarations are dicts; `repr` would tell them apart."""
-    options = {name: _plain(spec.get(name)) for name in COMPARED_OPTIONS}
+    options = {name: plain(spec.get(name)) for name in COMPARED_OPTIONS}
     options["unique"], options["sparse"] = bool(options["unique"]), bool(options["sparse"])
     return _keys(spec), options
-
-
-def _plain(value: Any) -> Any:
-    """`value` as dicts, lists and scalars: any mapping (SON, RawBSONDocument) a dict, whole floats ints
-    (the server may answer `60.0` for a declared `60`). Field order inside options is not compared."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return _number(value)
 
 
 def _describe(spec: Mapping[str, Any]) -> str:
