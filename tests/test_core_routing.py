@@ -130,3 +130,16 @@ def test_router_middleware_is_refused():
     app.router.middleware_stack = lambda scope, receive, send: None  # type: ignore[assignment]
     with pytest.raises(RuntimeError):
         index_routes(app)
+
+
+async def test_a_matched_path_does_not_take_the_whole_list():
+    app = _plain_app()
+    index = app.router.middleware_stack
+    assert isinstance(index, RouteIndex)
+
+    async def whole_list(scope: dict, receive: object, send: object) -> None:
+        raise AssertionError("the whole list was scanned")
+
+    index.whole_list = whole_list  # type: ignore[assignment]
+    assert (await _get(app, "/items/7")).text == "item 7"
+    assert (await _get(app, "/items/7", "POST")).status_code == 405
