@@ -652,6 +652,8 @@ TWINS: list[tuple[str, Any, Any, type[Exception]]] = [
     ("datetime that cannot be encoded", lambda c: c.find_one({"at": datetime(2, 1, 1, tzinfo=UTC)}), lambda c: c.find_one({"at": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))}), OverflowError),
     ("$inc by a bool", lambda c: c.update_one({"_id": 1}, {"$inc": {"n": 1}}), lambda c: c.update_one({"_id": 1}, {"$inc": {"n": True}}), WriteError),
     ("projection exclusion", lambda c: c.find_one({}, {"a": 1, "n": True}), lambda c: c.find_one({}, {"a": 1, "n": False}), OperationFailure),
+    ("projection exclusion by 0", lambda c: c.find_one({}, {"a": 1, "n": 1}), lambda c: c.find_one({}, {"a": 1, "n": 0}), OperationFailure),
+    ("skip of a cursor", lambda c: c.find({"_id": ObjectId()}).skip(1).to_list(), lambda c: c.find({"_id": ObjectId()}).skip(-1).to_list(), ValueError),
 ]  # fmt: skip
 
 

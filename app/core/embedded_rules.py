@@ -999,7 +999,7 @@ def bind(op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str,
 
 def check_call(op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """Raise what PyMongo + mongod 7.0 raise for this collection call; nothing when it is acceptable."""
-    key = None if op in _UNCACHED_OPS else _shape((op, args, kwargs))
+    key = None if op in _UNCACHED_OPS else _call_shape(op, args, kwargs)
     if key is not None and key in _accepted:
         return
     try:
@@ -1022,8 +1022,9 @@ def check_call(op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Non
 # documents rarely repeat. The hot reads repeat a handful of shapes with different ids and times: the
 # caller lookup's 8-field projection alone cost ~90 µs of event-loop CPU per request to re-check.
 
-_OBJECT_ID, _DATETIME, _ID_LIST = object(), object(), object()
+_OBJECT_ID, _DATETIME, _ID_LIST, _PLAIN_DICT = object(), object(), object(), object()
 _EXACT_LEAVES = frozenset({str, int, type(None)})  # kept as they are: `==` never mixes these types
+_STR_ONLY = frozenset({str})
 _SHAPE_DEPTH = 16
 _SHAPE_WIDTH = 256  # a longer list (other than one of ids or of exact leaves) is checked in full
 _ACCEPTED_LIMIT = 4096  # distinct shapes remembered; the set starts over when full
@@ -1037,10 +1038,11 @@ class _NoShape(Exception):
     pass
 
 
-def _shape(value: Any) -> Any:
-    """The hashable shape of a call's arguments, or None when it has none (see above)."""
+def _call_shape(op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The hashable shape of a call, or None when it has none (see above)."""
     try:
-        return _shape_of(value, 0)
+        shapes = [arg if type(arg) in _EXACT_LEAVES else _shape_of(arg, 0) for arg in args]
+        return (op, len(args), *shapes, _shape_of(kwargs, 0) if kwargs else None)
     except _NoShape:
         return None
 
@@ -1048,6 +1050,8 @@ def _shape(value: Any) -> Any:
 def _shape_of(value: Any, depth: int) -> Any:
     kind = type(value)
     if kind is dict:
+        if set(map(type, value.values())) <= _EXACT_LEAVES and set(map(type, value)) <= _STR_ONLY:
+            return (_PLAIN_DICT, *value.items())  # e.g. a projection: one pass in C
         if depth > _SHAPE_DEPTH:
             raise _NoShape
         shape: list[Any] = [dict]
@@ -1203,7 +1207,7 @@ def check_find(
 ) -> None:
     """A find cursor as it is read: its arguments and the sort/skip/limit applied to the cursor."""
     options = list(options)
-    key = _shape(("find", args, kwargs, options))
+    key = _call_shape("find cursor", (*args, options), kwargs)
     if key is not None and key in _accepted:
         return
     try:
