@@ -17,7 +17,7 @@ PYTEST_DIST ?= worksteal
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-money-full test-mongo lint lint-openapi format bench bench-plans fake-aioz mutate lock lock-check clean
+.PHONY: install run test test-money-full test-deep test-mongo lint lint-openapi format bench bench-plans fake-aioz mutate lock lock-check clean
 
 # The environment is exactly a lock file: pip bootstraps the pinned uv (hash-checked), uv syncs the lock
 # (removing anything else, e.g. the bench extra) and installs the project itself editable without deps.
@@ -57,6 +57,12 @@ test: lint
 # whole generated products (crash x competitor, crashed competitors, crashed recovery).
 test-money-full: $(STAMP)
 	MONEY_POINTS=all $(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) tests/money
+
+# The whole suite with the deeper profiles `make test` trims for time: every money-harness point, 200
+# examples per operation in the contract fuzz, 500 random histories for the embedded engine's indexes.
+test-deep: $(STAMP)
+	MONEY_POINTS=all FUZZ_MAX_EXAMPLES=200 INDEX_MAX_EXAMPLES=500 \
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
 
 # The real-server run of CI's `mongodb` job, locally: MongoDB 7.0 as a one-node replica set and Redis 7.4 in
 # Docker (docker-compose.test.yml), then .ci/mongo (migrate-indexes twice, the whole suite with the money
