@@ -6,13 +6,15 @@ points, on a fresh database each. The issue's reproductions and items 3, 6 and 8
 """
 
 import asyncio
+import contextlib
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from app.core.errors import Conflict
+from app.core.errors import Conflict, InsufficientCredits
 from app.core.timeutils import utcnow
 from app.replays.repository import ReplayRentalRepository
 from app.replays.settlement import RentalSettlement
@@ -29,6 +31,7 @@ from tests.money.harness import (
     fresh_database,
     recover,
     run_schedule,
+    shifted_clock,
     stepped,
     test_id,
 )
@@ -63,6 +66,7 @@ from tests.money.world import (
     start,
     superlike,
     use_app,
+    with_before,
 )
 
 # --- funding ------------------------------------------------------------------------------------------
@@ -121,6 +125,36 @@ FUND = Scenario(
 )
 
 
+async def stale_entries_setup(db: Any) -> Ctx:
+    """Two fundings whose requests died ten minutes ago, before any recovery pass ran: `other`'s after
+    it was made final but before its entry left the stream's `opInFlight` (a final entry: prunable),
+    `fan2`'s right after its decision (applied, still pending: its entry IS the decision)."""
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    for role in ("fan", "other", "fan2"):
+        await add_user(db, ctx, role, credits=100)
+    await add_stream(db, ctx, goal=1000)
+    with shifted_clock(utcnow() - timedelta(minutes=10)):
+        await crash_after(db, lambda sdb: fund(sdb, ctx, "other", 30, "o-1"), "fundings", "update_one")
+        await crash_after(
+            db, lambda sdb: fund(sdb, ctx, "fan2", 25, "f2-1"), "live_streams", "find_one_and_update"
+        )
+    stream = await db["live_streams"].find_one({"_id": ctx.stream})
+    assert len(stream["opInFlight"]) == 2, stream.get("opInFlight")
+    return ctx
+
+
+# The next decision on the stream prunes `other`'s old final entry in its own write, and must keep fan2's
+# (pruned, fan2's funding would be decided - and counted - a second time by its recovery).
+FUND_PAST_STALE_ENTRIES = Scenario(
+    "fund past stale in-flight entries",
+    setup=stale_entries_setup,
+    flow=lambda db, ctx: fund(db, ctx, "fan", 40, "fund-1"),
+    balances={"fan": 100, "other": 100, "fan2": 100, "host": 0},  # expired 3 days later: all refunded
+    combinations=False,
+)
+
+
 async def funded_setup(db: Any, overdue: bool = False) -> Ctx:
     ctx = Ctx()
     await add_user(db, ctx, "host")
@@ -154,7 +188,7 @@ EXPIRE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [FUND, CANCEL, DELETE, EXPIRE], ids=test_id)
+@pytest.mark.parametrize("scenario", [FUND, FUND_PAST_STALE_ENTRIES, CANCEL, DELETE, EXPIRE], ids=test_id)
 async def test_funding_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -291,6 +325,40 @@ REJOIN_PAID = Scenario(
 )
 
 
+async def refused_then_topped_up_setup(db: Any) -> Ctx:
+    """fan2's first join passed the balance pre-check, then another request of fan2 spent everything
+    before the entry's debit: the debit was refused (the entry is rejected, nothing moved). fan2 then
+    bought 50 credits. The next join is a new attempt and must charge the entry once."""
+    ctx = await live_paid_setup(db)
+
+    async def spend_everything() -> None:
+        await drain(db, ctx, "fan2")
+
+    # Right after the last balance check: the entry's insert.
+    with contextlib.suppress(InsufficientCredits):
+        await with_before(
+            db, lambda sdb: join(sdb, ctx, "fan2"), "stream_entries", "insert_one", spend_everything
+        )
+        raise AssertionError("the drained join was not refused")
+    entries = await db["stream_entries"].find({"userId": ctx.id("fan2")}).to_list()
+    assert [e["status"] for e in entries] == ["rejected"], entries
+    await apply(db, ctx.id("fan2"), 50, Direction.credit, "top-up-fan2", TxType.grant)
+    return ctx
+
+
+# The retry after a refused debit: a new attempt (`entry:{stream}:1`), charged 30 once; fan2 had 100,
+# spent 100 elsewhere, bought 50: 20 left, the 30 held by the (still live) stream.
+JOIN_AFTER_REFUSED_DEBIT = Scenario(
+    "join paid after a refused entry debit",
+    setup=refused_then_topped_up_setup,
+    flow=lambda db, ctx: join(db, ctx, "fan2"),
+    competitors={"same join again": lambda db, ctx: join(db, ctx, "fan2")},
+    check=check_one_outcome,
+    balances={"fan1": 70, "fan2": 20, "host": 0, "guest": 0},
+    combinations=False,
+)
+
+
 async def live_free_setup(db: Any) -> Ctx:
     ctx = Ctx()
     await add_user(db, ctx, "host")
@@ -393,6 +461,7 @@ END_MINI_MISSED = Scenario(
     "scenario",
     [
         JOIN_PAID,
+        JOIN_AFTER_REFUSED_DEBIT,
         REJOIN_PAID,
         JOIN_FREE,
         END_PAID,
@@ -508,8 +577,19 @@ LEDGER = Scenario(
     "ledger apply",
     setup=ledger_setup,
     flow=move("move-1"),
-    competitors={"same movement": move("move-1"), "another movement": move("move-2", 50)},
+    competitors={
+        "same movement": move("move-1"),
+        "another movement": move("move-2", 50),
+        # A request of the payer dies between applying its movement and making it final.
+        "another movement dying midway": lambda db, ctx: crash_after(
+            db, lambda sdb: move("move-3", 20)(sdb, ctx), "users", "find_one_and_update"
+        ),
+    },
     balances={"payer": 70},
+    # A movement applied but not final yet (a crash), one decided before the flow's own although it
+    # started after it (stored balanceAfter out of order): the history shows the visible chain right
+    # after the flow and after recovery, in every schedule.
+    history=True,
 )
 
 

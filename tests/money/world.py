@@ -253,6 +253,23 @@ async def crash_after(db: Any, operation: Any, collection: str, op: str, occurre
     raise AssertionError(f"{collection}.{op} #{occurrence} was never reached")
 
 
+async def with_before(db: Any, operation: Any, collection: str, op: str, before: Any) -> Any:
+    """Run `operation(stepped_db)`, running `before()` (on the raw database) right before its first
+    `collection.op` step: another request slipping in at that exact point."""
+    done = False
+
+    async def hook(step: int, coll: str, name: str) -> None:
+        nonlocal done
+        if not done and (coll, name) == (collection, op):
+            done = True
+            await before()
+
+    try:
+        return await operation(SteppedDatabase(db, Stepper(hook)))
+    finally:
+        assert done, f"{collection}.{op} was never reached"
+
+
 async def pending_rental(db: Any, ctx: Ctx, role: str) -> dict[str, Any]:
     """A rent that died right after claiming its rental (nothing charged yet)."""
     await crash_after(
