@@ -24,6 +24,7 @@ from tests.money import invariants
 from tests.money.harness import (
     Scenario,
     assert_explored,
+    count_steps,
     crash_at,
     database_client,
     explore,
@@ -357,6 +358,39 @@ JOIN_AFTER_REFUSED_DEBIT = Scenario(
     balances={"fan1": 70, "fan2": 20, "host": 0, "guest": 0},
     combinations=False,
 )
+
+
+async def one_entry_of_credits_setup(db: Any) -> Ctx:
+    ctx = await live_paid_setup(db)
+    await apply(db, ctx.id("fan2"), 50, Direction.debit, "ext:spent-fan2", TxType.replay_rental)
+    return ctx  # fan2: 50 credits, one 30-credit entry's worth
+
+
+async def test_concurrent_first_joins_of_a_viewer_with_credits_for_one_entry_both_get_in() -> None:
+    """Bug found by the scenario above: a second join arriving while the first was paying the entry
+    (or right after it paid) answered 'Insufficient credits' - its balance check saw the credits the
+    first join had just taken - and undid the viewer's participation. Both joins share one entry."""
+    scenario = Scenario(
+        "two first joins, credits for one entry",
+        setup=one_entry_of_credits_setup,
+        flow=lambda db, ctx: join(db, ctx, "fan2"),
+        competitors={"same join": lambda db, ctx: join(db, ctx, "fan2")},
+    )
+    with exploring():
+        async with database_client() as client:
+            trace = await count_steps(scenario, client)
+            steps = [(collection, op) for _, collection, op in trace]
+            debited = steps.index(("users", "find_one_and_update")) + 1  # 1-based: the step after it
+            points = {
+                "the flow's balance check, after the other join paid": steps.index(("users", "find_one")) + 1,
+                "the flow's entry pending, its debit applied": debited + 1,
+            }
+            for what, at in points.items():
+                failure, outcome = await run_schedule(scenario, client, competitor="same join", at=at)
+                assert failure is None, failure
+                answers = (outcome.flow, outcome.competitor)
+                assert answers == ("ok", "ok"), f"{what} (step {at}): {answers} {outcome.flow_error or ''}"
+                assert outcome.competitor_error is None, outcome.competitor_error
 
 
 async def live_free_setup(db: Any) -> Ctx:
