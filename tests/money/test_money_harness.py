@@ -588,7 +588,52 @@ RENTAL_CHARGE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE], ids=test_id)
+async def delete_dying_after_its_claim(db: Any, ctx: Ctx) -> None:
+    """The host's DELETE dies right after its refund follow-up claimed the rental for a refund: the
+    claim is written, the refund is not (recovery, or whoever finds the claim, finishes it)."""
+    await crash_after(db, lambda sdb: delete(sdb, ctx), "replay_rentals", "find_one_and_update")
+
+
+async def check_refused_rent_gave_back(db: Any, ctx: Ctx) -> None:
+    """Right after the request: a rental charge refused because its stream was deleted answers 404 and
+    has given back what it took - refunded and the period settled - without waiting for recovery."""
+    o = ctx.outcome
+    if o.flow in ("ok", "crashed", "not run"):
+        return
+    rental = ctx.extra["rental"]
+    world = await invariants.load(db)
+    row = next(r for r in world.rentals if r["_id"] == rental["_id"])
+    period = {"rental": rental["_id"], "n": rental["rentalNumber"]}
+    charged = world.tx(rental["userId"], invariants.RENTAL_CHARGE.format(**period))
+    refunded = world.tx(rental["userId"], invariants.RENTAL_REFUND.format(**period))
+    problems = []
+    if o.flow != "NotFound":
+        problems.append(f"the charge answered {o.flow} ({o.flow_error}); its stream is deleted: 404 expected")
+    if charged and not (refunded and row.get("settledAt")):
+        problems.append(
+            f"the refused charge took {charged['amount']} and left refund={bool(refunded)}, "
+            f"settledAt={row.get('settledAt')} to recovery"
+        )
+    assert not problems, "; ".join(problems)
+
+
+# The charge racing a delete whose refund pass died after claiming the rental: the charge finds the
+# claim when it activates, and must give back what it took itself (crash points: RENTAL_CHARGE).
+RENTAL_CHARGE_STALLED_DELETE = Scenario(
+    "rental charge × delete dying after its claim",
+    setup=pending_charge_setup,
+    flow=lambda db, ctx: RentalSettlement(db).complete(ctx.extra["rental"], utcnow()),
+    competitors={"delete dying after its claim": delete_dying_after_its_claim},
+    after_flow=check_refused_rent_gave_back,
+    crashes=False,
+    combinations=False,
+    balances={"renter": 70, "host": 40},
+)
+
+
+@pytest.mark.parametrize(
+    "scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE, RENTAL_CHARGE_STALLED_DELETE], ids=test_id
+)
 async def test_rental_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
