@@ -417,14 +417,31 @@ END_PAID = Scenario(
     competitors={"join": lambda db, ctx: join(db, ctx, "fan2"), "end again": end_twice},
     balances={"host": 12, "guest": 12, "fan1": 70, "fan2": 100},
 )
+
+
 # fan1 (70 after the entry) sends 10: 4 + 4 to the payees.
+async def live_paid_liked_setup(db: Any) -> Ctx:
+    """live_paid_setup, and fan2 already sent a superlike (the stream has more than one)."""
+    ctx = await live_paid_setup(db)
+    await superlike(db, ctx, "fan2", key="tap-fan2")
+    return ctx
+
+
+def own_superlike(answer: Any, ctx: Ctx) -> list[str]:
+    """The answer is the superlike this request sent: its stream, its sender."""
+    want = {"streamId": ctx.stream, "senderId": ctx.id("fan1"), "price": 10}
+    return [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+
+
 SUPERLIKE = Scenario(
     "superlike (duo)",
-    setup=live_paid_setup,
+    setup=live_paid_liked_setup,
     flow=superlike,
     competitors={"same key": superlike, "end": end, "drain the sender": drain},
     check=check_one_outcome,
-    balances={"fan1": 60, "host": 4, "guest": 4},
+    # fan2's earlier superlike: 4 + 4 to the payees too.
+    balances={"fan1": 60, "fan2": 90, "host": 8, "guest": 8},
+    answer=own_superlike,
 )
 
 
@@ -888,8 +905,22 @@ def same_answer(ctx: Ctx) -> list[str]:
     return []
 
 
+OTHER_BODY = "same key, other request"
+
+
+def other_body_refused(ctx: Ctx) -> list[str]:
+    """An Idempotency-Key reused with a different request (another amount, another stream) is refused
+    (409): the two requests cannot both be accepted - one of them would get the other's answer."""
+    o = ctx.outcome
+    if o.competitor_name != OTHER_BODY or (o.flow, o.competitor) != ("ok", "ok"):
+        return []
+    return [
+        f"one Idempotency-Key, two different requests, both accepted: {o.flow_result} / {o.competitor_result}"
+    ]
+
+
 async def check_http(db: Any, ctx: Ctx) -> None:
-    problems = invariants.violations(await invariants.load(db)) + same_answer(ctx)
+    problems = invariants.violations(await invariants.load(db)) + same_answer(ctx) + other_body_refused(ctx)
     assert not problems, "; ".join(problems)
 
 
@@ -904,6 +935,17 @@ async def http_mini_setup(db: Any) -> Ctx:
     ctx = await live_paid_setup(db)
     await http_open_mini(db, ctx, 100)
     await fund_mini(db, ctx, "fan1", 60, "m1")
+    return ctx
+
+
+async def two_live_streams_setup(db: Any) -> Ctx:
+    """live_paid_setup, and another creator's stream live at the same time (`ctx.extra["other stream"]`)."""
+    ctx = await live_paid_setup(db)
+    first = ctx.stream
+    await add_user(db, ctx, "host2")
+    await add_stream(db, ctx, creator="host2", goal=None, scheduled=False)
+    await start(db, ctx, "host2")
+    ctx.extra["other stream"], ctx.stream = ctx.stream, first
     return ctx
 
 
@@ -949,6 +991,7 @@ HTTP_SCENARIOS = [
         lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
         competitors={
             "same key": lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
+            OTHER_BODY: lambda db, ctx: http_fund(db, ctx, "fan", 50, "fund-1"),  # another amount
             "cancel": http_cancel,
         },
         balances={"fan": 100, "other": 100, "host": 0},
@@ -963,9 +1006,12 @@ HTTP_SCENARIOS = [
     ),
     http_scenario(
         "POST /{id}/chat/superlike",
-        live_paid_setup,
+        two_live_streams_setup,
         lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1"),
-        competitors={"same key": lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1")},
+        competitors={
+            "same key": lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1"),
+            OTHER_BODY: lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1", ctx.extra["other stream"]),
+        },
         balances={"fan1": 60, "host": 4, "guest": 4},
         answer=superlike_answer,
     ),

@@ -218,10 +218,10 @@ async def fund_mini(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) 
     return await MiniCrowdFundingService(db).fund(ctx.stream, ctx.extra["mini"], ctx.id(role), amount, key)
 
 
-async def start(db: Any, ctx: Ctx) -> dict[str, Any]:
+async def start(db: Any, ctx: Ctx, creator: str = "host") -> dict[str, Any]:
     assert ctx.stream is not None
     stream = await stream_doc(db, ctx.stream)
-    return await lifecycle(db).start(stream, ctx.caller("host"))
+    return await lifecycle(db).start(stream, ctx.caller(creator))
 
 
 async def apply(
@@ -340,8 +340,10 @@ async def http_join(db: Any, ctx: Ctx, role: str) -> Any:
     return await http(db, ctx, role, "POST", f"{API}/join", {"liveStreamId": str(ctx.stream)})
 
 
-async def http_superlike(db: Any, ctx: Ctx, role: str, key: str | None) -> Any:
-    return await http(db, ctx, role, "POST", f"{API}/{ctx.stream}/chat/superlike", None, key)
+async def http_superlike(
+    db: Any, ctx: Ctx, role: str, key: str | None, stream: ObjectId | None = None
+) -> Any:
+    return await http(db, ctx, role, "POST", f"{API}/{stream or ctx.stream}/chat/superlike", None, key)
 
 
 async def http_fund_mini(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) -> Any:
