@@ -914,9 +914,7 @@ def other_body_refused(ctx: Ctx) -> list[str]:
     o = ctx.outcome
     if o.competitor_name != OTHER_BODY or (o.flow, o.competitor) != ("ok", "ok"):
         return []
-    return [
-        f"one Idempotency-Key, two different requests, both accepted: {o.flow_result} / {o.competitor_result}"
-    ]
+    return ["one Idempotency-Key, two different requests, both accepted (200): one got the other's answer"]
 
 
 async def check_http(db: Any, ctx: Ctx) -> None:
