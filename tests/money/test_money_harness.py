@@ -65,6 +65,7 @@ from tests.money.world import (
     rent,
     settlement_pass,
     start,
+    stream_doc,
     superlike,
     use_app,
     with_before,
@@ -866,6 +867,53 @@ async def test_issue11_item8_insufficient_credits_fund_leaves_no_history(client,
     assert history.status_code == 200, history.text
     items = history.json()["data"]["list"]
     assert items == [], f"a refused funding shows in the credit history: {items}"
+
+
+# --- what ONE recovery pass must finish (the harness runs several, which would hide a pass that stops early) ---
+
+
+async def test_one_follow_up_pass_runs_every_kind_past_a_failure_and_says_what_is_left() -> None:
+    """`FollowUpRunner.run`: a handler that fails (the database blips) or that this replica does not
+    have (a rolling deploy) leaves its kind for a later pass, and the pass still runs every other kind;
+    it answers True only when nothing is left; a failure postpones the stream's next look."""
+    from pymongo.errors import AutoReconnect
+
+    from app import flows
+    from app.live_streams.follow_ups import FollowUp, FollowUpRunner
+    from app.live_streams.repository import LiveStreamRepository
+
+    async def blip(stream: Any) -> None:
+        raise AutoReconnect("primary stepped down")
+
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = await live_funded_setup(db, 100)
+            await crash_after(db, lambda sdb: end(sdb, ctx), "live_streams", "find_one_and_update")
+            handlers = dict(flows.follow_up_runner(db).handlers)
+            streams = LiveStreamRepository(db)
+
+            async def one_pass(
+                failing: str | None = None, missing: str | None = None
+            ) -> tuple[bool, set[str]]:
+                wiring = {k: blip if k == failing else h for k, h in handlers.items() if k != missing}
+                stream = await stream_doc(db, ctx.stream)
+                done = await FollowUpRunner(streams, wiring).run(stream)
+                return done, set((await stream_doc(db, ctx.stream)).get("followUps") or {})
+
+            kinds = list((await stream_doc(db, ctx.stream))["followUps"])
+            assert len(kinds) >= 3, kinds
+            first, second = FollowUp(kinds[0]), FollowUp(kinds[1])
+            assert await one_pass(failing=first, missing=second) == (False, {first, second})
+            assert await one_pass(missing=first) == (False, {first})
+            before = utcnow()
+            assert await one_pass(failing=first) == (False, {first})
+            assert (await stream_doc(db, ctx.stream))["followUpAt"] > before, "a failure must postpone it"
+            assert await one_pass() == (True, set())
+            await invariants.check_all(db)
+            balances = {
+                role: (await db["users"].find_one({"_id": ctx.id(role)}))["credits"] for role in ctx.users
+            }
+            assert balances == {"host": 44, "guest": 44, "fan1": 40, "fan2": 50, "late": 100}, balances
 
 
 # --- the harness itself -----------------------------------------------------------------------------------
