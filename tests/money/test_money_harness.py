@@ -916,6 +916,82 @@ async def test_one_follow_up_pass_runs_every_kind_past_a_failure_and_says_what_i
             assert balances == {"host": 44, "guest": 44, "fan1": 40, "fan2": 50, "late": 100}, balances
 
 
+async def test_a_pot_total_read_behind_its_contributions_is_retried_not_settled() -> None:
+    """A payout that reads the pot's total older than the contributions it just saw completed (a lagging
+    read: here the stream as it was before its only funding, 1 credit, was counted) answers 503 and
+    leaves the follow-up due; settling on it would refund nothing and close the pot for good. The next
+    pass, reading fresh, refunds the missed goal."""
+    from app import flows
+    from app.live_streams.follow_ups import FollowUp, FollowUpRunner
+    from app.live_streams.funding import FundingService
+    from app.live_streams.repository import LiveStreamRepository
+
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "fan", credits=100)
+            await add_stream(db, ctx, goal=1000)
+            before_funding = await stream_doc(db, ctx.stream)
+            await fund(db, ctx, "fan", 1, "f-1")
+            await start(db, ctx)
+            await crash_after(db, lambda sdb: end(sdb, ctx), "live_streams", "find_one_and_update")
+
+            class LaggingStreams(LiveStreamRepository):
+                async def get(self, _id: Any, *, include_deleted: bool = False) -> Any:
+                    return before_funding
+
+            lagging = FundingService(db)
+            lagging.pot.holders = LaggingStreams(db)
+            handlers = dict(flows.follow_up_runner(db).handlers)
+            streams = LiveStreamRepository(db)
+            stale_pass = FollowUpRunner(streams, {**handlers, FollowUp.payout_fundings: lagging.pay_out})
+            assert not await stale_pass.run(await stream_doc(db, ctx.stream))
+            left = (await stream_doc(db, ctx.stream)).get("followUps") or {}
+            assert FollowUp.payout_fundings in left, f"the stale pass settled the pot: {left}"
+            assert await FollowUpRunner(streams, handlers).run(await stream_doc(db, ctx.stream))
+            fan = await db["users"].find_one({"_id": ctx.id("fan")})
+            assert fan["credits"] == 100, f"the fan's 1 credit of a missed goal: {fan['credits']} of 100"
+            await invariants.check_all(db)
+
+
+async def test_sweep_drops_final_entries_and_looks_again_at_a_holder_still_in_flight() -> None:
+    """`OnceHolder.sweep` on a holder idle for ten minutes with two entries: one of a movement made final
+    (its request died before `forget`) and one of a movement applied but not final (its request died
+    after the decision) - what the sweep finds when the ledger's resume pass stopped at its batch limit.
+    The final one's entry goes; the other's stays (it IS its decision) and the holder is looked at again
+    later, not on every pass; recovery then finishes everything once."""
+    from app.core.once import IN_FLIGHT, SWEEP_AT
+    from app.users.credits import CreditTransactionRepository
+    from app.users.repository import UserRepository
+
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = await ledger_setup(db)
+            with shifted_clock(utcnow() - timedelta(minutes=10)):
+                made_final = move("final-1", 10)
+                await crash_after(db, lambda sdb: made_final(sdb, ctx), "credit_transactions", "update_one")
+                applied = move("applied-1", 20)
+                await crash_after(db, lambda sdb: applied(sdb, ctx), "users", "find_one_and_update")
+            txs = {t["idempotencyKey"]: t for t in await db["credit_transactions"].find({}).to_list()}
+            final_id, pending_id = str(txs["ext:final-1"]["_id"]), str(txs["ext:applied-1"]["_id"])
+            payer = await db["users"].find_one({"_id": ctx.id("payer")})
+            assert set(payer[IN_FLIGHT]) == {final_id, pending_id}, payer[IN_FLIGHT]
+            swept_at = utcnow()
+            looked_at = await UserRepository(db).sweep(
+                swept_at - timedelta(minutes=6), CreditTransactionRepository(db).final_among
+            )
+            payer = await db["users"].find_one({"_id": ctx.id("payer")})
+            assert looked_at == 1 and set(payer[IN_FLIGHT]) == {pending_id}, payer[IN_FLIGHT]
+            assert payer[SWEEP_AT] > swept_at - timedelta(seconds=1), (
+                f"not looked at again later: {SWEEP_AT} {payer[SWEEP_AT]}"
+            )
+            await recover(db)
+            await invariants.check_all(db)
+            payer = await db["users"].find_one({"_id": ctx.id("payer")})
+            assert payer["credits"] == 70, payer["credits"]
+
+
 # --- the harness itself -----------------------------------------------------------------------------------
 
 
