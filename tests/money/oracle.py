@@ -16,7 +16,8 @@ The rules (docs/money.md, spec "Revenue split"):
 
 "Counted" is the one fact taken from the code's records: a contribution the pot took (it is `completed`,
 or `refunded` by a refund-all - not given straight back, which is `failure: "not_open"` and `voided`).
-Whether it is then kept, paid or given back is decided here. For each user:
+A contribution still `pending` whose debit went through (a set-up's crashed request) is held like a counted
+one until it is decided. Whether it is then kept, paid or given back is decided here. For each user:
 
     balance - rule_effect - external == the same at setup
 
