@@ -481,7 +481,9 @@ def _plain_projection(fields: Any) -> tuple[bool, bool] | None:
     return include, keep_id
 
 
-def _project(doc: Any, fields: dict[str, Any], include: bool, keep_id: bool, copy: Callable[[Any], Any]) -> Any:
+def _project(
+    doc: Any, fields: dict[str, Any], include: bool, keep_id: bool, copy: Callable[[Any], Any]
+) -> Any:
     """mongomock-ng's `_project_by_spec` for a plain projection: the same keys in the same order
     (an included `_id` last, as mongomock puts it back), each value copied by `copy`."""
     if include:
