@@ -347,5 +347,36 @@ def test_grouped_counts_equal_the_pipeline(
     assert rows_of(got) == rows_of(plain.aggregate(pipeline))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(documents(), min_size=1, max_size=25), filters(), sorts.filter(bool), st.integers(1, 6))
+def test_match_then_sort_pipelines_equal_mongomock(
+    initial: list[dict[str, Any]], match: dict[str, Any], sort: list[tuple[str, int]], limit: int
+) -> None:
+    """`$match`, `$sort` (read through the cursor, an index may serve it), then further stages: the
+    rows of mongomock's own pipeline, in the same order."""
+    client = EmbeddedAsyncClient(inline=True)
+    plain = mongomock_ng.MongoClient(tz_aware=True)["db"]["things"]
+    indexed = client._sync["db"]["things"]
+    for collection in (indexed, plain):
+        collection.create_indexes(INDEXES)
+        collection.insert_many([dict(doc, _id=number) for number, doc in enumerate(initial)], ordered=False)
+    pipeline = [
+        {"$match": match},
+        {"$sort": dict(sort)},
+        {"$group": {"_id": "$a", "first": {"$first": "$_id"}, "n": {"$sum": 1}}},
+        {"$sort": {"first": -1}},
+        {"$limit": limit},
+    ]
+    try:
+        want: Any = list(plain.aggregate(pipeline))
+    except Exception as exc:
+        want = type(exc).__name__
+    try:
+        got: Any = asyncio.run(asyncio.run(client["db"]["things"].aggregate(pipeline)).to_list())
+    except Exception as exc:
+        got = type(exc).__name__
+    assert got == want
+
+
 def rows_of(rows: Any) -> list[str]:
     return sorted(repr(sorted(row.items())) for row in rows)

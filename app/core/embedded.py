@@ -248,8 +248,11 @@ class EmbeddedCollection:
             counted = embedded_index.group_counts(self._sync, pipeline)
             if counted is not None:
                 return counted
-            docs = list(self._sync.find(pipeline[0]["$match"]))
-            return list(process_pipeline(docs, self._sync.database, pipeline[1:], None))
+            cursor, rest = self._sync.find(pipeline[0]["$match"]), pipeline[1:]
+            # A `$sort` right after is the cursor's sort (the same stable sort; an index may serve it).
+            if rest and list(rest[0]) == ["$sort"] and _plain_sort(rest[0]["$sort"]):
+                cursor, rest = cursor.sort(list(rest[0]["$sort"].items())), rest[1:]
+            return list(process_pipeline(list(cursor), self._sync.database, rest, None))
         return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
@@ -396,6 +399,15 @@ class EmbeddedAsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _plain_sort(spec: Any) -> bool:
+    """A `$sort` stage of fields and directions only (no `$meta`)."""
+    return (
+        isinstance(spec, dict)
+        and bool(spec)
+        and all(type(d) is int and d in (1, -1) and not k.startswith("$") for k, d in spec.items())
+    )
 
 
 def _son(value: Any) -> Any:
