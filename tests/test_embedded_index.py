@@ -135,6 +135,8 @@ def steps(draw: Any) -> tuple[str, dict[str, Any]]:
     if kind == "find":
         step.update(sort=draw(sorts), skip=draw(st.integers(0, 3)), limit=draw(st.integers(0, 5)))
         step["projection"] = draw(projections())
+    elif kind == "count":  # bounded like page totals (`limit`), or paged (`skip`)
+        step.update(skip=draw(st.integers(0, 3)), limit=draw(st.one_of(st.none(), st.integers(1, 5))))
     elif kind in ("update", "one_and_update"):
         field = draw(st.sampled_from(list(FIELD_VALUES)))
         if draw(st.booleans()):
@@ -166,7 +168,8 @@ def run(collection: Any, kind: str, step: dict[str, Any]) -> Any:
             # Field order too: mongomock's projection puts an included `_id` last.
             return [list(doc.items()) for doc in cursor.skip(step["skip"]).limit(step["limit"])]
         if kind == "count":
-            return collection.count_documents(query)
+            window = {"skip": step["skip"], **({"limit": step["limit"]} if step["limit"] else {})}
+            return collection.count_documents(query, **window)
         if kind == "update":
             method = collection.update_many if step["many"] else collection.update_one
             result = method(query, step["update"])
@@ -262,6 +265,30 @@ def test_a_narrow_plan_beats_walking_a_served_sort() -> None:
     # Covered by its bounds, a served sort stays: every entry it walks is an answer.
     served = indexes.plan({"a": 1}, sort)
     assert served is not None and served.served and served.index.name == "a_t"
+
+
+def test_a_bounded_count_reads_no_more_than_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`count_documents(..., limit=n)` (page totals, viewer counts) on a filter the bounds do not state
+    whole checks candidates until n match, not every one of them."""
+    indexed, plain = engines()
+    docs = [{"_id": i, "a": 1, "b": "x", "t": BASE} for i in range(300)]
+    for collection in (indexed, plain):
+        collection.insert_many(docs)
+    checked: list[Any] = []  # stored documents checked (planning checks values, not documents)
+    applies = embedded_index.filter_applies
+
+    def counted(filter: Any, doc: Any) -> bool:
+        if "_id" in doc:
+            checked.append(doc["_id"])
+        return bool(applies(filter, doc))
+
+    monkeypatch.setattr(embedded_index, "filter_applies", counted)
+    query = {"a": 1, "b": "x"}  # `a` bounds it; `b` is checked on each candidate
+    assert (
+        indexed.count_documents(query, limit=5, skip=2) == plain.count_documents(query, limit=5, skip=2) == 5
+    )
+    assert len(checked) == 7
+    assert indexed.count_documents({"a": 1}, limit=5) == 5  # covered: from the bounds
 
 
 def test_writes_keep_the_index_in_step() -> None:

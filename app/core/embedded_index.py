@@ -676,15 +676,44 @@ def _matching(filter: Any, documents: Iterator[dict[str, Any]]) -> Iterator[dict
         filter_applies(filter, {})
 
 
-def count(collection: Any, filter: Any) -> int | None:
-    """The number of matching documents from the index bounds alone, or None."""
+def count(collection: Any, filter: Any, stop: int | None = None) -> int | None:
+    """The number of matching documents, counted up to `stop` (None: all of them): from the index
+    bounds alone when they state the whole filter, else, with a `stop`, by checking the plan's
+    candidates until `stop` match (a bounded count reads at most what it reports, as on mongod).
+    None: mongomock counts."""
     if _plain(filter):
         return None
     indexes = index_set(collection)
     plan = None if indexes is None else indexes.plan(filter)
-    if plan is None or not plan.covered:
+    if plan is None or indexes is None:
         return None
-    return plan.count()
+    if plan.covered:
+        return plan.count() if stop is None else min(plan.count(), stop)
+    if stop is None:
+        return None
+    ids: Iterator[Any] = itertools.chain(plan.ids(), plan.index.others)
+    if plan.index.multikey:
+        ids = iter(dict.fromkeys(ids))
+    documents, found = indexes.documents, 0
+    for doc_id in ids:
+        if filter_applies(filter, documents[doc_id]):
+            found += 1
+            if found >= stop:
+                return found
+    if not found:
+        filter_applies(filter, {})  # an invalid filter raises as mongomock's scan would
+    return found
+
+
+def _count_window(options: dict[str, Any]) -> tuple[int, int | None] | None:
+    """(skip, limit) of `count_documents` options the index answers; None for anything else (mongomock
+    then validates and counts them itself)."""
+    if set(options) - {"maxTimeMS", "hint", "skip", "limit"}:
+        return None
+    skip, limit = options.get("skip", 0), options.get("limit")
+    if type(skip) is not int or skip < 0 or (limit is not None and (type(limit) is not int or limit <= 0)):
+        return None
+    return skip, limit
 
 
 def group_counts(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -780,10 +809,14 @@ def install(enabled: Callable[[Any], bool]) -> None:
         return (doc for doc in (copy(doc, fields, as_class, filter=spec) for doc in found) if doc is not None)
 
     def _count_documents(self: Any, filter: Any, comment: Any = None, **kwargs: Any) -> Any:
-        if enabled(self) and not comment and not set(kwargs) - {"maxTimeMS", "hint"}:
-            found = count(self, _helpers.patch_datetime_awareness_in_document(filter))
-            if found is not None:
-                return found
+        window = _count_window(kwargs) if enabled(self) and not comment else None
+        if window is not None:
+            skip, limit = window
+            stop = None if limit is None else skip + limit
+            found = count(self, _helpers.patch_datetime_awareness_in_document(filter), stop)
+            if found is not None:  # mongomock's arithmetic on its own count
+                found = max(found - skip, 0)
+                return found if limit is None else min(found, limit)
         return count_documents(self, filter, comment, **kwargs)
 
     def _ensure_uniques(self: Any, new_data: Any) -> None:
