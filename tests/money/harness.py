@@ -19,6 +19,7 @@ Recovery (`recover()`) is the single place that names the app's recovery entry p
 import contextlib
 import copy
 import functools
+import itertools
 import os
 import sys
 import time
@@ -446,9 +447,13 @@ Check = Callable[[Any, Any], Awaitable[None]]
 SAMPLE = os.environ.get("MONEY_SAMPLE", "2")
 # `make mutate`: stop a scenario at its first broken schedule (a killed mutant needs no more).
 FAIL_FAST = os.environ.get("MONEY_FAIL_FAST") == "1"
-# `make mutate`'s profile: sample this many crash points and this many points per competitor in every
-# scenario (deterministically, as `Scenario.points`); unset = every point (`make test`).
-POINTS = int(os.environ["MONEY_POINTS"]) if os.environ.get("MONEY_POINTS") else None
+# Crash points and points per competitor: at most this many of each per scenario besides the plain run,
+# spread over the flow (one seeded point in each of POINTS equal stretches of its steps, the competitor's
+# "right after the flow" always included; `stratified`) and printed. `make test` runs 10 (its time budget,
+# issue 25); MONEY_POINTS=all (`make test-money-full`) runs every point; `make mutate` runs 3. A scenario's
+# own `points` (the HTTP ones) caps it further.
+_POINTS = os.environ.get("MONEY_POINTS") or "10"
+POINTS = None if _POINTS == "all" else int(_POINTS)
 
 
 @dataclass
@@ -756,18 +761,31 @@ async def count_steps(
 
 
 def sample(
-    scenario: Scenario, kind: str, space: list[dict[str, Any]], report: Report, size: int | None = None
+    scenario: Scenario,
+    kind: str,
+    space: list[dict[str, Any]],
+    report: Report,
+    size: int | None = None,
+    *,
+    stratified: bool = False,
 ) -> list[dict[str, Any]]:
-    """A deterministic sample of `space` (seeded by scenario and kind), recorded in the report."""
+    """A deterministic sample of `space` (seeded by scenario and kind), recorded in the report.
+
+    `stratified` (an ordered space: the points of a flow): the last point, and one point from each of
+    `size - 1` equal stretches of the rest, so a sample covers the start, the middle and the end of a
+    flow rather than whatever a plain draw happens to cluster on."""
     import random
 
     size = int(SAMPLE) if size is None and SAMPLE != "all" else size
+    draw = random.Random(f"{scenario.name}|{kind}")
     if size is None or len(space) <= size:
         chosen = space
+    elif stratified and size >= 2:
+        rest = len(space) - 1
+        bounds = [rest * i // (size - 1) for i in range(size)]
+        chosen = [space[draw.randrange(lo, hi)] for lo, hi in itertools.pairwise(bounds)] + [space[-1]]
     else:
-        chosen = sorted(
-            random.Random(f"{scenario.name}|{kind}").sample(space, size), key=lambda s: tuple(s.values())
-        )
+        chosen = sorted(draw.sample(space, size), key=lambda s: tuple(s.values()))
     if len(chosen) < len(space):
         names = {"crash": "c", "at": "@", "competitor_crash": "cc", "recovery_crash": "rc", "competitor": ""}
         which = ["/".join(f"{names[k]}{v}" for k, v in s.items()) for s in chosen]
@@ -784,7 +802,7 @@ async def plan_of(
     size = min(p for p in (scenario.points, POINTS) if p is not None) if (scenario.points or POINTS) else None
 
     def points(kind: str, space: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return space if size is None else sample(scenario, kind, space, report, size)
+        return space if size is None else sample(scenario, kind, space, report, size, stratified=True)
 
     if scenario.crashes:
         plan.append(("crash", {}))  # k = N+1: the plain run (liveness), recovery still runs
