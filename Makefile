@@ -10,11 +10,14 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 # Worker processes for the test suite (pytest-xdist); `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= 2
+# How xdist hands tests to workers: `worksteal` lets an idle worker take queued tests from a busy one,
+# so the long money-harness tests do not end the run on one worker while the other waits.
+PYTEST_DIST ?= worksteal
 # Address `make run` serves on.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-mongo lint lint-openapi format bench bench-plans fake-aioz mutate lock lock-check clean
+.PHONY: install run test test-money-full test-deep test-mongo lint lint-openapi format bench bench-plans fake-aioz mutate lock lock-check clean
 
 # The environment is exactly a lock file: pip bootstraps the pinned uv (hash-checked), uv syncs the lock
 # (removing anything else, e.g. the bench extra) and installs the project itself editable without deps.
@@ -47,7 +50,19 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
+
+# The money harness at every crash point and every point of every competitor (`make test` runs a spread
+# sample of 10 of each per scenario, MONEY_POINTS; docs/money.md section 5). `MONEY_SAMPLE=all` adds the
+# whole generated products (crash x competitor, crashed competitors, crashed recovery).
+test-money-full: $(STAMP)
+	MONEY_POINTS=all $(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) tests/money
+
+# The whole suite with the deeper profiles `make test` trims for time: every money-harness point, 200
+# examples per operation in the contract fuzz, 500 random histories for the embedded engine's indexes.
+test-deep: $(STAMP)
+	MONEY_POINTS=all FUZZ_MAX_EXAMPLES=200 INDEX_MAX_EXAMPLES=500 \
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST)
 
 # The real-server run of CI's `mongodb` job, locally: MongoDB 7.0 as a one-node replica set and Redis 7.4 in
 # Docker (docker-compose.test.yml), then .ci/mongo (migrate-indexes twice, the whole suite with the money

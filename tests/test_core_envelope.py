@@ -2,12 +2,22 @@
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import httpx
+import orjson
 import pytest
+from bson import ObjectId
+from bson.tz_util import utc as BSON_UTC
 from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
+from app.core.envelope import dumps
 from app.core.errors import Conflict, Forbidden
+from app.core.timeutils import iso_ms
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.helpers import assert_error, auth
@@ -146,3 +156,48 @@ class TestServerAndAppErrors:
         ]
         assert logged and logged[0]["request_id"] == request_id
         assert logged[0]["path"] == "/test-only/crash"
+
+
+class TestTimeAndIdEncoding:
+    """`iso_ms` and the envelope's encoder: the fast paths (UTC fields, exact types) write what the general
+    path writes (`astimezone` + `strftime`), for every zone and year."""
+
+    @staticmethod
+    def reference(value: datetime) -> str:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+    @given(
+        st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+        st.sampled_from(
+            [None, UTC, BSON_UTC, timezone(timedelta(hours=5)), timezone(-timedelta(hours=9, minutes=30))]
+        ),
+    )
+    def test_iso_ms_writes_what_strftime_writes(self, naive: datetime, zone: Any) -> None:
+        value = naive.replace(tzinfo=zone)
+        assert iso_ms(value) == self.reference(value)
+
+    def test_years_below_1000_keep_strftimes_text(self) -> None:
+        value = datetime(987, 6, 5, 4, 3, 2, 1999, tzinfo=BSON_UTC)
+        assert iso_ms(value) == self.reference(value) == f"{value:%Y}-06-05T04:03:02.001Z"
+
+    def test_encoder_handles_subclasses_and_models_as_before(self) -> None:
+        class Stamp(datetime):
+            pass
+
+        class Model(BaseModel):
+            at: datetime
+
+        oid = ObjectId()
+        value = {
+            "id": oid,
+            "at": Stamp(2026, 1, 2, tzinfo=UTC),
+            "m": Model(at=datetime(2026, 1, 2, tzinfo=UTC)),
+        }
+        assert orjson.loads(dumps(value)) == {
+            "id": str(oid),
+            "at": "2026-01-02T00:00:00.000Z",
+            "m": {"at": "2026-01-02T00:00:00Z"},
+        }

@@ -20,6 +20,7 @@ from bson.son import SON
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError, InvalidOperation, OperationFailure, WriteError
 
+from app.core import embedded_rules
 from app.core.embedded import EmbeddedAsyncClient
 from tests.conftest import MONGODB_TEST_URL
 
@@ -638,3 +639,73 @@ class TestRefusesWhatMongodRefuses:
         doc = await things.find_one({"_id": 1})
         assert doc["n"] == 2 and doc["m"] == {"k": 1} and "e" not in doc
         assert await things.find_one({"_id": 2}) == {"_id": 2, "k": 1, "z": 1}
+
+
+# (an accepted call, its refused twin of the same structure: they differ in one value the rules read)
+TWINS: list[tuple[str, Any, Any, type[Exception]]] = [
+    ("$size -1", lambda c: c.find_one({"arr": {"$size": 1}}), lambda c: c.find_one({"arr": {"$size": -1}}), OperationFailure),
+    ("sort direction True", lambda c: c.find({}).sort("n", 1).to_list(), lambda c: c.find({}).sort("n", True).to_list(), OperationFailure),
+    ("sort direction 1.5", lambda c: c.find({}).sort("n", -1.0).to_list(), lambda c: c.find({}).sort("n", 1.5).to_list(), OperationFailure),
+    ("$type alias", lambda c: c.find_one({"n": {"$type": "int"}}), lambda c: c.find_one({"n": {"$type": "integer"}}), OperationFailure),
+    ("int beyond 64 bits", lambda c: c.find_one({"n": 2**62}), lambda c: c.find_one({"n": 2**70}), OverflowError),
+    ("operator in an id list", lambda c: c.find_one({"_id": {"$in": [ObjectId(), ObjectId()]}}), lambda c: c.find_one({"_id": {"$in": [ObjectId(), {"$gt": 1}]}}), OperationFailure),
+    ("datetime that cannot be encoded", lambda c: c.find_one({"at": datetime(2, 1, 1, tzinfo=UTC)}), lambda c: c.find_one({"at": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))}), OverflowError),
+    ("$inc by a bool", lambda c: c.update_one({"_id": 1}, {"$inc": {"n": 1}}), lambda c: c.update_one({"_id": 1}, {"$inc": {"n": True}}), WriteError),
+    ("projection exclusion", lambda c: c.find_one({}, {"a": 1, "n": True}), lambda c: c.find_one({}, {"a": 1, "n": False}), OperationFailure),
+    ("projection exclusion by 0", lambda c: c.find_one({}, {"a": 1, "n": 1}), lambda c: c.find_one({}, {"a": 1, "n": 0}), OperationFailure),
+    ("skip of a cursor", lambda c: c.find({"_id": ObjectId()}).skip(1).to_list(), lambda c: c.find({"_id": ObjectId()}).skip(-1).to_list(), ValueError),
+]  # fmt: skip
+
+
+class TestRuleVerdictCache:
+    """Verdicts are remembered per call shape (ids and times abstracted): a repeated shape is not
+    re-checked, and nothing remembered lets a refused call through (docs/decisions.md)."""
+
+    @pytest.fixture
+    async def things(self, embedded):
+        things = embedded["cache"].things
+        await things.insert_one({"_id": 1, "a": {"b": 1}, "n": 1, "arr": [1, 2]})
+        return things
+
+    @pytest.fixture
+    def checks(self, monkeypatch) -> list[str]:
+        seen: list[str] = []
+        check = embedded_rules._check
+
+        def counting(op: str, bound: Any) -> None:
+            seen.append(op)
+            check(op, bound)
+
+        monkeypatch.setattr(embedded_rules, "_check", counting)
+        return seen
+
+    async def test_a_repeated_shape_is_checked_once(self, things, checks):
+        projection = {"a": 1, "n": 1, "arr": 1, "z": 1}
+        for _ in range(3):  # other ids and times, one shape
+            await things.find_one({"_id": ObjectId(), "at": {"$lt": datetime.now(UTC)}}, projection)
+            await things.find({"_id": {"$in": [ObjectId(), ObjectId()]}}).sort("n", -1).to_list()
+        assert checks == ["find_one", "find"]
+        await things.find_one({"_id": ObjectId(), "at": {"$lt": datetime.now(UTC)}}, {**projection, "y": 1})
+        await things.find({"_id": {"$in": [ObjectId()]}}).sort("n", -1).to_list()  # another length
+        await things.find_one({"_id": "text", "at": {"$lt": datetime.now(UTC)}}, projection)  # a string id
+        assert checks == ["find_one", "find", "find_one", "find", "find_one"]
+
+    @pytest.mark.parametrize(("twin", "accepted", "refused", "error"), TWINS, ids=[t[0] for t in TWINS])
+    async def test_an_accepted_twin_does_not_let_a_violation_through(
+        self, things, twin, accepted, refused, error
+    ):
+        await accepted(things)
+        await accepted(things)  # remembered
+        with pytest.raises(error):
+            await refused(things)
+        with pytest.raises(error):  # refusals are never remembered
+            await refused(things)
+
+    @pytest.mark.parametrize(("planted", "call", "expected"), REFUSED, ids=[r[0] for r in REFUSED])
+    async def test_refused_again_when_repeated(self, embedded, planted, call, expected):
+        things = embedded["again"].things
+        await things.insert_one({"_id": 1, "a": {"b": 1}, "n": 1, "arr": [1, 2]})
+        await things.create_index("n")
+        for _ in range(2):
+            with pytest.raises(expected[0]):
+                await call(things)

@@ -207,8 +207,11 @@ class EmbeddedCursor:
 
     async def to_list(self, length: int | None = None) -> list[Document]:
         docs = await self._load()
-        count = len(docs) if length is None else min(length, len(docs))
-        return [docs.popleft() for _ in range(count)]
+        if length is None or length >= len(docs):  # the usual case: everything, in one copy
+            everything = list(docs)
+            docs.clear()
+            return everything
+        return [docs.popleft() for _ in range(length)]
 
     async def close(self) -> None:
         self._docs = collections.deque()

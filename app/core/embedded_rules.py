@@ -16,9 +16,11 @@ docs/decisions.md, "Rule checks on the embedded engine".
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import bson
+import bson.tz_util
 from bson.errors import InvalidDocument
 from bson.regex import Regex
 from pymongo.errors import BulkWriteError, DocumentTooLarge, OperationFailure, WriteError
@@ -997,10 +999,98 @@ def bind(op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str,
 
 def check_call(op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     """Raise what PyMongo + mongod 7.0 raise for this collection call; nothing when it is acceptable."""
+    key = None if op in _UNCACHED_OPS else _call_shape(op, args, kwargs)
+    if key is not None and key in _accepted:
+        return
     try:
         _check(op, bind(op, args, kwargs))
     except Refusal as refusal:
         raise as_pymongo_error(op, refusal) from None
+    _accept(key)
+
+
+# ------------------------------------------------------------------------------------------------------
+# verdicts by shape: a call shaped like one that passed passes (docs/decisions.md, "Rule verdict cache")
+#
+# The rules are a pure function of the call's arguments, and no rule reads the value of an ObjectId or a
+# datetime (any of them is a valid `_id`, equality operand or document value; each encodes to a fixed
+# size; datetimes only with a plain offset and away from years 1 and 9999, where encoding can overflow). A call's shape is its arguments with those two leaves replaced by a marker and every other
+# leaf kept exactly, tagged with its type where `==` would mix types (1, 1.0 and True); containers keep
+# their kind and order. Equal shapes therefore get equal verdicts. Only acceptances are remembered: a
+# refusal is re-derived (and raised) every time. Any other leaf type (Int64, Regex, SON, UUID, models…),
+# a deep or a big argument has no shape and is checked in full, as are inserts and replacements, whose
+# documents rarely repeat. The hot reads repeat a handful of shapes with different ids and times: the
+# caller lookup's 8-field projection alone cost ~90 µs of event-loop CPU per request to re-check.
+
+_OBJECT_ID, _DATETIME, _ID_LIST, _PLAIN_DICT = object(), object(), object(), object()
+_EXACT_LEAVES = frozenset({str, int, type(None)})  # kept as they are: `==` never mixes these types
+_STR_ONLY = frozenset({str})
+_SHAPE_DEPTH = 16
+_SHAPE_WIDTH = 256  # a longer list (other than one of ids or of exact leaves) is checked in full
+_ACCEPTED_LIMIT = 4096  # distinct shapes remembered; the set starts over when full
+_UNCACHED_OPS = frozenset(
+    {"insert_one", "insert_many", "bulk_write", "replace_one", "find_one_and_replace", "create_index", "create_indexes"}
+)  # fmt: skip
+_accepted: set[Any] = set()
+
+
+class _NoShape(Exception):
+    pass
+
+
+def _call_shape(op: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The hashable shape of a call, or None when it has none (see above)."""
+    try:
+        shapes = [arg if type(arg) in _EXACT_LEAVES else _shape_of(arg, 0) for arg in args]
+        return (op, len(args), *shapes, _shape_of(kwargs, 0) if kwargs else None)
+    except _NoShape:
+        return None
+
+
+def _shape_of(value: Any, depth: int) -> Any:
+    kind = type(value)
+    if kind is dict:
+        if set(map(type, value.values())) <= _EXACT_LEAVES and set(map(type, value)) <= _STR_ONLY:
+            return (_PLAIN_DICT, *value.items())  # e.g. a projection: one pass in C
+        if depth > _SHAPE_DEPTH:
+            raise _NoShape
+        shape: list[Any] = [dict]
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NoShape
+            shape.append(key)
+            shape.append(item if type(item) in _EXACT_LEAVES else _shape_of(item, depth + 1))
+        return tuple(shape)
+    if kind is list or kind is tuple:
+        kinds = set(map(type, value))
+        if kinds <= _EXACT_LEAVES:
+            return (kind, *value)
+        if kinds == {bson.ObjectId}:  # `$in` lists: only their length matters (to the encoded size)
+            return (_ID_LIST, kind, len(value))
+        if depth > _SHAPE_DEPTH or len(value) > _SHAPE_WIDTH:
+            raise _NoShape
+        return (kind, *[_shape_of(item, depth + 1) for item in value])
+    if kind is bson.ObjectId:
+        return _OBJECT_ID
+    if kind is datetime:
+        # Encodable whatever its value: a plain UTC offset, and no offset can carry it past year 1 or 9999.
+        zone = value.tzinfo
+        if (zone is None or zone is bson.tz_util.utc or type(zone) is timezone) and 1 < value.year < 9999:
+            return _DATETIME
+        raise _NoShape
+    if kind is float or kind is bool:
+        return (kind, value)
+    if kind in _EXACT_LEAVES:
+        return value
+    raise _NoShape
+
+
+def _accept(key: Any) -> None:
+    if key is None:
+        return
+    if len(_accepted) >= _ACCEPTED_LIMIT:
+        _accepted.clear()
+    _accepted.add(key)
 
 
 def as_pymongo_error(op: str, refusal: Refusal) -> OperationFailure:
@@ -1116,6 +1206,10 @@ def check_find(
     options: Iterable[tuple[str, tuple[Any, ...], Mapping[str, Any]]],
 ) -> None:
     """A find cursor as it is read: its arguments and the sort/skip/limit applied to the cursor."""
+    options = list(options)
+    key = _call_shape("find cursor", (*args, options), kwargs)
+    if key is not None and key in _accepted:
+        return
     try:
         _check("find", bind("find", args, kwargs))
         for name, option_args, option_kwargs in options:
@@ -1129,6 +1223,7 @@ def check_find(
                     raise ValueError("skip must be >= 0")
     except Refusal as refusal:
         raise as_pymongo_error("find", refusal) from None
+    _accept(key)
 
 
 def check_index_build(existing: Iterable[Mapping[str, Any]], specs: Sequence[Mapping[str, Any]]) -> None:

@@ -25,7 +25,15 @@ from app.core.timeutils import iso_ms, utcnow
 T = TypeVar("T")
 
 
+# orjson calls `_default` for every ObjectId and datetime of an answer (hundreds on a list page): the
+# exact types are looked up first, the isinstance chain serves subclasses and models.
+_ENCODERS: dict[type, Any] = {ObjectId: ObjectId.__str__, datetime: iso_ms}
+
+
 def _default(value: Any) -> Any:
+    encode = _ENCODERS.get(type(value))
+    if encode is not None:
+        return encode(value)
     if isinstance(value, datetime):
         return iso_ms(value)
     if isinstance(value, ObjectId):

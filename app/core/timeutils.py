@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from bson.tz_util import utc as BSON_UTC
+
 
 def utcnow() -> datetime:
     now = datetime.now(UTC)
@@ -24,6 +26,20 @@ def as_utc(value: datetime) -> datetime:
 
 def iso_ms(value: datetime) -> str:
     """`2026-01-15T10:30:00.000Z`: the API's only time format."""
+    zone = value.tzinfo
+    if (zone is None or zone is UTC or zone is BSON_UTC) and value.year >= 1000:
+        # Already UTC fields (what every stored time reads back as): one %-format, ~4x faster than
+        # astimezone + strftime, same text (strftime's %Y pads only from year 1000 on: below, the
+        # general path keeps its exact output).
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond // 1000,
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)

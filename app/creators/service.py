@@ -143,11 +143,12 @@ class RankingService:
             await self.counts.mark(creator_id, now)
         await self.rankings.invalidate(MOST_WATCHED)
 
-    async def _fresh_ranking(self) -> list[tuple[ObjectId, int]] | None:
+    async def _fresh_ranking(self, limit: int) -> list[ObjectId] | None:
+        """The top `limit` creators of the published ranking, unless it is older than `max_age_seconds`."""
         snapshot = await self.rankings.get(MOST_WATCHED)
         if snapshot is None or (utcnow() - snapshot["computedAt"]).total_seconds() >= self.max_age_seconds:
             return None
-        return [(creator_id, viewers) for creator_id, viewers in snapshot["creators"]]
+        return [creator_id for creator_id, _ in snapshot["creators"][:limit]]
 
     async def most_watched_creators(
         self, caller: AuthenticatedUser | None, limit: int
@@ -157,13 +158,13 @@ class RankingService:
         A background job refreshes it every `max_age_seconds / 2`, so requests read one small document
         instead of aggregating the 30-day rollup (docs/live-streams.md, "Audience").
         """
-        ranked = await self._fresh_ranking()
-        if ranked is None:
+        ids = await self._fresh_ranking(limit)
+        if ids is None:
             async with self.refresh_lock:  # one recomputation per process; the others then read its result
-                ranked = await self._fresh_ranking()
-                if ranked is None:
+                ids = await self._fresh_ranking(limit)
+                if ids is None:
                     ranked = await publish_most_watched(self.db, utcnow())
-        ids = [creator_id for creator_id, _ in ranked[:limit]]
+                    ids = [creator_id for creator_id, _ in ranked[:limit]]
         users = await self.users.summaries(ids, extra=("expertise",))
         following = await self.follows.followed_among(caller.id, ids) if caller else set()
         result = []

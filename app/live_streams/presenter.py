@@ -7,6 +7,7 @@ import replays.
 """
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,12 +19,12 @@ from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.mini_crowd_fundings import MiniCrowdFundingRepository, mini_out
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.schemas import LiveStreamStatus, Role
-from app.users.documents import UserDocument
 from app.users.repository import UserRepository
 from app.users.schemas import user_summary
 
 DEFAULT_THUMBNAIL_PATH = "/static/default-thumbnail.png"
 WENT_LIVE = (LiveStreamStatus.active, LiveStreamStatus.ended)
+_NO_ROLES: frozenset[str] = frozenset()  # the caller took part in none of a stream's roles
 
 
 class ReplayAccessSource(Protocol):
@@ -35,7 +36,7 @@ class ReplayAccessSource(Protocol):
 
 
 def caller_role(
-    stream: LiveStreamDocument, caller_id: ObjectId | None, participated: set[str]
+    stream: LiveStreamDocument, caller_id: ObjectId | None, participated: AbstractSet[str]
 ) -> Role | None:
     if caller_id is None:
         return None
@@ -80,6 +81,8 @@ class LiveStreamPresenter:
             user_ids += stream.get("guestIds", [])
             user_ids += [b["user"] for b in stream.get("broadcasters", [])]
         users = await self.users.summaries(user_ids, include_deleted=True)
+        # One `UserSummary` per user, shared by every place of the page it appears in (same bytes).
+        summaries = {user_id: user_summary(doc) for user_id, doc in users.items()}
         caller_id = caller.id if caller else None
         stream_ids = [s["_id"] for s in streams]
         roles = await self.participants.roles_of(caller_id, stream_ids) if caller_id else {}
@@ -87,20 +90,18 @@ class LiveStreamPresenter:
         # Mini crowd-fundings exist only on streams that went live: no query for scheduled pages.
         minis = await self.minis.of_streams([s["_id"] for s in streams if s["status"] in WENT_LIVE])
         return [
-            {
-                **self._build(s, users, caller_id, roles.get(s["_id"], set()), access[s["_id"]]),
-                "miniCrowdFundings": [mini_out(m) for m in minis.get(s["_id"], [])],
-            }
+            self._build(s, summaries, caller_id, roles.get(s["_id"], _NO_ROLES), access[s["_id"]], minis)
             for s in streams
         ]
 
     def _build(
         self,
         s: LiveStreamDocument,
-        users: Mapping[ObjectId, UserDocument],
+        summaries: Mapping[ObjectId, dict[str, Any]],
         caller_id: ObjectId | None,
-        participated: set[str],
+        participated: AbstractSet[str],
         access: dict[str, Any],
+        minis: Mapping[ObjectId, list[dict[str, Any]]],
     ) -> dict[str, Any]:
         return {
             "id": s["_id"],
@@ -112,12 +113,12 @@ class LiveStreamPresenter:
                     "user": b["user"],
                     "role": b["role"],
                     "uid": b["uid"],
-                    "userSummary": _summary(users, b["user"]),
+                    "userSummary": summaries.get(b["user"]),
                 }
                 for b in s.get("broadcasters", [])
             ],
-            "guests": [_summary(users, gid) for gid in s.get("guestIds", []) if gid in users],
-            "creator": _summary(users, s["creatorId"]),
+            "guests": [summaries[gid] for gid in s.get("guestIds", []) if gid in summaries],
+            "creator": summaries.get(s["creatorId"]),
             "thumbnailUrl": s.get("thumbnailUrl") or self.default_thumbnail,
             "recording": s.get("recording", False),
             "recordingUrl": s.get("recordingUrl") if access["canViewRecording"] else None,
@@ -140,10 +141,5 @@ class LiveStreamPresenter:
             "collectedFunding": s.get("collectedFunding", 0),
             "fundingPercentage": funding_percentage(s),
             "role": caller_role(s, caller_id, participated),
-            "miniCrowdFundings": [],
+            "miniCrowdFundings": [mini_out(m) for m in minis.get(s["_id"], ())],
         }
-
-
-def _summary(users: Mapping[ObjectId, UserDocument], user_id: ObjectId) -> dict[str, Any] | None:
-    doc = users.get(user_id)
-    return user_summary(doc) if doc else None

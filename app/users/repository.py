@@ -135,7 +135,8 @@ class FollowRepository(Repository):
     async def followed_among(self, follower_id: ObjectId, candidate_ids: list[ObjectId]) -> set[ObjectId]:
         if not candidate_ids:
             return set()
-        keys = [self.key(follower_id, candidate) for candidate in candidate_ids]
+        prefix = f"{follower_id}:"  # `key()` of each candidate, the follower's half formatted once
+        keys = [prefix + str(candidate) for candidate in candidate_ids]
         query = {"followerId": follower_id, "_id": {"$in": keys}}  # targeted once sharded on followerId
         docs = await self.collection.find(query, {"followeeId": 1}).to_list()
         return {doc["followeeId"] for doc in docs}

@@ -129,3 +129,16 @@ def test_mongod_models():
     assert post is not None and post["w"] == 14.0 and type(post["w"]) is float
     assert model.same({"w": 100.0}, {"w": 100}) is not None
     assert semantics.sort_documents([{"v": 3}, {"v": [5, 1]}], [("v", 1)]) == [{"v": [5, 1]}, {"v": 3}]
+
+
+async def test_budget_is_per_call_site_and_command_shape(db):
+    """Commands of one call site are budgeted by shape: values do not make a new shape, fields and
+    operators do (a shared repository helper gets a budget for each command it sends)."""
+    await db.b.insert_many([{"_id": i, "x": i} for i in range(3)])
+    assert plugin.shape({"x": 1}) == plugin.shape({"x": 2}) != plugin.shape({"x": {"$gt": 1}})
+    assert plugin.shape({"_id": {"$in": [1, 2]}}) == plugin.shape({"_id": {"$in": [3]}})
+    before = plugin.REC.checked["filter"]
+    for flt in ({"x": 1}, {"x": 2}, {"x": 3}, {"x": 4}, {"x": {"$gt": 1}}, {"y": 1}):
+        await db.b.count_documents(flt)  # one call site, three shapes
+    assert plugin.REC.checked["filter"] - before == min(4, plugin.CAP_PER_TEST, plugin.CAP) + 2
+    assert violations() == []
