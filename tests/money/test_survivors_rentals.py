@@ -245,3 +245,33 @@ async def test_paid_entry_and_superlike_of_a_duo_stream_reference_it() -> None:
             assert answer["senderId"] == ctx.id("fan1")
             assert (await credits(db, ctx, "host"), await credits(db, ctx, "guest")) == (4, 4)
             await checked(db, ctx)
+
+
+# --- a cancel racing a start that holds the live slot -----------------------------------------------------
+
+
+async def test_cancel_is_refused_while_a_start_holds_the_live_slot() -> None:
+    """The host's start has taken the live slot (it is going live on AIOZ) when a cancel arrives: the
+    cancel is refused and the funding stays held for the stream that is about to go live, rather than
+    refunded under a stream that is starting."""
+    from app.core.errors import Conflict
+    from tests.money.world import cancel, fund
+
+    with exploring():
+        async with fresh_database() as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "fan", credits=100)
+            await add_stream(db, ctx, goal=1000)
+            await fund(db, ctx, "fan", 40, "fund-1")
+            await crash_after(db, lambda sdb: start(sdb, ctx), "live_streams", "find_one_and_update")
+            stream = await db["live_streams"].find_one({"_id": ctx.stream})
+            assert stream["liveSlotOwner"] == ctx.id("host") and stream["status"] == "scheduled"
+
+            with pytest.raises(Conflict):
+                await cancel(db, ctx)
+
+            stream = await db["live_streams"].find_one({"_id": ctx.stream})
+            assert stream["status"] == "scheduled" and stream.get("cancelledAt") is None
+            assert await credits(db, ctx, "fan") == 60
+            await checked(db, ctx)
