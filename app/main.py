@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -25,16 +24,12 @@ from app.core.cors import Cors
 from app.core.db import create_client
 from app.core.envelope import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.metrics import PrometheusMiddleware, metrics_guard
-from app.core.middleware import (
-    BodySizeLimitMiddleware,
-    SingleValuedQueryMiddleware,
-    UnhandledErrorMiddleware,
-)
+from app.core.metrics import RequestMetrics, metrics_guard
+from app.core.middleware import EdgeMiddleware
 from app.core.migrations import DatabasePreparation, cancel_builds_in_progress
 from app.core.openapi import install_openapi
 from app.core.required_indexes import RequiredIndexes, paused_while_missing
-from app.core.routing import add_routes
+from app.core.routing import add_routes, index_routes
 from app.core.storage import MEDIA_URL_PREFIX, LocalStorage, MediaFiles
 from app.core.timeutils import utcnow
 from app.creators import router as creators_router
@@ -185,24 +180,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ranking_lock = asyncio.Lock()
     app.state.featured_lock = asyncio.Lock()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(SingleValuedQueryMiddleware)
-    app.add_middleware(UnhandledErrorMiddleware)  # inner: its 500 answer still gets the request id
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    # Per-route-template metrics read the route the router matched (app.core.metrics); the
-    # instrumentator only serves /metrics: its own middleware re-matches every route per request.
-    app.add_middleware(PrometheusMiddleware, excluded_handlers=UNMETERED)
-    if settings.cors_policy.enabled:  # outermost: preflights answered first, every answer carries CORS
-        app.add_middleware(Cors, policy=settings.cors_policy, own_cors=(SOCKETIO_PATH,))
+    # One pure ASGI layer for CORS (outermost: preflights answered first, every answer carries CORS),
+    # request metrics, the request id, the 500 catcher (its answer still gets the request id), repeated
+    # query parameters and body size (app.core.middleware). Per-route-template metrics read the route
+    # the router matched (app.core.metrics); the instrumentator only serves /metrics: its own
+    # middleware re-matches every route per request.
+    app.add_middleware(
+        EdgeMiddleware,
+        cors=Cors(settings.cors_policy, own_cors=(SOCKETIO_PATH,)) if settings.cors_policy.enabled else None,
+        metrics=RequestMetrics(excluded_handlers=UNMETERED),
+        max_bytes=settings.max_request_bytes,
+    )
     if settings.metrics_served:  # docs/security.md, "Exposure"
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         Instrumentator().expose(app, include_in_schema=False, dependencies=[Depends(metrics_guard(token))])
 
-    # One flat route list (app.core.routing), tried in this order, a few µs per route: the hot
-    # live-stream routes come first. `item_router`'s `/{id}` would capture every one-segment
+    # One flat route list (app.core.routing), matched in this order; an index narrows each request to
+    # the few routes its path could match. `item_router`'s `/{id}` would capture every one-segment
     # path under /api/v1/live-stream, so it follows the routers that have one (live_stream_router's
     # /funded, /join…, creators' /most-watched-creators, feeds' /featured…, /my-reminders,
     # /my-replay-rentals); the others' paths cannot collide with it.
+    index_routes(app)
     add_routes(app, health.router)
     add_routes(app, live_stream_router.router)
     add_routes(app, creators_router.router)

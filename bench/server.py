@@ -9,7 +9,8 @@ on top.
 
 When both listen it writes DIR/ready.json (dataset counts, fixture ids, tokens). It reads commands on
 stdin: `profile start` and `profile stop PATH` (cProfile of the event-loop thread's CPU time, written to
-PATH as pstats text). End of input shuts it down (and, on a real MongoDB, writes DIR/plans.json and
+PATH as pstats text; with the embedded engine on its worker thread, that thread's profile goes to
+PATH with `-engine` before the suffix). End of input shuts it down (and, on a real MongoDB, writes DIR/plans.json and
 drops the bench database).
 """
 
@@ -32,6 +33,7 @@ from bson import ObjectId
 from fastapi import FastAPI
 
 from app.core.config import Settings
+from app.core.embedded import _Worker
 from app.core.security import create_access_token
 from app.core.timeutils import utcnow
 from app.main import background_jobs, create_app
@@ -110,22 +112,35 @@ async def _start(app: Any, port: int, lifespan: str) -> tuple[uvicorn.Server, as
     return server, task
 
 
-async def _control(servers: list[uvicorn.Server]) -> None:
+def _stats_text(profiler: cProfile.Profile) -> str:
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+    return text.getvalue()
+
+
+async def _control(servers: list[uvicorn.Server], engine: Any) -> None:
+    """`engine`: the embedded engine's worker thread (its `run` executes a call there), else None."""
     loop = asyncio.get_running_loop()
-    profiler = None
+    profiler = engine_profiler = None
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         command, _, argument = line.strip().partition(" ")
         if command == "profile" and argument == "start":
             profiler = cProfile.Profile(time.thread_time)  # on-CPU time of the event-loop thread only
             profiler.enable()
+            if engine is not None:  # cProfile hooks the thread that enables it: enabled on the worker
+                engine_profiler = cProfile.Profile(time.thread_time)
+                await engine.run(engine_profiler.enable)
         elif command == "profile" and argument.startswith("stop ") and profiler is not None:
             profiler.disable()
-            text = io.StringIO()
-            stats = pstats.Stats(profiler, stream=text).strip_dirs()
-            stats.sort_stats("tottime").print_stats(30)
-            stats.sort_stats("cumulative").print_stats(40)
-            await asyncio.to_thread(Path(argument.removeprefix("stop ")).write_text, text.getvalue())
-            profiler = None
+            path = Path(argument.removeprefix("stop "))
+            await asyncio.to_thread(path.write_text, _stats_text(profiler))
+            if engine_profiler is not None:
+                await engine.run(engine_profiler.disable)
+                engine_path = path.with_name(f"{path.stem}-engine{path.suffix}")
+                await asyncio.to_thread(engine_path.write_text, _stats_text(engine_profiler))
+            profiler = engine_profiler = None
     for server in servers:
         server.should_exit = True
 
@@ -138,7 +153,9 @@ async def serve(scale: int, seed: int, app_port: int, baseline_port: int, floor_
     ready = out / "ready.json"
     ready.with_suffix(".tmp").write_text(json.dumps(app.state.bench))
     ready.with_suffix(".tmp").rename(ready)
-    await _control([floor_server, baseline_server, app_server])
+    worker = getattr(app.state.mongo_client, "_worker", None)  # the embedded engine's
+    engine = worker if isinstance(worker, _Worker) else None
+    await _control([floor_server, baseline_server, app_server], engine)
     await asyncio.gather(floor_task, baseline_task, app_task)
 
 

@@ -36,7 +36,7 @@ from app.core.background import RELEASE_TIMEOUT_SECONDS
 from app.core.db import OutageLog, create_client, ping
 from app.core.envelope import install_error_handlers
 from app.core.errors import TOO_SLOW, UNREACHABLE, WRITE_UNCONFIRMED, database_unavailable
-from app.core.middleware import UnhandledErrorMiddleware
+from app.core.middleware import EdgeMiddleware
 from app.core.migrations import DatabasePreparation
 from app.core.security import create_access_token
 from app.main import create_app
@@ -328,7 +328,7 @@ def _app_raising(error: BaseException) -> FastAPI:
     """The app's error handling (one mapping, `app.core.envelope`) around routes that raise `error`."""
     application = FastAPI()
     install_error_handlers(application)
-    application.add_middleware(UnhandledErrorMiddleware)
+    application.add_middleware(EdgeMiddleware)
 
     async def in_route() -> None:
         raise error
@@ -366,7 +366,7 @@ async def test_last_resort_middleware_maps_unavailability_too():
     async def raw_app(scope: Scope, receive: Receive, send: Send) -> None:
         raise ServerSelectionTimeoutError("no servers")
 
-    transport = httpx.ASGITransport(app=UnhandledErrorMiddleware(raw_app), raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=EdgeMiddleware(raw_app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         answer = await http.get("/anything")
     assert answer.status_code == 503

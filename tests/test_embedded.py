@@ -446,6 +446,21 @@ class TestDocumentCopySpeedup:
         assert again == (await coll.find({}).to_list())[0]
         assert again["log"] is not first["log"]
 
+    async def test_projected_reads_are_independent_aware_copies(self, embedded):
+        # A plain projection copies only the fields it keeps (issue 25), still never the stored objects.
+        coll = embedded["db"]["projected"]
+        at = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
+        await coll.insert_one({"_id": 1, "at": at, "log": [{"at": at}], "meta": {"k": [1]}, "skip": 1})
+        for projection in ({"log": 1, "meta": 1}, {"skip": 0}, {"log": 1, "meta": 1, "_id": 0}):
+            found = await coll.find({"_id": {"$in": [1]}}, projection).to_list()
+            read = found[0]
+            assert read["log"][0]["at"].tzinfo is not None
+            read["log"][0]["at"] = None
+            read["log"].append({})
+            read["meta"]["k"].append(2)
+        stored = await coll.find_one({"_id": 1})
+        assert stored == {"_id": 1, "at": at, "log": [{"at": at}], "meta": {"k": [1]}, "skip": 1}
+
 
 class TestAnswersLikeMongod:
     """Where mongomock-ng answered otherwise, the engine answers as mongod 7.0 (app.core.embedded_fidelity);

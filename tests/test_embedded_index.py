@@ -113,6 +113,23 @@ sorts = st.lists(
 
 
 @st.composite
+def projections(draw: Any) -> dict[str, Any] | None:
+    """None (whole documents), plain ones (the engine's own fast path: top-level fields all in or all
+    out, `_id` either way) and others mongomock answers itself (a dotted path)."""
+    kind = draw(st.sampled_from(["none", "include", "exclude", "dotted"]))
+    if kind == "none":
+        return None
+    names = draw(st.lists(st.sampled_from([*FIELD_VALUES, "missing"]), min_size=1, max_size=3, unique=True))
+    flag = 0 if kind == "exclude" else draw(st.sampled_from([1, True]))
+    projection: dict[str, Any] = dict.fromkeys(names, flag)
+    if kind == "dotted":  # with a date, which mongomock's own code leaves naive: made aware after
+        projection.update({"n.x": 1, "t": 1})
+    if draw(st.booleans()):
+        projection["_id"] = draw(st.sampled_from([0, 1, False, True]))
+    return projection
+
+
+@st.composite
 def steps(draw: Any) -> tuple[str, dict[str, Any]]:
     kind = draw(
         st.sampled_from(
@@ -122,6 +139,9 @@ def steps(draw: Any) -> tuple[str, dict[str, Any]]:
     step: dict[str, Any] = {"filter": draw(filters())}
     if kind == "find":
         step.update(sort=draw(sorts), skip=draw(st.integers(0, 3)), limit=draw(st.integers(0, 5)))
+        step["projection"] = draw(projections())
+    elif kind == "count":  # bounded like page totals (`limit`), or paged (`skip`)
+        step.update(skip=draw(st.integers(0, 3)), limit=draw(st.one_of(st.none(), st.integers(1, 5))))
     elif kind in ("update", "one_and_update"):
         field = draw(st.sampled_from(list(FIELD_VALUES)))
         if draw(st.booleans()):
@@ -147,12 +167,14 @@ def run(collection: Any, kind: str, step: dict[str, Any]) -> Any:
     query = step["filter"]
     try:
         if kind == "find":
-            cursor = collection.find(query)
+            cursor = collection.find(query, step["projection"])
             if step["sort"]:
                 cursor = cursor.sort(step["sort"])
-            return list(cursor.skip(step["skip"]).limit(step["limit"]))
+            # Field order too: mongomock's projection puts an included `_id` last.
+            return [list(doc.items()) for doc in cursor.skip(step["skip"]).limit(step["limit"])]
         if kind == "count":
-            return collection.count_documents(query)
+            window = {"skip": step["skip"], **({"limit": step["limit"]} if step["limit"] else {})}
+            return collection.count_documents(query, **window)
         if kind == "update":
             method = collection.update_many if step["many"] else collection.update_one
             result = method(query, step["update"])
@@ -202,6 +224,76 @@ def test_plans_use_the_index_and_counts_read_no_document() -> None:
     assert oldest[0]["_id"] == 3
     # No index for the field: mongod would scan, and so does the engine.
     assert indexes.plan({"zzz": 1}) is None
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_sorts_merged_across_in_bounds(direction: int) -> None:
+    """`a: {$in: [...]}` then a sort on the next index field: each point's range is in order and the
+    ranges are merged, equal sort keys across points in insertion order (mongomock's stable sort)."""
+    indexed, plain = engines()
+    docs = [{"_id": i, "a": i % 3, "t": BASE + timedelta(days=(i * 7) % 4), "k": i % 2} for i in range(40)]
+    for collection in (indexed, plain):
+        collection.insert_many(docs)
+    indexes = embedded_index.index_set(indexed)
+    assert indexes is not None
+    for query, sort in (
+        ({"a": {"$in": [0, 2]}}, [("t", direction)]),
+        (
+            {"a": {"$in": [0, 1, 2]}, "t": {"$gte": BASE + timedelta(days=1)}},
+            [("t", direction), ("_id", direction)],
+        ),
+        ({"a": {"$in": [2, 0]}}, [("a", -direction), ("t", direction)]),
+        ({"a": {"$in": [0, 2]}, "k": 1}, [("t", direction)]),
+    ):
+        plan = indexes.plan(query, sort)
+        assert plan is not None and plan.served and len(plan.ranges) > 1, (query, sort)
+        found = list(indexed.find(query).sort(sort).limit(25))
+        assert [doc["_id"] for doc in found] == [doc["_id"] for doc in plain.find(query).sort(sort).limit(25)]
+
+
+def test_a_narrow_plan_beats_walking_a_served_sort() -> None:
+    """Like a guest's few streams among every stream's dates: the `k` bounds hold 3 documents, the
+    served sort would walk 300 to find them; the engine reads the 3 and sorts them (as mongod would)."""
+    indexed, plain = engines()
+    docs = [
+        {"_id": i, "a": 1, "t": BASE + timedelta(minutes=i), "k": i if i % 100 == 0 else "x"}
+        for i in range(300)
+    ]
+    for collection in (indexed, plain):
+        collection.insert_many(docs)
+    indexes = embedded_index.index_set(indexed)
+    assert indexes is not None
+    query, sort = {"a": 1, "k": {"$in": [0, 100, 200]}}, [("t", -1), ("_id", -1)]
+    plan = indexes.plan(query, sort)
+    assert plan is not None and plan.index.name == "k_a" and not plan.served
+    assert list(indexed.find(query).sort(sort)) == list(plain.find(query).sort(sort))
+    # Covered by its bounds, a served sort stays: every entry it walks is an answer.
+    served = indexes.plan({"a": 1}, sort)
+    assert served is not None and served.served and served.index.name == "a_t"
+
+
+def test_a_bounded_count_reads_no_more_than_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`count_documents(..., limit=n)` (page totals, viewer counts) on a filter the bounds do not state
+    whole checks candidates until n match, not every one of them."""
+    indexed, plain = engines()
+    docs = [{"_id": i, "a": 1, "b": "x", "t": BASE} for i in range(300)]
+    for collection in (indexed, plain):
+        collection.insert_many(docs)
+    checked: list[Any] = []  # stored documents checked (planning checks values, not documents)
+    applies = embedded_index.filter_applies
+
+    def counted(filter: Any, doc: Any) -> bool:
+        if "_id" in doc:
+            checked.append(doc["_id"])
+        return bool(applies(filter, doc))
+
+    monkeypatch.setattr(embedded_index, "filter_applies", counted)
+    query = {"a": 1, "b": "x"}  # `a` bounds it; `b` is checked on each candidate
+    assert (
+        indexed.count_documents(query, limit=5, skip=2) == plain.count_documents(query, limit=5, skip=2) == 5
+    )
+    assert len(checked) == 7
+    assert indexed.count_documents({"a": 1}, limit=5) == 5  # covered: from the bounds
 
 
 def test_writes_keep_the_index_in_step() -> None:
@@ -285,6 +377,37 @@ def test_grouped_counts_equal_the_pipeline(
     cursor = asyncio.run(client["db"]["things"].aggregate(pipeline))
     got = asyncio.run(cursor.to_list())
     assert rows_of(got) == rows_of(plain.aggregate(pipeline))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(documents(), min_size=1, max_size=25), filters(), sorts.filter(bool), st.integers(1, 6))
+def test_match_then_sort_pipelines_equal_mongomock(
+    initial: list[dict[str, Any]], match: dict[str, Any], sort: list[tuple[str, int]], limit: int
+) -> None:
+    """`$match`, `$sort` (read through the cursor, an index may serve it), then further stages: the
+    rows of mongomock's own pipeline, in the same order."""
+    client = EmbeddedAsyncClient(inline=True)
+    plain = mongomock_ng.MongoClient(tz_aware=True)["db"]["things"]
+    indexed = client._sync["db"]["things"]
+    for collection in (indexed, plain):
+        collection.create_indexes(INDEXES)
+        collection.insert_many([dict(doc, _id=number) for number, doc in enumerate(initial)], ordered=False)
+    pipeline = [
+        {"$match": match},
+        {"$sort": dict(sort)},
+        {"$group": {"_id": "$a", "first": {"$first": "$_id"}, "n": {"$sum": 1}}},
+        {"$sort": {"first": -1}},
+        {"$limit": limit},
+    ]
+    try:
+        want: Any = list(plain.aggregate(pipeline))
+    except Exception as exc:
+        want = type(exc).__name__
+    try:
+        got: Any = asyncio.run(asyncio.run(client["db"]["things"].aggregate(pipeline)).to_list())
+    except Exception as exc:
+        got = type(exc).__name__
+    assert got == want
 
 
 def rows_of(rows: Any) -> list[str]:

@@ -6,13 +6,14 @@ already do with the token it holds. Which origins are allowed is `app.core.origi
 Same-origin pages (the `/docs` playground) never need CORS.
 """
 
+import functools
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.core.envelope import failure
 from app.core.errors import ErrorCode, generic_message
@@ -26,14 +27,19 @@ EXPOSED_HEADERS = ("Retry-After", "X-Request-ID", "WWW-Authenticate")
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
-class Cors(CORSMiddleware):
-    """Starlette's (pure ASGI) CORS middleware with the policy's origins; a preflight that passes
-    answers 204 without a body, one that fails answers the 400 envelope saying what was refused.
-    Paths under `own_cors` (Socket.IO) are left to their app, which applies the same policy."""
+async def _never_called(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: no cover
+    raise RuntimeError("CORS rules are applied by app.core.middleware.EdgeMiddleware, not as an app")
 
-    def __init__(self, app: ASGIApp, policy: CorsPolicy, *, own_cors: tuple[str, ...] = ()) -> None:
-        super().__init__(
-            app,
+
+class Cors:
+    """The policy's CORS answers, applied by the app's one middleware (`app.core.middleware`): Starlette's
+    (pure ASGI) CORS rules with the policy's origins; a preflight that passes answers 204 without a
+    body, one that fails answers the 400 envelope saying what was refused. Paths under `own_cors`
+    (Socket.IO) are left to their app, which applies the same policy."""
+
+    def __init__(self, policy: CorsPolicy, *, own_cors: tuple[str, ...] = ()) -> None:
+        self.starlette = CORSMiddleware(
+            _never_called,
             allow_origins=["*"] if policy.any_origin else list(policy.origins),
             allow_origin_regex=policy.origin_regex,
             allow_methods=ALLOWED_METHODS,
@@ -51,34 +57,23 @@ class Cors(CORSMiddleware):
         self.allowed_any = [(b"access-control-allow-origin", b"*"), *self.allowed]
         self.not_allowed = [(b"vary", b"Origin")]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.own_cors):
-            await self.app(scope, receive, send)
-            return
-        origin = next((value for name, value in scope["headers"] if name == b"origin"), None)
-        if origin is not None and scope["method"] == "OPTIONS":
-            await super().__call__(scope, receive, send)  # a preflight (or a plain OPTIONS) as Starlette does
-            return
-        # Other requests: the same headers Starlette's general path adds, appended as raw pairs (that
-        # path builds header objects per answer, ~30 µs a request; this costs ~1-2 µs). `Vary: Origin`
-        # always, so a cache never serves one origin's answer to another.
-        extra = self.not_allowed
+    def response_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+        """What an answer to a request other than an `OPTIONS` with `Origin` gets: the headers
+        Starlette's general path adds, as raw pairs (that path builds header objects per answer, ~30 µs
+        a request; this costs ~1-2 µs). `Vary: Origin` always, so a cache never serves one origin's
+        answer to another."""
         if origin is not None and self.policy.allows(origin.decode("latin-1")):
-            extra = (
-                self.allowed_any
-                if self.policy.any_origin
-                else [(b"access-control-allow-origin", origin), *self.allowed]
-            )
+            if self.policy.any_origin:
+                return self.allowed_any
+            return [(b"access-control-allow-origin", origin), *self.allowed]
+        return self.not_allowed
 
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
+    def options_send(self, send: Send, request_headers: Headers) -> Send:
+        """`send` for an `OPTIONS` request with `Origin` that is not a preflight: Starlette's own."""
+        return functools.partial(self.starlette.send, send=send, request_headers=request_headers)
 
     def preflight_response(self, request_headers: Headers) -> Response:
-        answer = super().preflight_response(request_headers)
+        answer = self.starlette.preflight_response(request_headers)
         headers = {
             name: value
             for name, value in answer.headers.items()

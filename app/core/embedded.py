@@ -251,8 +251,11 @@ class EmbeddedCollection:
             counted = embedded_index.group_counts(self._sync, pipeline)
             if counted is not None:
                 return counted
-            docs = list(self._sync.find(pipeline[0]["$match"]))
-            return list(process_pipeline(docs, self._sync.database, pipeline[1:], None))
+            cursor, rest = self._sync.find(pipeline[0]["$match"]), pipeline[1:]
+            # A `$sort` right after is the cursor's sort (the same stable sort; an index may serve it).
+            if rest and list(rest[0]) == ["$sort"] and _plain_sort(rest[0]["$sort"]):
+                cursor, rest = cursor.sort(list(rest[0]["$sort"].items())), rest[1:]
+            return list(process_pipeline(list(cursor), self._sync.database, rest, None))
         return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
@@ -401,6 +404,15 @@ class EmbeddedAsyncClient:
         await self.close()
 
 
+def _plain_sort(spec: Any) -> bool:
+    """A `$sort` stage of fields and directions only (no `$meta`)."""
+    return (
+        isinstance(spec, dict)
+        and bool(spec)
+        and all(type(d) is int and d in (1, -1) and not k.startswith("$") for k, d in spec.items())
+    )
+
+
 def _son(value: Any) -> Any:
     if isinstance(value, dict):
         return SON((key, _son(item)) for key, item in value.items())
@@ -444,6 +456,62 @@ def _aware_document(value: Any) -> Any:
 _STOCK_AWARE: Callable[[Any], Any] = _helpers.make_datetime_timezone_aware_in_document
 
 
+def _copy_aware(value: Any) -> Any:
+    """`_aware_document(_copy_document(value))` in one pass: a fresh copy with aware datetimes."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy_aware(item) for key, item in value.items()}
+    if kind is datetime:
+        return value.replace(tzinfo=_helpers.utc)
+    if kind in _IMMUTABLE_VALUES:
+        return value
+    if kind is list:
+        return [_copy_aware(item) for item in value]
+    return _STOCK_AWARE(_copy_field(value, dict))
+
+
+class _Aware:
+    """The `container` our cursors hand to `_copy_only_fields` on a `tz_aware` client: the copy is
+    made timezone-aware in the same pass (mongomock-ng copies, then rebuilds every document again)."""
+
+
+def _plain_projection(fields: Any) -> tuple[bool, bool] | None:
+    """(include, keep `_id`) of a projection of top-level fields only, all included or all excluded
+    (`_id` aside), with no operator: the projections `_copy_only_fields` answers itself. None otherwise."""
+    if type(fields) is not dict or not fields:
+        return None
+    include = None
+    keep_id = True
+    for field, flag in fields.items():
+        if type(flag) not in (int, bool) or flag not in (0, 1) or "." in field or field.startswith("$"):
+            return None
+        if field == "_id":
+            keep_id = bool(flag)
+        elif include is None:
+            include = bool(flag)
+        elif include is not bool(flag):
+            return None  # mixed: mongomock's own code refuses it
+    if include is None:
+        return None  # `_id` alone
+    return include, keep_id
+
+
+def _project(
+    doc: Any, fields: dict[str, Any], include: bool, keep_id: bool, copy: Callable[[Any], Any]
+) -> Any:
+    """mongomock-ng's `_project_by_spec` for a plain projection: the same keys in the same order
+    (an included `_id` last, as mongomock puts it back), each value copied by `copy`."""
+    if include:
+        projected = {key: copy(item) for key, item in doc.items() if key in fields and key != "_id"}
+        if keep_id and "_id" in doc:
+            projected["_id"] = copy(doc["_id"])
+        return projected
+    projected = {key: copy(item) for key, item in doc.items() if key == "_id" or key not in fields}
+    if not keep_id:
+        projected.pop("_id", None)
+    return projected
+
+
 def _install_speedups() -> None:
     """Small fixes for mongomock-ng hot paths; 1 and 2 are active only for collections of our clients.
 
@@ -458,6 +526,9 @@ def _install_speedups() -> None:
     4. Documents read back are copied (and made timezone-aware) by exact-type dispatch, sharing
        immutable leaves instead of `copy.copy`-ing each one: the same documents for a fraction of the
        cost (the money harness, nearly all reads, 39 s -> 27 s). Same answers, so safe for every client.
+       For our clients also: a plain projection (top-level fields, all in or all out) copies only the
+       fields it keeps, and a cursor of a `tz_aware` client copies and makes aware in one pass
+       (`_Aware`) instead of copying, then rebuilding every document (issue 25: list pages).
     5. In-memory indexes of the collection's index set (app/core/embedded_index.py, installed here).
     They patch private methods, hence the pinned mongomock-ng version and tests/test_embedded.py.
     """
@@ -499,9 +570,10 @@ def _install_speedups() -> None:
         if live is None or live[0] is not self._factory or live[2] != self._emitted:
             skip = self._skip or 0
             stop = skip + abs(self._limit) if self._limit else None
-            docs = self._factory()
-            if self.collection.codec_options.tz_aware:
-                docs = map(_helpers.make_datetime_timezone_aware_in_document, docs)
+            if self.collection.codec_options.tz_aware:  # copied aware in one pass (`_Aware`)
+                docs = self.collection._get_dataset(self._spec, self._sort, self._projection, _Aware)
+            else:
+                docs = self._factory()
             live = self._live = [
                 self._factory,
                 itertools.islice(docs, skip + self._emitted, stop),
@@ -532,8 +604,17 @@ def _install_speedups() -> None:
     copy_only_fields: Callable[..., Any] = _SyncCollection._copy_only_fields
 
     def _copy_only_fields(self: Any, doc: Any, fields: Any, container: Any, filter: Any = None) -> Any:
-        if not fields and container is dict:  # no projection: the whole document
-            return _copy_document(doc)
+        aware = container is _Aware
+        if aware or container is dict:
+            copy = _copy_aware if aware else _copy_document
+            if not fields:  # no projection: the whole document
+                return copy(doc)
+            plain = _plain_projection(fields) if enabled(self) else None  # stock for other clients
+            if plain is not None:
+                return _project(doc, fields, *plain, copy)
+        if aware:  # mongomock's own projection, then aware as its cursor makes it
+            projected = copy_only_fields(self, doc, fields, dict, filter=filter)
+            return None if projected is None else _aware_document(projected)
         return copy_only_fields(self, doc, fields, container, filter=filter)
 
     _SyncCollection._copy_only_fields = _copy_only_fields  # type: ignore[method-assign]

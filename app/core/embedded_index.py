@@ -16,7 +16,8 @@ sorted list of `(key…, seq, _id)` entries and plans each query the way mongod 
 The index only ever proposes candidates: every document is still checked by mongomock's
 `filter_applies`, and a document whose key the index cannot order faithfully (a sub-document, an
 array of arrays, NaN, binary…) is kept in an `others` bucket that every plan includes and that
-disables sort serving and covered counts. Answers are mongomock's answers
+disables sort serving and covered counts. An empty array has one entry of its own below every value
+(as mongod's `undefined`), which only a `null` point looks for. Answers are mongomock's answers
 (tests/test_embedded_index.py compares them on random filters, sorts and writes).
 
 Writes reach the index through `CollectionStore.__setitem__/__delitem__` (every insert, update,
@@ -27,6 +28,7 @@ replaces the store's containers; the index notices and rebuilds. Engine calls ru
 """
 
 import bisect
+import heapq
 import itertools
 import math
 import re
@@ -78,6 +80,8 @@ _TOP: Any = _Extreme(top=True)
 _NULL = 5  # mongomock's comparison ranks (filtering._get_compare_type)
 _MAX_COMBOS = 256  # equality combinations ($in × $in) scanned separately
 _MAX_MULTIKEY = 1000  # entries per document before it goes to the others bucket
+# What reading and sorting one candidate costs against walking one index entry in a served sort's order.
+_SORT_PENALTY = 8
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -119,6 +123,9 @@ def field_key(value: Any, descending: bool) -> Key:
 
 
 _ONE_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1) - _EPOCH
+# The field key of an empty array, ascending and descending: below every other key (no rank is < 0)
+# and never inside a range's type bracket, so only a `null` point has to look for it too.
+_EMPTY_KEYS = ((-1, 0), (1, 0))
 
 
 class _Reversed:
@@ -176,7 +183,8 @@ class Index:
         self.entries: list[Key] = []
         self.keys_of: dict[Any, list[Key]] = {}
         self.others: set[Any] = set()
-        self.multikey = 0  # documents indexed by more than one entry (an array value)
+        self.multikey = 0  # documents indexed by more than one entry (an array value) or by an empty one
+        self.empties = 0  # documents with an empty array in an indexed field
 
     def keys(self, doc: dict[str, Any], seq: int, doc_id: Any) -> list[Key] | None:
         """This document's entries; [] when it is not in the index, None when it goes to `others`."""
@@ -191,8 +199,9 @@ class Index:
             present |= value is not NOTHING
             try:
                 if type(value) is list:
-                    if not value:
-                        return None
+                    if not value:  # one entry below every value (mongod: `undefined`); no scalar matches it
+                        per_field.append([_EMPTY_KEYS[descending]])
+                        continue
                     per_field.append(sorted({field_key(item, descending) for item in value}))
                 else:
                     per_field.append([field_key(value, descending)])
@@ -215,8 +224,7 @@ class Index:
         if not keys:
             return
         self.keys_of[doc_id] = keys
-        if len(keys) > 1:
-            self.multikey += 1
+        self._count(keys, 1)
         entries = self.entries
         for key in keys:
             if entries and entries[-1] < key:
@@ -231,8 +239,7 @@ class Index:
         keys = self.keys_of.pop(doc_id, None)
         if keys is None:
             return
-        if len(keys) > 1:
-            self.multikey -= 1
+        self._count(keys, -1)
         entries = self.entries
         for key in keys:
             position = bisect.bisect_left(entries, key)
@@ -247,10 +254,20 @@ class Index:
                 self.others.add(doc_id)
             elif keys:
                 self.keys_of[doc_id] = keys
-                self.multikey += len(keys) > 1
+                self._count(keys, 1)
                 entries.extend(keys)
         entries.sort()
         self.entries = entries
+
+    def _count(self, keys: list[Key], step: int) -> None:
+        """A document's share of `multikey` and `empties`, added (1) or taken back (-1)."""
+        empty = has_empty(keys, len(self.fields))
+        self.empties += step * empty
+        self.multikey += step * (empty or len(keys) > 1)
+
+
+def has_empty(keys: list[Key], width: int) -> bool:
+    return any(part in _EMPTY_KEYS for part in keys[0][:width])
 
 
 class Plan:
@@ -258,12 +275,20 @@ class Plan:
 
     def __init__(self, index: Index, ranges: list[tuple[int, int]], sort_width: int, backward: bool) -> None:
         self.index, self.ranges, self.backward = index, ranges, backward
-        self.sort_width = sort_width  # >0: the sort is served by entry fields [start, start + width)
+        self.sort_width = (
+            sort_width  # the sort's fields after the bounds' prefix: entry fields [start, start + width)
+        )
         self.sort_start = 0
+        self.served = False  # the sort is served: in each range, then merged across ranges
+        self.merge_key: list[int] = []  # entry fields of the whole sort, in its order (the merge's key)
         self.covered = False  # every filter condition is exactly these bounds (a count needs no read)
 
     def count(self) -> int:
         return sum(stop - start for start, stop in self.ranges)
+
+    def cost(self) -> int:
+        """Documents a read of the plan's candidates visits."""
+        return self.count() + len(self.index.others)
 
     def ids(self) -> Iterator[Any]:
         entries, width = self.index.entries, len(self.index.fields)
@@ -272,25 +297,43 @@ class Plan:
                 yield entries[position][width + 1]
 
     def ordered_ids(self) -> Iterator[Any]:
-        """Ids in the served sort's order; equal sort keys in insertion order (mongomock's stable sort)."""
+        """Ids in the served sort's order; equal sort keys in insertion order (mongomock's stable sort).
+
+        Each range (one combination of the prefix's points) is in sort order already; several are
+        merged on the sort's fields, then insertion order (mongod's SORT_MERGE of `$in` bounds)."""
+        width = len(self.index.fields)
+        streams = [self._ordered(start, stop) for start, stop in self.ranges]
+        if len(streams) == 1:
+            yield from (entry[width + 1] for entry in streams[0])
+            return
+        fields = self.merge_key
+        if self.backward:  # sort keys descending, insertion order ascending
+            merged = heapq.merge(
+                *streams, key=lambda e: (tuple(e[i] for i in fields), -e[width]), reverse=True
+            )
+        else:
+            merged = heapq.merge(*streams, key=lambda e: (tuple(e[i] for i in fields), e[width]))
+        yield from (entry[width + 1] for entry in merged)
+
+    def _ordered(self, start: int, stop: int) -> Iterator[Key]:
+        """One range's entries in the sort's order, equal sort keys in insertion order."""
         entries, width = self.index.entries, len(self.index.fields)
         first, last = self.sort_start, self.sort_start + self.sort_width
-        for start, stop in self.ranges:
-            positions = range(stop - 1, start - 1, -1) if self.backward else range(start, stop)
-            group: list[Key] = []
-            group_key: Key | None = None
-            for position in positions:
-                entry = entries[position]
-                key = entry[first:last]
-                if key != group_key:
-                    if len(group) > 1:
-                        group.sort(key=lambda item: item[width])
-                    yield from (item[width + 1] for item in group)
-                    group, group_key = [], key
-                group.append(entry)
-            if len(group) > 1:
-                group.sort(key=lambda item: item[width])
-            yield from (item[width + 1] for item in group)
+        positions = range(stop - 1, start - 1, -1) if self.backward else range(start, stop)
+        group: list[Key] = []
+        group_key: Key | None = None
+        for position in positions:
+            entry = entries[position]
+            key = entry[first:last]
+            if key != group_key:
+                if len(group) > 1:
+                    group.sort(key=lambda item: item[width])
+                yield from group
+                group, group_key = [], key
+            group.append(entry)
+        if len(group) > 1:
+            group.sort(key=lambda item: item[width])
+        yield from group
 
 
 class IndexSet:
@@ -348,14 +391,23 @@ class IndexSet:
     # -- planning ---------------------------------------------------------------------------------
 
     def plan(self, filter: Any, sort: list[tuple[str, int]] | None = None) -> Plan | None:
-        """The best index plan for a filter (and sort), or None where mongod would scan as well."""
+        """The best index plan for a filter (and sort), or None where mongod would scan as well.
+
+        Without a sort, the plan visiting fewest documents (a covered one where it ties). With one,
+        a plan serving it, unless it only narrows the filter and another plan's candidates, sorted,
+        cost far less than walking its bounds (a guest's 4 streams among every stream's dates)."""
         conditions = _conditions(filter)
-        best: tuple[tuple[int, ...], Plan] | None = None
-        for index in self.indexes:
-            planned = _plan_on(index, conditions, filter, sort)
-            if planned is not None and (best is None or planned[0] > best[0]):
-                best = planned
-        return None if best is None else best[1]
+        planned = [found for index in self.indexes if (found := _plan_on(index, conditions, filter, sort))]
+        if not planned:
+            return None
+        if not sort:
+            return min(planned, key=lambda item: (item[1].cost(), not item[1].covered, _negated(item[0])))[1]
+        best = max(planned, key=lambda item: item[0])[1]
+        if best.served and not best.covered:
+            narrower = min((plan for _, plan in planned if not plan.served), key=Plan.cost, default=None)
+            if narrower is not None and narrower.cost() * _SORT_PENALTY < best.cost():
+                return narrower
+        return best
 
     def candidates(self, plan: Plan) -> list[dict[str, Any]]:
         """The plan's documents plus the index's `others`, once each, in insertion order."""
@@ -425,7 +477,10 @@ def _plan_on(
         condition = conditions.get(path)
         if condition is None or condition.points is None:
             break
-        prefix.append(sorted({field_key(value, descending) for value in condition.points}))
+        points = {field_key(value, descending) for value in condition.points}
+        if index.empties and (None in condition.points or NOTHING in condition.points):
+            points.add(_EMPTY_KEYS[descending])  # whatever the filter says of `null` and `[]`
+        prefix.append(sorted(points))
         used.append(path)
         position += 1
     interval: tuple[Key, bool, Key, bool] | None = None
@@ -439,27 +494,30 @@ def _plan_on(
         return None
     if index.sparse and not _excludes_missing(index, conditions, prefix, interval):
         return None
-    # The sort: fields fixed by one equality point drop out; the rest must follow the bounds' fields.
+    # The sort: fields fixed by one equality point drop out. The others are the prefix's `$in` fields
+    # (constant in each range, merged across ranges) and the fields right after the prefix, in order.
     fixed = {path for path, points in zip(used, prefix, strict=False) if len(points) == 1}
     wanted = [(path, direction) for path, direction in (sort or []) if path not in fixed or index.multikey]
-    sort_width, backward = 0, False
+    sort_width, backward, served, merge_key = 0, False, False, []
     combos = math.prod(len(points) for points in prefix) if prefix else 1
-    if wanted and combos == 1 and not index.multikey and not index.others:
-        tail = fields[position : position + len(wanted)]
-        if [path for path, _ in tail] == [path for path, _ in wanted]:
+    if wanted and not index.multikey and not index.others:
+        at = {path: number for number, (path, _) in enumerate(fields)}
+        numbers = [at.get(path, -1) for path, _ in wanted]
+        after = [number for number in numbers if number >= position]
+        if -1 not in numbers and after == list(range(position, position + len(after))):
             signs = {
-                (-1 if descending else 1) * direction
-                for (_, descending), (_, direction) in zip(tail, wanted, strict=True)
+                (-1 if fields[number][1] else 1) * direction
+                for number, (_, direction) in zip(numbers, wanted, strict=True)
             }
             if len(signs) == 1:
-                sort_width, backward = len(wanted), signs == {-1}
-    if not prefix and interval is None and not sort_width:
+                sort_width, backward, served, merge_key = len(after), signs == {-1}, True, numbers
+    if not prefix and interval is None and not served:
         return None
     if combos > _MAX_COMBOS:
         return None
     ranges = _ranges(index.entries, prefix, interval)
     plan = Plan(index, ranges, sort_width, backward)
-    plan.sort_start = position
+    plan.sort_start, plan.served, plan.merge_key = position, served, merge_key
     plan.covered = (
         not index.multikey
         and not index.others
@@ -468,8 +526,12 @@ def _plan_on(
         and all(not str(field).startswith("$") for field in filter)
         and (interval is None or len(conditions[fields[position][0]].ranges) <= 2)
     )
-    score = (int(sort_width > 0 or not sort), len(prefix), int(interval is not None), -len(fields))
+    score = (int(served or not sort), len(prefix), int(interval is not None), -len(fields))
     return score, plan
+
+
+def _negated(score: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(-part for part in score)
 
 
 def _interval(ranges: list[tuple[str, Any]], descending: bool, single: bool) -> tuple[Key, bool, Key, bool]:
@@ -598,7 +660,7 @@ def sorted_documents(collection: Any, filter: Any, sort: Any) -> Iterator[dict[s
         return None
     indexes = index_set(collection)
     plan = None if indexes is None else indexes.plan(filter, normalized)
-    if plan is None or indexes is None or not plan.sort_width:
+    if plan is None or indexes is None or not plan.served:
         return None
     documents = indexes.documents
     return _matching(filter, (documents[doc_id] for doc_id in plan.ordered_ids()))
@@ -614,15 +676,44 @@ def _matching(filter: Any, documents: Iterator[dict[str, Any]]) -> Iterator[dict
         filter_applies(filter, {})
 
 
-def count(collection: Any, filter: Any) -> int | None:
-    """The number of matching documents from the index bounds alone, or None."""
+def count(collection: Any, filter: Any, stop: int | None = None) -> int | None:
+    """The number of matching documents, counted up to `stop` (None: all of them): from the index
+    bounds alone when they state the whole filter, else, with a `stop`, by checking the plan's
+    candidates until `stop` match (a bounded count reads at most what it reports, as on mongod).
+    None: mongomock counts."""
     if _plain(filter):
         return None
     indexes = index_set(collection)
     plan = None if indexes is None else indexes.plan(filter)
-    if plan is None or not plan.covered:
+    if plan is None or indexes is None:
         return None
-    return plan.count()
+    if plan.covered:
+        return plan.count() if stop is None else min(plan.count(), stop)
+    if stop is None:
+        return None
+    ids: Iterator[Any] = itertools.chain(plan.ids(), plan.index.others)
+    if plan.index.multikey:
+        ids = iter(dict.fromkeys(ids))
+    documents, found = indexes.documents, 0
+    for doc_id in ids:
+        if filter_applies(filter, documents[doc_id]):
+            found += 1
+            if found >= stop:
+                return found
+    if not found:
+        filter_applies(filter, {})  # an invalid filter raises as mongomock's scan would
+    return found
+
+
+def _count_window(options: dict[str, Any]) -> tuple[int, int | None] | None:
+    """(skip, limit) of `count_documents` options the index answers; None for anything else (mongomock
+    then validates and counts them itself)."""
+    if set(options) - {"maxTimeMS", "hint", "skip", "limit"}:
+        return None
+    skip, limit = options.get("skip", 0), options.get("limit")
+    if type(skip) is not int or skip < 0 or (limit is not None and (type(limit) is not int or limit <= 0)):
+        return None
+    return skip, limit
 
 
 def group_counts(collection: Any, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
@@ -677,10 +768,10 @@ def duplicate_of(
         if not spec.get("unique"):
             continue
         index = by_name.get(name)
-        if index is None or index.sparse or index.partial is not None or index.others:
+        if index is None or index.sparse or index.partial is not None or index.others or index.empties:
             return False, None
         keys = index.keys(doc, 0, doc_id)
-        if keys is None:
+        if keys is None or (keys and has_empty(keys, len(index.fields))):  # mongod's `undefined`: the scan's
             return False, None
         checks.append((index, spec, keys))
     for index, spec, keys in checks:
@@ -718,10 +809,14 @@ def install(enabled: Callable[[Any], bool]) -> None:
         return (doc for doc in (copy(doc, fields, as_class, filter=spec) for doc in found) if doc is not None)
 
     def _count_documents(self: Any, filter: Any, comment: Any = None, **kwargs: Any) -> Any:
-        if enabled(self) and not comment and not set(kwargs) - {"maxTimeMS", "hint"}:
-            found = count(self, _helpers.patch_datetime_awareness_in_document(filter))
-            if found is not None:
-                return found
+        window = _count_window(kwargs) if enabled(self) and not comment else None
+        if window is not None:
+            skip, limit = window
+            stop = None if limit is None else skip + limit
+            found = count(self, _helpers.patch_datetime_awareness_in_document(filter), stop)
+            if found is not None:  # mongomock's arithmetic on its own count
+                found = max(found - skip, 0)
+                return found if limit is None else min(found, limit)
         return count_documents(self, filter, comment, **kwargs)
 
     def _ensure_uniques(self: Any, new_data: Any) -> None:

@@ -1,4 +1,4 @@
-"""Prometheus request metrics per route template, recorded by a pure ASGI middleware.
+"""Prometheus request metrics per route template, recorded by the app's pure ASGI middleware.
 
 The metric names, labels and buckets are prometheus-fastapi-instrumentator's defaults (dashboards
 and alerts keep working); `/metrics` is still served by the instrumentator's `expose()`. Its
@@ -21,7 +21,7 @@ from typing import NamedTuple
 from prometheus_client import Counter, Histogram, Summary
 from starlette.requests import Request
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.core.errors import NotAuthenticated
 
@@ -94,40 +94,19 @@ def route_template(scope: Scope, root_path: str) -> str:
     return mounted + path
 
 
-class PrometheusMiddleware:
-    """Count, time and size every HTTP request by method, grouped status (`2xx`) and route template."""
+class RequestMetrics:
+    """Count, time and size every HTTP request by method, grouped status (`2xx`) and route template;
+    recorded by the app's one middleware (`app.core.middleware.EdgeMiddleware`) once the answer is sent."""
 
-    def __init__(self, app: ASGIApp, excluded_handlers: frozenset[str] = frozenset()) -> None:
-        self.app = app
+    def __init__(self, excluded_handlers: frozenset[str] = frozenset()) -> None:
         self.excluded_handlers = excluded_handlers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def record(self, scope: Scope, root_path: str, status: int, response_size: int, started: float) -> None:
+        """One finished request; `root_path` is the scope's before routing, `started` its `perf_counter()`."""
+        duration = perf_counter() - started
+        handler = route_template(scope, root_path)
+        if handler in self.excluded_handlers:
             return
-        started = perf_counter()
-        root_path = scope.get("root_path", "")
-        status = 500
-        response_size = 0
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status, response_size
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name == b"content-length":
-                        response_size = int(value)
-                        break
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            handler = route_template(scope, root_path)
-            if handler not in self.excluded_handlers:
-                self._record(scope, handler, status, response_size, perf_counter() - started)
-
-    def _record(self, scope: Scope, handler: str, status: int, response_size: int, duration: float) -> None:
         method = scope["method"]
         request_size = 0
         for name, value in scope["headers"]:

@@ -2,10 +2,12 @@
 
 What other domains provide (follow-up handlers, replay access, the viewer log) is composed in
 `app.flows` and handed over through `app.state`, so this package imports none of them. Services are
-`shared`: built once per database handle, each a one-node dependency.
+`shared`: built once per database handle, each a one-node dependency; FastAPI resolves every node of
+every request (~20 µs each here, docs/benchmarks.md, issue 25), so a route takes one service node and
+reaches the presenter through it (`service.presenter`, `lifecycle.presenter`, `FundingDesk`).
 """
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import Depends
 from starlette.datastructures import State
@@ -51,7 +53,6 @@ def _stream_service(state: State) -> LiveStreamService:
     return LiveStreamService(state.db, presenter_of(state), follow_ups_of(state))
 
 
-Presenter = Annotated[LiveStreamPresenter, Depends(shared(_presenter))]
 StreamService = Annotated[LiveStreamService, Depends(shared(_stream_service))]
 
 
@@ -90,8 +91,15 @@ def audience_of(state: State) -> AudienceService:
 Audience = Annotated[AudienceService, Depends(shared(audience_of))]
 
 
-def _funding(state: State) -> FundingService:
-    return FundingService(state.db)
+class FundingDesk(NamedTuple):
+    """The funding service and the presenter of the stream it answers with: one dependency node."""
+
+    service: FundingService
+    presenter: LiveStreamPresenter
 
 
-Funding = Annotated[FundingService, Depends(shared(_funding))]
+def _funding(state: State) -> FundingDesk:
+    return FundingDesk(FundingService(state.db), presenter_of(state))
+
+
+Funding = Annotated[FundingDesk, Depends(shared(_funding))]

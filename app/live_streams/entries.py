@@ -55,6 +55,14 @@ class EntryRepository(ContributionRepository):
         )
         return doc is not None
 
+    async def paid_or_paying(self, user_id: ObjectId, stream_id: ObjectId) -> bool:
+        """Paid, or an entry in flight (a concurrent first join is charging it)."""
+        statuses = [ContributionStatus.completed.value, ContributionStatus.pending.value]
+        doc = await self.collection.find_one(
+            {"userId": user_id, "liveStreamId": stream_id, "status": {"$in": statuses}}, {"_id": 1}
+        )
+        return doc is not None
+
     async def failed_attempts(self, user_id: ObjectId, stream_id: ObjectId) -> int:
         statuses = [ContributionStatus.rejected.value, ContributionStatus.refunded.value]
         return await self.collection.count_documents(
@@ -73,7 +81,11 @@ class EntryService:
         price = entry_price(stream)
         if price <= 0 or await self.entries.paid(viewer_id, stream["_id"]):
             return
-        if await self.ledger.balance(viewer_id) < price:
+        # Too few credits for a second entry, but a concurrent first join paid or is paying this one:
+        # not a refusal (`admit` shares that join's entry).
+        if await self.ledger.balance(viewer_id) < price and not await self.entries.paid_or_paying(
+            viewer_id, stream["_id"]
+        ):
             raise InsufficientCredits()
 
     async def admit(self, stream: LiveStreamDocument, viewer_id: ObjectId) -> None:
@@ -84,14 +96,18 @@ class EntryService:
         price = entry_price(stream)
         if price <= 0 or await self.entries.paid(viewer_id, stream["_id"]):
             return
-        if await self.ledger.balance(viewer_id) < price:
-            raise InsufficientCredits()  # answered before the movement is written
         attempt = await self.entries.failed_attempts(viewer_id, stream["_id"])
         key = f"entry:{stream['_id']}:{attempt}"
-        request_hash = hashlib.sha256(f"{stream['_id']}:{price}".encode()).hexdigest()
-        entry = await self.entries.of_key(viewer_id, key) or await self.pot.start(
-            stream["_id"], viewer_id, price, key, request_hash
-        )
+        entry = await self.entries.of_key(viewer_id, key)
+        if entry is None and await self.ledger.balance(viewer_id) < price:
+            # Too few credits for an entry of our own; a concurrent first join may have taken this
+            # attempt's entry since our first read (it is what took the credits): share it.
+            entry = await self.entries.of_key(viewer_id, key)
+            if entry is None:
+                raise InsufficientCredits()  # answered before the movement is written
+        if entry is None:
+            request_hash = hashlib.sha256(f"{stream['_id']}:{price}".encode()).hexdigest()
+            entry = await self.pot.start(stream["_id"], viewer_id, price, key, request_hash)
         entry = await self.pot.drive(entry)
         if entry["status"] == ContributionStatus.completed:
             return

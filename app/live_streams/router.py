@@ -23,7 +23,6 @@ from app.live_streams.dependencies import (
     Funding,
     Lifecycle,
     OwnedStream,
-    Presenter,
     ReconcilerDep,
     StreamService,
 )
@@ -292,11 +291,9 @@ async def join_live_stream_as_creator(body: JoinAsIn, user: CurrentUser, audienc
     responses=error_responses(400, 401, 404),
     summary="Live stream detail",
 )
-async def get_live_stream(
-    id: ObjectIdStr, user: CurrentUser, service: StreamService, presenter: Presenter
-) -> Response:
+async def get_live_stream(id: ObjectIdStr, user: CurrentUser, service: StreamService) -> Response:
     """One live stream by id, as seen by the caller (`role`, `replayAccess`). Deleted streams answer 404."""
-    return ok(await presenter.one(await service.get(id), user))
+    return ok(await service.presenter.one(await service.get(id), user))
 
 
 @item_router.delete(
@@ -336,14 +333,12 @@ async def cancel_live_stream(id: ObjectIdStr, user: CurrentUser, service: Stream
     responses=error_responses(400, 401, 403, 404, 409, 502, 503),
     summary="Go live: opens the AIOZ session (creator only)",
 )
-async def start_live_stream(
-    stream: OwnedStream, user: CurrentUser, lifecycle: Lifecycle, presenter: Presenter
-) -> Response:
+async def start_live_stream(stream: OwnedStream, user: CurrentUser, lifecycle: Lifecycle) -> Response:
     """Go live: open the AIOZ streaming session and mark the stream `active`. Only the creator; the stream
     must be `scheduled` or `preparing`, and the creator may have only one active stream. 502/503
     when AIOZ fails or is unavailable (nothing changes; retry).
     """
-    return ok(await presenter.one(await lifecycle.start(stream, user), user))
+    return ok(await lifecycle.presenter.one(await lifecycle.start(stream, user), user))
 
 
 @item_router.post(
@@ -375,7 +370,6 @@ async def fund_live_stream(
     id: ObjectIdStr,
     body: FundIn,
     user: CurrentUser,
-    presenter: Presenter,
     funding: Funding,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -386,9 +380,9 @@ async def fund_live_stream(
     """
 
     async def present(stream: LiveStreamDocument) -> dict[str, Any]:
-        return await presenter.one(stream, user)
+        return await funding.presenter.one(stream, user)
 
-    return ok(await funding.fund(id, user.id, body.amount, idempotency_key, present))
+    return ok(await funding.service.fund(id, user.id, body.amount, idempotency_key, present))
 
 
 @item_router.post(

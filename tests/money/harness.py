@@ -479,6 +479,13 @@ class Scenario:
     points: int | None = None
     # Liveness of the answer: problems with the plain run's answer (e.g. the documented fields).
     answer: Callable[[Any, Any], list[str]] | None = None
+    # Checked right after the flow and its competitor, before any recovery: what a request must have
+    # finished itself (recovery would hide a request that leaves its own compensation to it).
+    after_flow: Check | None = None
+    # Check the credit history (its rows and running balances) in every schedule: right after the flow
+    # (a movement applied but not final yet is not shown, nor counted in the newest balance) and after
+    # each recovery phase - not only in the plain run.
+    history: bool = False
 
 
 @dataclass
@@ -709,6 +716,18 @@ async def run_schedule(
             await _run_flow(scenario, db, ctx, hook, outcome)
             if competitor is not None and outcome.competitor == "not run":
                 await _run_competitor(scenario.competitors[competitor], db, ctx, outcome, competitor_crash)
+            try:
+                if scenario.after_flow is not None:
+                    await scenario.after_flow(db, ctx)
+                if scenario.history:
+                    world = await invariants.load(db)
+                    invariants.assert_none(await oracle.history_problems(db, world, baseline.ledger_baseline))
+            except AssertionError as exc:
+                return (
+                    f"{label} [flow: {outcome.flow}, competitor: {outcome.competitor}], "
+                    f"right after the flow: {exc}",
+                    outcome,
+                )
             for index, (phase, delay) in enumerate(phases):
                 if index == 0 and (recovery_crash is not None or counter is not None):
                     probe = SteppedDatabase(db, counter or Stepper(crash_at(recovery_crash or 0)))
@@ -730,6 +749,8 @@ async def run_schedule(
                         invariants.assert_none(invariants.violations(world))
                     invariants.assert_none(invariants.conservation_problems(world, baseline))
                     invariants.assert_none(oracle.problems(world, rules, now))
+                    if scenario.history:
+                        invariants.assert_none(await oracle.history_problems(db, world))
                     if label == "plain run" and index == len(phases) - 1:
                         await liveness(scenario, db, ctx, outcome)
                 except AssertionError as exc:

@@ -16,7 +16,8 @@ The rules (docs/money.md, spec "Revenue split"):
 
 "Counted" is the one fact taken from the code's records: a contribution the pot took (it is `completed`,
 or `refunded` by a refund-all - not given straight back, which is `failure: "not_open"` and `voided`).
-Whether it is then kept, paid or given back is decided here. For each user:
+A contribution still `pending` whose debit went through (a set-up's crashed request) is held like a counted
+one until it is decided. Whether it is then kept, paid or given back is decided here. For each user:
 
     balance - rule_effect - external == the same at setup
 
@@ -25,6 +26,7 @@ never happened moves a balance away from what the rules give.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -72,10 +74,18 @@ class Effects:
             self.add(user_id, shares[payee])
 
 
-def pot(effects: Effects, contributions: list[dict[str, Any]], fate: str, stream: dict[str, Any]) -> None:
+def pot(
+    effects: Effects,
+    contributions: list[dict[str, Any]],
+    fate: str,
+    stream: dict[str, Any],
+    debited: Callable[[dict[str, Any]], bool] = lambda c: False,
+) -> None:
     """`fate`: "held" (still open or not settled yet), "paid", "refunded" or "goal" (all or nothing:
-    paid when Σ counted ≥ goal)."""
-    taken = [c for c in contributions if counted(c)]
+    paid when Σ counted ≥ goal). `debited(c)`: the contribution's debit went through - a contribution
+    still pending with its debit taken (a setup's crashed request) is held like a counted one until it is
+    decided: counted, or given back."""
+    taken = [c for c in contributions if counted(c) or (c["status"] == "pending" and debited(c))]
     total = sum(c["amount"] for c in taken)
     if fate == "goal":
         fate = "paid" if total >= int(stream.get("goal") or stream.get("fundingGoal") or 0) else "refunded"
@@ -91,6 +101,10 @@ def effects(world: World, now: datetime) -> Effects:
     """Each user's net from every priced action, by the rules."""
     e = Effects()
     streams = {s["_id"]: s for s in world.streams}
+
+    def debited(kind: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda c: world.tx(c["userId"], f"{kind}:{c['_id']}") is not None
+
     by_stream: dict[tuple[str, ObjectId], list[dict[str, Any]]] = defaultdict(list)
     for f in world.fundings:
         by_stream["funding", f["liveStreamId"]].append(f)
@@ -100,13 +114,14 @@ def effects(world: World, now: datetime) -> Effects:
         ended = s["status"] == invariants.ENDED
         gone = s["status"] in NEVER_ENDS or (s.get("deletedAt") is not None and not ended)
         funding_fate = "goal" if ended else "refunded" if gone else "held"
-        pot(e, by_stream["funding", s["_id"]], funding_fate, s)
-        pot(e, by_stream["entry", s["_id"]], "paid" if ended else "refunded" if gone else "held", s)
+        pot(e, by_stream["funding", s["_id"]], funding_fate, s, debited("funding"))
+        entry_fate = "paid" if ended else "refunded" if gone else "held"
+        pot(e, by_stream["entry", s["_id"]], entry_fate, s, debited("entry"))
     for m in world.minis:
         stream = streams[m["liveStreamId"]]
         due = stream["status"] != invariants.ACTIVE or m["deadline"] <= now
         mine = [c for c in world.mini_contributions if c["miniCrowdFundingId"] == m["_id"]]
-        pot(e, mine, "goal" if due else "held", {**stream, "goal": m["goal"]})
+        pot(e, mine, "goal" if due else "held", {**stream, "goal": m["goal"]}, debited("mini-funding"))
     for like in world.superlikes:
         if like["status"] == COMPLETED:
             e.add(like["senderId"], -SUPERLIKE_PRICE)
@@ -207,11 +222,18 @@ def problems(world: World, before: dict[ObjectId, int], now: datetime) -> list[s
     return balance_problems(before, world, now) + count_problems(world) + void_problems(world)
 
 
-async def history_problems(db: Any, world: World) -> list[str]:
+async def history_problems(
+    db: Any, world: World, ledger_baseline: dict[ObjectId, int] | None = None
+) -> list[str]:
     """What `GET /users/me/transactions` lists (the ledger's history query): exactly the completed, not
     voided movements, newest first, counted right; filtered by direction, only those. Each row's running
     balance (`balanceAfter`, recomputed over the visible chain) is the user's balance less every newer
-    visible movement."""
+    visible movement.
+
+    With `ledger_baseline` (per user: the balance less every completed movement, taken at setup, when
+    nothing was in flight) the newest row's balance is that baseline plus every completed movement since:
+    the balance less the movements applied whose row is not final yet (a crash between the two writes),
+    known here without reading the code's own in-flight records."""
     from app.users.credits import CreditLedger, CreditTransactionRepository, Direction
 
     repository = CreditTransactionRepository(db)
@@ -241,6 +263,9 @@ async def history_problems(db: Any, world: World) -> list[str]:
                 )
             if direction is None and got == want:
                 running, expected = user["credits"], []
+                if ledger_baseline is not None and user["_id"] in ledger_baseline:
+                    mine = [t for t in world.completed.values() if t["userId"] == user["_id"]]
+                    running = ledger_baseline[user["_id"]] + sum(invariants.signed(t) for t in mine)
                 for t in visible:
                     expected.append(running)
                     running -= t["amount"] if t["direction"] == Direction.credit else -t["amount"]

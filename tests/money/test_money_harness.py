@@ -6,13 +6,15 @@ points, on a fresh database each. The issue's reproductions and items 3, 6 and 8
 """
 
 import asyncio
+import contextlib
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from app.core.errors import Conflict
+from app.core.errors import Conflict, InsufficientCredits
 from app.core.timeutils import utcnow
 from app.replays.repository import ReplayRentalRepository
 from app.replays.settlement import RentalSettlement
@@ -22,6 +24,7 @@ from tests.money import invariants
 from tests.money.harness import (
     Scenario,
     assert_explored,
+    count_steps,
     crash_at,
     database_client,
     explore,
@@ -29,6 +32,7 @@ from tests.money.harness import (
     fresh_database,
     recover,
     run_schedule,
+    shifted_clock,
     stepped,
     test_id,
 )
@@ -61,8 +65,10 @@ from tests.money.world import (
     rent,
     settlement_pass,
     start,
+    stream_doc,
     superlike,
     use_app,
+    with_before,
 )
 
 # --- funding ------------------------------------------------------------------------------------------
@@ -121,6 +127,36 @@ FUND = Scenario(
 )
 
 
+async def stale_entries_setup(db: Any) -> Ctx:
+    """Two fundings whose requests died ten minutes ago, before any recovery pass ran: `other`'s after
+    it was made final but before its entry left the stream's `opInFlight` (a final entry: prunable),
+    `fan2`'s right after its decision (applied, still pending: its entry IS the decision)."""
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    for role in ("fan", "other", "fan2"):
+        await add_user(db, ctx, role, credits=100)
+    await add_stream(db, ctx, goal=1000)
+    with shifted_clock(utcnow() - timedelta(minutes=10)):
+        await crash_after(db, lambda sdb: fund(sdb, ctx, "other", 30, "o-1"), "fundings", "update_one")
+        await crash_after(
+            db, lambda sdb: fund(sdb, ctx, "fan2", 25, "f2-1"), "live_streams", "find_one_and_update"
+        )
+    stream = await db["live_streams"].find_one({"_id": ctx.stream})
+    assert len(stream["opInFlight"]) == 2, stream.get("opInFlight")
+    return ctx
+
+
+# The next decision on the stream prunes `other`'s old final entry in its own write, and must keep fan2's
+# (pruned, fan2's funding would be decided - and counted - a second time by its recovery).
+FUND_PAST_STALE_ENTRIES = Scenario(
+    "fund past stale in-flight entries",
+    setup=stale_entries_setup,
+    flow=lambda db, ctx: fund(db, ctx, "fan", 40, "fund-1"),
+    balances={"fan": 100, "other": 100, "fan2": 100, "host": 0},  # expired 3 days later: all refunded
+    combinations=False,
+)
+
+
 async def funded_setup(db: Any, overdue: bool = False) -> Ctx:
     ctx = Ctx()
     await add_user(db, ctx, "host")
@@ -154,7 +190,7 @@ EXPIRE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [FUND, CANCEL, DELETE, EXPIRE], ids=test_id)
+@pytest.mark.parametrize("scenario", [FUND, FUND_PAST_STALE_ENTRIES, CANCEL, DELETE, EXPIRE], ids=test_id)
 async def test_funding_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -291,6 +327,73 @@ REJOIN_PAID = Scenario(
 )
 
 
+async def refused_then_topped_up_setup(db: Any) -> Ctx:
+    """fan2's first join passed the balance pre-check, then another request of fan2 spent everything
+    before the entry's debit: the debit was refused (the entry is rejected, nothing moved). fan2 then
+    bought 50 credits. The next join is a new attempt and must charge the entry once."""
+    ctx = await live_paid_setup(db)
+
+    async def spend_everything() -> None:
+        await drain(db, ctx, "fan2")
+
+    # Right after the last balance check: the entry's insert.
+    with contextlib.suppress(InsufficientCredits):
+        await with_before(
+            db, lambda sdb: join(sdb, ctx, "fan2"), "stream_entries", "insert_one", spend_everything
+        )
+        raise AssertionError("the drained join was not refused")
+    entries = await db["stream_entries"].find({"userId": ctx.id("fan2")}).to_list()
+    assert [e["status"] for e in entries] == ["rejected"], entries
+    await apply(db, ctx.id("fan2"), 50, Direction.credit, "top-up-fan2", TxType.grant)
+    return ctx
+
+
+# The retry after a refused debit: a new attempt (`entry:{stream}:1`), charged 30 once; fan2 had 100,
+# spent 100 elsewhere, bought 50: 20 left, the 30 held by the (still live) stream.
+JOIN_AFTER_REFUSED_DEBIT = Scenario(
+    "join paid after a refused entry debit",
+    setup=refused_then_topped_up_setup,
+    flow=lambda db, ctx: join(db, ctx, "fan2"),
+    competitors={"same join again": lambda db, ctx: join(db, ctx, "fan2")},
+    check=check_one_outcome,
+    balances={"fan1": 70, "fan2": 20, "host": 0, "guest": 0},
+    combinations=False,
+)
+
+
+async def one_entry_of_credits_setup(db: Any) -> Ctx:
+    ctx = await live_paid_setup(db)
+    await apply(db, ctx.id("fan2"), 50, Direction.debit, "ext:spent-fan2", TxType.replay_rental)
+    return ctx  # fan2: 50 credits, one 30-credit entry's worth
+
+
+async def test_concurrent_first_joins_of_a_viewer_with_credits_for_one_entry_both_get_in() -> None:
+    """Bug found by the scenario above: a second join arriving while the first was paying the entry
+    (or right after it paid) answered 'Insufficient credits' - its balance check saw the credits the
+    first join had just taken - and undid the viewer's participation. Both joins share one entry."""
+    scenario = Scenario(
+        "two first joins, credits for one entry",
+        setup=one_entry_of_credits_setup,
+        flow=lambda db, ctx: join(db, ctx, "fan2"),
+        competitors={"same join": lambda db, ctx: join(db, ctx, "fan2")},
+    )
+    with exploring():
+        async with database_client() as client:
+            trace = await count_steps(scenario, client)
+            steps = [(collection, op) for _, collection, op in trace]
+            debited = steps.index(("users", "find_one_and_update")) + 1  # 1-based: the step after it
+            points = {
+                "the flow's balance check, after the other join paid": steps.index(("users", "find_one")) + 1,
+                "the flow's entry pending, its debit applied": debited + 1,
+            }
+            for what, at in points.items():
+                failure, outcome = await run_schedule(scenario, client, competitor="same join", at=at)
+                assert failure is None, failure
+                answers = (outcome.flow, outcome.competitor)
+                assert answers == ("ok", "ok"), f"{what} (step {at}): {answers} {outcome.flow_error or ''}"
+                assert outcome.competitor_error is None, outcome.competitor_error
+
+
 async def live_free_setup(db: Any) -> Ctx:
     ctx = Ctx()
     await add_user(db, ctx, "host")
@@ -315,14 +418,31 @@ END_PAID = Scenario(
     competitors={"join": lambda db, ctx: join(db, ctx, "fan2"), "end again": end_twice},
     balances={"host": 12, "guest": 12, "fan1": 70, "fan2": 100},
 )
+
+
 # fan1 (70 after the entry) sends 10: 4 + 4 to the payees.
+async def live_paid_liked_setup(db: Any) -> Ctx:
+    """live_paid_setup, and fan2 already sent a superlike (the stream has more than one)."""
+    ctx = await live_paid_setup(db)
+    await superlike(db, ctx, "fan2", key="tap-fan2")
+    return ctx
+
+
+def own_superlike(answer: Any, ctx: Ctx) -> list[str]:
+    """The answer is the superlike this request sent: its stream, its sender."""
+    want = {"streamId": ctx.stream, "senderId": ctx.id("fan1"), "price": 10}
+    return [f"{k} is {answer.get(k)!r}, expected {v!r}" for k, v in want.items() if answer.get(k) != v]
+
+
 SUPERLIKE = Scenario(
     "superlike (duo)",
-    setup=live_paid_setup,
+    setup=live_paid_liked_setup,
     flow=superlike,
     competitors={"same key": superlike, "end": end, "drain the sender": drain},
     check=check_one_outcome,
-    balances={"fan1": 60, "host": 4, "guest": 4},
+    # fan2's earlier superlike: 4 + 4 to the payees too.
+    balances={"fan1": 60, "fan2": 90, "host": 8, "guest": 8},
+    answer=own_superlike,
 )
 
 
@@ -393,6 +513,7 @@ END_MINI_MISSED = Scenario(
     "scenario",
     [
         JOIN_PAID,
+        JOIN_AFTER_REFUSED_DEBIT,
         REJOIN_PAID,
         JOIN_FREE,
         END_PAID,
@@ -485,7 +606,52 @@ RENTAL_CHARGE = Scenario(
 )
 
 
-@pytest.mark.parametrize("scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE], ids=test_id)
+async def delete_dying_after_its_claim(db: Any, ctx: Ctx) -> None:
+    """The host's DELETE dies right after its refund follow-up claimed the rental for a refund: the
+    claim is written, the refund is not (recovery, or whoever finds the claim, finishes it)."""
+    await crash_after(db, lambda sdb: delete(sdb, ctx), "replay_rentals", "find_one_and_update")
+
+
+async def check_refused_rent_gave_back(db: Any, ctx: Ctx) -> None:
+    """Right after the request: a rental charge refused because its stream was deleted answers 404 and
+    has given back what it took - refunded and the period settled - without waiting for recovery."""
+    o = ctx.outcome
+    if o.flow in ("ok", "crashed", "not run"):
+        return
+    rental = ctx.extra["rental"]
+    world = await invariants.load(db)
+    row = next(r for r in world.rentals if r["_id"] == rental["_id"])
+    period = {"rental": rental["_id"], "n": rental["rentalNumber"]}
+    charged = world.tx(rental["userId"], invariants.RENTAL_CHARGE.format(**period))
+    refunded = world.tx(rental["userId"], invariants.RENTAL_REFUND.format(**period))
+    problems = []
+    if o.flow != "NotFound":
+        problems.append(f"the charge answered {o.flow} ({o.flow_error}); its stream is deleted: 404 expected")
+    if charged and not (refunded and row.get("settledAt")):
+        problems.append(
+            f"the refused charge took {charged['amount']} and left refund={bool(refunded)}, "
+            f"settledAt={row.get('settledAt')} to recovery"
+        )
+    assert not problems, "; ".join(problems)
+
+
+# The charge racing a delete whose refund pass died after claiming the rental: the charge finds the
+# claim when it activates, and must give back what it took itself (crash points: RENTAL_CHARGE).
+RENTAL_CHARGE_STALLED_DELETE = Scenario(
+    "rental charge × delete dying after its claim",
+    setup=pending_charge_setup,
+    flow=lambda db, ctx: RentalSettlement(db).complete(ctx.extra["rental"], utcnow()),
+    competitors={"delete dying after its claim": delete_dying_after_its_claim},
+    after_flow=check_refused_rent_gave_back,
+    crashes=False,
+    combinations=False,
+    balances={"renter": 70, "host": 40},
+)
+
+
+@pytest.mark.parametrize(
+    "scenario", [RENT, DELETE_RENTED, RENTAL_CHARGE, RENTAL_CHARGE_STALLED_DELETE], ids=test_id
+)
 async def test_rental_flows_under_crashes_and_races(scenario: Scenario) -> None:
     assert_explored(await explore(scenario))
 
@@ -508,8 +674,19 @@ LEDGER = Scenario(
     "ledger apply",
     setup=ledger_setup,
     flow=move("move-1"),
-    competitors={"same movement": move("move-1"), "another movement": move("move-2", 50)},
+    competitors={
+        "same movement": move("move-1"),
+        "another movement": move("move-2", 50),
+        # A request of the payer dies between applying its movement and making it final.
+        "another movement dying midway": lambda db, ctx: crash_after(
+            db, lambda sdb: move("move-3", 20)(sdb, ctx), "users", "find_one_and_update"
+        ),
+    },
     balances={"payer": 70},
+    # A movement applied but not final yet (a crash), one decided before the flow's own although it
+    # started after it (stored balanceAfter out of order): the history shows the visible chain right
+    # after the flow and after recovery, in every schedule.
+    history=True,
 )
 
 
@@ -692,6 +869,129 @@ async def test_issue11_item8_insufficient_credits_fund_leaves_no_history(client,
     assert items == [], f"a refused funding shows in the credit history: {items}"
 
 
+# --- what ONE recovery pass must finish (the harness runs several, which would hide a pass that stops early) ---
+
+
+async def test_one_follow_up_pass_runs_every_kind_past_a_failure_and_says_what_is_left() -> None:
+    """`FollowUpRunner.run`: a handler that fails (the database blips) or that this replica does not
+    have (a rolling deploy) leaves its kind for a later pass, and the pass still runs every other kind;
+    it answers True only when nothing is left; a failure postpones the stream's next look."""
+    from pymongo.errors import AutoReconnect
+
+    from app import flows
+    from app.live_streams.follow_ups import FollowUp, FollowUpRunner
+    from app.live_streams.repository import LiveStreamRepository
+
+    async def blip(stream: Any) -> None:
+        raise AutoReconnect("primary stepped down")
+
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = await live_funded_setup(db, 100)
+            await crash_after(db, lambda sdb: end(sdb, ctx), "live_streams", "find_one_and_update")
+            handlers = dict(flows.follow_up_runner(db).handlers)
+            streams = LiveStreamRepository(db)
+
+            async def one_pass(
+                failing: str | None = None, missing: str | None = None
+            ) -> tuple[bool, set[str]]:
+                wiring = {k: blip if k == failing else h for k, h in handlers.items() if k != missing}
+                stream = await stream_doc(db, ctx.stream)
+                done = await FollowUpRunner(streams, wiring).run(stream)
+                return done, set((await stream_doc(db, ctx.stream)).get("followUps") or {})
+
+            kinds = list((await stream_doc(db, ctx.stream))["followUps"])
+            assert len(kinds) >= 3, kinds
+            first, second = FollowUp(kinds[0]), FollowUp(kinds[1])
+            assert await one_pass(failing=first, missing=second) == (False, {first, second})
+            assert await one_pass(missing=first) == (False, {first})
+            before = utcnow()
+            assert await one_pass(failing=first) == (False, {first})
+            assert (await stream_doc(db, ctx.stream))["followUpAt"] > before, "a failure must postpone it"
+            assert await one_pass() == (True, set())
+            await invariants.check_all(db)
+            balances = {
+                role: (await db["users"].find_one({"_id": ctx.id(role)}))["credits"] for role in ctx.users
+            }
+            assert balances == {"host": 44, "guest": 44, "fan1": 40, "fan2": 50, "late": 100}, balances
+
+
+async def test_a_pot_total_read_behind_its_contributions_is_retried_not_settled() -> None:
+    """A payout that reads the pot's total older than the contributions it just saw completed (a lagging
+    read: here the stream as it was before its only funding, 1 credit, was counted) answers 503 and
+    leaves the follow-up due; settling on it would refund nothing and close the pot for good. The next
+    pass, reading fresh, refunds the missed goal."""
+    from app import flows
+    from app.live_streams.follow_ups import FollowUp, FollowUpRunner
+    from app.live_streams.funding import FundingService
+    from app.live_streams.repository import LiveStreamRepository
+
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "fan", credits=100)
+            await add_stream(db, ctx, goal=1000)
+            before_funding = await stream_doc(db, ctx.stream)
+            await fund(db, ctx, "fan", 1, "f-1")
+            await start(db, ctx)
+            await crash_after(db, lambda sdb: end(sdb, ctx), "live_streams", "find_one_and_update")
+
+            class LaggingStreams(LiveStreamRepository):
+                async def get(self, _id: Any, *, include_deleted: bool = False) -> Any:
+                    return before_funding
+
+            lagging = FundingService(db)
+            lagging.pot.holders = LaggingStreams(db)
+            handlers = dict(flows.follow_up_runner(db).handlers)
+            streams = LiveStreamRepository(db)
+            stale_pass = FollowUpRunner(streams, {**handlers, FollowUp.payout_fundings: lagging.pay_out})
+            assert not await stale_pass.run(await stream_doc(db, ctx.stream))
+            left = (await stream_doc(db, ctx.stream)).get("followUps") or {}
+            assert FollowUp.payout_fundings in left, f"the stale pass settled the pot: {left}"
+            assert await FollowUpRunner(streams, handlers).run(await stream_doc(db, ctx.stream))
+            fan = await db["users"].find_one({"_id": ctx.id("fan")})
+            assert fan["credits"] == 100, f"the fan's 1 credit of a missed goal: {fan['credits']} of 100"
+            await invariants.check_all(db)
+
+
+async def test_sweep_drops_final_entries_and_looks_again_at_a_holder_still_in_flight() -> None:
+    """`OnceHolder.sweep` on a holder idle for ten minutes with two entries: one of a movement made final
+    (its request died before `forget`) and one of a movement applied but not final (its request died
+    after the decision) - what the sweep finds when the ledger's resume pass stopped at its batch limit.
+    The final one's entry goes; the other's stays (it IS its decision) and the holder is looked at again
+    later, not on every pass; recovery then finishes everything once."""
+    from app.core.once import IN_FLIGHT, SWEEP_AT
+    from app.users.credits import CreditTransactionRepository
+    from app.users.repository import UserRepository
+
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = await ledger_setup(db)
+            with shifted_clock(utcnow() - timedelta(minutes=10)):
+                made_final = move("final-1", 10)
+                await crash_after(db, lambda sdb: made_final(sdb, ctx), "credit_transactions", "update_one")
+                applied = move("applied-1", 20)
+                await crash_after(db, lambda sdb: applied(sdb, ctx), "users", "find_one_and_update")
+            txs = {t["idempotencyKey"]: t for t in await db["credit_transactions"].find({}).to_list()}
+            final_id, pending_id = str(txs["ext:final-1"]["_id"]), str(txs["ext:applied-1"]["_id"])
+            payer = await db["users"].find_one({"_id": ctx.id("payer")})
+            assert set(payer[IN_FLIGHT]) == {final_id, pending_id}, payer[IN_FLIGHT]
+            swept_at = utcnow()
+            looked_at = await UserRepository(db).sweep(
+                swept_at - timedelta(minutes=6), CreditTransactionRepository(db).final_among
+            )
+            payer = await db["users"].find_one({"_id": ctx.id("payer")})
+            assert looked_at == 1 and set(payer[IN_FLIGHT]) == {pending_id}, payer[IN_FLIGHT]
+            assert payer[SWEEP_AT] > swept_at - timedelta(seconds=1), (
+                f"not looked at again later: {SWEEP_AT} {payer[SWEEP_AT]}"
+            )
+            await recover(db)
+            await invariants.check_all(db)
+            payer = await db["users"].find_one({"_id": ctx.id("payer")})
+            assert payer["credits"] == 70, payer["credits"]
+
+
 # --- the harness itself -----------------------------------------------------------------------------------
 
 
@@ -729,8 +1029,20 @@ def same_answer(ctx: Ctx) -> list[str]:
     return []
 
 
+OTHER_BODY = "same key, other request"
+
+
+def other_body_refused(ctx: Ctx) -> list[str]:
+    """An Idempotency-Key reused with a different request (another amount, another stream) is refused
+    (409): the two requests cannot both be accepted - one of them would get the other's answer."""
+    o = ctx.outcome
+    if o.competitor_name != OTHER_BODY or (o.flow, o.competitor) != ("ok", "ok"):
+        return []
+    return ["one Idempotency-Key, two different requests, both accepted (200): one got the other's answer"]
+
+
 async def check_http(db: Any, ctx: Ctx) -> None:
-    problems = invariants.violations(await invariants.load(db)) + same_answer(ctx)
+    problems = invariants.violations(await invariants.load(db)) + same_answer(ctx) + other_body_refused(ctx)
     assert not problems, "; ".join(problems)
 
 
@@ -745,6 +1057,17 @@ async def http_mini_setup(db: Any) -> Ctx:
     ctx = await live_paid_setup(db)
     await http_open_mini(db, ctx, 100)
     await fund_mini(db, ctx, "fan1", 60, "m1")
+    return ctx
+
+
+async def two_live_streams_setup(db: Any) -> Ctx:
+    """live_paid_setup, and another creator's stream live at the same time (`ctx.extra["other stream"]`)."""
+    ctx = await live_paid_setup(db)
+    first = ctx.stream
+    await add_user(db, ctx, "host2")
+    await add_stream(db, ctx, creator="host2", goal=None, scheduled=False)
+    await start(db, ctx, "host2")
+    ctx.extra["other stream"], ctx.stream = ctx.stream, first
     return ctx
 
 
@@ -790,6 +1113,7 @@ HTTP_SCENARIOS = [
         lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
         competitors={
             "same key": lambda db, ctx: http_fund(db, ctx, "fan", 40, "fund-1"),
+            OTHER_BODY: lambda db, ctx: http_fund(db, ctx, "fan", 50, "fund-1"),  # another amount
             "cancel": http_cancel,
         },
         balances={"fan": 100, "other": 100, "host": 0},
@@ -804,9 +1128,12 @@ HTTP_SCENARIOS = [
     ),
     http_scenario(
         "POST /{id}/chat/superlike",
-        live_paid_setup,
+        two_live_streams_setup,
         lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1"),
-        competitors={"same key": lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1")},
+        competitors={
+            "same key": lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1"),
+            OTHER_BODY: lambda db, ctx: http_superlike(db, ctx, "fan1", "tap-1", ctx.extra["other stream"]),
+        },
         balances={"fan1": 60, "host": 4, "guest": 4},
         answer=superlike_answer,
     ),

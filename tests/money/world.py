@@ -218,10 +218,10 @@ async def fund_mini(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) 
     return await MiniCrowdFundingService(db).fund(ctx.stream, ctx.extra["mini"], ctx.id(role), amount, key)
 
 
-async def start(db: Any, ctx: Ctx) -> dict[str, Any]:
+async def start(db: Any, ctx: Ctx, creator: str = "host") -> dict[str, Any]:
     assert ctx.stream is not None
     stream = await stream_doc(db, ctx.stream)
-    return await lifecycle(db).start(stream, ctx.caller("host"))
+    return await lifecycle(db).start(stream, ctx.caller(creator))
 
 
 async def apply(
@@ -251,6 +251,23 @@ async def crash_after(db: Any, operation: Any, collection: str, op: str, occurre
     except Crash:
         return
     raise AssertionError(f"{collection}.{op} #{occurrence} was never reached")
+
+
+async def with_before(db: Any, operation: Any, collection: str, op: str, before: Any) -> Any:
+    """Run `operation(stepped_db)`, running `before()` (on the raw database) right before its first
+    `collection.op` step: another request slipping in at that exact point."""
+    done = False
+
+    async def hook(step: int, coll: str, name: str) -> None:
+        nonlocal done
+        if not done and (coll, name) == (collection, op):
+            done = True
+            await before()
+
+    try:
+        return await operation(SteppedDatabase(db, Stepper(hook)))
+    finally:
+        assert done, f"{collection}.{op} was never reached"
 
 
 async def pending_rental(db: Any, ctx: Ctx, role: str) -> dict[str, Any]:
@@ -323,8 +340,10 @@ async def http_join(db: Any, ctx: Ctx, role: str) -> Any:
     return await http(db, ctx, role, "POST", f"{API}/join", {"liveStreamId": str(ctx.stream)})
 
 
-async def http_superlike(db: Any, ctx: Ctx, role: str, key: str | None) -> Any:
-    return await http(db, ctx, role, "POST", f"{API}/{ctx.stream}/chat/superlike", None, key)
+async def http_superlike(
+    db: Any, ctx: Ctx, role: str, key: str | None, stream: ObjectId | None = None
+) -> Any:
+    return await http(db, ctx, role, "POST", f"{API}/{stream or ctx.stream}/chat/superlike", None, key)
 
 
 async def http_fund_mini(db: Any, ctx: Ctx, role: str, amount: int, key: str | None) -> Any:
