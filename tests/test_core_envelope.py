@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from bson.tz_util import utc as BSON_UTC
 from fastapi import FastAPI
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -179,6 +179,7 @@ class TestTimeAndIdEncoding:
         value = naive.replace(tzinfo=zone)
         assert iso_ms(value) == self.reference(value)
 
+    @settings(deadline=None)  # up to 160 values encoded twice: no per-example deadline on a busy machine
     @given(
         st.lists(
             st.tuples(
