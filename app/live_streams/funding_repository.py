@@ -8,6 +8,7 @@ from app.live_streams.pots import ContributionRepository, ContributionStatus
 class FundingRepository(ContributionRepository):
     collection_name = "fundings"
 
+    # pragma: no mutate block (not money: listing)
     async def funded_stream_ids(self, user_id: ObjectId, limit: int) -> list[ObjectId]:
         """Streams the user funded, newest funding first, each once."""
         cursor = await self.collection.aggregate(

@@ -51,7 +51,7 @@ log = structlog.get_logger("app.pots")
 APPLIED, REJECTED = "applied", "rejected"
 
 
-class OnceHolderRepository(Protocol):
+class OnceHolderRepository(Protocol):  # pragma: no mutate block (a Protocol: no code runs)
     """A repository whose documents hold a pot: an `app.core.once.OnceHolder` that can also read a
     holder and record its payout."""
 

@@ -65,6 +65,7 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
         IndexModel([("opInFlightAt", ASCENDING)], sparse=True, name="funding_sweep"),
     ]
 
+    # pragma: no mutate start (not money: listings)
     async def count_by_creator(self, creator_id: ObjectId) -> int:
         return await self.collection.count_documents(self.scoped({"creatorId": creator_id}))
 
@@ -92,6 +93,8 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
         direction = order.direction
         cursor = self.collection.find(self.scoped(query)).sort([(sort_by, direction), ("_id", direction)])
         return await self._all(cursor.limit(limit))
+
+    # pragma: no mutate end
 
     async def close_before_start(
         self,
@@ -122,6 +125,7 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
 
     # --- the live slot and the lifecycle (lifecycle.py) -----------------------------------------------
 
+    # pragma: no mutate start (not money: the live slot)
     async def claim_live_slot(
         self, _id: ObjectId, creator_id: ObjectId, now: datetime, reconcile_at: datetime
     ) -> LiveStreamDocument | None:
@@ -134,6 +138,8 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
             extra_query={"liveSlotOwner": None},
         )
 
+    # pragma: no mutate end
+
     async def activate(
         self, _id: ObjectId, creator_id: ObjectId, fields: dict[str, Any]
     ) -> LiveStreamDocument | None:
@@ -145,6 +151,7 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
             extra_query={"liveSlotOwner": creator_id},
         )
 
+    # pragma: no mutate start (not money: the live slot)
     async def release_live_slot(self, before: LiveStreamDocument) -> None:
         """Undo a claim that did not become a start: the claim's fields go, `updatedAt` is restored."""
         await self.collection.update_one(
@@ -165,6 +172,8 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
             include_deleted=True,
         )
 
+    # pragma: no mutate end
+
     async def mark_ended(self, _id: ObjectId, fields: dict[str, Any]) -> LiveStreamDocument | None:
         """End an active stream and free its live slot; None when it is not active."""
         return await self._transition(
@@ -173,12 +182,15 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
             {"$set": {"status": LiveStreamStatus.ended.value, **fields}, "$unset": {"liveSlotOwner": ""}},
         )
 
+    # pragma: no mutate start (not money: broadcasters)
     async def add_broadcaster(self, _id: ObjectId, broadcaster: dict[str, Any]) -> LiveStreamDocument | None:
         """Add a broadcaster once; None when this user already broadcasts (or the stream is gone)."""
         return await self._update(
             {"_id": _id, "broadcasters.user": {"$ne": broadcaster["user"]}},
             {"$push": {"broadcasters": broadcaster}},
         )
+
+    # pragma: no mutate end
 
     async def overdue_scheduled(self, planned_before: datetime, limit: int) -> list[LiveStreamDocument]:
         """Scheduled streams whose planned end (or, without one, planned start) is before the cutoff.
@@ -210,9 +222,12 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
         and its follow-ups) in the same write; None when it changed meanwhile or was already deleted."""
         return await self._update({"_id": _id, "status": status, "liveSlotOwner": None}, {"$set": fields})
 
+    # pragma: no mutate start (not money: replay settings, set by tests/replays)
     async def set_replay_settings(self, _id: ObjectId, changes: dict[str, Any]) -> LiveStreamDocument | None:
         """`isActiveReplayOnCreatorProfile` / `replayCreditPrice`; None when the stream is deleted."""
         return await self._update({"_id": _id}, {"$set": changes})
+
+    # pragma: no mutate end
 
     # --- follow-ups and money bookkeeping (follow_ups.py, funding.py) ---------------------------------
 
@@ -240,6 +255,7 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
         )
         return result.matched_count == 1
 
+    # pragma: no mutate block (not money: the AIOZ session)
     async def due_for_reconcile(self, now: datetime, limit: int) -> list[LiveStreamDocument]:
         cursor = self.collection.find({"aioz.reconcileAt": {"$lte": now}}).sort("aioz.reconcileAt", ASCENDING)
         return await self._all(cursor.limit(limit))

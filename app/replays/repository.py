@@ -62,6 +62,7 @@ class ReplayRentalRepository(Repository):
         ),
     ]
 
+    # pragma: no mutate start (not money: replay access)
     async def of_user_for(
         self, user_id: ObjectId, stream_ids: list[ObjectId]
     ) -> dict[ObjectId, dict[str, Any]]:
@@ -70,9 +71,12 @@ class ReplayRentalRepository(Repository):
         docs = await self.collection.find({"userId": user_id, "liveStreamId": {"$in": stream_ids}}).to_list()
         return {doc["liveStreamId"]: doc for doc in docs}
 
+    # pragma: no mutate end
+
     async def find_of(self, user_id: ObjectId, stream_id: ObjectId) -> dict[str, Any] | None:
         return await self.collection.find_one({"userId": user_id, "liveStreamId": stream_id})
 
+    # pragma: no mutate start (not money: listing)
     async def page_of_user(
         self, user_id: ObjectId, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
@@ -80,6 +84,8 @@ class ReplayRentalRepository(Repository):
         query = {"userId": user_id, "rentedAt": {"$ne": None}, "streamDeletedAt": None}
         cursor = self.collection.find(query).sort([("rentedAt", DESCENDING), ("_id", DESCENDING)])
         return await cursor.skip(skip).limit(limit).to_list(), await self.page_total(query, skip, limit)
+
+    # pragma: no mutate end
 
     # --- one period: claim → charge → activate ---------------------------------------------------------
 

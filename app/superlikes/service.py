@@ -31,6 +31,7 @@ PRICE = 10
 BanCheck = Callable[[ObjectId, ObjectId], Awaitable[bool]]
 
 
+# pragma: no mutate start (not money: the sender's profile)
 def sender_snapshot(user: Mapping[str, Any]) -> dict[str, Any]:
     photo = user.get("profilePhoto")
     return {
@@ -40,6 +41,9 @@ def sender_snapshot(user: Mapping[str, Any]) -> dict[str, Any]:
         "surname": user.get("surname", ""),
         "profilePhoto": photo.get("url") if isinstance(photo, dict) else photo,
     }
+
+
+# pragma: no mutate end
 
 
 def superlike_out(doc: dict[str, Any]) -> dict[str, Any]:

@@ -30,25 +30,31 @@ class UserRepository(OnceHolder, Repository[UserDocument]):
     duplicate_messages = {"usernameLower": "this username is already taken"}
 
     async def create(self, fields: dict[str, Any]) -> UserDocument:
-        now = utcnow()
+        now = utcnow()  # pragma: no mutate
+        # The profile fields are not money: not mutated (docs/money.md, "Mutation score").
         doc: UserDocument = {
-            "username": fields["username"],
-            "usernameLower": fields["username"].lower(),
-            "name": fields.get("name") or "",
-            "surname": fields.get("surname") or "",
-            "profilePhoto": fields.get("profilePhoto"),
-            "availabilityStatus": fields.get("availabilityStatus") or "available",
-            "expertise": fields.get("expertise"),
-            "interests": sorted(set(fields.get("interests") or [])),
+            "username": fields["username"],  # pragma: no mutate
+            "usernameLower": fields["username"].lower(),  # pragma: no mutate
+            "name": fields.get("name") or "",  # pragma: no mutate
+            "surname": fields.get("surname") or "",  # pragma: no mutate
+            "profilePhoto": fields.get("profilePhoto"),  # pragma: no mutate
+            "availabilityStatus": fields.get("availabilityStatus") or "available",  # pragma: no mutate
+            "expertise": fields.get("expertise"),  # pragma: no mutate
+            "interests": sorted(set(fields.get("interests") or [])),  # pragma: no mutate
             "credits": int(fields.get("credits") or 0),
             "opVersion": 0,
             "opInFlight": {},
-            "createdAt": now,
-            "updatedAt": now,
+            "createdAt": now,  # pragma: no mutate
+            "updatedAt": now,  # pragma: no mutate
             "deletedAt": None,
         }
         return await self.insert(doc)
 
+    async def credits_of(self, user_id: ObjectId) -> int:
+        doc = await self.collection.find_one({"_id": user_id}, {"credits": 1})
+        return int(doc["credits"]) if doc else 0
+
+    # pragma: no mutate block (not money: the caller, presentation, demo seed, guest and user search)
     async def get_caller(self, user_id: ObjectId) -> UserDocument | None:
         """The authenticated user of a request, with `CALLER_FIELDS` only; None when unknown or deleted."""
         doc = await self.collection.find_one(self.scoped({"_id": user_id}), dict.fromkeys(CALLER_FIELDS, 1))
@@ -73,10 +79,6 @@ class UserRepository(OnceHolder, Repository[UserDocument]):
         query = self.scoped({"usernameLower": {"$in": [name.lower() for name in usernames]}})
         return await self._all(self.collection.find(query))
 
-    async def credits_of(self, user_id: ObjectId) -> int:
-        doc = await self.collection.find_one({"_id": user_id}, {"credits": 1})
-        return int(doc["credits"]) if doc else 0
-
     async def search_ids(self, ids: list[ObjectId], pattern: str) -> list[ObjectId]:
         """Ids among `ids` whose username, name or surname contains `pattern` (already regex-escaped)."""
         regex = {"$regex": pattern, "$options": "i"}
@@ -92,6 +94,7 @@ class UserRepository(OnceHolder, Repository[UserDocument]):
         return [doc["_id"] for doc in docs]
 
 
+# pragma: no mutate block (not money: follows)
 class FollowRepository(Repository):
     """One document per relation, `_id` = "<followerId>:<followeeId>": "does A follow these users?"
     becomes an `_id` lookup, the cheapest query on both engines (and unique by construction)."""
