@@ -10,8 +10,8 @@ an ObjectId equal to its string inside an array), where the index follows mongod
 import asyncio
 import os
 from datetime import UTC, datetime, timedelta
-from unittest import mock
 from typing import Any
+from unittest import mock
 
 import mongomock_ng
 import pytest
