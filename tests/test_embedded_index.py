@@ -9,8 +9,9 @@ an ObjectId equal to its string inside an array), where the index follows mongod
 
 import asyncio
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import mongomock_ng
 import pytest
@@ -412,3 +413,44 @@ def test_match_then_sort_pipelines_equal_mongomock(
 
 def rows_of(rows: Any) -> list[str]:
     return sorted(repr(sorted(row.items())) for row in rows)
+
+
+TTL_NOW = BASE + timedelta(days=10)
+ttl_dates = st.integers(-3, 3).map(lambda m: TTL_NOW - timedelta(seconds=60 + m))
+ttl_values = st.one_of(
+    ttl_dates,
+    ttl_dates.map(lambda d: d.replace(tzinfo=UTC)),
+    st.none(),
+    strings,
+    numbers,
+    st.lists(st.one_of(ttl_dates, strings), max_size=3),
+    ttl_dates.map(lambda d: {"z": d}),
+)
+
+
+@settings(max_examples=MAX_EXAMPLES, deadline=None)
+@given(
+    st.lists(st.fixed_dictionaries({}, optional={"e": ttl_values}), min_size=1, max_size=25),
+    st.lists(
+        st.tuples(st.integers(-4, 4), st.fixed_dictionaries({}, optional={"e": ttl_values})), max_size=6
+    ),
+)
+def test_ttl_expiry_from_the_index_equals_the_scan(
+    initial: list[dict[str, Any]], steps: list[tuple[int, dict[str, Any]]]
+) -> None:
+    """TTL expiry read from the TTL index's entries (the engine) expires what mongomock's test of every
+    stored document expires, at every clock and after inserts."""
+    clock = [TTL_NOW - timedelta(days=1)]  # the engine also expires before a write's unique check
+    with mock.patch("mongomock_ng.utcnow", lambda: clock[0].replace(tzinfo=UTC)):
+        indexed, plain = engines()
+        ttl = IndexModel([("e", ASCENDING)], expireAfterSeconds=60, name="e_ttl")
+        for collection in (indexed, plain):
+            collection.create_indexes([ttl])
+            collection.insert_many([dict(doc, _id=number) for number, doc in enumerate(initial)])
+        for number, (seconds, doc) in enumerate(steps):
+            clock[0] = max(clock[0], TTL_NOW + timedelta(seconds=seconds))  # a clock never goes back
+            assert list(indexed.find({"a": {"$gte": 0}})) == list(plain.find({"a": {"$gte": 0}}))
+            assert list(indexed.find()) == list(plain.find())
+            for collection in (indexed, plain):
+                collection.insert_one(dict(doc, _id=100 + number))
+        assert list(indexed.find()) == list(plain.find())

@@ -33,10 +33,11 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import bson
+import mongomock_ng
 from mongomock_ng import filtering as _filtering
 from mongomock_ng import helpers as _helpers
 from mongomock_ng.collection import Collection as _SyncCollection
@@ -786,6 +787,47 @@ def duplicate_of(
     return True, None
 
 
+def expire(store: CollectionStore, name: str, spec: dict[str, Any]) -> bool:
+    """TTL expiry of one TTL index read from its entries: the documents whose date is past the cutoff
+    (and the `others` bucket), each checked with mongomock's own test, instead of mongomock's test of
+    every stored document before every read (which made a loop of reads quadratic in the collection).
+    False when the index cannot tell (mongomock's scan then expires)."""
+    indexes = vars(store).get("_index_set")
+    if indexes is None:
+        return False
+    indexes.current()
+    try:
+        seconds = int(spec["expireAfterSeconds"])
+    except ValueError:
+        return True  # mongomock ignores such an index
+    if len(spec["key"]) > 1:
+        return True  # mongomock ignores compound TTL indexes
+    index = next((index for index in indexes.indexes if index.name == name), None)
+    path = next(iter(spec["key"]))[0]
+    if index is None or index.partial is not None or index.fields != [(path, False)]:
+        return False
+    ttl_now = mongomock_ng.utcnow()  # type: ignore[attr-defined]  # mongomock reads it here (patchable)
+    now = ttl_now
+    if now.tzinfo is not None:
+        if now.utcoffset() != timedelta(0):
+            return False  # mongomock reads stored (naive) dates in that zone
+        now = now.replace(tzinfo=None)
+    cutoff = now - timedelta(seconds=seconds)
+    entries, documents = index.entries, indexes.documents
+    start = bisect.bisect_left(entries, ((45,),))
+    stop = bisect.bisect_right(entries, ((45, cutoff), _TOP))
+    candidates = dict.fromkeys(entries[position][2] for position in range(start, stop))
+    candidates.update(dict.fromkeys(index.others))
+    expired = [
+        doc_id
+        for doc_id in candidates
+        if store._value_meets_expiry(_helpers.get_value_by_dot(documents[doc_id], path), seconds, ttl_now)
+    ]
+    for doc_id in expired:
+        del store[doc_id]
+    return True
+
+
 def install(enabled: Callable[[Any], bool]) -> None:
     """Patch mongomock-ng's store and collection; queries use the indexes only for collections
     `enabled` says are ours (the store hooks cost nothing where no query ever attached an index set)."""
@@ -878,8 +920,16 @@ def install(enabled: Callable[[Any], bool]) -> None:
         drop_index(self, name)
         bump(self)
 
+    stock_expire: Callable[..., None] = CollectionStore._expire_documents
+
+    def _remove_expired_documents(self: CollectionStore) -> None:
+        for name, spec in list(self._ttl_indexes.items()):
+            if not expire(self, name, spec):
+                stock_expire(self, spec)
+
     __setitem__.indexed = True  # type: ignore[attr-defined]
     CollectionStore.__setitem__ = __setitem__  # type: ignore[method-assign]
     CollectionStore.__delitem__ = __delitem__  # type: ignore[method-assign]
     CollectionStore.create_index = _create_index  # type: ignore[method-assign]
     CollectionStore.drop_index = _drop_index  # type: ignore[method-assign]
+    CollectionStore._remove_expired_documents = _remove_expired_documents  # type: ignore[method-assign]
