@@ -254,3 +254,52 @@ async def test_a_delete_racing_a_start_that_holds_the_live_slot_is_refused() -> 
         await recover(db)
         await invariants.check_all(db)
         assert await credits_of(db, ctx, "fan") == 100
+
+
+async def test_a_movement_decided_but_read_back_pending_answers_503_and_its_retry_the_decision() -> None:
+    """A movement's final read that still shows it pending (a lagging read, older than our own writes)
+    is answered 503 (`STALE_READ`), never taken for "paid": for a debit refused for too few credits that
+    would let the caller count money that never moved. The retry with the same key gets the decision
+    that was recorded, and the balance moved at most once."""
+    from bson import ObjectId
+
+    from app.core.errors import DatabaseUnavailable, InsufficientCredits
+
+    class LaggingTransactions(CreditTransactionRepository):
+        async def get(self, _id: ObjectId | str, *, include_deleted: bool = False) -> Any:
+            current = await super().get(_id, include_deleted=include_deleted)
+            return None if current is None else {**current, "status": "pending", "balanceAfter": None}
+
+    async with database_client() as client, fresh_database(client) as db:
+        ctx = Ctx()
+        await add_user(db, ctx, "payer", credits=100)
+        payer = ctx.id("payer")
+        lagging = CreditLedger(db)
+        lagging.transactions = LaggingTransactions(db)
+        for key, amount in (("ext:too-much", 500), ("ext:paid", 30)):
+            with pytest.raises(DatabaseUnavailable):
+                await lagging.apply(
+                    payer, amount=amount, direction=Direction.debit, type=TxType.grant, idempotency_key=key
+                )
+        with pytest.raises(InsufficientCredits):
+            await apply(db, payer, 500, Direction.debit, "ext:too-much")
+        assert (await apply(db, payer, 30, Direction.debit, "ext:paid"))["status"] == "completed"
+        assert await credits_of(db, ctx, "payer") == 70
+        await invariants.check_all(db)
+
+
+async def test_a_movement_of_a_user_that_does_not_exist_is_refused_as_not_found_and_failed() -> None:
+    """The ledger refuses a movement whose user has no document: 404, and the movement is recorded
+    `failed` (nothing moved), so the recovery pass, which skips such a movement, finds nothing pending."""
+    from bson import ObjectId
+
+    from app.core.errors import NotFound
+
+    async with database_client() as client, fresh_database(client) as db:
+        nobody = ObjectId()
+        with pytest.raises(NotFound):
+            await apply(db, nobody, 10, Direction.credit, "ext:nobody-1")
+        row = await db["credit_transactions"].find_one({"userId": nobody})
+        assert row is not None and row["status"] == "failed", row
+        await recover(db)
+        await invariants.check_all(db)
