@@ -5,6 +5,11 @@ same JWT verification and user lookup, same request-body models and the same orj
 framework around them differs (no FastAPI dependencies or validation of parameters, no middleware,
 services built once instead of per request). The ratio app / baseline therefore measures what the
 app's framework layer costs, for reads and for the hot writes (fund, join) alike.
+
+The same app also serves the *transport floor* (`TRANSPORT_PATH/{size}`): constant bytes of a given
+size, no service call. Driven with each scenario's method, headers, body and answer size, its loop CPU
+is what the HTTP server, the sockets, Starlette's routing and the response cost on their own; the
+baseline's loop CPU minus it is the services' own share (issue 25 item 3).
 """
 
 import asyncio
@@ -31,6 +36,7 @@ from app.live_streams.service import LiveStreamService
 from app.users.auth import caller_of
 
 PREFIX = "/api/v1/live-stream"
+TRANSPORT_PATH = "/__transport"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -123,6 +129,22 @@ class _Handlers(Services):
         return ok(await self.audience.join(body, user), headers=NO_STORE)
 
 
+class _Transport:
+    """Constant JSON bodies by size, built once: the transport floor's answers."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[int, bytes] = {}
+
+    async def answer(self, request: Request) -> Response:
+        if request.method == "POST":
+            await request.body()  # the write scenarios' bodies are received as the baseline does
+        size = int(request.path_params["size"])
+        body = self.bodies.get(size)
+        if body is None:
+            body = self.bodies[size] = b'{"data":"' + b"x" * max(size - 11, 0) + b'"}'
+        return Response(body, media_type="application/json")
+
+
 def _object_id(request: Request) -> ObjectId:
     return ObjectId(request.path_params["id"])
 
@@ -136,6 +158,8 @@ def create_baseline_app(app: FastAPI) -> Starlette:
     h = _Handlers(app)
     return Starlette(
         routes=[
+            # First: its routing is the least of any route's, so the floor is a lower bound.
+            Route(f"{TRANSPORT_PATH}/{{size:int}}", _Transport().answer, methods=["GET", "POST"]),
             Route(PREFIX, h.list_all),
             Route(f"{PREFIX}/funded", h.funded),
             Route(f"{PREFIX}/guest-streams", h.guest_streams),

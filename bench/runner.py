@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from bench.driver import Measurement, measure, sequential
+from bench.baseline import TRANSPORT_PATH
+from bench.driver import Call, Measurement, RequestFactory, measure, sequential
 from bench.scenarios import CURVE_KEYS, Scenario, scenarios
 
 SERVER_CPU, DRIVER_CPU = 0, 1  # with two or more cores, server and driver each get their own
@@ -99,6 +100,27 @@ async def same_answer(srv: Server, scenario: Scenario) -> tuple[bool, int | None
     return same, len(listed) if isinstance(listed, list) else None
 
 
+async def answer_size(srv: Server, scenario: Scenario) -> int:
+    """Bytes of the baseline's answer to the scenario's first request (a write's is one more write)."""
+    call = scenario.make(0)
+    async with httpx.AsyncClient(timeout=900) as client:
+        response = await client.request(
+            call.method, srv.baseline_url + call.path, headers=call.headers, json=call.json
+        )
+    return len(response.content)
+
+
+def transport_requests(scenario: Scenario, size: int) -> RequestFactory:
+    """The scenario's requests (method, headers, body) sent to the baseline server's transport floor,
+    which answers `size` constant bytes without calling any service."""
+
+    def make(n: int) -> Call:
+        call = scenario.make(n)
+        return Call(call.method, f"{TRANSPORT_PATH}/{size}", call.headers, call.json)
+
+    return make
+
+
 @dataclass
 class LoadResult:
     scenario: Scenario
@@ -108,6 +130,9 @@ class LoadResult:
     same_answer: bool | None = None
     items: int | None = None  # items in a list answer
     profiles: dict[str, str] = field(default_factory=dict)
+    # Constant bytes of the baseline's answer size on the baseline's server, no service call.
+    transport: Measurement | None = None
+    answer_bytes: int | None = None
 
 
 async def load_test(
@@ -120,23 +145,31 @@ async def load_test(
     rounds: int,
     profile_dir: Path | None,
 ) -> list[LoadResult]:
-    """The chosen scenarios on the app, the baseline and the floor, rotating which goes first per round."""
+    """The chosen scenarios on the app, the baseline, the floor and the transport floor, rotating which
+    goes first per round."""
     results = []
     chosen = [s for s in scenarios(srv.ready) if s.key in keys]
     reads = [s for s in chosen if s.read]
     writes = [s for s in chosen if not s.read]  # last: they change the data reads see
     for scenario in reads + writes:
-        targets = {"app": srv.app_url, "baseline": srv.baseline_url, "floor": srv.floor_url}
+        size = await answer_size(srv, scenario)
+        targets = {
+            "app": (srv.app_url, scenario.make),
+            "baseline": (srv.baseline_url, scenario.make),
+            "floor": (srv.floor_url, scenario.make),
+            "transport": (srv.baseline_url, transport_requests(scenario, size)),
+        }
         runs: dict[str, list[Measurement]] = {name: [] for name in targets}
         names = list(targets)
         for round_ in range(rounds):
             shift = round_ % len(names)
             order = names[shift:] + names[:shift]
             for name in order:
+                url, make = targets[name]
                 runs[name].append(
                     await measure(
-                        targets[name],
-                        scenario.make,
+                        url,
+                        make,
                         concurrency=concurrency,
                         seconds=seconds,
                         warmup=warmup,
@@ -148,6 +181,8 @@ async def load_test(
             Measurement.merge(runs["app"]),
             Measurement.merge(runs["baseline"]),
             Measurement.merge(runs["floor"]),
+            transport=Measurement.merge(runs["transport"]),
+            answer_bytes=size,
         )
         if scenario.read:
             result.same_answer, result.items = await same_answer(srv, scenario)
@@ -159,15 +194,20 @@ async def load_test(
 
 
 async def _profile(
-    srv: Server, scenario: Scenario, targets: dict[str, str], concurrency: int, seconds: float, out: Path
+    srv: Server,
+    scenario: Scenario,
+    targets: dict[str, tuple[str, RequestFactory]],
+    concurrency: int,
+    seconds: float,
+    out: Path,
 ) -> dict[str, str]:
     """An extra, unmeasured run per target under cProfile (event-loop thread of the server)."""
     paths = {}
-    for name, url in targets.items():
+    for name, (url, make) in targets.items():
         path = out / f"profile-{scenario.key}-{name}.txt"
         srv.send("profile start")
         await measure(
-            url, scenario.make, concurrency=concurrency, seconds=seconds, warmup=0, server_pid=srv.process.pid
+            url, make, concurrency=concurrency, seconds=seconds, warmup=0, server_pid=srv.process.pid
         )
         srv.send(f"profile stop {path}")
         paths[name] = str(path)
@@ -183,7 +223,15 @@ def _progress(result: LoadResult) -> str:
         line += f" | baseline {result.baseline.rps:8.1f} req/s | ratio {ratio:.2f}"
     if result.floor is not None:
         line += f" | floor {result.floor.rps:8.1f} req/s"
+    if result.baseline is not None and result.transport is not None:
+        base, transport = loop_us(result.baseline), loop_us(result.transport)
+        line += f" | loop µs: baseline {base:,.0f} = transport {transport:,.0f} + services {base - transport:+,.0f}"
     return line
+
+
+def loop_us(m: Measurement) -> float:
+    """Event-loop CPU per request, µs."""
+    return m.per_request_us(m.loop_cpu_seconds)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from bson import ObjectId
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from app.core.security import create_access_token
 from bench import dataset as bench_dataset
 from bench.baseline import create_baseline_app
 from bench.floor import create_floor_app
+from bench.runner import transport_requests
 from bench.scenarios import KEYS, scenarios
 
 TIMESTAMP = re.compile(rb'"timestamp":"[^"]*"')
@@ -63,3 +65,18 @@ async def test_floor_and_baseline_answer_the_apps_bytes(
     for scenario in (s for s in chosen if not s.read):  # writes change data: each target its own request
         status, body = await _answer(floor, scenario.make(1))
         assert status == 200, (scenario.key, body)
+
+
+async def test_transport_floor_answers_the_sized_constant_bytes(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The baseline server's transport floor (issue 25 item 3) answers JSON of exactly the scenario's
+    # answer size for its method, headers and body, without calling a service.
+    ready = await _bench_ready(app, monkeypatch)
+    baseline = create_baseline_app(app)
+    for scenario in scenarios(ready):
+        call = scenario.make(0)
+        size = len((await _answer(baseline, call))[1]) if scenario.read else 300
+        status, body = await _answer(baseline, transport_requests(scenario, size)(0))
+        assert status == 200 and len(body) == size, scenario.key
+        assert orjson.loads(body) == {"data": "x" * (size - 11)}

@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from bson.tz_util import utc as BSON_UTC
 from fastapi import FastAPI
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -178,6 +178,27 @@ class TestTimeAndIdEncoding:
     def test_iso_ms_writes_what_strftime_writes(self, naive: datetime, zone: Any) -> None:
         value = naive.replace(tzinfo=zone)
         assert iso_ms(value) == self.reference(value)
+
+    @settings(deadline=None)  # up to 160 values encoded twice: no per-example deadline on a busy machine
+    @given(
+        st.lists(
+            st.tuples(
+                st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+                st.sampled_from(
+                    [None, UTC, BSON_UTC, timezone(timedelta(hours=5)), timezone(-timedelta(hours=2))]
+                ),
+            ),
+            max_size=20,
+        )
+    )
+    def test_remembered_time_text_is_each_values_own(self, values: list[tuple[datetime, Any]]) -> None:
+        # The encoder remembers stored times' text: equal instants in other zones, naive fields equal
+        # to an aware value's, or the same value twice must still each get their own exact text.
+        stamps = [naive.replace(tzinfo=zone) for naive, zone in values]
+        stamps += [stamp.astimezone(UTC) for stamp in stamps if stamp.tzinfo is not None]
+        stamps += [stamp.replace(tzinfo=None) for stamp in stamps]
+        for _ in range(2):
+            assert orjson.loads(dumps(stamps)) == [self.reference(stamp) for stamp in stamps]
 
     def test_years_below_1000_keep_strftimes_text(self) -> None:
         value = datetime(987, 6, 5, 4, 3, 2, 1999, tzinfo=BSON_UTC)

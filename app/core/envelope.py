@@ -5,12 +5,13 @@ docs/decisions.md, "serialization"); the pydantic `Envelope[T]` models exist for
 and for tests that validate real answers against it.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from bson import ObjectId
+from bson.tz_util import utc as BSON_UTC
 from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -25,9 +26,28 @@ from app.core.timeutils import iso_ms, utcnow
 T = TypeVar("T")
 
 
+# Stored times repeat from answer to answer (a stream's createdAt on every page that lists it), and
+# formatting one costs several times a dict look-up: their text is remembered, for UTC (or naive,
+# read as UTC) values only, where equal values always have equal text. Bounded: emptied when full.
+_ISO_TEXT: dict[datetime, str] = {}
+_ISO_TEXT_MAX = 16_384
+
+
+def _iso_text(value: datetime) -> str:
+    zone = value.tzinfo
+    if zone is not None and zone is not UTC and zone is not BSON_UTC:
+        return iso_ms(value)
+    text = _ISO_TEXT.get(value)
+    if text is None:
+        if len(_ISO_TEXT) >= _ISO_TEXT_MAX:
+            _ISO_TEXT.clear()
+        text = _ISO_TEXT[value] = iso_ms(value)
+    return text
+
+
 # orjson calls `_default` for every ObjectId and datetime of an answer (hundreds on a list page): the
 # exact types are looked up first, the isinstance chain serves subclasses and models.
-_ENCODERS: dict[type, Any] = {ObjectId: ObjectId.__str__, datetime: iso_ms}
+_ENCODERS: dict[type, Any] = {ObjectId: ObjectId.__str__, datetime: _iso_text}
 
 
 def _default(value: Any) -> Any:
