@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
-from app.core.errors import Conflict
+from app.core.errors import Conflict, NotFound
 from app.core.timeutils import utcnow
 from tests.money import invariants
 from tests.money.harness import database_client, exploring, fresh_database
-from tests.money.world import Ctx, add_stream, add_user, fund, fund_mini, open_mini, start
+from tests.money.world import Ctx, add_stream, add_user, cancel, fund, fund_mini, open_mini, start
 
 
 async def credits(db: Any, ctx: Ctx, role: str) -> int:
@@ -29,8 +30,9 @@ async def test_only_a_stream_with_a_funding_goal_is_fundable_a_goal_of_one_inclu
             await add_user(db, ctx, "host")
             await add_user(db, ctx, "fan", credits=100)
             await add_stream(db, ctx, goal=None)
-            with pytest.raises(Conflict):
+            with pytest.raises(Conflict) as refused:
                 await fund(db, ctx, "fan", 5, "f-no-goal")
+            assert refused.value.detail == "this stream is not open for funding"
             assert await credits(db, ctx, "fan") == 100
             assert await db["fundings"].count_documents({}) == 0
             assert await db["credit_transactions"].count_documents({"userId": ctx.id("fan")}) == 0
@@ -54,7 +56,9 @@ async def test_a_mini_crowd_funding_takes_nothing_at_its_deadline(monkeypatch: p
             await start(db, ctx)
             await open_mini(db, ctx, goal=50)
             deadline = utcnow() + timedelta(minutes=1)
-            await db["mini_crowd_fundings"].update_one({"_id": ctx.extra["mini"]}, {"$set": {"deadline": deadline}})
+            await db["mini_crowd_fundings"].update_one(
+                {"_id": ctx.extra["mini"]}, {"$set": {"deadline": deadline}}
+            )
             monkeypatch.setattr("app.live_streams.mini_crowd_fundings.utcnow", lambda: deadline)
             with pytest.raises(Conflict):
                 await fund_mini(db, ctx, "fan", 10, "m-at-deadline")
@@ -62,3 +66,90 @@ async def test_a_mini_crowd_funding_takes_nothing_at_its_deadline(monkeypatch: p
             assert await credits(db, ctx, "fan") == 100
             assert await db["mini_crowd_funding_contributions"].count_documents({}) == 0
             assert await db["credit_transactions"].count_documents({"userId": ctx.id("fan")}) == 0
+
+
+async def live_stream_with_a_fan(db: Any) -> Ctx:
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "fan", credits=100)
+    await add_stream(db, ctx, goal=None, scheduled=False)
+    return ctx
+
+
+async def open_minis(db: Any) -> list[dict[str, Any]]:
+    return await db["mini_crowd_fundings"].find({"status": "open"}).to_list()
+
+
+async def test_a_fourth_mini_crowd_funding_takes_only_the_slot_of_an_overdue_one() -> None:
+    """At most 3 open: a fourth is refused while the three are running (none of them is closed by it),
+    and takes the slot of one past its deadline, which it closes (it is then settled: refunded)."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = await live_stream_with_a_fan(db)
+            with pytest.raises(Conflict) as refused:
+                await open_mini(db, ctx, goal=50)  # not live yet
+            assert refused.value.detail == "a mini crowd-funding can only be opened during an active stream"
+            await start(db, ctx)
+            for _ in range(3):
+                await open_mini(db, ctx, goal=50)
+            with pytest.raises(Conflict):
+                await open_mini(db, ctx, goal=50)
+            assert len(await open_minis(db)) == 3
+            await fund_mini(db, ctx, "fan", 10, "m-third")  # the third still takes contributions
+            assert await credits(db, ctx, "fan") == 90
+
+            overdue = (await open_minis(db))[0]["_id"]
+            past = utcnow() - timedelta(minutes=1)
+            await db["mini_crowd_fundings"].update_one({"_id": overdue}, {"$set": {"deadline": past}})
+            await open_mini(db, ctx, goal=50)
+            still_open = {doc["_id"] for doc in await open_minis(db)}
+            assert overdue not in still_open and len(still_open) == 3, still_open
+
+
+async def test_a_mini_crowd_funding_is_funded_only_through_its_own_stream_and_key() -> None:
+    """`…/{streamId}/mini-crowd-fundings/{miniId}/fund`: a mini crowd-funding of another stream, or none,
+    is a 404 that moves nothing; an Idempotency-Key reused with another amount is a 409 (the first
+    funding stands, charged once)."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = await live_stream_with_a_fan(db)
+            await start(db, ctx)
+            await open_mini(db, ctx, goal=50)
+            own_stream = ctx.stream
+            await add_stream(db, ctx, goal=None, scheduled=False)  # another stream of the host
+            with pytest.raises(NotFound):
+                await fund_mini(db, ctx, "fan", 10, "m-other-stream")
+            ctx.stream = own_stream
+            mini = ctx.extra["mini"]
+            ctx.extra["mini"] = ObjectId()
+            with pytest.raises(NotFound):
+                await fund_mini(db, ctx, "fan", 10, "m-unknown")
+            ctx.extra["mini"] = mini
+            assert await credits(db, ctx, "fan") == 100
+            assert await db["mini_crowd_funding_contributions"].count_documents({}) == 0
+
+            answer = await fund_mini(db, ctx, "fan", 10, "m-1")
+            assert answer["collected"] == 10, answer
+            with pytest.raises(Conflict) as reused:
+                await fund_mini(db, ctx, "fan", 20, "m-1")
+            assert reused.value.code == "IDEMPOTENCY_KEY_REUSED", reused.value.code
+            assert await credits(db, ctx, "fan") == 90
+            await invariants.check_all(db)
+
+
+async def test_a_refund_movement_names_the_stream_it_gives_back_for() -> None:
+    """A funding given back (the stream was cancelled) shows in the funder's history with the stream it
+    refers to, like its debit."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "fan", credits=100)
+            await add_stream(db, ctx, goal=1000)
+            await fund(db, ctx, "fan", 10, "f-1")
+            await cancel(db, ctx)
+            assert await credits(db, ctx, "fan") == 100
+            rows = await db["credit_transactions"].find({"userId": ctx.id("fan")}).to_list()
+            references = {row["direction"]: row.get("reference") for row in rows}
+            expected = {"kind": "liveStream", "id": str(ctx.stream)}
+            assert references == {"debit": expected, "credit": expected}, references
