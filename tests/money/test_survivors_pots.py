@@ -12,7 +12,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.timeutils import utcnow
 from tests.money import invariants
 from tests.money.harness import database_client, exploring, fresh_database
-from tests.money.world import Ctx, add_stream, add_user, cancel, fund, fund_mini, open_mini, start
+from tests.money.world import Ctx, add_stream, add_user, cancel, end, fund, fund_mini, open_mini, start
 
 
 async def credits(db: Any, ctx: Ctx, role: str) -> int:
@@ -153,3 +153,26 @@ async def test_a_refund_movement_names_the_stream_it_gives_back_for() -> None:
             references = {row["direction"]: row.get("reference") for row in rows}
             expected = {"kind": "liveStream", "id": str(ctx.stream)}
             assert references == {"debit": expected, "credit": expected}, references
+
+
+async def test_a_pot_pays_the_creator_when_the_guests_account_is_gone() -> None:
+    """A funded duo stream ends at its goal after its guest's account was removed: the creator gets 40 %,
+    the platform keeps the guest's share, the payout follow-up completes; the payout movement names the
+    stream."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "guest")
+            await add_user(db, ctx, "fan", credits=100)
+            await add_stream(db, ctx, guest="guest", goal=100)
+            await fund(db, ctx, "fan", 100, "f-1")
+            await start(db, ctx)
+            await db["users"].delete_one({"_id": ctx.id("guest")})
+            await end(db, ctx)
+            assert await credits(db, ctx, "host") == 40
+            assert await credits(db, ctx, "fan") == 0
+            stream = await db["live_streams"].find_one({"_id": ctx.stream})
+            assert not stream.get("followUps"), stream.get("followUps")
+            payout = await db["credit_transactions"].find_one({"userId": ctx.id("host")})
+            assert payout["reference"] == {"kind": "liveStream", "id": str(ctx.stream)}, payout
