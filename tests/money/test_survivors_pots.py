@@ -11,8 +11,21 @@ from bson import ObjectId
 from app.core.errors import Conflict, NotFound
 from app.core.timeutils import utcnow
 from tests.money import invariants
-from tests.money.harness import database_client, exploring, fresh_database
-from tests.money.world import Ctx, add_stream, add_user, cancel, end, fund, fund_mini, open_mini, start
+from tests.money.harness import database_client, exploring, fresh_database, recover
+from tests.money.world import (
+    Ctx,
+    add_stream,
+    add_user,
+    cancel,
+    crash_after,
+    delete,
+    end,
+    fund,
+    fund_mini,
+    open_mini,
+    start,
+    with_before,
+)
 
 
 async def credits(db: Any, ctx: Ctx, role: str) -> int:
@@ -33,6 +46,7 @@ async def test_only_a_stream_with_a_funding_goal_is_fundable_a_goal_of_one_inclu
             with pytest.raises(Conflict) as refused:
                 await fund(db, ctx, "fan", 5, "f-no-goal")
             assert refused.value.detail == "this stream is not open for funding"
+            assert refused.value.code == "STREAM_NOT_OPEN_FOR_FUNDING", refused.value.code
             assert await credits(db, ctx, "fan") == 100
             assert await db["fundings"].count_documents({}) == 0
             assert await db["credit_transactions"].count_documents({"userId": ctx.id("fan")}) == 0
@@ -133,6 +147,7 @@ async def test_a_mini_crowd_funding_is_funded_only_through_its_own_stream_and_ke
             with pytest.raises(Conflict) as reused:
                 await fund_mini(db, ctx, "fan", 20, "m-1")
             assert reused.value.code == "IDEMPOTENCY_KEY_REUSED", reused.value.code
+            assert reused.value.detail == "Idempotency-Key was already used with a different request"
             assert await credits(db, ctx, "fan") == 90
             await invariants.check_all(db)
 
@@ -176,3 +191,47 @@ async def test_a_pot_pays_the_creator_when_the_guests_account_is_gone() -> None:
             assert not stream.get("followUps"), stream.get("followUps")
             payout = await db["credit_transactions"].find_one({"userId": ctx.id("host")})
             assert payout["reference"] == {"kind": "liveStream", "id": str(ctx.stream)}, payout
+
+
+async def test_a_retry_gets_the_first_answer_after_the_stream_closed_and_the_credits_are_spent() -> None:
+    """A retry with the same Idempotency-Key gets the stored first answer even though the stream is no
+    longer fundable and the funder has nothing left: it is the same funding, not a new one."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "fan", credits=100)
+            await add_stream(db, ctx, goal=1000)
+            first = await fund(db, ctx, "fan", 100, "f-all")
+            await start(db, ctx)
+            assert await fund(db, ctx, "fan", 100, "f-all") == first
+            assert await credits(db, ctx, "fan") == 0
+
+
+async def test_a_funding_decided_after_a_delete_is_refused_and_leaves_no_history() -> None:
+    """A delete lands (and dies before its refund follow-up) between the funding's read of the stream and
+    its decision: the decision's write re-checks `deletedAt`, so the funding is refused with the
+    not-fundable answer and given back voided; recovery leaves the funder whole with no history."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "fan", credits=100)
+            await add_stream(db, ctx, goal=1000)
+
+            async def delete_dying_after_its_write() -> None:
+                await crash_after(db, lambda sdb: delete(sdb, ctx), "live_streams", "find_one_and_update")
+
+            with pytest.raises(Conflict) as refused:
+                await with_before(
+                    db,
+                    lambda sdb: fund(sdb, ctx, "fan", 10, "f-1"),
+                    "live_streams",
+                    "find_one_and_update",
+                    delete_dying_after_its_write,
+                )
+            assert refused.value.detail == "this stream is not open for funding"
+            await recover(db)
+            assert await credits(db, ctx, "fan") == 100
+            rows = await db["credit_transactions"].find({"userId": ctx.id("fan")}).to_list()
+            assert rows and all(row.get("voided") for row in rows), rows
