@@ -78,8 +78,9 @@ class _SharedApp:
         self.app.state._state.update(fresh)
         self.app.dependency_overrides.clear()
         media = Path(self.settings.media_dir)
-        shutil.rmtree(media, ignore_errors=True)
-        media.mkdir(parents=True)
+        if not media.is_dir() or any(media.iterdir()):  # an empty one is left as is (rmdir is slow here)
+            shutil.rmtree(media, ignore_errors=True)
+            media.mkdir(parents=True)
         self.restore_logging()
 
     def restore_logging(self) -> None:

@@ -936,17 +936,18 @@ _COMPARED_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "hidden")
 def check_index_conflicts(existing: Iterable[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> None:
     """createIndexes against what the collection has: same name with other keys or options, or the same
     index under another name (an identical request is a no-op, as on mongod)."""
-    have = list(existing)
-    for i, spec in enumerate(new):
-        for other in new[i + 1 :]:
-            if spec.get("name") == other.get("name") or _index_signature(spec) == _index_signature(other):
+    have = [(index, _index_signature(index)) for index in existing]
+    requested = [(spec, _index_signature(spec)) for spec in new]  # each signature computed once
+    for i, (spec, signature) in enumerate(requested):
+        for other, other_signature in requested[i + 1 :]:
+            if spec.get("name") == other.get("name") or signature == other_signature:
                 refuse(INDEX_OPTIONS_CONFLICT, f"Two index specifications in one request conflict: {spec.get('name')} and {other.get('name')}")  # fmt: skip
-        for index in have:
+        for index, index_signature in have:
             same_name = index.get("name") == spec.get("name")
-            same_keys = _index_signature(index)[0] == _index_signature(spec)[0]
+            same_keys = index_signature[0] == signature[0]
             if same_name and not same_keys:
                 refuse(INDEX_KEY_SPECS_CONFLICT, f"An existing index has the same name as the requested index but different keys: {spec.get('name')}")  # fmt: skip
-            same_index = _index_signature(index) == _index_signature(spec)
+            same_index = index_signature == signature
             same_options = all(
                 bool(index.get(o)) == bool(spec.get(o))
                 if o in ("unique", "sparse", "hidden")

@@ -97,7 +97,7 @@ def declared_indexes(repositories: Iterable[type[Any]]) -> dict[str, dict[str, d
         for model in repository.indexes:
             spec = dict(model.document)
             previous = collection.setdefault(spec["name"], spec)
-            if _normalized(previous) != _normalized(spec):
+            if previous is not spec and _normalized(previous) != _normalized(spec):
                 raise ValueError(
                     f"{repository.__name__}: index {repository.collection_name}.{spec['name']} is declared "
                     "twice with different keys or options"

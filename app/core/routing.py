@@ -15,14 +15,22 @@ declared order, and the router's own matching runs on those alone. The first ful
 first partial one (405), is the one the whole list would give, because every route left out cannot
 match the path. A path no candidate matches (a 404, a redirect to the slash-ended path, a
 low-priority route) takes the router's own path over the whole list, unchanged.
+
+Building a route is most of `create_app`'s cost (~0.13 s of CPU for ~60 routes: FastAPI analyses
+each endpoint's signature and builds a pydantic TypeAdapter per parameter and response model), and
+none of that depends on the app: a process that builds several apps (the test suite builds hundreds)
+builds each route once and gives every later app a copy bound to that app (its dependency overrides,
+its request handler). docs/decisions.md, "One route build per process".
 """
 
+import copy
 import inspect
 import re
 from collections.abc import Iterable, Iterator
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi._body_limit import wrap_app_with_body_limit
+from fastapi.routing import APIRoute, request_response
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,12 +52,32 @@ ONE_SEGMENT = frozenset(
 )
 
 
+# The route first built from each router route (by identity; the source route is kept alive with it).
+_built: dict[int, tuple[APIRoute, APIRoute]] = {}
+
+
 def add_routes(app: FastAPI, router: APIRouter) -> None:
     """Add `router`'s operations to `app` in their order (their paths already carry the router's prefix)."""
     for route in router.routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"{route!r}: only API routes can be added to the app's flat route list")
+        known = _built.get(id(route))
+        if known is not None and known[0] is route:
+            app.router.routes.append(_bound_copy(known[1], app))
+            continue
         app.add_api_route(**{name: getattr(route, name) for name in ROUTE_ARGUMENTS})
+        built = app.router.routes[-1]
+        assert isinstance(built, APIRoute)
+        _built[id(route)] = (route, built)
+
+
+def _bound_copy(built: APIRoute, app: FastAPI) -> APIRoute:
+    """`built` for another app: the same analysed endpoint, models and documentation, and a request
+    handler that reads this app's dependency overrides (what `APIRoute.__init__` does last)."""
+    route = copy.copy(built)
+    route.dependency_overrides_provider = app
+    route.app = wrap_app_with_body_limit(request_response(route.get_route_handler()), route.max_body_size)
+    return route
 
 
 def index_routes(app: FastAPI) -> None:

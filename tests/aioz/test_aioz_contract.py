@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from app.aioz.fake import FakeAioz
+from tests.helpers import SHARED_TLS
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z$")
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -93,7 +94,7 @@ MULTICAST_FIELDS = {"id", "live_stream_key_id", "user_id", "live_stream_multicas
 async def aioz(fake: FakeAioz, server_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A bare HTTP client with the documented API-key headers (the `stream-*` header pair)."""
     headers = {"stream-public-key": fake.account.public_key, "stream-secret-key": fake.account.secret_key}
-    async with httpx.AsyncClient(base_url=f"{server_url}/api", headers=headers) as http:
+    async with httpx.AsyncClient(base_url=f"{server_url}/api", headers=headers, verify=SHARED_TLS) as http:
         yield http
 
 
@@ -247,7 +248,7 @@ class TestSpecEndpoints:
         assert data.keys() == STATISTIC_FIELDS and data["live_stream_media_id"] == world["live"]
 
     async def test_player_needs_no_auth(self, server_url: str, world: dict[str, str]) -> None:
-        async with httpx.AsyncClient(base_url=f"{server_url}/api") as anonymous:
+        async with httpx.AsyncClient(base_url=f"{server_url}/api", verify=SHARED_TLS) as anonymous:
             data = success(await anonymous.get(f"/live_streams/player/{world['ended']}/media"))
         assert data["id"] == world["ended"]
         assert data["live_stream_key_id"] == data["user_id"] == NIL_UUID
@@ -441,7 +442,7 @@ def basic(credentials: str) -> dict[str, str]:
 async def test_documented_auth_failures(
     server_url: str, fake: FakeAioz, headers: dict[str, str], status_code: int, message: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=f"{server_url}/api", headers=headers) as http:
+    async with httpx.AsyncClient(base_url=f"{server_url}/api", headers=headers, verify=SHARED_TLS) as http:
         response = await http.get("/live_streams")
 
     assert (response.status_code, response.json()) == (status_code, {"status": "fail", "message": message})
@@ -449,7 +450,7 @@ async def test_documented_auth_failures(
 
 async def test_basic_auth_is_accepted(server_url: str, fake: FakeAioz) -> None:
     headers = basic(f"{fake.account.public_key}:{fake.account.secret_key}")
-    async with httpx.AsyncClient(base_url=f"{server_url}/api", headers=headers) as http:
+    async with httpx.AsyncClient(base_url=f"{server_url}/api", headers=headers, verify=SHARED_TLS) as http:
         assert success(await http.get("/live_streams")) == {"live_stream_keys": [], "total": 0}
 
 

@@ -9,11 +9,12 @@ import uvicorn
 from app.aioz import AiozClient, AiozRateLimited, AiozTimeout, AiozUnavailable
 from app.aioz.fake import FakeAccount, FakeAioz, FakeControlError
 from app.aioz.fake import __main__ as fake_main
+from tests.helpers import SHARED_TLS
 
 
 @pytest.fixture
 async def control(server_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{server_url}/_fake") as http:
+    async with httpx.AsyncClient(base_url=f"{server_url}/_fake", verify=SHARED_TLS) as http:
         yield http
 
 

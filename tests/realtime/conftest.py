@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.helpers import SHARED_TLS
 
 
 @dataclass
@@ -129,7 +130,7 @@ def realtime_settings(tmp_path: Any) -> Settings:
 async def live(realtime_settings: Settings) -> AsyncIterator[Live]:
     app = create_app(realtime_settings)
     async for url in serve(app):
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=10, verify=SHARED_TLS) as http:
             harness = Live(app, url, http)
             try:
                 yield harness

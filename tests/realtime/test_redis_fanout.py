@@ -25,7 +25,7 @@ import httpx
 import pytest
 import socketio
 
-from tests.helpers import auth, create_stream
+from tests.helpers import SHARED_TLS, auth, create_stream
 from tests.realtime.conftest import Received, free_socket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,13 +45,14 @@ def free_port() -> int:
 
 
 def wait_http(url: str) -> None:
-    for _ in range(600):
-        try:
-            if httpx.get(url).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
+    with httpx.Client(verify=SHARED_TLS) as http:  # one client for the whole wait, not one per try
+        for _ in range(600):
+            try:
+                if http.get(url).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up")
 
 
@@ -165,8 +166,8 @@ def two_replicas(tmp_path):
 async def test_events_from_replica_a_reach_a_socket_on_replica_b(cluster):
     url_a, url_b = cluster
     async with (
-        httpx.AsyncClient(base_url=url_a, timeout=10) as a,
-        httpx.AsyncClient(base_url=url_b, timeout=10) as b,
+        httpx.AsyncClient(base_url=url_a, timeout=10, verify=SHARED_TLS) as a,
+        httpx.AsyncClient(base_url=url_b, timeout=10, verify=SHARED_TLS) as b,
     ):
         made = (await a.post("/api/v1/dev/users", json={"username": f"u{uuid.uuid4().hex[:8]}"})).json()[
             "data"
@@ -250,8 +251,8 @@ async def test_a_redis_outage_degrades_realtime_only_and_fan_out_resumes_by_itse
     cluster = two_replicas
     url_a, url_b = cluster.urls
     async with (
-        httpx.AsyncClient(base_url=url_a, timeout=10) as a,
-        httpx.AsyncClient(base_url=url_b, timeout=10) as b,
+        httpx.AsyncClient(base_url=url_a, timeout=10, verify=SHARED_TLS) as a,
+        httpx.AsyncClient(base_url=url_b, timeout=10, verify=SHARED_TLS) as b,
     ):
         made = (await a.post("/api/v1/dev/users", json={"username": f"u{uuid.uuid4().hex[:8]}"})).json()
         creator = made["data"]["accessToken"]
