@@ -32,17 +32,13 @@ from tests.money.world import (
     apply,
     cancel,
     crash_after,
+    credits_of,
     delete,
     fund,
     start,
     stream_doc,
     with_before,
 )
-
-
-async def credits_of(db: Any, ctx: Ctx, role: str) -> int:
-    user = await db["users"].find_one({"_id": ctx.id(role)})
-    return int(user["credits"])
 
 
 async def right_after(db: Any, operation: Any, collection: str, op: str, then: Any) -> Any:

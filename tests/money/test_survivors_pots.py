@@ -18,6 +18,7 @@ from tests.money.world import (
     add_user,
     cancel,
     crash_after,
+    credits_of,
     delete,
     end,
     fund,
@@ -26,12 +27,6 @@ from tests.money.world import (
     start,
     with_before,
 )
-
-
-async def credits(db: Any, ctx: Ctx, role: str) -> int:
-    user = await db["users"].find_one({"_id": ctx.id(role)})
-    assert user is not None
-    return int(user["credits"])
 
 
 async def test_only_a_stream_with_a_funding_goal_is_fundable_a_goal_of_one_included() -> None:
@@ -47,14 +42,14 @@ async def test_only_a_stream_with_a_funding_goal_is_fundable_a_goal_of_one_inclu
                 await fund(db, ctx, "fan", 5, "f-no-goal")
             assert refused.value.detail == "this stream is not open for funding"
             assert refused.value.code == "STREAM_NOT_OPEN_FOR_FUNDING", refused.value.code
-            assert await credits(db, ctx, "fan") == 100
+            assert await credits_of(db, ctx, "fan") == 100
             assert await db["fundings"].count_documents({}) == 0
             assert await db["credit_transactions"].count_documents({"userId": ctx.id("fan")}) == 0
 
             await add_stream(db, ctx, goal=1)
             answer = await fund(db, ctx, "fan", 1, "f-goal-1")
             assert answer["collectedFunding"] == 1, answer
-            assert await credits(db, ctx, "fan") == 99
+            assert await credits_of(db, ctx, "fan") == 99
             await invariants.check_all(db)
 
 
@@ -77,7 +72,7 @@ async def test_a_mini_crowd_funding_takes_nothing_at_its_deadline(monkeypatch: p
             with pytest.raises(Conflict):
                 await fund_mini(db, ctx, "fan", 10, "m-at-deadline")
             monkeypatch.undo()
-            assert await credits(db, ctx, "fan") == 100
+            assert await credits_of(db, ctx, "fan") == 100
             assert await db["mini_crowd_funding_contributions"].count_documents({}) == 0
             assert await db["credit_transactions"].count_documents({"userId": ctx.id("fan")}) == 0
 
@@ -110,7 +105,7 @@ async def test_a_fourth_mini_crowd_funding_takes_only_the_slot_of_an_overdue_one
                 await open_mini(db, ctx, goal=50)
             assert len(await open_minis(db)) == 3
             await fund_mini(db, ctx, "fan", 10, "m-third")  # the third still takes contributions
-            assert await credits(db, ctx, "fan") == 90
+            assert await credits_of(db, ctx, "fan") == 90
 
             overdue = (await open_minis(db))[0]["_id"]
             past = utcnow() - timedelta(minutes=1)
@@ -139,7 +134,7 @@ async def test_a_mini_crowd_funding_is_funded_only_through_its_own_stream_and_ke
             with pytest.raises(NotFound):
                 await fund_mini(db, ctx, "fan", 10, "m-unknown")
             ctx.extra["mini"] = mini
-            assert await credits(db, ctx, "fan") == 100
+            assert await credits_of(db, ctx, "fan") == 100
             assert await db["mini_crowd_funding_contributions"].count_documents({}) == 0
 
             answer = await fund_mini(db, ctx, "fan", 10, "m-1")
@@ -148,7 +143,7 @@ async def test_a_mini_crowd_funding_is_funded_only_through_its_own_stream_and_ke
                 await fund_mini(db, ctx, "fan", 20, "m-1")
             assert reused.value.code == "IDEMPOTENCY_KEY_REUSED", reused.value.code
             assert reused.value.detail == "Idempotency-Key was already used with a different request"
-            assert await credits(db, ctx, "fan") == 90
+            assert await credits_of(db, ctx, "fan") == 90
             await invariants.check_all(db)
 
 
@@ -163,7 +158,7 @@ async def test_a_refund_movement_names_the_stream_it_gives_back_for() -> None:
             await add_stream(db, ctx, goal=1000)
             await fund(db, ctx, "fan", 10, "f-1")
             await cancel(db, ctx)
-            assert await credits(db, ctx, "fan") == 100
+            assert await credits_of(db, ctx, "fan") == 100
             rows = await db["credit_transactions"].find({"userId": ctx.id("fan")}).to_list()
             references = {row["direction"]: row.get("reference") for row in rows}
             expected = {"kind": "liveStream", "id": str(ctx.stream)}
@@ -185,8 +180,8 @@ async def test_a_pot_pays_the_creator_when_the_guests_account_is_gone() -> None:
             await start(db, ctx)
             await db["users"].delete_one({"_id": ctx.id("guest")})
             await end(db, ctx)
-            assert await credits(db, ctx, "host") == 40
-            assert await credits(db, ctx, "fan") == 0
+            assert await credits_of(db, ctx, "host") == 40
+            assert await credits_of(db, ctx, "fan") == 0
             stream = await db["live_streams"].find_one({"_id": ctx.stream})
             assert not stream.get("followUps"), stream.get("followUps")
             payout = await db["credit_transactions"].find_one({"userId": ctx.id("host")})
@@ -205,7 +200,7 @@ async def test_a_retry_gets_the_first_answer_after_the_stream_closed_and_the_cre
             first = await fund(db, ctx, "fan", 100, "f-all")
             await start(db, ctx)
             assert await fund(db, ctx, "fan", 100, "f-all") == first
-            assert await credits(db, ctx, "fan") == 0
+            assert await credits_of(db, ctx, "fan") == 0
 
 
 async def test_a_funding_decided_after_a_delete_is_refused_and_leaves_no_history() -> None:
@@ -232,6 +227,6 @@ async def test_a_funding_decided_after_a_delete_is_refused_and_leaves_no_history
                 )
             assert refused.value.detail == "this stream is not open for funding"
             await recover(db)
-            assert await credits(db, ctx, "fan") == 100
+            assert await credits_of(db, ctx, "fan") == 100
             rows = await db["credit_transactions"].find({"userId": ctx.id("fan")}).to_list()
             assert rows and all(row.get("voided") for row in rows), rows

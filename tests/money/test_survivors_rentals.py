@@ -23,6 +23,7 @@ from tests.money.world import (
     add_user,
     apply,
     crash_after,
+    credits_of,
     join,
     make_rentable,
     rent,
@@ -33,13 +34,8 @@ from tests.money.world import (
 MONEY_PREFIXES = ("replay-rental:", "rental-refund:", "rental-revenue:", "superlike:", "superlike-revenue:")
 
 
-async def credits(db: Any, ctx: Ctx, role: str) -> int:
-    user = await db["users"].find_one({"_id": ctx.id(role)})
-    return int(user["credits"])
-
-
 async def drain(db: Any, ctx: Ctx, role: str) -> None:
-    balance = await credits(db, ctx, role)
+    balance = await credits_of(db, ctx, role)
     if balance > 0:
         await apply(db, ctx.id(role), balance, Direction.debit, f"ext:drain-{role}", TxType.replay_rental)
 
@@ -89,7 +85,7 @@ async def test_re_rent_reuses_the_row_charges_the_new_period_and_pays_it_out() -
             first = await rent(db, ctx, key="rent-1")
             assert first["rentalNumber"] == 1
             assert await close_windows(db) == 1
-            assert (await credits(db, ctx, "renter"), await credits(db, ctx, "host")) == (70, 40)
+            assert (await credits_of(db, ctx, "renter"), await credits_of(db, ctx, "host")) == (70, 40)
 
             second = await rent(db, ctx, key="rent-2")
 
@@ -102,10 +98,10 @@ async def test_re_rent_reuses_the_row_charges_the_new_period_and_pays_it_out() -
                 "settledAt": rows[0]["previous"]["settledAt"],
             }
             assert rows[0]["previous"]["settledAt"] is not None
-            assert await credits(db, ctx, "renter") == 20
+            assert await credits_of(db, ctx, "renter") == 20
             assert await rent(db, ctx, key="rent-2") == second  # the stored answer
             assert await close_windows(db) == 1
-            assert (await credits(db, ctx, "renter"), await credits(db, ctx, "host")) == (20, 80)
+            assert (await credits_of(db, ctx, "renter"), await credits_of(db, ctx, "host")) == (20, 80)
             await checked(db, ctx)
 
 
@@ -132,13 +128,13 @@ async def test_re_rent_whose_charge_fails_gives_the_row_its_settled_state_back()
             after = await db["replay_rentals"].find_one({})
             assert after is not None, "the reused row was deleted"
             assert settled_state(after) == settled_state(before)
-            assert await credits(db, ctx, "renter") == 0
+            assert await credits_of(db, ctx, "renter") == 0
             await checked(db, ctx)
             await apply(db, ctx.id("renter"), 50, Direction.credit, "ext:top-up")
             third = await rent(db, ctx, key="rent-3")
-            assert third["rentalNumber"] == 3 and await credits(db, ctx, "renter") == 0
+            assert third["rentalNumber"] == 3 and await credits_of(db, ctx, "renter") == 0
             await close_windows(db)
-            assert await credits(db, ctx, "host") == 80
+            assert await credits_of(db, ctx, "host") == 80
             await checked(db, ctx)
 
 
@@ -151,7 +147,7 @@ async def test_duo_rental_pays_creator_and_guest_40_percent_each() -> None:
             ctx = await rentable(db, price=50, guest=True)
             await rent(db, ctx, key="rent-1")
             assert await close_windows(db) == 1
-            got = {role: await credits(db, ctx, role) for role in ("renter", "host", "guest")}
+            got = {role: await credits_of(db, ctx, role) for role in ("renter", "host", "guest")}
             assert got == {"renter": 70, "host": 20, "guest": 20}
             await checked(db, ctx)
 
@@ -163,7 +159,7 @@ async def test_rental_at_one_credit_pays_no_zero_share() -> None:
             ctx = await rentable(db, price=1)
             await rent(db, ctx, key="rent-1")
             assert await close_windows(db) == 1
-            assert (await credits(db, ctx, "renter"), await credits(db, ctx, "host")) == (119, 0)
+            assert (await credits_of(db, ctx, "renter"), await credits_of(db, ctx, "host")) == (119, 0)
             row = await db["replay_rentals"].find_one({})
             assert row["status"] == "expired" and row["settledAt"] is not None
             await checked(db, ctx)
@@ -190,7 +186,7 @@ async def test_charge_on_a_deleted_stream_refunds_and_settles_the_period_itself(
             row = await db["replay_rentals"].find_one({})
             assert row["status"] == "refunded" and row["settlement"] == "refund"
             assert row["settledAt"] is not None, "the refund was left unsettled"
-            assert await credits(db, ctx, "renter") == 120
+            assert await credits_of(db, ctx, "renter") == 120
             await checked(db, ctx)
 
 
@@ -220,13 +216,13 @@ async def test_superlike_retried_after_the_sender_spent_everything_gets_the_stor
                 first = await superlike(db, ctx, "fan1", key="tap-1")
                 assert first["senderId"] == ctx.id("fan1") and first["price"] == 10
                 assert len(shown) == 2 and shown[-1] == first
-                assert await credits(db, ctx, "fan1") == 0
+                assert await credits_of(db, ctx, "fan1") == 0
 
                 again = await superlike(db, ctx, "fan1", key="tap-1")
 
                 assert again == first
                 assert len(shown) == 2, "a retry was shown as a second superlike"
-                assert await credits(db, ctx, "host") == 16
+                assert await credits_of(db, ctx, "host") == 16
                 await checked(db, ctx)
     finally:
         unsubscribe()
@@ -243,7 +239,7 @@ async def test_paid_entry_and_superlike_of_a_duo_stream_reference_it() -> None:
             await join(db, ctx, "fan1")
             answer = await superlike(db, ctx, "fan1", key="tap-1")
             assert answer["senderId"] == ctx.id("fan1")
-            assert (await credits(db, ctx, "host"), await credits(db, ctx, "guest")) == (4, 4)
+            assert (await credits_of(db, ctx, "host"), await credits_of(db, ctx, "guest")) == (4, 4)
             await checked(db, ctx)
 
 
@@ -273,5 +269,5 @@ async def test_cancel_is_refused_while_a_start_holds_the_live_slot() -> None:
 
             stream = await db["live_streams"].find_one({"_id": ctx.stream})
             assert stream["status"] == "scheduled" and stream.get("cancelledAt") is None
-            assert await credits(db, ctx, "fan") == 60
+            assert await credits_of(db, ctx, "fan") == 60
             await checked(db, ctx)

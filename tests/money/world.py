@@ -108,6 +108,13 @@ async def add_stream(
     return ctx.stream
 
 
+async def credits_of(db: Any, ctx: Ctx, role: str) -> int:
+    """The balance of `role` as stored (the oracles compute what it should be)."""
+    user = await db["users"].find_one({"_id": ctx.id(role)})
+    assert user is not None
+    return int(user["credits"])
+
+
 async def stream_doc(db: Any, stream_id: ObjectId) -> dict[str, Any]:
     doc = await db["live_streams"].find_one({"_id": stream_id})
     assert doc is not None
