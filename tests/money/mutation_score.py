@@ -5,12 +5,16 @@
 Killed = a test of tests/money failed (or timed out: a mutant that hangs a flow is caught too);
 survived = every selected test passed; "no tests" = no test of tests/money runs that function (counted
 as a survivor: the money tests do not reach it). Survivors are listed by name for `mutmut show NAME`.
+The score leaves out the survivors `mutation_verdicts.EQUIVALENT` lists; accepted ones
+(`mutation_verdicts.ACCEPTED`) stay survivors, shown with their reason.
 """
 
 import json
 import sys
 from collections import Counter
 from pathlib import Path
+
+from tests.money.mutation_verdicts import ACCEPTED, EQUIVALENT
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}
 SURVIVED = {0}
@@ -20,6 +24,8 @@ NO_TESTS = {5, 33}
 def main(root: str = "mutants") -> None:
     totals: Counter[str] = Counter()
     survivors: list[str] = []
+    stale: list[str] = []
+    generated: set[str] = set()
     for meta in sorted(Path(root).rglob("*.py.meta")):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         counts: Counter[str] = Counter()
@@ -35,9 +41,15 @@ def main(root: str = "mutants") -> None:
                 if code is None
                 else f"other({code})"
             )
+            if kind in ("survived", "no tests") and name in EQUIVALENT:
+                kind = "equivalent"
+            elif kind == "killed" and (name in EQUIVALENT or name in ACCEPTED):
+                stale.append(f"{name} (listed as equivalent or accepted, but killed)")
             counts[kind] += 1
             if kind in ("survived", "no tests"):
-                survivors.append(f"{name} ({kind})")
+                reason = ACCEPTED.get(name)
+                survivors.append(f"{name} ({kind}{'; accepted: ' + reason if reason else ''})")
+            generated.add(name)
         checked = counts["killed"] + counts["survived"] + counts["no tests"]
         score = f"{100 * counts['killed'] / checked:.1f} %" if checked else "-"
         module = str(meta.relative_to(root)).removesuffix(".meta")
@@ -45,9 +57,15 @@ def main(root: str = "mutants") -> None:
         totals.update(counts)
     checked = totals["killed"] + totals["survived"] + totals["no tests"]
     if checked:
-        print(f"{'total':<45} {100 * totals['killed'] / checked:>6.1f} %  {dict(totals)}")
+        print(
+            f"{'total (equivalent left out)':<45} {100 * totals['killed'] / checked:>6.1f} %  {dict(totals)}"
+        )
     print("\nsurvivors:")
     print("\n".join(f"  {s}" for s in survivors))
+    stale += [f"{name} (listed, not generated)" for name in sorted({*EQUIVALENT, *ACCEPTED} - generated)]
+    if stale:
+        print("\nverdicts to revisit (tests/money/mutation_verdicts.py):")
+        print("\n".join(f"  {s}" for s in stale))
 
 
 if __name__ == "__main__":
