@@ -35,6 +35,7 @@ from tests.money.world import (
     credits_of,
     delete,
     fund,
+    reconciler,
     start,
     stream_doc,
     with_before,
@@ -298,4 +299,46 @@ async def test_a_movement_of_a_user_that_does_not_exist_is_refused_as_not_found_
         row = await db["credit_transactions"].find_one({"userId": nobody})
         assert row is not None and row["status"] == "failed", row
         await recover(db)
+        await invariants.check_all(db)
+
+
+async def test_a_final_movement_stores_the_balance_it_left() -> None:
+    """A movement's ledger row, once final, stores `balanceAfter`: the payer's balance right after it
+    (100 - 30 here, from the amounts, not from the code's records)."""
+    async with database_client() as client, fresh_database(client) as db:
+        ctx = Ctx()
+        await add_user(db, ctx, "payer", credits=100)
+        await apply(db, ctx.id("payer"), 30, Direction.debit, "ext:pay-1", TxType.replay_rental)
+        row = await db["credit_transactions"].find_one({"idempotencyKey": "ext:pay-1"})
+        assert row is not None and row["status"] == "completed", row
+        assert row["balanceAfter"] == 70, row
+
+
+# --- app/live_streams/repository.py: overdue scheduled streams ----------------------------------------------
+
+
+async def test_a_late_stream_still_inside_its_planned_window_is_not_expired() -> None:
+    """The expiry pass expires (and refunds) a scheduled stream by its planned end; only a stream with
+    no planned end goes by its planned start. A stream whose start is long past but whose planned end
+    is still ahead is running late, not overdue: it stays scheduled and its funder keeps the pot."""
+    async with database_client() as client, fresh_database(client) as db:
+        ctx = Ctx()
+        await add_user(db, ctx, "host")
+        await add_user(db, ctx, "fan", credits=100)
+        await add_stream(db, ctx, goal=1000)
+        await fund(db, ctx, "fan", 40, "fund-1")
+        now = utcnow()
+        assert ctx.stream is not None
+        await db["live_streams"].update_one(
+            {"_id": ctx.stream},
+            {
+                "$set": {
+                    "plannedStartDate": now - timedelta(hours=3),
+                    "plannedEndDate": now + timedelta(hours=1),
+                }
+            },
+        )
+        assert await reconciler(db).expire_overdue(now) == 0
+        assert (await stream_doc(db, ctx.stream))["status"] == "scheduled"
+        assert await credits_of(db, ctx, "fan") == 60
         await invariants.check_all(db)
