@@ -342,3 +342,32 @@ async def test_a_late_stream_still_inside_its_planned_window_is_not_expired() ->
         assert (await stream_doc(db, ctx.stream))["status"] == "scheduled"
         assert await credits_of(db, ctx, "fan") == 60
         await invariants.check_all(db)
+
+
+# --- app/live_streams/follow_ups.py: the loop's pass ----------------------------------------------------------
+
+
+async def test_a_follow_up_pass_handles_at_most_a_hundred_streams() -> None:
+    """The loop's pass is bounded (every replica runs it): of 101 streams with follow-ups long due, one
+    pass takes 100, oldest first, and leaves the newest for the next pass."""
+    from app import flows
+
+    async with database_client() as client, fresh_database(client) as db:
+        now = utcnow()
+        due_at = [now - timedelta(hours=2, minutes=n) for n in range(101)]  # newest first
+        await db["live_streams"].insert_many(
+            [
+                {"n": n, "channelName": f"c{n}", "followUpAt": at, "followUps": {}}
+                for n, at in enumerate(due_at)
+            ]
+        )
+        seen: list[Any] = []
+        runner = flows.follow_up_runner(db)
+
+        async def record(stream: Any) -> bool:
+            seen.append(stream["n"])
+            return True
+
+        runner.run = record  # type: ignore[method-assign]
+        assert await runner.run_due(now) == 100
+        assert sorted(seen) == list(range(1, 101)), seen
