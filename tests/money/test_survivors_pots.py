@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, InsufficientCredits, NotFound
 from app.core.timeutils import utcnow
+from app.users.credits import Direction
 from tests.money import invariants
 from tests.money.harness import database_client, exploring, fresh_database, recover
 from tests.money.world import (
     Ctx,
     add_stream,
     add_user,
+    apply,
     cancel,
     crash_after,
     credits_of,
@@ -23,6 +25,7 @@ from tests.money.world import (
     end,
     fund,
     fund_mini,
+    join,
     open_mini,
     start,
     with_before,
@@ -230,3 +233,53 @@ async def test_a_funding_decided_after_a_delete_is_refused_and_leaves_no_history
             assert await credits_of(db, ctx, "fan") == 100
             rows = await db["credit_transactions"].find({"userId": ctx.id("fan")}).to_list()
             assert rows and all(row.get("voided") for row in rows), rows
+
+
+async def test_a_viewer_short_of_a_one_credit_entry_is_refused_before_the_join_is_recorded() -> None:
+    """A paid stream whose entry is a single credit: a viewer with none is refused (402) before the join
+    writes anything - no participation, no entry, no ledger row."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = Ctx()
+            await add_user(db, ctx, "host")
+            await add_user(db, ctx, "viewer")
+            await add_stream(db, ctx, goal=None, scheduled=False, price=1)
+            await start(db, ctx)
+            with pytest.raises(InsufficientCredits):
+                await join(db, ctx, "viewer")
+            assert await db["participants"].count_documents({"userId": ctx.id("viewer")}) == 0
+            assert await db["stream_entries"].count_documents({}) == 0
+            assert await db["credit_transactions"].count_documents({"userId": ctx.id("viewer")}) == 0
+
+
+async def test_a_mini_contribution_whose_credits_went_meanwhile_is_refused_as_insufficient() -> None:
+    """The funder's credits are spent elsewhere between the balance check and the debit: the contribution
+    is refused with the insufficient-credits answer (not "closed"), also to a retry with the same key; the
+    mini crowd-funding collected nothing; the answer of a contribution names its deadline."""
+    with exploring():
+        async with database_client() as client, fresh_database(client) as db:
+            ctx = await live_stream_with_a_fan(db)
+            await start(db, ctx)
+            await open_mini(db, ctx, goal=50)
+
+            async def spend_everything() -> None:
+                await apply(db, ctx.id("fan"), 100, Direction.debit, "spent-elsewhere")
+
+            with pytest.raises(InsufficientCredits):
+                await with_before(
+                    db,
+                    lambda sdb: fund_mini(sdb, ctx, "fan", 10, "m-raced"),
+                    "mini_crowd_funding_contributions",
+                    "insert_one",
+                    spend_everything,
+                )
+            with pytest.raises(InsufficientCredits):
+                await fund_mini(db, ctx, "fan", 10, "m-raced")
+            assert await credits_of(db, ctx, "fan") == 0
+            mini = await db["mini_crowd_fundings"].find_one({"_id": ctx.extra["mini"]})
+            assert mini["collected"] == 0, mini
+
+            await apply(db, ctx.id("fan"), 10, Direction.credit, "topped-up")
+            answer = await fund_mini(db, ctx, "fan", 10, "m-after")
+            assert answer["collected"] == 10 and answer["deadline"] == mini["deadline"], answer
+            await invariants.check_all(db)
