@@ -21,6 +21,16 @@ EQUIVALENT: dict[str, str] = {
     "app.live_streams.pots.xǁPotǁ_reload__mutmut_5": "differs only on a stale own read (causal session)",
     "app.live_streams.pots.xǁPotǁstart__mutmut_22": "{response: null} matches a missing field",
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁcreate__mutmut_45": "$inc creates it; readers default 0",
+    "app.users.credits.xǁCreditTransactionRepositoryǁpending_among__mutmut_12": "whole document: its caller reads direction and amount only",
+    "app.users.credits.xǁCreditTransactionRepositoryǁfinal_among__mutmut_19": "projection 2 includes like 1",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_9": "a missing opVersion reads as 0; the first $inc creates it",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_11": "a missing opVersion reads as 0; the first $inc creates it",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_18": "{deletedAt: null} matches a missing deletedAt",
+    "app.users.repository.xǁUserRepositoryǁcredits_of__mutmut_3": "whole document: only credits is read",
+    "app.live_streams.repository.xǁLiveStreamRepositoryǁoverdue_scheduled__mutmut_8": "sort(key) with no direction is ascending",
+    "app.live_streams.repository.xǁLiveStreamRepositoryǁdue_follow_ups__mutmut_5": "sort(key) with no direction is ascending",
+    "app.live_streams.entries.xǁEntryServiceǁprecheck__mutmut_4": "a balance is never below 0: same answer",
+    "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁcreate__mutmut_57": "a missing opVersion reads as 0",
     **{
         f"app.live_streams.entries.x_is_admitting__mutmut_{n}": "active and deleted is unreachable"
         for n in range(5, 9)
@@ -46,4 +56,5 @@ ACCEPTED: dict[str, str] = {
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁcreate__mutmut_63": "createdAt: listing order",
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁsettle__mutmut_3": "closedAt: nothing reads it",
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁsettle_stream__mutmut_5": "closedAt: nothing reads it",
+    "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁcreate__mutmut_78": "closedAt: nothing reads it",
 }
