@@ -392,7 +392,9 @@ async def test_stale_superlikes_are_resumed_oldest_first() -> None:
 
             assert await SuperlikeService(db).resume_stale(now, limit=1) == 1
 
-            status = {doc["idempotencyKey"]: doc["status"] for doc in await db["superlikes"].find({}).to_list()}
+            status = {
+                doc["idempotencyKey"]: doc["status"] for doc in await db["superlikes"].find({}).to_list()
+            }
             assert status == {"tap-1": "pending", "tap-2": "completed"}
             assert await SuperlikeService(db).resume_stale(now, limit=1) == 1
             assert (await db["superlikes"].find_one({"idempotencyKey": "tap-1"}))["status"] == "rejected"
