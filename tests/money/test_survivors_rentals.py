@@ -271,3 +271,132 @@ async def test_cancel_is_refused_while_a_start_holds_the_live_slot() -> None:
             assert stream["status"] == "scheduled" and stream.get("cancelledAt") is None
             assert await credits_of(db, ctx, "fan") == 60
             await checked(db, ctx)
+
+
+# --- h27: a concurrent twin's answer, a repeated delete follow-up, recovery's batch, superlike twins ---------
+
+
+async def test_rental_answer_stored_first_is_kept_against_a_concurrent_twin() -> None:
+    """Two requests completing the same period both store an answer: the first one stays, and the
+    second request is given it (not its own)."""
+    with exploring():
+        async with fresh_database() as db:
+            ctx = await rentable(db)
+            first = await rent(db, ctx, key="rent-1")
+            row = await db["replay_rentals"].find_one({})
+            twin = {**first, "twin": True}
+
+            kept = await ReplayRentalRepository(db).store_answer(row, twin)
+
+            assert kept == first
+            assert (await db["replay_rentals"].find_one({}))["response"] == first
+            assert await rent(db, ctx, key="rent-1") == first
+
+
+async def test_stream_deleted_mark_is_set_once_and_kept_by_a_repeated_follow_up() -> None:
+    """The delete follow-up marks the stream's rentals (the renter's list hides them) and refunds the
+    open period; run again (a retried follow-up) it keeps the first mark and refunds nothing twice."""
+    with exploring():
+        async with fresh_database() as db:
+            ctx = await rentable(db)
+            await rent(db, ctx, key="rent-1")
+            stream = await db["live_streams"].find_one({"_id": ctx.stream})
+            settlement = RentalSettlement(db)
+
+            assert await settlement.refund_deleted_stream(stream, utcnow()) == 1
+            marked = (await db["replay_rentals"].find_one({}))["streamDeletedAt"]
+            assert marked is not None, "the rental was not marked as of a deleted stream"
+            assert await settlement.refund_deleted_stream(stream, utcnow() + timedelta(hours=1)) == 0
+
+            assert (await db["replay_rentals"].find_one({}))["streamDeletedAt"] == marked
+            assert await credits_of(db, ctx, "renter") == 120
+            await checked(db, ctx)
+
+
+async def test_recovery_batch_is_not_filled_by_settled_periods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older, fully settled period must not take the recovery pass's only slot: the newer period
+    whose revenue claim crashed before the payout is the one paid out."""
+    import app.replays.settlement as settlement_module
+
+    with exploring():
+        async with fresh_database() as db:
+            ctx = await rentable(db)
+            await add_user(db, ctx, "renter2", credits=120)
+            await rent(db, ctx, key="rent-1")
+            assert await close_windows(db) == 1  # renter's period: settled, host +40
+            await rent(db, ctx, "renter2", key="rent-2")
+            past = utcnow() - timedelta(minutes=1)
+            await db["replay_rentals"].update_many({"status": "active"}, {"$set": {"expiresAt": past}})
+            await crash_after(
+                db,
+                lambda sdb: RentalSettlement(sdb).run_once(utcnow()),
+                "replay_rentals",
+                "find_one_and_update",
+            )
+            claimed = await db["replay_rentals"].find_one({"userId": ctx.id("renter2")})
+            assert claimed["settlement"] == "revenue" and claimed["settledAt"] is None
+            old = utcnow() - timedelta(hours=2)
+            await db["replay_rentals"].update_one({"userId": ctx.id("renter")}, {"$set": {"updatedAt": old}})
+            await db["replay_rentals"].update_one(
+                {"userId": ctx.id("renter2")}, {"$set": {"updatedAt": old + timedelta(minutes=30)}}
+            )
+            monkeypatch.setattr(settlement_module, "BATCH", 1)
+
+            await RentalSettlement(db).run_once(utcnow())
+
+            assert await credits_of(db, ctx, "host") == 80, "the crashed payout was not finished"
+            row = await db["replay_rentals"].find_one({"userId": ctx.id("renter2")})
+            assert row["settledAt"] is not None
+            await checked(db, ctx)
+
+
+async def test_superlike_twin_of_a_concurrent_request_gets_the_first_document() -> None:
+    """Two requests with the same Idempotency-Key both passed the lookup: the second insert clashes
+    and gets the first superlike back, not an error, and only one is charged."""
+    from app.superlikes.service import SuperlikeService
+
+    with exploring():
+        async with fresh_database() as db:
+            ctx = await live_solo(db)
+            stream = await db["live_streams"].find_one({"_id": ctx.stream})
+            service = SuperlikeService(db)
+
+            first = await service._start(stream, ctx.id("fan1"), "tap-1", "hash")
+            twin = await service._start(stream, ctx.id("fan1"), "tap-1", "hash")
+
+            assert twin["_id"] == first["_id"]
+            assert await db["superlikes"].count_documents({}) == 1
+            assert (await service.drive(twin))["status"] == "completed"
+            assert await credits_of(db, ctx, "fan1") == 0
+            await checked(db, ctx)
+
+
+async def test_stale_superlikes_are_resumed_oldest_first() -> None:
+    """Two superlikes of a sender who can pay for one died midway, written by replicas whose clocks
+    disagree (the older one was inserted second): recovery resumes the older one first, so that one is
+    paid and the newer one refused, whatever the insertion order."""
+    from app.superlikes.service import SuperlikeService
+
+    with exploring():
+        async with fresh_database() as db:
+            ctx = await live_solo(db)
+            for key in ("tap-1", "tap-2"):
+                await crash_after(
+                    db, lambda sdb, key=key: superlike(sdb, ctx, "fan1", key=key), "superlikes", "insert_one"
+                )
+            now = utcnow()
+            await db["superlikes"].update_one({"idempotencyKey": "tap-1"}, {"$set": {"createdAt": now}})
+            await db["superlikes"].update_one(
+                {"idempotencyKey": "tap-2"}, {"$set": {"createdAt": now - timedelta(minutes=5)}}
+            )
+
+            assert await SuperlikeService(db).resume_stale(now, limit=1) == 1
+
+            status = {
+                doc["idempotencyKey"]: doc["status"] for doc in await db["superlikes"].find({}).to_list()
+            }
+            assert status == {"tap-1": "pending", "tap-2": "completed"}
+            assert await SuperlikeService(db).resume_stale(now, limit=1) == 1
+            assert (await db["superlikes"].find_one({"idempotencyKey": "tap-1"}))["status"] == "rejected"
+            assert await credits_of(db, ctx, "fan1") == 0
+            await checked(db, ctx)
