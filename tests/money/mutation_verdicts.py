@@ -57,4 +57,5 @@ ACCEPTED: dict[str, str] = {
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁsettle__mutmut_3": "closedAt: nothing reads it",
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁsettle_stream__mutmut_5": "closedAt: nothing reads it",
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁcreate__mutmut_78": "closedAt: nothing reads it",
+    "app.superlikes.service.xǁSuperlikeServiceǁ_start__mutmut_69": "pending row's updatedAt name: nothing reads it",
 }
