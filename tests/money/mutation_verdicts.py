@@ -20,7 +20,6 @@ EQUIVALENT: dict[str, str] = {
     "app.live_streams.pots.xǁContributionRepositoryǁstore_answer__mutmut_27": "differs only on a stale own read",
     "app.live_streams.pots.xǁPotǁ_reload__mutmut_5": "differs only on a stale own read (causal session)",
     "app.live_streams.pots.xǁPotǁstart__mutmut_22": "{response: null} matches a missing field",
-    "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁcreate__mutmut_45": "$inc creates it; readers default 0",
     "app.users.credits.xǁCreditTransactionRepositoryǁpending_among__mutmut_12": "whole document: its caller reads direction and amount only",
     "app.users.credits.xǁCreditTransactionRepositoryǁfinal_among__mutmut_19": "projection 2 includes like 1",
     "app.users.repository.xǁUserRepositoryǁcreate__mutmut_9": "a missing opVersion reads as 0; the first $inc creates it",
