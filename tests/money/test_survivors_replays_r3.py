@@ -58,8 +58,12 @@ async def row_of(db: Any, ctx: Ctx, role: str = "renter") -> dict[str, Any]:
         (50, "duocrowd", False, (20, 0, 30)),  # no guest: the platform keeps the guest's 40 %
     ],
 )
-def test_revenue_shares_follow_the_rules(price: int, kind: str, has_guest: bool, expected: tuple[int, ...]) -> None:
-    assert revenue_shares(price, kind, has_guest) == dict(zip(("creator", "guest", "platform"), expected, strict=True))
+def test_revenue_shares_follow_the_rules(
+    price: int, kind: str, has_guest: bool, expected: tuple[int, ...]
+) -> None:
+    assert revenue_shares(price, kind, has_guest) == dict(
+        zip(("creator", "guest", "platform"), expected, strict=True)
+    )
 
 
 async def test_one_credit_share_is_paid_and_the_stored_split_is_the_rules() -> None:
@@ -118,7 +122,9 @@ async def test_deleting_a_stream_refunds_all_its_rentals_and_no_other_streams() 
             assert await RentalSettlement(db).refund_deleted_stream(stream, utcnow()) == 2
 
             kept = await db["replay_rentals"].find_one({"liveStreamId": other})
-            assert kept["status"] == "active" and kept["settlement"] is None, "another stream's rental was refunded"
+            assert kept["status"] == "active" and kept["settlement"] is None, (
+                "another stream's rental was refunded"
+            )
             assert (await credits_of(db, ctx, "renter"), await credits_of(db, ctx, "renter2")) == (90, 120)
             await holds(db)
 
