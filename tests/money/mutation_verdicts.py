@@ -64,6 +64,16 @@ EQUIVALENT: dict[str, str] = {
     "app.replays.repository.xǁReplayRentalRepositoryǁclaim_revenue__mutmut_24": "status condition implies it (active rows always have settlement null)",
     "app.replays.repository.xǁReplayRentalRepositoryǁclaim_refund__mutmut_21": "status condition implies it",
     "app.replays.settlement.xǁRentalSettlementǁdistribute__mutmut_33": "creator skipped only at a 0 share, and then the guest's (equal or 0) share is 0 too",
+    "app.core.once.xǁOnceHolderǁsweep__mutmut_5": "projection None reads whole holders; sweep uses only _id, opInFlight and opInFlightAt",
+    "app.core.once.xǁOnceHolderǁsweep__mutmut_7": "projection omitted reads whole holders; sweep uses only _id, opInFlight and opInFlightAt",
+    "app.core.once.xǁOnceHolderǁsweep__mutmut_19": "final_among([]) is an empty $in for every holder kind: final stays empty, one extra read",
+    "app.core.once.xǁOnceHolderǁsweep__mutmut_32": "$unset ignores its value (mongod and the embedded engine alike, checked)",
+    "app.core.once.xǁOnceHolderǁsweep__mutmut_44": "$unset ignores its value (mongod and the embedded engine alike, checked)",
+    "app.superlikes.service.xǁSuperlikeServiceǁsend__mutmut_8": 'of_key(sender, None/"") finds nothing: stored keys are never null or empty (`key or auto:…`); one extra read',
+    "app.superlikes.service.xǁSuperlikeServiceǁdrive__mutmut_35": "a refused debit is a failed (final) movement, so no runner completes the row: both returns are non-completed (400 either way), rows never deleted",
+    "app.superlikes.service.xǁSuperlikeServiceǁdrive__mutmut_44": "payees and shares come from one has_guest: a payee with an id always has a share > 0, a None payee a 0 share",
+    "app.superlikes.service.xǁSuperlikeServiceǁdrive__mutmut_48": "no payee with an id has a 0 share (creator 8 or 4, guest 4 exactly when present)",
+    "app.superlikes.service.xǁSuperlikeServiceǁdrive__mutmut_50": "only the guest, the last key of payees (BSON keeps order), is ever skipped: break = continue",
 }
 
 ACCEPTED: dict[str, str] = {
@@ -92,4 +102,7 @@ ACCEPTED: dict[str, str] = {
     "app.live_streams.mini_crowd_fundings.xǁMiniCrowdFundingServiceǁsettle_due__mutmut_8": "closedAt: nothing reads it (now is only used for closedAt)",
     "app.replays.repository.xǁReplayRentalRepositoryǁclaim_refund__mutmut_41": "refundedAt: nothing reads it",
     "app.replays.repository.xǁReplayRentalRepositoryǁclaim_refund__mutmut_42": "refundedAt: nothing reads it",
+    "app.superlikes.repository.xǁSuperlikeRepositoryǁfinish__mutmut_13": "superlike updatedAt name (as finish_14/15): nothing reads it",
+    "app.superlikes.service.xǁSuperlikeServiceǁ_start__mutmut_68": "pending row's updatedAt name (as _start_69): nothing reads it",
+    "app.superlikes.service.xǁSuperlikeServiceǁ_start__mutmut_70": "pending row's updatedAt name (as _start_69): nothing reads it",
 }
