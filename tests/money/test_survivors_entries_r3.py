@@ -97,7 +97,8 @@ async def test_a_one_credit_entry_is_charged_to_a_viewer_holding_exactly_one_cre
             assert await credits_of(db, ctx, "fan") == 0
             entries = await entries_of(db, ctx, "fan")
             assert [(e["status"], e["amount"]) for e in entries] == [("completed", 1)], entries
-            stream = await stream_doc(db, ctx.stream)  # type: ignore[arg-type]
+            assert ctx.stream is not None
+            stream = await stream_doc(db, ctx.stream)
             assert stream.get("entryRevenue") == 1, stream.get("entryRevenue")
             await join(db, ctx, "fan")  # a re-join is free, also at a balance of 0
             assert await credits_of(db, ctx, "fan") == 0
