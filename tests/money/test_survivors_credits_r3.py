@@ -88,7 +88,10 @@ async def test_an_ascending_history_lists_the_oldest_movement_first() -> None:
         ctx = Ctx()
         payer = await add_user(db, ctx, "payer", credits=100)
         base = utcnow()
-        for minutes_ago, amount, direction, key in ((30, 50, Direction.credit, "g1"), (20, 5, Direction.debit, "s1")):
+        for minutes_ago, amount, direction, key in (
+            (30, 50, Direction.credit, "g1"),
+            (20, 5, Direction.debit, "s1"),
+        ):
             with shifted_clock(base - timedelta(minutes=minutes_ago)):
                 await apply(db, payer, amount, direction, f"ext:{key}")
 
