@@ -6,7 +6,9 @@ Killed = a test of tests/money failed (or timed out: a mutant that hangs a flow 
 survived = every selected test passed; "no tests" = no test of tests/money runs that function (counted
 as a survivor: the money tests do not reach it). Survivors are listed by name for `mutmut show NAME`.
 The score leaves out the survivors `mutation_verdicts.EQUIVALENT` lists; accepted ones
-(`mutation_verdicts.ACCEPTED`) stay survivors, shown with their reason.
+(`mutation_verdicts.ACCEPTED`) stay survivors, shown with their reason. A judged mutant that
+`mutation_select` did not run (its mutation is still the judged one) counts as it was judged:
+equivalent, or an accepted survivor.
 """
 
 import json
@@ -14,6 +16,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tests.money.mutation_select import judged_still_valid
 from tests.money.mutation_verdicts import ACCEPTED, EQUIVALENT
 
 KILLED = {1, 3, 36, -24, 24, 152, 255}
@@ -26,10 +29,13 @@ def main(root: str = "mutants") -> None:
     survivors: list[str] = []
     stale: list[str] = []
     generated: set[str] = set()
+    judged = judged_still_valid(Path(root))
     for meta in sorted(Path(root).rglob("*.py.meta")):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         counts: Counter[str] = Counter()
         for name, code in codes.items():
+            if code is None and name in judged:
+                code = 0  # not run: it survives, as when it was judged
             kind = (
                 "killed"
                 if code in KILLED
@@ -63,6 +69,10 @@ def main(root: str = "mutants") -> None:
     print("\nsurvivors:")
     print("\n".join(f"  {s}" for s in survivors))
     stale += [f"{name} (listed, not generated)" for name in sorted({*EQUIVALENT, *ACCEPTED} - generated)]
+    stale += [
+        f"{name} (its mutation is not the one recorded: judge it again, then `mutation_select --record`)"
+        for name in sorted(({*EQUIVALENT, *ACCEPTED} & generated) - judged)
+    ]
     if stale:
         print("\nverdicts to revisit (tests/money/mutation_verdicts.py):")
         print("\n".join(f"  {s}" for s in stale))
