@@ -97,6 +97,22 @@ EQUIVALENT: dict[str, str] = {
     "app.live_streams.repository.xǁLiveStreamRepositoryǁadmit_rental__mutmut_15": "nothing reads the ordering field",
     "app.users.repository.xǁUserRepositoryǁcredits_of__mutmut_5": "whole document: only credits is read",
     "app.users.repository.xǁUserRepositoryǁcredits_of__mutmut_12": "no user without a document (soft delete only)",
+    "app.users.credits.xǁCreditTransactionRepositoryǁhistory__mutmut_39": "typing.cast is a no-op at run time",
+    "app.users.credits.xǁCreditTransactionRepositoryǁvisible_between__mutmut_1": "whole document: its caller reads _id, occurredAt, direction, amount only",
+    "app.users.credits.xǁCreditTransactionRepositoryǁvisible_between__mutmut_22": "whole document: its caller reads _id, occurredAt, direction, amount only",
+    "app.users.credits.xǁCreditTransactionRepositoryǁvisible_between__mutmut_24": "whole document: its caller reads _id, occurredAt, direction, amount only",
+    "app.users.credits.xǁCreditTransactionRepositoryǁpending_among__mutmut_14": "whole document: its caller reads direction and amount only",
+    "app.users.credits.xǁCreditTransactionRepositoryǁfinal_among__mutmut_5": "whole document: only _id is read",
+    "app.users.credits.xǁCreditTransactionRepositoryǁfinal_among__mutmut_7": "whole document: only _id is read",
+    "app.users.credits.xǁCreditTransactionRepositoryǁfinal_among__mutmut_17": "projecting a missing field still returns _id, the only field read",
+    "app.users.credits.xǁCreditTransactionRepositoryǁfinal_among__mutmut_18": "projecting a missing field still returns _id, the only field read",
+    "app.users.credits.xǁCreditTransactionRepositoryǁstale_pending__mutmut_11": "typing.cast is a no-op at run time",
+    "app.users.credits.xǁCreditTransactionRepositoryǁstale_pending__mutmut_17": "sort(key, None) is ascending",
+    "app.users.credits.xǁCreditTransactionRepositoryǁstale_pending__mutmut_19": "sort(key) with no direction is ascending",
+    "app.users.credits.xǁCreditLedgerǁwith_balances__mutmut_50": "typing.cast is a no-op at run time",
+    "app.users.credits.xǁCreditLedgerǁ_settled_balance__mutmut_5": "whole document read, same two fields used",
+    "app.users.credits.xǁCreditLedgerǁ_settled_balance__mutmut_13": "no user without a document (soft delete only)",
+    "app.users.credits.xǁCreditLedgerǁ_settled_balance__mutmut_26": "pending_among with no ids ($in: []) finds nothing: same sum",
 }
 
 ACCEPTED: dict[str, str] = {
