@@ -113,6 +113,20 @@ EQUIVALENT: dict[str, str] = {
     "app.users.credits.xǁCreditLedgerǁ_settled_balance__mutmut_5": "whole document read, same two fields used",
     "app.users.credits.xǁCreditLedgerǁ_settled_balance__mutmut_13": "no user without a document (soft delete only)",
     "app.users.credits.xǁCreditLedgerǁ_settled_balance__mutmut_26": "pending_among with no ids ($in: []) finds nothing: same sum",
+    "app.live_streams.pots.xǁContributionRepositoryǁstore_answer__mutmut_15": "whole document: only response is read",
+    "app.live_streams.pots.xǁContributionRepositoryǁstore_answer__mutmut_17": "whole document: only response is read",
+    "app.live_streams.pots.xǁContributionRepositoryǁstore_answer__mutmut_22": "projection 2 includes like 1",
+    "app.live_streams.pots.xǁContributionRepositoryǁstore_answer__mutmut_24": "differs only on a stale own read",
+    "app.live_streams.pots.xǁContributionRepositoryǁis_final__mutmut_3": "whole document: only status is read",
+    "app.live_streams.pots.xǁContributionRepositoryǁis_final__mutmut_5": "whole document: only status is read",
+    "app.live_streams.pots.xǁContributionRepositoryǁis_final__mutmut_10": "projection 2 includes like 1",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinal_among__mutmut_3": "whole documents: only _id is read",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinal_among__mutmut_5": "whole documents: only _id is read",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinal_among__mutmut_16": "_id is projected anyway (inclusion of a missing field)",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinal_among__mutmut_17": "_id is projected anyway (inclusion of a missing field)",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinal_among__mutmut_18": "projection 2 includes like 1",
+    "app.live_streams.pots.xǁContributionRepositoryǁstale_pending__mutmut_13": "sort(key) with no direction is ascending",
+    "app.live_streams.pots.xǁContributionRepositoryǁstale_pending__mutmut_15": "sort(key) with no direction is ascending",
 }
 
 ACCEPTED: dict[str, str] = {
@@ -146,4 +160,7 @@ ACCEPTED: dict[str, str] = {
     "app.superlikes.service.xǁSuperlikeServiceǁ_start__mutmut_70": "pending row's updatedAt name (as _start_69): nothing reads it",
     "app.live_streams.entries.xǁEntryServiceǁadmit__mutmut_38": "an entry's requestHash: stored, never read (admit never compares it)",
     "app.live_streams.entries.xǁEntryServiceǁadmit__mutmut_47": "an entry's requestHash: stored, never read (admit never compares it)",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinish__mutmut_15": "contribution updatedAt name: nothing reads it (recovery scans createdAt)",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinish__mutmut_16": "contribution updatedAt name: nothing reads it (recovery scans createdAt)",
+    "app.live_streams.pots.xǁContributionRepositoryǁfinish__mutmut_17": "contribution updatedAt name: nothing reads it (recovery scans createdAt)",
 }
