@@ -108,16 +108,21 @@ bench: $(BENCH_STAMP)
 MUTATE_CHILDREN ?= 2
 MUTANTS ?=
 MUTATE_POINTS ?= 3
-# MUTATE_SAMPLE=N: only N mutants per module, drawn with a fixed seed (tests/money/mutation_sample.py).
+# MUTATE_SAMPLE=N: only N mutants per module, drawn with a fixed seed. Judged mutants (equivalent or accepted,
+# tests/money/mutation_verdicts.py) whose mutation is unchanged are not run again; MUTATE_ALL=1 runs them too
+# (tests/money/mutation_select.py says why).
 MUTATE_SAMPLE ?=
+MUTATE_ALL ?=
 MUTATE_ENV = MONEY_FAIL_FAST=1 MONEY_SAMPLE=0 MONEY_POINTS=$(MUTATE_POINTS) MONGO_RULES=0
 mutate: $(STAMP)
 	$(if $(MUTANTS),,rm -rf mutants)
-	@# mutmut 3 has no generate-only command: a run filtered to no mutant generates them, then stops.
-	$(if $(MUTATE_SAMPLE),-$(MUTATE_ENV) $(BIN)/mutmut run "generate.only" > /dev/null 2>&1)
-	$(MUTATE_ENV) $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS) \
-		$(if $(MUTATE_SAMPLE),$$($(BIN)/python -m tests.money.mutation_sample $(MUTATE_SAMPLE)))
 	@mkdir -p var
+	@# mutmut 3 has no generate-only command: a run filtered to no mutant generates them, then stops.
+	-$(MUTATE_ENV) $(BIN)/mutmut run "generate.only" > /dev/null 2>&1
+	@# Listed in a file first: `mutmut run` given no name would run every mutant.
+	$(BIN)/python -m tests.money.mutation_select $(if $(MUTANTS),--only '$(MUTANTS)') \
+		$(if $(MUTATE_SAMPLE),--sample $(MUTATE_SAMPLE)) $(if $(MUTATE_ALL),--all) > var/mutants-to-run.txt
+	$(MUTATE_ENV) $(BIN)/mutmut run --max-children $(MUTATE_CHILDREN) $$(cat var/mutants-to-run.txt)
 	$(BIN)/python -m tests.money.mutation_score mutants | tee var/mutation-score.txt
 
 # bench/plans.py on the server MONGODB_URL names: a short scale-1 run (every load-test endpoint for 2 s, a few
