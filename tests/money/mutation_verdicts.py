@@ -127,6 +127,15 @@ EQUIVALENT: dict[str, str] = {
     "app.live_streams.pots.xǁContributionRepositoryǁfinal_among__mutmut_18": "projection 2 includes like 1",
     "app.live_streams.pots.xǁContributionRepositoryǁstale_pending__mutmut_13": "sort(key) with no direction is ascending",
     "app.live_streams.pots.xǁContributionRepositoryǁstale_pending__mutmut_15": "sort(key) with no direction is ascending",
+    "app.live_streams.pots.xǁPotǁstart__mutmut_23": "{response: null} matches a missing field; .get reads it as None",
+    "app.live_streams.pots.xǁPotǁstart__mutmut_24": "failure is only read with .get (missing reads as None), never queried",
+    "app.live_streams.pots.xǁPotǁstart__mutmut_25": "failure is only read with .get (missing reads as None), never queried",
+    "app.live_streams.pots.xǁPotǁcontribute__mutmut_4": "of_key(user, None) finds nothing: every contribution has an idempotencyKey (auto: when none)",
+    "app.live_streams.pots.xǁPotǁ_run__mutmut_112": "counted unless rejected: a rejected contribution's answer is a refusal, counted is never presented",
+    "app.live_streams.pots.xǁPotǁ_give_back__mutmut_55": "failure=None only for a completed contribution, whose failure is already null",
+    "app.live_streams.pots.xǁPotǁ_pay_out__mutmut_44": "collected >= 1 here, so `< 1` is false like `< 0`",
+    "app.live_streams.pots.xǁPotǁ_pay_out__mutmut_84": "a creator skipped for a zero share leaves a guest share of zero too (40/40, solo none); creatorId is never None",
+    "app.live_streams.pots.xǁPotǁresume_stale__mutmut_1": "every caller (funding, entries, minis) passes limit",
 }
 
 ACCEPTED: dict[str, str] = {
@@ -163,4 +172,10 @@ ACCEPTED: dict[str, str] = {
     "app.live_streams.pots.xǁContributionRepositoryǁfinish__mutmut_15": "contribution updatedAt name: nothing reads it (recovery scans createdAt)",
     "app.live_streams.pots.xǁContributionRepositoryǁfinish__mutmut_16": "contribution updatedAt name: nothing reads it (recovery scans createdAt)",
     "app.live_streams.pots.xǁContributionRepositoryǁfinish__mutmut_17": "contribution updatedAt name: nothing reads it (recovery scans createdAt)",
+    "app.live_streams.pots.xǁPotǁstart__mutmut_29": "pending contribution's updatedAt name: nothing reads it (finish sets it)",
+    "app.live_streams.pots.xǁPotǁstart__mutmut_30": "pending contribution's updatedAt name: nothing reads it (finish sets it)",
+    "app.live_streams.pots.xǁPotǁstart__mutmut_31": "pending contribution's updatedAt name: nothing reads it (finish sets it)",
+    "app.live_streams.pots.xǁPotǁ_give_back__mutmut_51": "refundedAt: nothing reads it",
+    "app.live_streams.pots.xǁPotǁ_give_back__mutmut_52": "refundedAt: nothing reads it",
+    "app.live_streams.pots.xǁPotǁ_give_back__mutmut_53": "refundedAt: nothing reads it",
 }
