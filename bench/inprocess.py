@@ -45,7 +45,9 @@ def _scope(call: Call) -> tuple[dict[str, Any], bytes]:
     path, _, query = call.path.partition("?")
     body = orjson.dumps(call.json) if call.json is not None else b""
     headers = [(b"host", b"bench"), (b"accept", b"*/*"), (b"user-agent", b"bench-inprocess")]
-    headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in call.headers.items()]
+    headers += [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in call.headers.items()
+    ]
     if call.json is not None:
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     scope = {
@@ -154,15 +156,18 @@ async def profile(target: Asgi, scenario: Scenario, count: int, concurrency: int
     stats.sort_stats("tottime").print_stats(35)
     stats.sort_stats("cumulative").print_stats(50)
     if out is not None:
-        out.write_text(text.getvalue())
-        print(f"profile written to {out}")
+        await asyncio.to_thread(out.write_text, text.getvalue())
+        profiler.dump_stats(out.with_suffix(".prof"))  # for pstats / a diff against the other target
+        print(f"profile written to {out} (and {out.with_suffix('.prof').name})")
     else:
         print(text.getvalue())
 
 
 async def run(args: argparse.Namespace) -> None:
     settings = bench_settings(args.scale)
-    app = create_bench_app(settings, args.scale, args.seed, Path(tempfile.mkdtemp(prefix="allmine-inprocess-")))
+    app = create_bench_app(
+        settings, args.scale, args.seed, Path(tempfile.mkdtemp(prefix="allmine-inprocess-"))
+    )
     async with app.router.lifespan_context(app):
         floor = create_floor_app(app)
         everything = {s.key: s for s in scenarios(app.state.bench)}
@@ -174,12 +179,18 @@ async def run(args: argparse.Namespace) -> None:
         targets: dict[str, Asgi] = {"app": app, "floor": floor}
         if args.profile:
             for scenario in chosen:
-                out = Path(args.profile_out) / f"{args.profile}-{scenario.key}.txt" if args.profile_out else None
-                await profile(targets[args.profile], scenario, args.batch * args.rounds, args.concurrency, out)
+                out = (
+                    Path(args.profile_out) / f"{args.profile}-{scenario.key}.txt"
+                    if args.profile_out
+                    else None
+                )
+                await profile(
+                    targets[args.profile], scenario, args.batch * args.rounds, args.concurrency, out
+                )
             return
         results = await measure(targets, chosen, args.rounds, args.batch, args.warmup, args.concurrency)
         if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=1))
+            await asyncio.to_thread(Path(args.json).write_text, json.dumps(results, indent=1))
 
 
 def main() -> None:
@@ -191,11 +202,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="requests per target per round")
     parser.add_argument("--warmup", type=int, default=30, help="requests per target before the rounds")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--profile", choices=("app", "floor"), help="profile this target instead of measuring")
+    parser.add_argument(
+        "--profile", choices=("app", "floor"), help="profile this target instead of measuring"
+    )
     parser.add_argument("--profile-out", help="directory for the profiles (default: print them)")
     parser.add_argument("--json", help="write every round's figures here")
     args = parser.parse_args()
-    loop_factory = uvicorn.Config(app=None).get_loop_factory()  # uvloop when installed, as the bench's servers
+    loop_factory = uvicorn.Config(
+        app=None
+    ).get_loop_factory()  # uvloop when installed, as the bench's servers
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(run(args))
 
