@@ -101,7 +101,8 @@ class _Flushing:
 
     def collect(self) -> Iterable[Metric]:
         PENDING.flush()
-        return super().collect()  # type: ignore[misc]
+        collected: Iterable[Metric] = super().collect()  # type: ignore[misc]
+        return collected
 
 
 class _Counter(_Flushing, Counter):
