@@ -60,3 +60,11 @@ def test_a_skipped_judged_mutant_counts_as_judged_and_a_changed_one_is_flagged(
 
     assert "'killed': 1, 'equivalent': 1" in same and "judge it again" not in same
     assert "'not checked': 1" in moved and f"{judged} (its mutation is not the one recorded" in moved
+
+
+def test_docs_list_every_verdict_with_its_reason() -> None:
+    text = mutation_score.DOCS.read_text()
+    start = text.index(mutation_score.TABLE_START) + len(mutation_score.TABLE_START)
+    assert text[start : text.index(mutation_score.TABLE_END)].strip() == mutation_score.verdict_table(), (
+        "docs/money.md's verdict table is out of date: python -m tests.money.mutation_score --write-docs"
+    )

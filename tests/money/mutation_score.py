@@ -1,6 +1,7 @@
 """`make mutate`'s closing summary: the mutation score per money module, from mutmut's result files.
 
     python -m tests.money.mutation_score [mutants-dir]
+    python -m tests.money.mutation_score --write-docs   (the verdict table of docs/money.md)
 
 Killed = a test of tests/money failed (or timed out: a mutant that hangs a flow is caught too);
 survived = every selected test passed; "no tests" = no test of tests/money runs that function (counted
@@ -12,8 +13,9 @@ equivalent, or an accepted survivor.
 """
 
 import json
+import re
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from tests.money.mutation_select import judged_still_valid
@@ -78,5 +80,33 @@ def main(root: str = "mutants") -> None:
         print("\n".join(f"  {s}" for s in stale))
 
 
+DOCS = Path(__file__).parents[2] / "docs" / "money.md"
+TABLE_START, TABLE_END = "<!-- verdicts: start -->", "<!-- verdicts: end -->"
+
+
+def verdict_table() -> str:
+    """Every verdict of mutation_verdicts as a Markdown table, one row per function, verdict and reason."""
+    numbers: defaultdict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for verdict, listed in (("equivalent", EQUIVALENT), ("accepted", ACCEPTED)):
+        for name, reason in listed.items():
+            function, number = name.rsplit("__mutmut_", 1)
+            numbers[function.removeprefix("app."), verdict, reason].append(int(number))
+    rows = [
+        f"| `{function.replace('.x_', '.').replace('.xǁ', '.').replace('ǁ', '.')}` "
+        f"| {', '.join(map(str, sorted(found)))} | {verdict} | {reason} |"
+        for (function, verdict, reason), found in sorted(numbers.items())
+    ]
+    return "\n".join(["| function | mutants | verdict | why |", "|---|---|---|---|", *rows])
+
+
+def write_docs() -> None:
+    text = DOCS.read_text()
+    pattern = re.compile(re.escape(TABLE_START) + ".*?" + re.escape(TABLE_END), re.S)
+    DOCS.write_text(pattern.sub(lambda _: f"{TABLE_START}\n{verdict_table()}\n{TABLE_END}", text))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:] == ["--write-docs"]:
+        write_docs()
+    else:
+        main(*sys.argv[1:])
