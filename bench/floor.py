@@ -2,7 +2,9 @@
 
 One route per scenario, added with `@app.get`/`@app.post` as FastAPI documents; the caller comes from
 the app's own security dependency (`CurrentUser` / `OptionalUser`, i.e. `BearerUser`), parameters are
-plain typed path/query parameters, write bodies the same pydantic models, and each handler calls the
+plain typed path/query parameters (every query parameter the app's route accepts, without its
+constraints: FastAPI parses each declared parameter on every request, sent or not, so a route without
+them would be a floor for a smaller API), write bodies the same pydantic models, and each handler calls the
 same service instances as the Starlette baseline (built once) and returns the same orjson `Response`
 (`app.core.envelope.ok`). No middleware and no other dependency: the app ÷ floor loop CPU is what the
 app adds over FastAPI itself, the floor ÷ Starlette ratio what FastAPI itself costs.
@@ -17,7 +19,7 @@ from fastapi.responses import Response
 from app.core.envelope import install_error_handlers, ok
 from app.core.pagination import PageParams, SortOrder
 from app.feeds.schemas import ForYouSection
-from app.live_streams.schemas import FundIn, GuestStreamSort, JoinIn
+from app.live_streams.schemas import FundIn, GuestStreamSort, JoinIn, LiveStreamStatus
 from app.users.auth import CurrentUser, OptionalUser
 from bench.baseline import NO_STORE, PREFIX, Services
 
@@ -38,8 +40,14 @@ def create_floor_app(app: FastAPI) -> FastAPI:
         return ok(await s.service.funded(user, limit))
 
     @floor.get(f"{PREFIX}/guest-streams")
-    async def guest_streams(user: CurrentUser) -> Response:
-        return ok(await s.service.guest_streams(user, None, GuestStreamSort.createdAt, SortOrder.desc))
+    async def guest_streams(
+        user: CurrentUser,
+        status: LiveStreamStatus | None = None,
+        sortBy: GuestStreamSort = GuestStreamSort.createdAt,
+        sortOrder: SortOrder = SortOrder.desc,
+        limit: int = 100,
+    ) -> Response:
+        return ok(await s.service.guest_streams(user, status, sortBy, sortOrder, limit))
 
     @floor.get(f"{PREFIX}/for-you/scheduled")
     async def for_you_scheduled(user: CurrentUser, page: int = 1, limit: int = 10) -> Response:
@@ -62,8 +70,10 @@ def create_floor_app(app: FastAPI) -> FastAPI:
         return ok(await s.service.presenter.one(await s.service.get(ObjectId(id)), user))
 
     @floor.get(f"{PREFIX}/{{id}}/viewers")
-    async def viewers(id: str, user: CurrentUser, page: int = 1, limit: int = 20) -> Response:
-        return ok(await s.audience.viewers(ObjectId(id), user, PageParams(page, limit), None))
+    async def viewers(
+        id: str, user: CurrentUser, page: int = 1, limit: int = 20, search: str | None = None
+    ) -> Response:
+        return ok(await s.audience.viewers(ObjectId(id), user, PageParams(page, limit), search))
 
     @floor.get(f"{PREFIX}/{{id}}/viewer-count")
     async def viewer_count(id: str, _: CurrentUser) -> Response:

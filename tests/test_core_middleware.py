@@ -2,12 +2,14 @@
 six middleware classes (CORS outermost, then metrics, request id, 500 catcher, repeated query, body size)."""
 
 import re
+import uuid
 
 from asgi_correlation_id import correlation_id
+from asgi_correlation_id.middleware import is_valid_uuid4
 from prometheus_client import REGISTRY
 from starlette.types import Message, Receive, Scope, Send
 
-from app.core.middleware import EdgeMiddleware
+from app.core.middleware import EdgeMiddleware, new_request_id
 from tests.streams import API
 
 ORIGIN = {"Origin": "http://localhost:5173"}
@@ -79,3 +81,17 @@ async def test_a_websocket_gets_the_request_id_only():
     await EdgeMiddleware(inner, max_bytes=1)(scope, no_send, no_send)  # type: ignore[arg-type]
     assert isinstance(seen["request_id"], str) and re.fullmatch(r"[0-9a-f]{32}", seen["request_id"])
     assert seen["headers"] == [(b"x-request-id", seen["request_id"].encode())]
+
+
+def test_new_request_ids_are_random_version_4_uuids_never_repeated():
+    ids = [new_request_id() for _ in range(3 * 256 + 7)]  # several blocks of the pool
+    assert len(set(ids)) == len(ids)
+    for request_id in ids:
+        parsed = uuid.UUID(hex=request_id)
+        assert parsed.hex == request_id and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert is_valid_uuid4(request_id)  # what a client may send back
+    # version and variant bits are all that is fixed: the other 122 bits vary across ids
+    varying = 0
+    for request_id in ids[1:]:
+        varying |= int(request_id, 16) ^ int(ids[0], 16)
+    assert bin(varying).count("1") == 122

@@ -44,4 +44,15 @@ def shared(build: Callable[[State], T]) -> Callable[[Request], Coroutine[Any, An
         return shared_instance(request.app.state, build)
 
     dependency.__name__ = dependency.__qualname__ = f"shared_{build.__name__.lstrip('_')}"
+    _SHARED_BUILDS[dependency] = build
     return dependency
+
+
+# Each `shared` dependency and what it builds: `app.core.routing` hands a route's top-level shared
+# parameters to its handler without FastAPI resolving them as nodes (same instance, same overrides).
+_SHARED_BUILDS: dict[Callable[..., Any], Callable[[State], Any]] = {}
+
+
+def shared_build(call: Callable[..., Any] | None) -> Callable[[State], Any] | None:
+    """The build behind a `shared` dependency, None for any other callable."""
+    return _SHARED_BUILDS.get(call) if call is not None else None

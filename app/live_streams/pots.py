@@ -329,7 +329,9 @@ class Pot:
             await self._give_back(contribution, failure="not_open", voided=True)
         if outcome is not None:
             await self.holders.forget(holder_id, contribution["_id"])
-        return await self._reload(contribution), (counted if outcome == APPLIED else None)
+        # Outcome None: another runner finished it first; if it was counted, the holder as read now
+        # already holds it (a pot's counter never goes down), unlike what the request read before.
+        return await self._reload(contribution), (counted if outcome != REJECTED else None)
 
     async def _give_back(
         self, contribution: dict[str, Any], failure: str | None, voided: bool = False
