@@ -136,6 +136,12 @@ EQUIVALENT: dict[str, str] = {
     "app.live_streams.pots.xǁPotǁ_pay_out__mutmut_44": "collected >= 1 here, so `< 1` is false like `< 0`",
     "app.live_streams.pots.xǁPotǁ_pay_out__mutmut_84": "a creator skipped for a zero share leaves a guest share of zero too (40/40, solo none); creatorId is never None",
     "app.live_streams.pots.xǁPotǁresume_stale__mutmut_1": "every caller (funding, entries, minis) passes limit",
+    "app.live_streams.repository.xǁLiveStreamRepositoryǁdue_follow_ups__mutmut_3": "sort(key, None) is sort(key): ascending (pymongo and mongomock-ng alike)",
+    "app.live_streams.repository.xǁLiveStreamRepositoryǁoverdue_scheduled__mutmut_25": "sort(key, None) is sort(key): ascending (pymongo and mongomock-ng alike)",
+    "app.live_streams.repository.xǁLiveStreamRepositoryǁoverdue_scheduled__mutmut_27": "sort(key) with no direction is ascending",
+    "app.live_streams.repository.xǁLiveStreamRepositoryǁoverdue_scheduled__mutmut_6": "sort(key, None) is sort(key): ascending (pymongo and mongomock-ng alike)",
+    "app.superlikes.repository.xǁSuperlikeRepositoryǁstale_pending__mutmut_13": "sort(key, None) is sort(key): ascending (pymongo and mongomock-ng alike)",
+    "app.superlikes.repository.xǁSuperlikeRepositoryǁstale_pending__mutmut_15": "sort(key) with no direction is ascending",
 }
 
 ACCEPTED: dict[str, str] = {
