@@ -72,9 +72,7 @@ async def test_a_settlement_pass_leaves_a_rental_still_in_flight_to_its_request(
     only one older than STALE_AFTER is a dead request's, completed for it."""
     async with fresh_database() as db:
         ctx = await rentable(db)
-        await crash_after(
-            db, lambda sdb: rent(sdb, ctx, key="rent-1"), "replay_rentals", "insert_one"
-        )
+        await crash_after(db, lambda sdb: rent(sdb, ctx, key="rent-1"), "replay_rentals", "insert_one")
         assert (await db["replay_rentals"].find_one({}) or {}).get("status") == "pending"
 
         assert await RentalSettlement(db).run_once(utcnow()) == 0
