@@ -51,7 +51,8 @@ def must_not_decide(holder: dict[str, Any]) -> Rule:
 
 async def test_a_holder_written_before_op_version_existed_takes_its_first_decision() -> None:
     """A holder stored before `opVersion` existed has no such field: it reads as version 0, and the
-    first decision is written (and creates the field) instead of losing a race that never happened."""
+    first decision is written (and creates the field: `opVersion` counts the holder's decisions, 1 after
+    the first) instead of losing a race that never happened."""
     async with fresh_database() as db:
         holders = ScratchHolders(db)
         await holders.collection.insert_one({"_id": "old", "pot": 5})
