@@ -148,6 +148,8 @@ EQUIVALENT: dict[str, str] = {
     "app.users.repository.xǁUserRepositoryǁcreate__mutmut_14": "a missing opInFlight is read as {}",
     "app.users.repository.xǁUserRepositoryǁcreate__mutmut_15": "a missing opInFlight is read as {}",
     "app.users.repository.xǁUserRepositoryǁcreate__mutmut_17": "{deletedAt: null} matches a missing deletedAt",
+    "app.core.once.xǁOnceHolderǁ_attempt__mutmut_63": "$unset ignores its value (mongod and the embedded engine alike, checked)",
+    "app.core.once.xǁOnceHolderǁforget__mutmut_9": "$unset ignores its value (mongod and the embedded engine alike, checked)",
 }
 
 ACCEPTED: dict[str, str] = {
@@ -190,4 +192,8 @@ ACCEPTED: dict[str, str] = {
     "app.live_streams.pots.xǁPotǁ_give_back__mutmut_51": "refundedAt: nothing reads it",
     "app.live_streams.pots.xǁPotǁ_give_back__mutmut_52": "refundedAt: nothing reads it",
     "app.live_streams.pots.xǁPotǁ_give_back__mutmut_53": "refundedAt: nothing reads it",
+    "app.core.once.xǁOnceHolderǁdecide_once__mutmut_1": "whole holder read: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
+    "app.core.once.xǁOnceHolderǁdecide_once__mutmut_14": "whole holder read: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
+    "app.core.once.xǁOnceHolderǁ_attempt__mutmut_3": "whole holder read: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
+    "app.core.once.xǁOnceHolderǁ_attempt__mutmut_5": "whole holder read: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
 }
