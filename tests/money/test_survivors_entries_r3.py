@@ -6,7 +6,6 @@ shares that entry), the answer of an entry decided after the stream ended, and a
 live slot. Oracles are the documented rules (balances, which rows exist, the answer), never the code's
 own records."""
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -15,12 +14,13 @@ from app.core.errors import Conflict, InsufficientCredits
 from app.live_streams.repository import LiveStreamRepository
 from app.users.credits import Direction, TxType
 from tests.money import invariants
-from tests.money.harness import SteppedDatabase, Stepper, exploring, fresh_database
+from tests.money.harness import exploring, fresh_database
 from tests.money.world import (
     Ctx,
     add_stream,
     add_user,
     apply,
+    before_nth,
     cancel,
     credits_of,
     end,
@@ -29,31 +29,6 @@ from tests.money.world import (
     start,
     stream_doc,
 )
-
-
-async def before_nth(
-    db: Any,
-    operation: Callable[[Any], Awaitable[Any]],
-    collection: str,
-    op: str,
-    occurrence: int,
-    before: Callable[[], Awaitable[Any]],
-) -> Any:
-    """Run `operation(stepped_db)`, running `before()` (on the raw database) right before its
-    `occurrence`-th `collection.op` step: another request slipping in at that exact point."""
-    seen = 0
-
-    async def hook(step: int, coll: str, name: str) -> None:
-        nonlocal seen
-        if (coll, name) == (collection, op):
-            seen += 1
-            if seen == occurrence:
-                await before()
-
-    try:
-        return await operation(SteppedDatabase(db, Stepper(hook)))
-    finally:
-        assert seen >= occurrence, f"{collection}.{op} #{occurrence} was never reached ({seen} seen)"
 
 
 async def live_paid(db: Any, price: int = 30, **credits: int) -> Ctx:

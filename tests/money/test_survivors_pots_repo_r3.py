@@ -3,40 +3,14 @@ of docs/money.md "Mutation score"): the stored first answer against a twin reque
 touches only its own contributions, the recovery pass's oldest-stale-first batch. Oracles are the rules
 (balances, which answer every request with one key gets), never the code's own records."""
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from app.core.timeutils import utcnow
 from app.live_streams.funding import FundingService
 from tests.money import invariants
-from tests.money.harness import SteppedDatabase, Stepper, database_client, exploring, fresh_database, recover
-from tests.money.world import Ctx, add_stream, add_user, cancel, crash_after, credits_of, fund
-
-
-async def before_nth(
-    db: Any,
-    operation: Callable[[Any], Awaitable[Any]],
-    collection: str,
-    op: str,
-    occurrence: int,
-    before: Callable[[], Awaitable[Any]],
-) -> Any:
-    """Run `operation(stepped_db)`, running `before()` (on the raw database) right before its
-    `occurrence`-th `collection.op` step (`world.with_before` is the first one)."""
-    seen = 0
-
-    async def hook(step: int, coll: str, name: str) -> None:
-        nonlocal seen
-        if (coll, name) == (collection, op):
-            seen += 1
-            if seen == occurrence:
-                await before()
-
-    try:
-        return await operation(SteppedDatabase(db, Stepper(hook)))
-    finally:
-        assert seen >= occurrence, f"{collection}.{op} #{occurrence} was never reached"
+from tests.money.harness import database_client, exploring, fresh_database, recover
+from tests.money.world import Ctx, add_stream, add_user, before_nth, cancel, crash_after, credits_of, fund
 
 
 async def funded_stream(db: Any) -> Ctx:

@@ -2,6 +2,7 @@
 schedule costs milliseconds. Set-ups run on the raw database; flows get the stepped one."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -263,18 +264,32 @@ async def crash_after(db: Any, operation: Any, collection: str, op: str, occurre
 async def with_before(db: Any, operation: Any, collection: str, op: str, before: Any) -> Any:
     """Run `operation(stepped_db)`, running `before()` (on the raw database) right before its first
     `collection.op` step: another request slipping in at that exact point."""
-    done = False
+    return await before_nth(db, operation, collection, op, 1, before)
+
+
+async def before_nth(
+    db: Any,
+    operation: Callable[[Any], Awaitable[Any]],
+    collection: str,
+    op: str,
+    occurrence: int,
+    before: Callable[[], Awaitable[Any]],
+) -> Any:
+    """Run `operation(stepped_db)`, running `before()` (on the raw database) right before its
+    `occurrence`-th `collection.op` step: another request slipping in at that exact point."""
+    seen = 0
 
     async def hook(step: int, coll: str, name: str) -> None:
-        nonlocal done
-        if not done and (coll, name) == (collection, op):
-            done = True
-            await before()
+        nonlocal seen
+        if (coll, name) == (collection, op):
+            seen += 1
+            if seen == occurrence:
+                await before()
 
     try:
         return await operation(SteppedDatabase(db, Stepper(hook)))
     finally:
-        assert done, f"{collection}.{op} was never reached"
+        assert seen >= occurrence, f"{collection}.{op} #{occurrence} was never reached ({seen} seen)"
 
 
 async def pending_rental(db: Any, ctx: Ctx, role: str) -> dict[str, Any]:
