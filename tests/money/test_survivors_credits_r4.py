@@ -8,14 +8,20 @@ balances, rows and texts come from the values written here, never from the code'
 """
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from bson import ObjectId
 
 from app.core.errors import STALE_READ, Conflict, DatabaseUnavailable, ErrorCode, ValidationFailed
 from app.core.timeutils import utcnow
-from app.users.credits import CreditLedger, CreditTransactionRepository, Direction, TxType
+from app.users.credits import (
+    CreditLedger,
+    CreditMovement,
+    CreditTransactionRepository,
+    Direction,
+    TxType,
+)
 from tests.money.harness import database_client, fresh_database, shifted_clock
 from tests.money.world import Ctx, add_user, apply, crash_after
 
@@ -102,7 +108,7 @@ async def test_a_movement_is_stored_with_its_fields_pending_and_final() -> None:
         assert abs(pending["createdAt"] - created_at) < near
 
         with shifted_clock(decided_at):
-            await CreditLedger(db).drive(pending)  # type: ignore[arg-type]
+            await CreditLedger(db).drive(cast(CreditMovement, pending))
         final = await db["credit_transactions"].find_one({"_id": pending["_id"]})
         assert final is not None
         assert set(final) == MOVEMENT_FIELDS, set(final) ^ MOVEMENT_FIELDS
