@@ -52,7 +52,6 @@ def _period(rental: dict[str, Any]) -> str:
 
 class RentalSettlement:
     def __init__(self, db: Database) -> None:
-        self.db = db
         self.rentals = ReplayRentalRepository(db)
         self.streams = LiveStreamRepository(db)
         self.ledger = CreditLedger(db)

@@ -142,6 +142,12 @@ EQUIVALENT: dict[str, str] = {
     "app.live_streams.repository.xǁLiveStreamRepositoryǁoverdue_scheduled__mutmut_6": "sort(key, None) is sort(key): ascending (pymongo and mongomock-ng alike)",
     "app.superlikes.repository.xǁSuperlikeRepositoryǁstale_pending__mutmut_13": "sort(key, None) is sort(key): ascending (pymongo and mongomock-ng alike)",
     "app.superlikes.repository.xǁSuperlikeRepositoryǁstale_pending__mutmut_15": "sort(key) with no direction is ascending",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_10": "a missing opVersion reads as 0; the first $inc creates it",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_12": "opVersion's start value: each decision is conditioned on the value it read",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_13": "a missing opInFlight is read as {}",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_14": "a missing opInFlight is read as {}",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_15": "a missing opInFlight is read as {}",
+    "app.users.repository.xǁUserRepositoryǁcreate__mutmut_17": "{deletedAt: null} matches a missing deletedAt",
 }
 
 ACCEPTED: dict[str, str] = {
