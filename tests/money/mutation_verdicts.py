@@ -150,11 +150,16 @@ EQUIVALENT: dict[str, str] = {
     "app.users.repository.xǁUserRepositoryǁcreate__mutmut_17": "{deletedAt: null} matches a missing deletedAt",
     "app.core.once.xǁOnceHolderǁ_attempt__mutmut_63": "$unset ignores its value (mongod and the embedded engine alike, checked)",
     "app.core.once.xǁOnceHolderǁforget__mutmut_9": "$unset ignores its value (mongod and the embedded engine alike, checked)",
+    "app.users.credits.xǁCreditTransactionRepositoryǁis_final__mutmut_3": "whole document: only status is read",
+    "app.users.credits.xǁCreditTransactionRepositoryǁis_final__mutmut_5": "whole document: only status is read",
+    "app.users.credits.xǁCreditTransactionRepositoryǁis_final__mutmut_10": "projection 2 includes like 1",
+    "app.users.credits.xǁCreditLedgerǁ_decide__mutmut_28": "the opVersion filter already pins credits: only a decision writes credits, and it bumps opVersion",
+    "app.users.credits.xǁCreditLedgerǁ_decide__mutmut_103": "typing.cast is a no-op at run time",
+    "app.users.credits.xǁCreditLedgerǁ_start__mutmut_57": "typing.cast is a no-op at run time",
 }
 
 ACCEPTED: dict[str, str] = {
     "app.core.once.xǁOnceHolderǁdecide_once__mutmut_27": "unserialised path (harness only): non-money fields",
-    "app.users.credits.xǁCreditLedgerǁ_start__mutmut_28": "the pending row's updatedAt name",
     "app.replays.repository.xǁReplayRentalRepositoryǁclaim_refund__mutmut_40": "refundedAt: nothing reads it",
     "app.superlikes.service.xǁSuperlikeServiceǁsend__mutmut_26": "error text (contract tests own it)",
     "app.superlikes.service.xǁSuperlikeServiceǁsend__mutmut_56": "error text (contract tests own it)",
