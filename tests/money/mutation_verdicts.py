@@ -201,4 +201,6 @@ ACCEPTED: dict[str, str] = {
     "app.core.once.xǁOnceHolderǁdecide_once__mutmut_14": "whole holder read: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
     "app.core.once.xǁOnceHolderǁ_attempt__mutmut_3": "whole holder read: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
     "app.core.once.xǁOnceHolderǁ_attempt__mutmut_5": "whole holder read: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
+    "app.core.once.xǁOnceHolderǁ_attempt__mutmut_75": "whole holder written back: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
+    "app.core.once.xǁOnceHolderǁ_attempt__mutmut_79": "whole holder written back: rules read only projected fields; fund/mini answers differ only in non-pot fields edited concurrently (shown newer)",
 }
