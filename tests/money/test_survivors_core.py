@@ -36,6 +36,7 @@ from tests.money.world import (
     delete,
     fund,
     reconciler,
+    recording_follow_up_runner,
     start,
     stream_doc,
     with_before,
@@ -350,7 +351,6 @@ async def test_a_late_stream_still_inside_its_planned_window_is_not_expired() ->
 async def test_a_follow_up_pass_handles_at_most_a_hundred_streams() -> None:
     """The loop's pass is bounded (every replica runs it): of 101 streams with follow-ups long due, one
     pass takes 100, oldest first, and leaves the newest for the next pass."""
-    from app import flows
 
     async with database_client() as client, fresh_database(client) as db:
         now = utcnow()
@@ -361,13 +361,6 @@ async def test_a_follow_up_pass_handles_at_most_a_hundred_streams() -> None:
                 for n, at in enumerate(due_at)
             ]
         )
-        seen: list[Any] = []
-        runner = flows.follow_up_runner(db)
-
-        async def record(stream: Any) -> bool:
-            seen.append(stream["n"])
-            return True
-
-        runner.run = record  # type: ignore[method-assign]
+        runner, seen = recording_follow_up_runner(db, "n")
         assert await runner.run_due(now) == 100
         assert sorted(seen) == list(range(1, 101)), seen

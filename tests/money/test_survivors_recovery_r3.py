@@ -16,7 +16,6 @@ from typing import Any
 
 from bson import ObjectId
 
-from app import flows
 from app.core.timeutils import utcnow
 from app.live_streams.funding import FundingService
 from app.live_streams.repository import LiveStreamRepository
@@ -24,7 +23,16 @@ from app.replays.repository import ReplayRentalRepository
 from app.superlikes.service import SuperlikeService
 from tests.money import invariants
 from tests.money.harness import database_client, fresh_database
-from tests.money.world import Ctx, add_stream, add_user, credits_of, fund, reconciler, stream_doc
+from tests.money.world import (
+    Ctx,
+    add_stream,
+    add_user,
+    credits_of,
+    fund,
+    reconciler,
+    recording_follow_up_runner,
+    stream_doc,
+)
 
 # --- app/live_streams/repository.py: the scheduled streams the expiry pass reads ---------------------------
 
@@ -168,14 +176,7 @@ async def test_the_follow_up_pass_leaves_a_follow_up_recorded_moments_ago_to_its
                 },
             ]
         )
-        seen: list[str] = []
-        runner = flows.follow_up_runner(db)
-
-        async def record(stream: Any) -> bool:
-            seen.append(stream["name"])
-            return True
-
-        runner.run = record  # type: ignore[method-assign]
+        runner, seen = recording_follow_up_runner(db, "name")
         assert await runner.run_due(now) == 1
         assert seen == ["left"]
 

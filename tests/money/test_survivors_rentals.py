@@ -25,6 +25,7 @@ from tests.money.world import (
     crash_after,
     credits_of,
     join,
+    live_solo,
     make_rentable,
     rent,
     start,
@@ -191,16 +192,6 @@ async def test_charge_on_a_deleted_stream_refunds_and_settles_the_period_itself(
 
 
 # --- superlikes ----------------------------------------------------------------------------------------------
-
-
-async def live_solo(db: Any) -> Ctx:
-    ctx = Ctx()
-    await add_user(db, ctx, "host")
-    await add_user(db, ctx, "fan1", credits=10)  # exactly one superlike
-    await add_user(db, ctx, "fan2", credits=10)
-    await add_stream(db, ctx, goal=None, scheduled=False)
-    await start(db, ctx)
-    return ctx
 
 
 async def test_superlike_retried_after_the_sender_spent_everything_gets_the_stored_answer() -> None:

@@ -23,17 +23,7 @@ from app.users.credits import CreditTransactionRepository, Direction
 from app.users.repository import UserRepository
 from tests.money import invariants
 from tests.money.harness import database_client, exploring, fresh_database, shifted_clock
-from tests.money.world import Ctx, add_stream, add_user, apply, crash_after, credits_of, start
-
-
-async def live_solo(db: Any) -> Ctx:
-    ctx = Ctx()
-    await add_user(db, ctx, "host")
-    await add_user(db, ctx, "fan1", credits=10)  # exactly one superlike
-    await add_user(db, ctx, "fan2", credits=10)
-    await add_stream(db, ctx, goal=None, scheduled=False)
-    await start(db, ctx)
-    return ctx
+from tests.money.world import Ctx, add_stream, add_user, apply, crash_after, credits_of, live_solo
 
 
 async def refused(call: Any) -> AppError:

@@ -15,6 +15,7 @@ from app.core.errors import AppError
 from app.core.security import AuthenticatedUser, create_access_token
 from app.core.timeutils import utcnow
 from app.live_streams.audience import AudienceService
+from app.live_streams.follow_ups import FollowUpRunner
 from app.live_streams.funding import FundingService
 from app.live_streams.lifecycle import StreamLifecycle
 from app.live_streams.mini_crowd_fundings import MiniCrowdFundingService
@@ -259,6 +260,31 @@ async def crash_after(db: Any, operation: Any, collection: str, op: str, occurre
     except Crash:
         return
     raise AssertionError(f"{collection}.{op} #{occurrence} was never reached")
+
+
+async def live_solo(db: Any) -> Ctx:
+    """A live solo stream, its host, and two fans with credits for exactly one superlike each."""
+    ctx = Ctx()
+    await add_user(db, ctx, "host")
+    await add_user(db, ctx, "fan1", credits=10)
+    await add_user(db, ctx, "fan2", credits=10)
+    await add_stream(db, ctx, goal=None, scheduled=False)
+    await start(db, ctx)
+    return ctx
+
+
+def recording_follow_up_runner(db: Any, field: str) -> tuple[FollowUpRunner, list[Any]]:
+    """The app's follow-up runner with its per-stream step replaced by a recorder: the loop's pass
+    (`run_due`) runs as is, and the list gets `stream[field]` of each stream it hands on."""
+    seen: list[Any] = []
+    runner = flows.follow_up_runner(db)
+
+    async def record(stream: Any) -> bool:
+        seen.append(stream[field])
+        return True
+
+    runner.run = record  # type: ignore[method-assign]
+    return runner, seen
 
 
 async def with_before(db: Any, operation: Any, collection: str, op: str, before: Any) -> Any:
