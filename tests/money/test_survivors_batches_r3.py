@@ -5,8 +5,9 @@ batch, so the order decides which rentals wait for the next pass. Rows are inser
 insertion order is neither their time order nor their `_id` order: a batch read in any other order,
 or without the `_id` tie-break, takes the wrong ones (the newest row has the smallest `_id`)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from bson import ObjectId
 
 from app.core.timeutils import utcnow
@@ -17,53 +18,36 @@ from tests.money.test_survivors_rentals import close_windows, rentable
 from tests.money.world import add_user, crash_after, credits_of, rent
 
 FIRST, LOW, HIGH = (ObjectId(f"{n:024x}") for n in range(3))
+SETTLED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def rental(_id: ObjectId, **fields: object) -> dict[str, object]:
     return {"_id": _id, "userId": ObjectId(), "liveStreamId": ObjectId(), **fields}
 
 
-async def test_rentals_due_for_revenue_are_read_oldest_expiry_first_ties_by_id() -> None:
+@pytest.mark.parametrize(
+    ("read", "matching", "time_field", "not_matching"),
+    [
+        ("due_for_revenue", {"status": "active"}, "expiresAt", {"status": "pending"}),
+        ("unsettled", {"settlement": "revenue", "settledAt": None}, "updatedAt", {"settledAt": SETTLED}),
+        ("stale_pending", {"status": "pending"}, "updatedAt", {"status": "active"}),
+    ],
+)
+async def test_a_settlement_batch_is_read_oldest_first_ties_by_id(
+    read: str, matching: dict[str, object], time_field: str, not_matching: dict[str, object]
+) -> None:
+    """The two oldest of the rows the read selects; a row it must not select is older than all of them."""
     now = utcnow()
     async with fresh_database() as db:
         await db["replay_rentals"].insert_many(
             [
-                rental(FIRST, status="active", expiresAt=now - timedelta(minutes=1)),
-                rental(HIGH, status="active", expiresAt=now - timedelta(minutes=5)),
-                rental(LOW, status="active", expiresAt=now - timedelta(minutes=5)),
+                rental(FIRST, **matching, **{time_field: now - timedelta(minutes=1)}),
+                rental(HIGH, **matching, **{time_field: now - timedelta(minutes=5)}),
+                rental(LOW, **matching, **{time_field: now - timedelta(minutes=5)}),
+                rental(ObjectId(), **{**matching, **not_matching, time_field: now - timedelta(minutes=9)}),
             ]
         )
-        due = await ReplayRentalRepository(db).due_for_revenue(now, limit=2)
-    assert [row["_id"] for row in due] == [LOW, HIGH]
-
-
-async def test_unsettled_rentals_are_read_least_recently_updated_first_ties_by_id() -> None:
-    now = utcnow()
-    unsettled = {"settlement": "revenue", "settledAt": None}
-    async with fresh_database() as db:
-        await db["replay_rentals"].insert_many(
-            [
-                rental(FIRST, **unsettled, updatedAt=now - timedelta(minutes=1)),
-                rental(HIGH, **unsettled, updatedAt=now - timedelta(minutes=5)),
-                rental(LOW, **unsettled, updatedAt=now - timedelta(minutes=5)),
-            ]
-        )
-        batch = await ReplayRentalRepository(db).unsettled(now, limit=2)
-    assert [row["_id"] for row in batch] == [LOW, HIGH]
-
-
-async def test_stale_pending_rentals_are_read_least_recently_updated_first_ties_by_id() -> None:
-    now = utcnow()
-    async with fresh_database() as db:
-        await db["replay_rentals"].insert_many(
-            [
-                rental(FIRST, status="pending", updatedAt=now - timedelta(minutes=1)),
-                rental(HIGH, status="pending", updatedAt=now - timedelta(minutes=5)),
-                rental(LOW, status="pending", updatedAt=now - timedelta(minutes=5)),
-                rental(ObjectId(), status="active", updatedAt=now - timedelta(minutes=9)),
-            ]
-        )
-        batch = await ReplayRentalRepository(db).stale_pending(now, limit=2)
+        batch = await getattr(ReplayRentalRepository(db), read)(now, limit=2)
     assert [row["_id"] for row in batch] == [LOW, HIGH]
 
 
