@@ -533,6 +533,31 @@ def index_keys(
     return out
 
 
+def key_bucket(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A hashable coarsening of an index key: `key_equal` keys always share a bucket (keys in one bucket
+    may still differ), so a unique check compares a key with its bucket only, not with every key."""
+    return tuple(_bucket(value) for value in key)
+
+
+def _bucket(value: Any) -> Any:
+    if isinstance(value, _EmptyArray):
+        return ("[]",)
+    kind = canonical(value)
+    if kind == 10:
+        number = float(_num(value))
+        return (10, "nan") if math.isnan(number) else (10, number)
+    if kind == 15:
+        return (15, value)
+    if kind == 35:
+        return (35, value.binary)
+    if kind == 40:
+        return (40, bool(value))
+    if kind == 45:
+        utc = _utc(value)
+        return (45, utc.replace(microsecond=utc.microsecond // 1000 * 1000))
+    return (kind,)  # documents, arrays, binaries…: one bucket per type, compared in full
+
+
 def key_equal(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     for x, y in zip(a, b, strict=False):
         if isinstance(x, _EmptyArray) or isinstance(y, _EmptyArray):

@@ -186,10 +186,13 @@ async def test_the_viewer_renders_offline_in_chromium(live, tmp_path):
     if browser is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
     screenshot = tmp_path / "asyncapi.png"
+    # one browser run prints the rendered DOM and then writes the screenshot (headless Chromium does both
+    # commands of one invocation; a second launch cost the suite ~5 s)
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
-            f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1200",
+            "--dump-dom", f"--screenshot={screenshot}"]  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        browser, *args, "--dump-dom", f"{live.url}/asyncapi",
+        browser, *args, f"{live.url}/asyncapi",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     dom, _ = await asyncio.wait_for(process.communicate(), 120)
@@ -197,9 +200,5 @@ async def test_the_viewer_renders_offline_in_chromium(live, tmp_path):
     for text in ("Allmine Live Streams realtime API", "/live-stream-status", "/stream-chat", "joinStream",
                  "sendMessage", "liveStreamStatus", "viewerCount", "AckError"):  # fmt: skip
         assert text in rendered, text
-    shot = await asyncio.create_subprocess_exec(
-        browser, *args, "--window-size=1400,1200", f"--screenshot={screenshot}", f"{live.url}/asyncapi",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    await asyncio.wait_for(shot.wait(), 120)
+    assert screenshot.stat().st_size > 0
     print(f"AsyncAPI viewer screenshot: {screenshot}")
