@@ -5,11 +5,14 @@ fails as soon as the document stops being usable by a generator: operation names
 thumbnail upload, optional headers, response models.
 """
 
+import atexit
 import importlib
 import io
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -25,28 +28,40 @@ PACKAGE = "allmine_generated_client"
 pytestmark = pytest.mark.skipif(not GENERATOR.exists(), reason="openapi-python-client is not installed")
 
 
+# Generated packages by the document's text: both tests read the same document, and a generation costs a
+# few seconds of a subprocess, so a process generates each distinct document once and copies the package.
+_GENERATED: dict[str, Path] = {}
+
+
 def generate_client(document: dict[str, Any], where: Path) -> Path:
-    (where / "openapi.json").write_text(json.dumps(document))
-    (where / "config.yaml").write_text(f"package_name_override: {PACKAGE}\npost_hooks: []\n")
-    result = subprocess.run(
-        [
-            str(GENERATOR),
-            "generate",
-            "--path",
-            str(where / "openapi.json"),
-            "--config",
-            str(where / "config.yaml"),
-            "--meta",
-            "none",
-            "--output-path",
-            str(where / PACKAGE),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Warning" not in result.stdout, result.stdout  # every operation and model was generated
+    text = json.dumps(document)
+    cached = _GENERATED.get(text)
+    if cached is None:
+        cached = Path(tempfile.mkdtemp(prefix="allmine-client-"))
+        atexit.register(shutil.rmtree, cached, True)
+        (cached / "openapi.json").write_text(text)
+        (cached / "config.yaml").write_text(f"package_name_override: {PACKAGE}\npost_hooks: []\n")
+        result = subprocess.run(
+            [
+                str(GENERATOR),
+                "generate",
+                "--path",
+                str(cached / "openapi.json"),
+                "--config",
+                str(cached / "config.yaml"),
+                "--meta",
+                "none",
+                "--output-path",
+                str(cached / PACKAGE),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Warning" not in result.stdout, result.stdout  # every operation and model was generated
+        _GENERATED[text] = cached
+    shutil.copytree(cached / PACKAGE, where / PACKAGE)
     return where
 
 
