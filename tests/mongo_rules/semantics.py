@@ -17,6 +17,7 @@ import datetime
 import decimal
 import functools
 import math
+import operator
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -298,6 +299,35 @@ def _eq(resolved: Resolved, value: Any) -> bool | None:
     return bool(any(equal(v, value) for v in _leaf_candidates(resolved)))
 
 
+def _in(resolved: Resolved, values: list[Any] | tuple[Any, ...]) -> bool | None:
+    """`_or` of `_eq` with each value; plain values are looked up by `_bucket` (a filter_diff pass tests
+    every stored document against one `$in` list: n documents x m values `equal` calls otherwise)."""
+    plain, special = _in_buckets(values)
+    hit = any(
+        equal(candidate, value)
+        for candidate in _leaf_candidates(resolved)
+        for value in plain.get(_bucket(candidate), ())
+    )
+    return _or([hit, *(_eq(resolved, value) for value in special)])
+
+
+_in_cache: list[Any] = [None, (), {}, []]  # the last `$in` list, its items, and its buckets
+
+
+def _in_buckets(values: list[Any] | tuple[Any, ...]) -> tuple[dict[Any, list[Any]], list[Any]]:
+    cached, items, plain, special = _in_cache
+    if cached is values and len(items) == len(values) and all(map(operator.is_, items, values)):
+        return plain, special
+    plain, special = {}, []
+    for value in values:
+        if value is None or isinstance(value, (re.Pattern, Regex)):
+            special.append(value)
+        else:
+            plain.setdefault(_bucket(value), []).append(value)
+    _in_cache[:] = [values, tuple(values), plain, special]
+    return plain, special
+
+
 def _regex(resolved: Resolved, pattern: Any, options: str | None) -> bool | None:
     if isinstance(pattern, Regex):
         try:
@@ -328,11 +358,11 @@ def _op(resolved: Resolved, op: str, arg: Any, whole: Mapping[str, Any]) -> bool
     if op == "$in":
         if not isinstance(arg, (list, tuple)):
             return None
-        return _or([_eq(resolved, v) for v in arg])
+        return _in(resolved, arg)
     if op == "$nin":
         if not isinstance(arg, (list, tuple)):
             return None
-        return _not(_or([_eq(resolved, v) for v in arg]))
+        return _not(_in(resolved, arg))
     if op in ("$gt", "$gte", "$lt", "$lte"):
         if isinstance(arg, (MinKey, MaxKey)):
             return None
