@@ -7,7 +7,8 @@ through test-only routes (`replica.py`); the events themselves are still raised 
 and REST end) and can reach B's socket only through Redis. With `REDIS_TEST_URL` (CI's `mongodb` job,
 `make test-mongo`) both use that server; otherwise the test starts `redis-server` from PATH (`.ci/run`
 installs Debian's) and is skipped without one. The outage test always runs its own `redis-server` (it
-stops and restarts it), skipped without one.
+stops and restarts it), skipped without one; without `REDIS_TEST_URL` both tests share one such server and
+one pair of replicas (started once per module).
 """
 
 import asyncio
@@ -136,13 +137,30 @@ class Cluster:
             proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory):
+    """Two replicas on a `redis-server` of their own, shared by this module's tests: two app processes
+    cost seconds to start, and no test needs them fresh (each makes its own users, stream and sockets;
+    the outage test restarts Redis on the same port and leaves it running)."""
+    if REDIS is None:
+        pytest.skip("the outage test stops and restarts its own redis-server: none on PATH")
+    replicas = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        replicas.start_redis()
+        replicas.start_replicas()
+        yield replicas
+    finally:
+        replicas.close()
+
+
 @pytest.fixture
-def cluster(tmp_path):
-    """Two replicas on `REDIS_TEST_URL` when set, else on a `redis-server` of their own."""
+def cluster(request, tmp_path):
+    """Two replicas on `REDIS_TEST_URL` when set, else the module's replicas on their own `redis-server`."""
+    if not REDIS_TEST_URL:
+        yield request.getfixturevalue("own_cluster").urls
+        return
     replicas = Cluster(tmp_path, REDIS_TEST_URL)
     try:
-        if not REDIS_TEST_URL:
-            replicas.start_redis()
         replicas.start_replicas()
         yield replicas.urls
     finally:
@@ -150,17 +168,11 @@ def cluster(tmp_path):
 
 
 @pytest.fixture
-def two_replicas(tmp_path):
+def two_replicas(own_cluster):
     """Two replicas on a `redis-server` this test may stop and start (never a shared REDIS_TEST_URL)."""
-    if REDIS is None:
-        pytest.skip("the outage test stops and restarts its own redis-server: none on PATH")
-    replicas = Cluster(tmp_path)
-    try:
-        replicas.start_redis()
-        replicas.start_replicas()
-        yield replicas
-    finally:
-        replicas.close()
+    yield own_cluster
+    if own_cluster.redis is None:  # a failed outage test leaves Redis up for the next test
+        own_cluster.start_redis()
 
 
 async def test_events_from_replica_a_reach_a_socket_on_replica_b(cluster):
