@@ -30,6 +30,12 @@ async def test_rest_ban_racing_socket_join(live):
     _, creator = await live.user()
     stream = await started_stream(live.http, creator, price=30)  # the charge widens the window
     db = live.app.state.db
+    # a viewer nobody bans: once it has a round's message, the blocked socket (in the same room broadcast)
+    # would have it too, so the negative check waits for an event instead of a fixed time
+    _, control_token = await live.user(credits=100)
+    control, seen = await live.connect("/stream-chat", control_token)
+    joined = await control.call("joinStream", {"streamId": stream["id"]}, namespace="/stream-chat", timeout=5)
+    assert joined.get("ok"), joined
     for i in range(ROUNDS):
         viewer, token = await live.user(credits=100)
         sock, got = await live.connect("/stream-chat", token)
@@ -50,6 +56,8 @@ async def test_rest_ban_racing_socket_join(live):
             CHAT.format(stream["id"]), json={"content": f"round {i}"}, headers=auth(chatter)
         )
         assert sent.status_code == 201, sent.text
-        await asyncio.sleep(0.2)
+        await seen.wait_for("chatMessage", i + 1)
+        await asyncio.sleep(0.02)  # the same broadcast's packet to the other socket
+        assert [m["content"] for m in seen.of("chatMessage")][-1] == f"round {i}"
         assert got.of("chatMessage") == [], f"round {i}: the blocked socket still gets the chat"
         assert await present(db, stream, viewer) == 0
