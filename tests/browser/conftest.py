@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
@@ -35,8 +36,15 @@ except ImportError:  # pragma: no cover - the dev lock installs it
     async_playwright = None  # type: ignore[assignment]
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator["Browser"]:
+# One Chromium per test process: launching it (and Playwright's driver) costs a second or more, and each
+# test opens its pages with `browser.new_page()`, a new browser context (cookies, storage, cache) each.
+# Playwright's objects belong to the loop that made them, so the browser tests and their async fixtures
+# run in the session's loop (`pytestmark` in each module, `loop_scope="session"` on the fixtures).
+SESSION_LOOP = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator["Browser"]:
     if async_playwright is None:
         pytest.skip("Playwright is not installed (make install): browser test skipped")
     if not HAVE_CHROMIUM:
@@ -47,6 +55,14 @@ async def browser() -> AsyncIterator["Browser"]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(chromium: "Browser") -> AsyncIterator["Browser"]:
+    """The process's Chromium; the contexts (and pages) a test opened are closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        await context.close()
 
 
 def page_app(html: str) -> FastAPI:
@@ -60,7 +76,7 @@ def page_app(html: str) -> FastAPI:
     return site
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def other_origin() -> AsyncIterator[str]:
     """`http://127.0.0.1:<port>` serving a blank page, another origin than the API's."""
     async for url in serve(page_app("<!doctype html><title>web client</title><h1>web client</h1>")):

@@ -7,14 +7,17 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from fastapi.responses import Response
 
 from app.main import create_app
-from tests.browser.conftest import page_app, screenshot
+from tests.browser.conftest import SESSION_LOOP, page_app, screenshot
 from tests.conftest import make_settings
 from tests.helpers import install_socketio_client
 from tests.realtime.conftest import serve
 from tests.streams import started_stream
+
+pytestmark = SESSION_LOOP
 
 # Runs in the page: a credentialed-header request (Authorization, Idempotency-Key, X-Request-ID and a
 # JSON content type force a preflight), then the answer as a script on that origin can read it.
@@ -54,14 +57,14 @@ async def api_server(**settings: Any) -> AsyncIterator[str]:
         yield url
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def api() -> AsyncIterator[str]:
     """The API with the development default: any http://localhost:* / http://127.0.0.1:* origin."""
     async for url in api_server():
         yield url
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def strict_api() -> AsyncIterator[str]:
     """The API allowing one origin only, not the test page's."""
     async for url in api_server(cors_allow_origins="https://app.example.com"):

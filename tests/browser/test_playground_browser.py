@@ -8,17 +8,19 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest
+import pytest_asyncio
 
 from app.main import create_app
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import SESSION_LOOP, screenshot
 from tests.conftest import make_settings
 from tests.realtime.conftest import serve
+
+pytestmark = SESSION_LOOP
 
 OPERATION = "#operations-Streams-createLiveStream"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def api() -> AsyncIterator[str]:
     async for url in serve(create_app(make_settings())):
         yield url
