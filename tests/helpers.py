@@ -1,7 +1,9 @@
 """Assertion and request helpers shared by the tests."""
 
+import atexit
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -61,19 +63,30 @@ def use_manual_server_clock(db: Any, now: Callable[[], datetime]) -> None:
     set_clock(now)
 
 
+_SOCKETIO_CLIENT: list[Path] = []  # this process's npm install (`node_modules`), shared by its callers
+
+
 def install_socketio_client(folder: Path, package_json: str) -> Path:
-    """`npm install socket.io-client@4` into `folder` (skips the test without npm or when it fails)."""
+    """`socket.io-client@4` for a script in `folder`: npm installs it once per test process (seconds each
+    time) into a folder of its own, and `folder/node_modules` links to it (skips the test without npm or
+    when the install fails)."""
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("npm not found: the Socket.IO JS client check is skipped")
     (folder / "package.json").write_text(package_json)
-    result = subprocess.run(
-        [npm, "install", "--silent", "--no-audit", "--no-fund", "socket.io-client@4"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"npm could not install socket.io-client: {result.stderr[-300:]}")
+    if not _SOCKETIO_CLIENT:
+        where = Path(tempfile.mkdtemp(prefix="allmine-sio-client-"))
+        atexit.register(shutil.rmtree, where, True)
+        (where / "package.json").write_text('{"name": "sio-client", "private": true}')
+        result = subprocess.run(
+            [npm, "install", "--silent", "--no-audit", "--no-fund", "socket.io-client@4"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"npm could not install socket.io-client: {result.stderr[-300:]}")
+        _SOCKETIO_CLIENT.append(where / "node_modules")
+    (folder / "node_modules").symlink_to(_SOCKETIO_CLIENT[0], target_is_directory=True)
     return folder / "node_modules/socket.io-client"
