@@ -9,8 +9,10 @@ the ids of real users and streams in every state, so handlers run past their 404
 is derandomized and bounded (a few examples per operation), so the run is deterministic and quick.
 """
 
+import atexit
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,10 +59,16 @@ ANONYMOUS_ALLOWED = {
 }
 
 
+# The module's app: its document gives the parameters at collection, and `world` serves it (building
+# an app and its OpenAPI document costs a second or two, so each process does it once, not twice).
+_MEDIA = tempfile.mkdtemp(prefix="allmine-fuzz-media-")
+atexit.register(shutil.rmtree, _MEDIA, True)
+APP = create_app(make_settings(media_dir=_MEDIA))
+
+
 def _operations() -> list[tuple[str, bool]]:
-    """(`METHOD /path`, takes any input) of every documented operation, from a throwaway app."""
-    with tempfile.TemporaryDirectory() as media:
-        document = create_app(make_settings(media_dir=media)).openapi()
+    """(`METHOD /path`, takes any input) of every documented operation."""
+    document = APP.openapi()
     return [
         (f"{method.upper()} {path}", bool(op.get("parameters") or op.get("requestBody")))
         for path, ops in document["paths"].items()
@@ -129,14 +137,13 @@ def _stream(client: asgi.ASGIClient, token: str, **form: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
+def world() -> Iterator[FuzzWorld]:
     # schemathesis' pytest plugin ends every ASGI lifespan after each test, which would throw away the
     # embedded database (and with it the users behind our tokens) between two operations. Keep this
     # module's app alive until the module is done, then end it for real.
     keep_alive = pytest.MonkeyPatch()
     keep_alive.setattr(asgi, "shutdown_lifespans", lambda: None)
-    settings = make_settings(media_dir=str(tmp_path_factory.mktemp("fuzz-media")))
-    app = create_app(settings)
+    app, settings = APP, APP.state.settings
     try:
         with asgi.get_client(app) as client:  # starts the lifespan on schemathesis' event-loop thread
             yield _populate(app, client)
