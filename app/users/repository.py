@@ -66,8 +66,7 @@ class UserRepository(OnceHolder, Repository[UserDocument]):
         """Batch load of users for presenting them: `SUMMARY_FIELDS` (+ `extra`) only."""
         if not ids:
             return {}
-        unique = list({user_id.binary: user_id for user_id in ids}.values())  # bytes hash in C
-        query = self.scoped({"_id": {"$in": unique}}, include_deleted)
+        query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
         docs = await self._all(self.collection.find(query, dict.fromkeys((*SUMMARY_FIELDS, *extra), 1)))
         return {doc["_id"]: doc for doc in docs}
 
