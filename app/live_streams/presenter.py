@@ -127,9 +127,9 @@ class LiveStreamPresenter:
             "title": s["title"],
             "liveStreamType": s["liveStreamType"],
             "channelName": s["channelName"],
-            "broadcasters": [_broadcaster_out(b, summaries) for b in get("broadcasters", ())],
+            "broadcasters": [_broadcaster_out(b, summaries) for b in s.get("broadcasters", [])],
             "guests": [
-                summary for gid in get("guestIds", ()) if (summary := summaries.get(gid.binary)) is not None
+                summary for gid in s.get("guestIds", []) if (summary := summaries.get(gid.binary)) is not None
             ],
             "creator": summaries.get(s["creatorId"].binary),
             "thumbnailUrl": get("thumbnailUrl") or self.default_thumbnail,
@@ -157,15 +157,13 @@ class LiveStreamPresenter:
         }
 
 
-def _summary_out(doc: dict[str, Any]) -> dict[str, Any]:
+def _summary_out(doc: Mapping[str, Any]) -> dict[str, Any]:
     summary = user_summary(doc)
     summary["_id"] = as_json_text(summary["_id"])
     return summary
 
 
-def _broadcaster_out(
-    broadcaster: dict[str, Any], summaries: Mapping[bytes, dict[str, Any]]
-) -> dict[str, Any]:
+def _broadcaster_out(broadcaster: Broadcaster, summaries: Mapping[bytes, dict[str, Any]]) -> dict[str, Any]:
     user = broadcaster["user"]
     summary = summaries.get(user.binary)
     return {
