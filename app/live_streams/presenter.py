@@ -16,7 +16,7 @@ from bson import ObjectId
 from app.core.envelope import as_json_text
 from app.core.security import AuthenticatedUser
 from app.core.timeutils import utcnow
-from app.live_streams.documents import LiveStreamDocument
+from app.live_streams.documents import Broadcaster, LiveStreamDocument
 from app.live_streams.mini_crowd_fundings import MiniCrowdFundingRepository, mini_out
 from app.live_streams.participant_repository import ParticipantRepository
 from app.live_streams.schemas import LiveStreamStatus, Role
