@@ -102,7 +102,10 @@ async def measure(
     seconds: float,
     warmup: float,
     server_pid: int,
+    client: httpx.AsyncClient | None = None,
 ) -> Measurement:
+    """One measured window on `base_url` (or on `client`, whose open connections a series of windows
+    reuses), after `warmup` seconds of the same load."""
     numbers = itertools.count()
     latencies: list[float] = []
     errors = 0
@@ -139,10 +142,18 @@ async def measure(
             (own1 - own0) / elapsed,
         )
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=1800) as client:
+    if client is not None:
         result, *_ = await asyncio.gather(window(), *(worker(client) for _ in range(concurrency)))
+        return result
+    async with connections(base_url, concurrency) as own:
+        result, *_ = await asyncio.gather(window(), *(worker(own) for _ in range(concurrency)))
     return result
+
+
+def connections(base_url: str, concurrency: int) -> httpx.AsyncClient:
+    """A client keeping `concurrency` keep-alive connections to `base_url`."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=1800)
 
 
 async def sequential(

@@ -9,8 +9,8 @@ on top.
 
 When both listen it writes DIR/ready.json (dataset counts, fixture ids, tokens). It reads commands on
 stdin: `profile start` and `profile stop PATH` (cProfile of the event-loop thread's CPU time, written to
-PATH as pstats text; with the embedded engine on its worker thread, that thread's profile goes to
-PATH with `-engine` before the suffix). End of input shuts it down (and, on a real MongoDB, writes DIR/plans.json and
+PATH as pstats text and next to it as a pstats dump with the suffix `.prof`; with the embedded engine on
+its worker thread, that thread's profile goes to PATH with `-engine` before the suffix, written first). End of input shuts it down (and, on a real MongoDB, writes DIR/plans.json and
 drops the bench database).
 """
 
@@ -101,7 +101,14 @@ def create_bench_app(settings: Settings, scale: int, seed: int, out: Path) -> Fa
 
 async def _start(app: Any, port: int, lifespan: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan=lifespan, access_log=False, log_level="warning", ws="none"
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan=lifespan,
+        access_log=False,
+        log_level="warning",
+        ws="none",
+        timeout_keep_alive=120,  # the driver's connections to one target idle while it measures the others
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -120,6 +127,15 @@ def _stats_text(profiler: cProfile.Profile) -> str:
     return text.getvalue()
 
 
+def _write(profiler: cProfile.Profile, path: Path) -> None:
+    """The profile as pstats text at `path` and as a pstats dump next to it (`.prof`, for
+    bench.attribution), the dump renamed into place once complete."""
+    path.write_text(_stats_text(profiler))
+    partial = path.with_suffix(".prof.partial")
+    profiler.dump_stats(partial)
+    partial.rename(path.with_suffix(".prof"))
+
+
 async def _control(servers: list[uvicorn.Server], engine: Any) -> None:
     """`engine`: the embedded engine's worker thread (its `run` executes a call there), else None."""
     loop = asyncio.get_running_loop()
@@ -135,11 +151,11 @@ async def _control(servers: list[uvicorn.Server], engine: Any) -> None:
         elif command == "profile" and argument.startswith("stop ") and profiler is not None:
             profiler.disable()
             path = Path(argument.removeprefix("stop "))
-            await asyncio.to_thread(path.write_text, _stats_text(profiler))
             if engine_profiler is not None:
                 await engine.run(engine_profiler.disable)
                 engine_path = path.with_name(f"{path.stem}-engine{path.suffix}")
-                await asyncio.to_thread(engine_path.write_text, _stats_text(engine_profiler))
+                await asyncio.to_thread(_write, engine_profiler, engine_path)
+            await asyncio.to_thread(_write, profiler, path)  # last: its .prof tells the driver both are there
             profiler = engine_profiler = None
     for server in servers:
         server.should_exit = True
