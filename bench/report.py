@@ -272,9 +272,9 @@ def markdown(run: Run, plot_name: str) -> str:
         "demo seed off; server pinned to core 0 and the httpx driver to core 1"
         + ("" if o["pin"] else " (pinning disabled)"),
         f"- **Load**: concurrency {o['concurrency']}, {o['warmup']} s warm-up, {o['seconds']} s measured × "
-        f"{o['rounds']} round(s) per target in {_cycles(o)} interleaved windows (app, baseline, floor and transport "
-        f"floor take turns, the order rotating per cycle; ratios between targets are the median of the per-cycle "
-        f"ratios){_profiled(o)}; scale {ready['scale']}× data: "
+        f"{o['rounds']} round(s) per target in {_cycles(o)} interleaved windows (floor, app, baseline and "
+        f"transport floor take turns, every other cycle in reverse; ratios between targets are the median of the "
+        f"per-cycle ratios){_profiled(o)}; scale {ready['scale']}× data: "
         f"{ready['join_events']:,} join events; {counts} (built in {ready['build_seconds']} s, "
         f"loaded in {ready['load_seconds']} s)",
         "",

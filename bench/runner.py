@@ -150,8 +150,11 @@ class LoadResult:
 
 # Load on a target before each of its windows after the first (its connections stay open meanwhile), so
 # a window starts with every connection busy.
-SETTLE_SECONDS = 0.25
-MIN_CYCLES = 3  # windows per target at least, for a median of per-cycle ratios
+SETTLE_SECONDS = 0.1
+# The app's window next to the floor's and the baseline's, whose ratios to it are judged; every other
+# cycle reversed, so a load rising or falling over two cycles weighs on both sides of a pair alike.
+CYCLE_ORDER = ("floor", "app", "baseline", "transport")
+MIN_CYCLES = 5  # windows per target at least, for a median of per-cycle ratios
 PROFILED = ("app", "baseline", "floor")  # the targets whose CPU the causes of a miss split
 
 
@@ -177,8 +180,8 @@ async def load_test(
     profile_seconds: float = 1.5,
 ) -> list[LoadResult]:
     """The chosen scenarios on the app, the baseline, the floor and the transport floor in interleaved
-    windows (one window per target per cycle, the order rotating per cycle), then a profiled pass per
-    target that explains where their CPU went (outside the measured windows)."""
+    windows (one window per target per cycle, CYCLE_ORDER forwards then backwards), then a profiled pass
+    per target that explains where their CPU went (outside the measured windows)."""
     results = []
     chosen = [s for s in scenarios(srv.ready) if s.key in keys]
     reads = [s for s in chosen if s.read]
@@ -193,12 +196,10 @@ async def load_test(
             "transport": (srv.baseline_url, transport_requests(scenario, size)),
         }
         runs: dict[str, list[Measurement]] = {name: [] for name in targets}
-        names = list(targets)
         clients = {name: connections(url, concurrency) for name, (url, _) in targets.items()}
         try:
             for cycle in range(cycles):
-                shift = cycle % len(names)
-                for name in names[shift:] + names[:shift]:
+                for name in CYCLE_ORDER if cycle % 2 == 0 else CYCLE_ORDER[::-1]:
                     runs[name].append(
                         await measure(
                             targets[name][0],
