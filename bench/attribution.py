@@ -91,7 +91,11 @@ LOOP_CATEGORIES = _table(
             r"/starlette/(applications|_exception_handler|middleware/(errors|exceptions))\.py:",
         ),
     ),
-    ("services and repositories", (r"/app/",)),
+    (
+        "repositories",
+        (r"/app/([a-z_]+/)?[a-z_]*repository\.py:", r"/app/core/sessions\.py:", r"/app/repositories\.py:"),
+    ),
+    ("services", (r"/app/",)),
 )
 # Categories the transport floor itself pays (the rest of a baseline request is the services' share).
 TRANSPORT = ("transport", "routing", "response building")
@@ -132,6 +136,14 @@ ENGINE_CATEGORIES = _table(
     ("engine adapter", (r"/app/core/embedded[a-z_]*\.py:",)),
     ("mongomock (rest)", (r"/mongomock_ng/",)),
 )
+
+# Work counted per request next to a category's share (primitive calls of the functions that match):
+# category → (pattern, what one call is).
+ENGINE_COUNTERS = {
+    "filter matching": (r"/mongomock_ng/filtering\.py:filter_applies$", "documents tested"),
+    "aggregation": (r"/mongomock_ng/aggregate\.py:_handle_[a-z_]+_stage$", "pipeline stages"),
+    "datetime conversions": (r"patch_datetime_awareness_in_document$", "documents made timezone-aware"),
+}
 
 # A synchronous function uvicorn calls exactly once per HTTP request (a coroutine would count every
 # resumption as a call): the number of requests a profiled pass served.
@@ -224,6 +236,14 @@ def attribute(stats: Stats, table: Iterable[Category]) -> dict[str, float]:
     return seconds
 
 
+def counts(stats: Stats, counters: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    """Primitive calls of each counter's functions in the profile, by category."""
+    found: dict[str, int] = {}
+    for category, (pattern, _) in counters.items():
+        found[category] = sum(int(v[0]) for key, v in stats.items() if re.search(pattern, _label(key)))
+    return found
+
+
 def requests_served(stats: Stats) -> int:
     """Requests the profiled pass served (calls of uvicorn's once-per-request parser callback)."""
     return sum(int(v[1]) for key, v in stats.items() if REQUEST_MARKER.search(_label(key)))
@@ -248,6 +268,7 @@ class Profile:
     seconds: dict[str, float]
     requests: int = 0
     entries: int = 0  # root calls (engine calls on the worker thread)
+    counts: dict[str, int] = field(default_factory=dict)  # by category, see ENGINE_COUNTERS
 
     @property
     def total(self) -> float:
@@ -266,7 +287,12 @@ class Profile:
         return count / self.requests if self.requests else float("nan")
 
     def to_json(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "requests": self.requests, "entries": self.entries}
+        return {
+            "seconds": self.seconds,
+            "requests": self.requests,
+            "entries": self.entries,
+            "counts": self.counts,
+        }
 
 
 @dataclass
@@ -289,9 +315,18 @@ def load(path: Path) -> Stats:
     return pstats.Stats(str(path)).stats  # type: ignore[attr-defined,no-any-return]
 
 
-def profile_of(stats: Stats, table: Iterable[Category], fallback_requests: int = 0) -> Profile:
+def profile_of(
+    stats: Stats,
+    table: Iterable[Category],
+    fallback_requests: int = 0,
+    counters: Mapping[str, tuple[str, str]] | None = None,
+) -> Profile:
+    table = tuple(table)
     return Profile(
-        attribute(stats, table), requests_served(stats) or fallback_requests, root_calls(stats, table)
+        attribute(stats, table),
+        requests_served(stats) or fallback_requests,
+        root_calls(stats, table),
+        counts(stats, counters or {}),
     )
 
 
@@ -300,7 +335,7 @@ def read_attribution(loop_path: Path, engine_path: Path | None, fallback_request
     loop = profile_of(load(loop_path), LOOP_CATEGORIES, fallback_requests)
     engine = None
     if engine_path is not None and engine_path.exists():
-        engine = profile_of(load(engine_path), ENGINE_CATEGORIES)
+        engine = profile_of(load(engine_path), ENGINE_CATEGORIES, counters=ENGINE_COUNTERS)
         engine.requests = loop.requests  # the worker thread serves the loop's requests
     return Attribution(
         loop, engine, {"loop": str(loop_path), **({"engine": str(engine_path)} if engine else {})}

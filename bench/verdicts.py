@@ -13,7 +13,16 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from bench.attribution import HAND_OFFS, PER_ITEM, TRANSPORT, Attribution, difference, top
+from bench.attribution import (
+    ENGINE_COUNTERS,
+    HAND_OFFS,
+    PER_ITEM,
+    TRANSPORT,
+    Attribution,
+    Profile,
+    difference,
+    top,
+)
 from bench.driver import Measurement
 from bench.runner import CurvePoint, LoadResult
 from bench.scenarios import FLAT_CURVE_KEYS, FLOOR_TARGET
@@ -125,6 +134,13 @@ def framework_cause(r: LoadResult, reference: str) -> str:
     return f"{', '.join(parts) or 'no category grew'} (profile diff {what})"
 
 
+def _count_note(engine: Profile, category: str) -> str:
+    count = engine.counts.get(category)
+    if not count or not engine.requests or category not in ENGINE_COUNTERS:
+        return ""
+    return f" ({count / engine.requests:,.0f} {ENGINE_COUNTERS[category][1]}/req)"
+
+
 def engine_cause(r: LoadResult) -> str:
     """The engine thread's CPU per request and what it is spent on (the worker thread's profile)."""
     attribution = r.attributions.get("app")
@@ -138,7 +154,9 @@ def engine_cause(r: LoadResult) -> str:
         calls = engine.entries / engine.requests
         head += f" ({calls:,.1f} engine calls, {engine_us(r.app) / calls:,.0f} µs each)"
     shares = {name: seconds / engine.total for name, seconds in engine.seconds.items()}
-    parts = [f"{name} {share:.0%}" for name, share in top(shares, CAUSES, minimum=0.005)]
+    parts = [
+        f"{name} {share:.0%}{_count_note(engine, name)}" for name, share in top(shares, CAUSES, minimum=0.005)
+    ]
     return f"{head}: {', '.join(parts)}"
 
 

@@ -12,12 +12,14 @@ import pytest
 
 from bench.attribution import (
     ENGINE_CATEGORIES,
+    ENGINE_COUNTERS,
     LOOP_CATEGORIES,
     OTHER,
     Category,
     Profile,
     attribute,
     categorize,
+    counts,
     load,
     read_attribution,
     requests_served,
@@ -61,7 +63,9 @@ def row(tottime: float, callers: dict, calls: int = 1) -> tuple:
         ((f"{APP}/core/middleware.py", 74, "__call__"), "middleware: errors, query and body checks"),
         ((f"{APP}/core/metrics.py", 200, "record"), "middleware: metrics"),
         ((f"{SITE}/uvicorn/protocols/http/httptools_impl.py", 463, "send"), "transport"),
-        ((f"{APP}/users/repository.py", 63, "summaries"), "services and repositories"),
+        ((f"{APP}/users/repository.py", 63, "summaries"), "repositories"),
+        ((f"{APP}/live_streams/participant_repository.py", 173, "roles_of"), "repositories"),
+        ((f"{APP}/live_streams/service.py", 40, "funded"), "services"),
         (("/repo/bench/floor.py", 68, "detail"), "endpoint functions"),
         (STDLIB, None),
         (DICT_GET, None),
@@ -134,6 +138,16 @@ def test_caller_less_uncategorized_time_is_other_and_cycles_end():
     seconds = attribute(stats, LOOP_CATEGORIES)
     assert seconds[OTHER] == pytest.approx(0.002)
     assert seconds["presenter"] == pytest.approx(0.001 + 0.004 + 0.002)
+
+
+def test_work_is_counted_per_category_in_primitive_calls():
+    tested = (f"{SITE}/mongomock_ng/filtering.py", 59, "filter_applies")
+    stats = {tested: (90, 120, 0.01, 0.02, {})}  # 30 of the 120 calls recursive
+    assert counts(stats, ENGINE_COUNTERS) == {
+        "filter matching": 90,
+        "aggregation": 0,
+        "datetime conversions": 0,
+    }
 
 
 def test_requests_and_engine_calls_are_counted_from_the_profile():
