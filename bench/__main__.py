@@ -30,9 +30,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--slice",
         type=float,
-        default=1.0,
+        default=0.25,
         help="seconds per interleaved window: each target's measured time is cut into windows of about this "
-        "length, taken in turns with the other targets (default 1; at least 3 windows per target)",
+        "length, taken in turns with the other targets (default 0.25; at least 5 windows per target)",
     )
     parser.add_argument(
         "--profile-seconds",

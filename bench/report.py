@@ -241,7 +241,7 @@ def collscans(plans: dict[int, list[dict[str, Any]]]) -> list[str]:
 
 
 def _cycles(o: dict[str, Any]) -> str:
-    cycles, window = cycle_plan(o["seconds"], o["rounds"], o.get("slice", 1.0))
+    cycles, window = cycle_plan(o["seconds"], o["rounds"], o.get("slice", 0.25))
     return f"{cycles} × {window:.2g} s"
 
 

@@ -148,9 +148,6 @@ class LoadResult:
         return [loop_us(a) / loop_us(b) for a, b in pairs if a.requests and b.requests and b.loop_cpu_seconds]
 
 
-# Load on a target before each of its windows after the first (its connections stay open meanwhile), so
-# a window starts with every connection busy.
-SETTLE_SECONDS = 0.1
 # The app's window next to the floor's and the baseline's, whose ratios to it are judged; every other
 # cycle reversed, so a load rising or falling over two cycles weighs on both sides of a pair alike.
 CYCLE_ORDER = ("floor", "app", "baseline", "transport")
@@ -175,7 +172,7 @@ async def load_test(
     warmup: float,
     rounds: int,
     profile_dir: Path | None,
-    slice_seconds: float = 1.0,
+    slice_seconds: float = 0.25,
     attribution: bool = True,
     profile_seconds: float = 1.5,
 ) -> list[LoadResult]:
@@ -206,7 +203,7 @@ async def load_test(
                             targets[name][1],
                             concurrency=concurrency,
                             seconds=window,
-                            warmup=warmup if cycle == 0 else min(warmup, SETTLE_SECONDS),
+                            warmup=warmup if cycle == 0 else 0,  # its connections stay open
                             server_pid=srv.process.pid,
                             client=clients[name],
                         )
