@@ -15,6 +15,7 @@ from app.core.config import Settings
 from bench.report import Run, collscans, now, target_lines, write_all
 from bench.runner import CurvePoint, LoadResult, curve_point, load_test, pin_driver, server
 from bench.scenarios import KEYS
+from bench.suite import suite_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,7 +157,7 @@ def main() -> None:
     result = asyncio.run(run(args))
     write_all(result, args.output, ROOT / "bench" / "results")
     print(f"wrote {args.output} and {args.output.with_name('benchmarks-scale.png')}")
-    lines = target_lines(result)
+    lines = [*target_lines(result), suite_line()]
     if args.realtime_target:  # a fresh process pair after the load servers have exited
         from bench import realtime
 

@@ -23,6 +23,7 @@ from bench.scenarios import (
     WRITE_LOOP_TARGET,
     scenarios,
 )
+from bench.suite import suite_line
 from bench.verdicts import (
     CURVE_TARGET,
     as_json,
@@ -280,7 +281,7 @@ def markdown(run: Run, plot_name: str) -> str:
         "",
         "## Targets",
         "",
-        *[f"- {line}" for line in target_lines(run)],
+        *[f"- {line}" for line in [*target_lines(run), suite_line()]],
         "",
         "## Throughput and latency: app vs bare Starlette baseline",
         "",

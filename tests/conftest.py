@@ -28,8 +28,9 @@ from app.core.config import Settings
 from app.core.logging import configure_logging
 from app.main import create_app
 
-# the money harness summary (xdist controller included); mongod 7.0 rule checks on every engine call
-pytest_plugins = ["tests.money.report", "tests.mongo_rules.plugin"]
+# the money harness summary (xdist controller included); mongod 7.0 rule checks on every engine call; a
+# whole-suite run's time for `make bench` (var/test-run.json)
+pytest_plugins = ["tests.money.report", "tests.mongo_rules.plugin", "tests.run_record"]
 
 MONGODB_TEST_URL = os.environ.get("MONGODB_TEST_URL")
 
