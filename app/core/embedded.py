@@ -616,7 +616,9 @@ def _install_speedups() -> None:
             except TypeError:  # unhashable ids: fall back to the scan
                 return scan(self, filter)
             if _keyed_only(_id["$in"]):
-                return iter([doc for doc in found if _rest_matches(filter, doc) or filter_applies(filter, doc)])
+                return iter(
+                    [doc for doc in found if _rest_matches(filter, doc) or filter_applies(filter, doc)]
+                )
             return iter([doc for doc in found if filter_applies(filter, doc)])
         if (
             _id is _MISSING
