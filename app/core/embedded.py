@@ -12,7 +12,8 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
 * sessions are causally consistent (trivially: one copy of the data, every operation in order) and
   refuse what PyMongo refuses (an ended session, another client's); transactions and change streams
   raise instead of silently doing nothing;
-* every call first passes `embedded_rules.check_call` (what mongod 7.0 refuses is refused, with its
+* every call first passes `embedded_rules.check_call` on the engine's thread, as a server judges the
+  commands it receives (what mongod 7.0 refuses is refused, with its
   code), and `embedded_fidelity` makes the engine answer like mongod where mongomock-ng does not;
 * `$$NOW` in pipeline updates is the client's server clock (app.core.embedded_now).
 """
@@ -123,6 +124,13 @@ class _InlineWorker:
 Worker = _Worker | _InlineWorker  # what runs the engine's calls: its thread, or the event loop's
 
 
+def _judged(op: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """On the engine's thread: the call judged by mongod's rules (what mongod refuses, refused, as the
+    server itself judges a command: not the client's event loop), then run."""
+    embedded_rules.check_call(op, args, kwargs)
+    return fn(*args, **kwargs)
+
+
 def _on_worker(*names: str) -> Callable[[type], type]:
     """Class decorator adding `async def name(...)` that runs `self._sync.name(...)` on the worker."""
 
@@ -133,8 +141,7 @@ def _on_worker(*names: str) -> Callable[[type], type]:
                 async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
                     if "session" in kwargs:
                         use_session(self.database.client, kwargs.pop("session"))
-                    embedded_rules.check_call(name, args, kwargs)  # what mongod refuses, refused
-                    return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
+                    return await self._worker.run(_judged, name, getattr(self._sync, name), args, kwargs)
 
                 method.__name__ = method.__qualname__ = name
                 return method
@@ -242,8 +249,12 @@ class EmbeddedCollection:
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
         if "session" in kwargs:
             use_session(self.database.client, kwargs.pop("session"))
-        embedded_rules.check_call("aggregate", (pipeline,), kwargs)
-        return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
+        docs = await self._worker.run(self._judged_aggregate, pipeline, kwargs)
+        return EmbeddedCursor(self._worker, docs=docs)
+
+    def _judged_aggregate(self, pipeline: list[Document], kwargs: dict[str, Any]) -> list[Document]:
+        embedded_rules.check_call("aggregate", (pipeline,), kwargs)  # on the engine's thread, as mongod
+        return self._aggregate(pipeline)
 
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
         # mongomock-ng copies the whole collection before the first stage; a leading $match is a find().
