@@ -625,6 +625,15 @@ def _plain(filter: Any) -> bool:
     return _id is not NOTHING and not isinstance(_id, list | re.Pattern | bson.regex.Regex)
 
 
+def _planned(
+    collection: Any, filter: Any, sort: list[tuple[str, int]] | None = None
+) -> tuple[IndexSet, Plan] | None:
+    """The collection's index set and its plan for the filter (and sort), None when nothing serves it."""
+    indexes = index_set(collection)
+    plan = None if indexes is None else indexes.plan(filter, sort)
+    return None if plan is None or indexes is None else (indexes, plan)
+
+
 def _near(filter: Any) -> bool:
     return any(
         isinstance(search, dict) and ("$near" in search or "$nearSphere" in search)
@@ -636,10 +645,10 @@ def iter_documents(collection: Any, filter: Any) -> list[dict[str, Any]] | None:
     """Matching stored documents in insertion order (mongomock's scan order), or None to scan."""
     if _plain(filter):
         return None
-    indexes = index_set(collection)
-    plan = None if indexes is None else indexes.plan(filter)
-    if plan is None or indexes is None:
+    planned = _planned(collection, filter)
+    if planned is None:
         return None
+    indexes, plan = planned
     found = [doc for doc in indexes.candidates(plan) if filter_applies(filter, doc)]
     if not found:
         filter_applies(filter, {})  # an invalid filter raises as mongomock's scan would
@@ -659,10 +668,10 @@ def sorted_documents(collection: Any, filter: Any, sort: Any) -> Iterator[dict[s
         for path, direction in normalized
     ):
         return None
-    indexes = index_set(collection)
-    plan = None if indexes is None else indexes.plan(filter, normalized)
-    if plan is None or indexes is None or not plan.served:
+    planned = _planned(collection, filter, normalized)
+    if planned is None or not planned[1].served:
         return None
+    indexes, plan = planned
     documents = indexes.documents
     return _matching(filter, (documents[doc_id] for doc_id in plan.ordered_ids()))
 
@@ -684,10 +693,10 @@ def count(collection: Any, filter: Any, stop: int | None = None) -> int | None:
     None: mongomock counts."""
     if _plain(filter):
         return None
-    indexes = index_set(collection)
-    plan = None if indexes is None else indexes.plan(filter)
-    if plan is None or indexes is None:
+    planned = _planned(collection, filter)
+    if planned is None:
         return None
+    indexes, plan = planned
     if plan.covered:
         return plan.count() if stop is None else min(plan.count(), stop)
     if stop is None:
