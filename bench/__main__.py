@@ -24,7 +24,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="load-test connections (default 8)")
     parser.add_argument("--seconds", type=float, default=5, help="measured seconds per run (default 5)")
     parser.add_argument("--warmup", type=float, default=1, help="warm-up seconds per run (default 1)")
-    parser.add_argument("--rounds", type=int, default=1, help="runs per target and endpoint (default 1)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="multiplies the measured seconds per target (default 1)"
+    )
+    parser.add_argument(
+        "--slice",
+        type=float,
+        default=0.25,
+        help="seconds per interleaved window: each target's measured time is cut into windows of about this "
+        "length, taken in turns with the other targets (default 0.25; at least 5 windows per target)",
+    )
+    parser.add_argument(
+        "--profile-seconds",
+        type=float,
+        default=1.5,
+        help="length of the profiled pass per target after its windows (default 1.5)",
+    )
+    parser.add_argument(
+        "--no-attribution",
+        dest="attribution",
+        action="store_false",
+        help="skip the profiled passes (a missed target then names no cause)",
+    )
     parser.add_argument("--load-scale", type=int, default=1, help="data scale of the load test (default 1)")
     parser.add_argument(
         "--scales",
@@ -41,7 +62,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--endpoints", default=",".join(KEYS), help=f"load-test scenarios (default {','.join(KEYS)})"
     )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--profile", action="store_true", help="also write cProfile text per read endpoint")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="keep the profiled passes' pstats (text and .prof, event loop and engine thread) in bench/results/",
+    )
     parser.add_argument(
         "--no-pin", dest="pin", action="store_false", help="do not pin server and driver to cores"
     )
@@ -108,6 +133,9 @@ async def run(args: argparse.Namespace) -> Run:
                         warmup=args.warmup,
                         rounds=args.rounds,
                         profile_dir=results_dir if args.profile else None,
+                        slice_seconds=args.slice,
+                        attribution=args.attribution,
+                        profile_seconds=args.profile_seconds,
                     )
         if srv.plans:
             plans[scale] = srv.plans
@@ -132,8 +160,8 @@ def main() -> None:
     if args.realtime_target:  # a fresh process pair after the load servers have exited
         from bench import realtime
 
-        ratio = realtime.main(args.sockets, args.realtime_seconds, args.realtime_interval)
-        lines.append(realtime.target_line(args.sockets, ratio))
+        results, ratio = realtime.measure(args.sockets, args.realtime_seconds, args.realtime_interval)
+        lines.append(realtime.target_line(args.sockets, ratio, results))
     print("\ntargets (issues 16 and 25):", *lines, sep="\n  ")
     missing = collscans(result.plans)
     if missing:

@@ -1,9 +1,12 @@
 """Closed-loop HTTP load over loopback with httpx: fixed concurrency, warm-up, then a measured window.
 
-`concurrency` workers each send one request at a time over their own keep-alive connection. Requests
-that complete inside the measured window are counted (throughput) and timed (latency percentiles);
-requests still in flight when it closes are awaited but not counted, so the next run starts on an idle
-server. The window is stretched until it holds at least two answers per connection (slow endpoints).
+`concurrency` workers each send one request at a time over their own keep-alive connection. A measured
+window starts with no request in flight (after the warm-up's last answers came back), sends requests for
+its duration, then lets the ones in flight finish: every request sent in it is counted (throughput) and
+timed (latency percentiles), and the CPU read from /proc at its two ends is exactly theirs. (A window
+cutting through requests in flight counts some of their CPU and not others: up to one request per
+connection at each end, ~10 % of a one-second window at 100 req/s.) The window is stretched until it
+holds at least two answers per connection (slow endpoints).
 
 The server's CPU time over the window (from /proc) gives CPU per request, the steadiest figure on a
 shared machine, split into the event-loop thread (framework, handlers, encoding) and the rest (the
@@ -102,47 +105,64 @@ async def measure(
     seconds: float,
     warmup: float,
     server_pid: int,
+    client: httpx.AsyncClient | None = None,
 ) -> Measurement:
+    """One measured window on `base_url` (or on `client`, whose open connections a series of windows
+    reuses), after `warmup` seconds of the same load."""
+    if client is None:
+        async with connections(base_url, concurrency) as own:
+            return await measure(
+                base_url,
+                make,
+                concurrency=concurrency,
+                seconds=seconds,
+                warmup=warmup,
+                server_pid=server_pid,
+                client=own,
+            )
     numbers = itertools.count()
-    latencies: list[float] = []
-    errors = 0
     loop = asyncio.get_running_loop()
-    window_start = loop.time() + warmup
-    enough, closed = asyncio.Event(), asyncio.Event()
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while not closed.is_set():
-            started = loop.time()
-            response = await _send(client, make(next(numbers)))
-            if loop.time() >= window_start and not closed.is_set():
+    async def load(duration: float, latencies: list[float], minimum: int) -> int:
+        """`concurrency` workers until `duration` has passed and `minimum` answers came back, then every
+        request in flight finishes: the errors among the answers."""
+        deadline = loop.time() + duration
+        errors = 0
+
+        async def worker() -> None:
+            nonlocal errors
+            while loop.time() < deadline or len(latencies) < minimum:
+                started = loop.time()
+                response = await _send(client, make(next(numbers)))
                 latencies.append((loop.time() - started) * 1000)
                 errors += response.status_code >= 400
-                if len(latencies) >= 2 * concurrency:
-                    enough.set()
 
-    async def window() -> Measurement:
-        await asyncio.sleep(window_start - loop.time())
-        (process0, loop0), own0 = server_cpu_seconds(server_pid), _own_cpu_seconds()
-        await asyncio.sleep(seconds)
-        await enough.wait()
-        closed.set()
-        elapsed = loop.time() - window_start
-        (process1, loop1), own1 = server_cpu_seconds(server_pid), _own_cpu_seconds()
-        return Measurement(
-            len(latencies),
-            errors,
-            elapsed,
-            latencies,
-            process1 - process0,
-            loop1 - loop0,
-            (own1 - own0) / elapsed,
-        )
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return errors
 
+    if warmup > 0:
+        await load(warmup, [], 0)
+    latencies: list[float] = []
+    started = loop.time()
+    (process0, loop0), own0 = server_cpu_seconds(server_pid), _own_cpu_seconds()
+    errors = await load(seconds, latencies, 2 * concurrency)
+    (process1, loop1), own1 = server_cpu_seconds(server_pid), _own_cpu_seconds()
+    elapsed = loop.time() - started
+    return Measurement(
+        len(latencies),
+        errors,
+        elapsed,
+        latencies,
+        process1 - process0,
+        loop1 - loop0,
+        (own1 - own0) / elapsed,
+    )
+
+
+def connections(base_url: str, concurrency: int) -> httpx.AsyncClient:
+    """A client keeping `concurrency` keep-alive connections to `base_url`."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=1800) as client:
-        result, *_ = await asyncio.gather(window(), *(worker(client) for _ in range(concurrency)))
-    return result
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=1800)
 
 
 async def sequential(

@@ -1,7 +1,9 @@
 """Drive the server process: start it, run the load test against app and baseline, measure scale curves."""
 
+import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -16,8 +18,9 @@ from typing import Any
 
 import httpx
 
+from bench.attribution import Attribution, read_attribution
 from bench.baseline import TRANSPORT_PATH
-from bench.driver import Call, Measurement, RequestFactory, measure, sequential
+from bench.driver import Call, Measurement, RequestFactory, connections, measure, sequential
 from bench.scenarios import CURVE_KEYS, Scenario, scenarios
 
 SERVER_CPU, DRIVER_CPU = 0, 1  # with two or more cores, server and driver each get their own
@@ -133,6 +136,31 @@ class LoadResult:
     # Constant bytes of the baseline's answer size on the baseline's server, no service call.
     transport: Measurement | None = None
     answer_bytes: int | None = None
+    # Every target's measured windows in cycle order (window i of each target ran in the same cycle).
+    windows: dict[str, list[Measurement]] = field(default_factory=dict)
+    # Where each target's CPU went, from the profiled pass after the measured windows.
+    attributions: dict[str, Attribution] = field(default_factory=dict)
+
+    def pair_ratios(self, numerator: str, denominator: str) -> list[float]:
+        """Per cycle, `numerator` ÷ `denominator` event-loop CPU per request (windows minutes apart never
+        pair: the machine's load hits both sides of each ratio alike)."""
+        pairs = zip(self.windows.get(numerator, []), self.windows.get(denominator, []), strict=False)
+        return [loop_us(a) / loop_us(b) for a, b in pairs if a.requests and b.requests and b.loop_cpu_seconds]
+
+
+# The app's window next to the floor's and the baseline's, whose ratios to it are judged; every other
+# cycle reversed, so a load rising or falling over two cycles weighs on both sides of a pair alike.
+CYCLE_ORDER = ("floor", "app", "baseline", "transport")
+MIN_CYCLES = 5  # windows per target at least, for a median of per-cycle ratios
+PROFILED = ("app", "baseline", "floor")  # the targets whose CPU the causes of a miss split
+
+
+def cycle_plan(seconds: float, rounds: int, slice_seconds: float) -> tuple[int, float]:
+    """(cycles, window seconds): `rounds × seconds` of measurement per target cut into windows of about
+    `slice_seconds`, at least MIN_CYCLES of them."""
+    total = seconds * rounds
+    cycles = max(MIN_CYCLES, round(total / slice_seconds)) if slice_seconds > 0 else rounds
+    return cycles, total / cycles
 
 
 async def load_test(
@@ -144,13 +172,18 @@ async def load_test(
     warmup: float,
     rounds: int,
     profile_dir: Path | None,
+    slice_seconds: float = 0.25,
+    attribution: bool = True,
+    profile_seconds: float = 1.5,
 ) -> list[LoadResult]:
-    """The chosen scenarios on the app, the baseline, the floor and the transport floor, rotating which
-    goes first per round."""
+    """The chosen scenarios on the app, the baseline, the floor and the transport floor in interleaved
+    windows (one window per target per cycle, CYCLE_ORDER forwards then backwards), then a profiled pass
+    per target that explains where their CPU went (outside the measured windows)."""
     results = []
     chosen = [s for s in scenarios(srv.ready) if s.key in keys]
     reads = [s for s in chosen if s.read]
     writes = [s for s in chosen if not s.read]  # last: they change the data reads see
+    cycles, window = cycle_plan(seconds, rounds, slice_seconds)
     for scenario in reads + writes:
         size = await answer_size(srv, scenario)
         targets = {
@@ -160,34 +193,39 @@ async def load_test(
             "transport": (srv.baseline_url, transport_requests(scenario, size)),
         }
         runs: dict[str, list[Measurement]] = {name: [] for name in targets}
-        names = list(targets)
-        for round_ in range(rounds):
-            shift = round_ % len(names)
-            order = names[shift:] + names[:shift]
-            for name in order:
-                url, make = targets[name]
-                runs[name].append(
-                    await measure(
-                        url,
-                        make,
-                        concurrency=concurrency,
-                        seconds=seconds,
-                        warmup=warmup,
-                        server_pid=srv.process.pid,
+        clients = {name: connections(url, concurrency) for name, (url, _) in targets.items()}
+        try:
+            for cycle in range(cycles):
+                for name in CYCLE_ORDER if cycle % 2 == 0 else CYCLE_ORDER[::-1]:
+                    runs[name].append(
+                        await measure(
+                            targets[name][0],
+                            targets[name][1],
+                            concurrency=concurrency,
+                            seconds=window,
+                            warmup=warmup if cycle == 0 else 0,  # its connections stay open
+                            server_pid=srv.process.pid,
+                            client=clients[name],
+                        )
                     )
+            result = LoadResult(
+                scenario,
+                Measurement.merge(runs["app"]),
+                Measurement.merge(runs["baseline"]),
+                Measurement.merge(runs["floor"]),
+                transport=Measurement.merge(runs["transport"]),
+                answer_bytes=size,
+                windows=runs,
+            )
+            if scenario.read:
+                result.same_answer, result.items = await same_answer(srv, scenario)
+            if attribution or profile_dir is not None:
+                await _profile(
+                    srv, scenario, targets, clients, concurrency, profile_seconds, profile_dir, result
                 )
-        result = LoadResult(
-            scenario,
-            Measurement.merge(runs["app"]),
-            Measurement.merge(runs["baseline"]),
-            Measurement.merge(runs["floor"]),
-            transport=Measurement.merge(runs["transport"]),
-            answer_bytes=size,
-        )
-        if scenario.read:
-            result.same_answer, result.items = await same_answer(srv, scenario)
-        if profile_dir is not None:
-            result.profiles = await _profile(srv, scenario, targets, concurrency, seconds, profile_dir)
+        finally:
+            for client in clients.values():
+                await client.aclose()
         print(_progress(result), flush=True)
         results.append(result)
     return results
@@ -197,21 +235,43 @@ async def _profile(
     srv: Server,
     scenario: Scenario,
     targets: dict[str, tuple[str, RequestFactory]],
+    clients: dict[str, httpx.AsyncClient],
     concurrency: int,
     seconds: float,
-    out: Path,
-) -> dict[str, str]:
-    """An extra, unmeasured run per target under cProfile (event-loop thread of the server)."""
-    paths = {}
-    for name, (url, make) in targets.items():
-        path = out / f"profile-{scenario.key}-{name}.txt"
+    out: Path | None,
+    result: LoadResult,
+) -> None:
+    """An extra, unmeasured pass per profiled target under cProfile (the server's event-loop thread and
+    the embedded engine's worker): `result.attributions` and, with `out`, the pstats text files there."""
+    directory = out or Path(tempfile.mkdtemp(prefix="allmine-bench-profile-"))
+    for name in PROFILED:
+        url, make = targets[name]
+        path = directory / f"profile-{scenario.key}-{name}.txt"
         srv.send("profile start")
-        await measure(
-            url, make, concurrency=concurrency, seconds=seconds, warmup=0, server_pid=srv.process.pid
+        served = await measure(
+            url,
+            make,
+            concurrency=concurrency,
+            seconds=seconds,
+            warmup=0,
+            server_pid=srv.process.pid,
+            client=clients[name],
         )
         srv.send(f"profile stop {path}")
-        paths[name] = str(path)
-    return paths
+        dump = path.with_suffix(".prof")
+        deadline = time.monotonic() + 120
+        while not dump.exists():
+            if srv.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the bench server wrote no profile at {dump}")
+            await asyncio.sleep(0.05)
+        engine = path.with_name(f"{path.stem}-engine.prof")
+        result.attributions[name] = await asyncio.to_thread(
+            read_attribution, dump, engine if engine.exists() else None, served.requests
+        )
+        if out is not None:
+            result.profiles[name] = str(path)
+    if out is None:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _progress(result: LoadResult) -> str:

@@ -22,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import operator
 import queue
 import re
 import threading
@@ -266,7 +267,11 @@ class EmbeddedCollection:
             # A `$sort` right after is the cursor's sort (the same stable sort; an index may serve it).
             if rest and list(rest[0]) == ["$sort"] and _plain_sort(rest[0]["$sort"]):
                 cursor, rest = cursor.sort(list(rest[0]["$sort"].items())), rest[1:]
-            return list(process_pipeline(list(cursor), self._sync.database, rest, None))
+            rows = list(cursor)
+            grouped = _first_per_key(rows, rest)
+            if grouped is not None:
+                return grouped
+            return list(process_pipeline(rows, self._sync.database, rest, None))
         return list(self._sync.aggregate(pipeline))
 
     async def list_indexes(self, **kwargs: Any) -> EmbeddedCursor:
@@ -422,6 +427,70 @@ def _plain_sort(spec: Any) -> bool:
         and bool(spec)
         and all(type(d) is int and d in (1, -1) and not k.startswith("$") for k, d in spec.items())
     )
+
+
+# How `_first_per_key` orders the values of a sorted field, per type: in BSON order, ObjectIds by their bytes.
+_FIRST_ORDER: dict[type, Callable[[Any], Any]] = {
+    bson.ObjectId: operator.attrgetter("binary"),
+    datetime: lambda value: value,
+}
+
+
+def _first_per_key(rows: list[Document], rest: list[Document]) -> list[Document] | None:
+    """`[{$group: {_id: "$k", a: {$first: "$f"}, …}}, {$sort: …}?, {$limit: n}?]` over `rows`, as
+    mongomock-ng's stages answer it (groups in ascending key order, accumulators then `_id`, its $sort's
+    stable sorts), without its BSON comparisons in Python (the latest fundings per stream: ~1 ms of the
+    engine's CPU per `GET /funded`). Only top-level fields, ObjectId keys and ObjectId or datetime values
+    of one type per field, all present: None for anything else (the stock stages answer it)."""
+    if not rest or list(rest[0]) != ["$group"] or type(rest[0]["$group"]) is not dict:
+        return None
+    group = dict(rest[0]["$group"])
+    key_path = group.pop("_id", None)
+    sources: dict[str, str] = {}
+    for name, spec in [("_id", {"$first": key_path}), *group.items()]:
+        path = spec.get("$first") if type(spec) is dict and len(spec) == 1 else None
+        if type(path) is not str or not path.startswith("$") or "." in path or path.startswith("$$"):
+            return None
+        if name != "_id" and ("." in name or name.startswith("$")):
+            return None
+        sources[name] = path[1:]
+    tail, sort, limit = rest[1:], None, None
+    if tail and list(tail[0]) == ["$sort"]:
+        sort, tail = tail[0]["$sort"], tail[1:]
+        if not _plain_sort(sort) or not set(sort) <= set(sources):
+            return None
+    if tail and list(tail[0]) == ["$limit"]:
+        limit, tail = tail[0]["$limit"], tail[1:]
+        if type(limit) is not int or limit <= 0:
+            return None
+    if tail:
+        return None
+    key_field = sources.pop("_id")
+    firsts: dict[bytes, Document] = {}
+    for row in rows:
+        key = row.get(key_field)
+        if type(key) is not bson.ObjectId:
+            return None
+        if key.binary not in firsts:
+            if any(source not in row for source in sources.values()):
+                return None
+            firsts[key.binary] = {**{name: row[source] for name, source in sources.items()}, "_id": key}
+    grouped = [firsts[binary] for binary in sorted(firsts)]
+    for field, direction in reversed(list((sort or {}).items())):
+        kinds = {type(doc[field]) for doc in grouped}
+        if len(kinds) > 1 or not kinds <= set(_FIRST_ORDER):
+            return None
+        if kinds:
+            order = _FIRST_ORDER[kinds.pop()]
+
+            def sort_key(doc: Document, field: str = field, order: Callable[[Any], Any] = order) -> Any:
+                return order(doc[field])
+
+            try:
+                grouped.sort(key=sort_key, reverse=direction < 0)
+            except TypeError:  # naive and aware datetimes together: the stock stage says what it does
+                return None
+    return grouped[:limit] if limit is not None else grouped
 
 
 def _son(value: Any) -> Any:

@@ -50,6 +50,15 @@ def _iso_text(value: datetime) -> str:
 _ENCODERS: dict[type, Any] = {ObjectId: ObjectId.__str__, datetime: _iso_text}
 
 
+def as_json_text(value: Any) -> Any:
+    """An ObjectId or a datetime as the text `dumps` writes for it (same bytes), any other value as is.
+
+    For values an answer repeats (a user summary on every stream of a page): converted once where they
+    are built, orjson then copies a string instead of calling `_default` at each place."""
+    encode = _ENCODERS.get(type(value))
+    return value if encode is None else encode(value)
+
+
 def _default(value: Any) -> Any:
     encode = _ENCODERS.get(type(value))
     if encode is not None:

@@ -142,7 +142,10 @@ class FeedService:
         if caller is None:
             return [{**item, "isReminderActive": None} for item in items]
         armed = await self.reminders.armed_among(caller.id, [s["_id"] for s in streams])
-        return [{**item, "isReminderActive": item["id"] in armed} for item in items]
+        return [
+            {**item, "isReminderActive": stream["_id"] in armed}
+            for stream, item in zip(streams, items, strict=True)
+        ]
 
     async def broadcasted(self, caller: AuthenticatedUser, page: PageParams) -> dict[str, Any]:
         streams, total = await self.feeds.ended_broadcasted_by(caller.id, page.skip, page.limit)

@@ -14,8 +14,21 @@ from app.live_streams.documents import LiveStreamDocument
 from app.live_streams.schemas import STARTABLE, LiveStreamStatus
 
 UNCLAIM = {"liveSlotOwner": "", "startingAt": "", "aioz": ""}  # what a start's live-slot claim added
-# Streams read for lists are only presented: their money and follow-up bookkeeping stays in the database.
-LIST_PROJECTION = {"opInFlight": 0, "opInFlightAt": 0, "opVersion": 0, "followUps": 0, "aioz": 0}
+# Streams read for lists are only presented: their money and follow-up bookkeeping stays in the database
+# (the presenter and the replay access policy read none of these; `appliedFundings` is the funding list
+# documents written by earlier versions may still carry, up to 64 ids: the embedded engine copies each
+# field it returns).
+LIST_PROJECTION = {
+    "opInFlight": 0,
+    "opInFlightAt": 0,
+    "opVersion": 0,
+    "followUps": 0,
+    "aioz": 0,
+    "fundingPayout": 0,
+    "entryPayout": 0,
+    "miniCrowdFundings": 0,
+    "appliedFundings": 0,
+}
 
 
 class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
@@ -91,8 +104,17 @@ class LiveStreamRepository(OnceHolder, Repository[LiveStreamDocument]):
         if status is not None:
             query["status"] = status.value
         direction = order.direction
-        cursor = self.collection.find(self.scoped(query)).sort([(sort_by, direction), ("_id", direction)])
-        return await self._all(cursor.limit(limit))
+        cursor = self.collection.find(self.scoped(query), LIST_PROJECTION)
+        return await self._all(cursor.sort([(sort_by, direction), ("_id", direction)]).limit(limit))
+
+    async def scheduled_among(self, ids: list[ObjectId]) -> dict[bytes, LiveStreamDocument]:
+        """The scheduled, alive ones of these streams, read for a list, keyed by their ids' bytes (a
+        look-up on an ObjectId key runs bson's Python `__hash__`)."""
+        if not ids:
+            return {}
+        query = self.scoped({"_id": {"$in": ids}, "status": LiveStreamStatus.scheduled.value})
+        docs = await self._all(self.collection.find(query, LIST_PROJECTION))
+        return {doc["_id"].binary: doc for doc in docs}
 
     # pragma: no mutate end
 

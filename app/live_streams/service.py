@@ -122,10 +122,8 @@ class LiveStreamService:
     async def funded(self, caller: AuthenticatedUser, limit: int) -> list[dict[str, Any]]:
         """Scheduled, alive streams the caller funded, each once, the latest funding first."""
         ids = await FundingService(self.db).funded_stream_ids(caller.id, limit=limit * 4)
-        streams = await self.streams.get_many(ids)
-        scheduled = [
-            streams[i] for i in ids if i in streams and streams[i]["status"] == LiveStreamStatus.scheduled
-        ]
+        streams = await self.streams.scheduled_among(ids)  # filtered by the database, not here
+        scheduled = [stream for i in ids if (stream := streams.get(i.binary)) is not None]
         return await self.presenter.many(scheduled[:limit], caller)
 
     async def guest_streams(

@@ -37,34 +37,44 @@ def is_rentable(stream: LiveStreamDocument) -> bool:
 def replay_access(
     stream: LiveStreamDocument, caller_id: ObjectId | None, rental: dict[str, Any] | None, now: datetime
 ) -> dict[str, Any]:
+    # Built once per stream of every page: each outcome is one dict literal (same keys, same order).
     price = stream.get("replayCreditPrice")
-    has_recording = bool(stream.get("recordingUrl"))
-    access: dict[str, Any] = {
-        "status": ReplayStatus.unavailable,
-        "canRent": False,
-        "canViewRecording": False,
-        "price": price,
-        "rentedAt": None,
-        "expiresAt": None,
-        "remainingSeconds": None,
-    }
     if caller_id is not None and is_member(stream, caller_id):
-        access.update(status=ReplayStatus.owner, canViewRecording=has_recording)
-        return access
+        return _access(ReplayStatus.owner, False, bool(stream.get("recordingUrl")), price, None, None, None)
     if rental is not None and rental_is_active(rental, now) and stream.get("deletedAt") is None:
-        access.update(
-            status=ReplayStatus.rented,
-            canViewRecording=has_recording,
-            rentedAt=rental["rentedAt"],
-            expiresAt=rental["expiresAt"],
-            remainingSeconds=max(0, int((rental["expiresAt"] - now).total_seconds())),
+        expires = rental["expiresAt"]
+        remaining = max(0, int((expires - now).total_seconds()))
+        has_recording = bool(stream.get("recordingUrl"))
+        return _access(
+            ReplayStatus.rented, False, has_recording, price, rental["rentedAt"], expires, remaining
         )
-        return access
     if is_rentable(stream):
-        access.update(status=ReplayStatus.expired if rental else ReplayStatus.available, canRent=True)
         if rental:
-            access.update(rentedAt=rental.get("rentedAt"), expiresAt=rental.get("expiresAt"))
-    return access
+            rented, expires = rental.get("rentedAt"), rental.get("expiresAt")
+            return _access(ReplayStatus.expired, True, False, price, rented, expires, None)
+        return _access(ReplayStatus.available, True, False, price, None, None, None)
+    return _access(ReplayStatus.unavailable, False, False, price, None, None, None)
+
+
+def _access(
+    status: ReplayStatus,
+    can_rent: bool,
+    can_view_recording: bool,
+    price: Any,
+    rented_at: datetime | None,
+    expires_at: datetime | None,
+    remaining_seconds: int | None,
+) -> dict[str, Any]:
+    """One `ReplayAccess` (docs/contract.md), its fields in the documented order."""
+    return {
+        "status": status,
+        "canRent": can_rent,
+        "canViewRecording": can_view_recording,
+        "price": price,
+        "rentedAt": rented_at,
+        "expiresAt": expires_at,
+        "remainingSeconds": remaining_seconds,
+    }
 
 
 class ReplayAccessPolicy:
@@ -75,7 +85,9 @@ class ReplayAccessPolicy:
 
     async def access_of(
         self, streams: list[LiveStreamDocument], caller_id: ObjectId | None, now: datetime
-    ) -> dict[ObjectId, dict[str, Any]]:
+    ) -> list[dict[str, Any]]:
         ended = [s["_id"] for s in streams if s["status"] == LiveStreamStatus.ended]
         rentals = await self.rentals.of_user_for(caller_id, ended) if caller_id and ended else {}
-        return {s["_id"]: replay_access(s, caller_id, rentals.get(s["_id"]), now) for s in streams}
+        if not rentals:  # no look-up per stream (an ObjectId key hashes in Python)
+            return [replay_access(s, caller_id, None, now) for s in streams]
+        return [replay_access(s, caller_id, rentals.get(s["_id"]), now) for s in streams]
