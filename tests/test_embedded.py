@@ -413,6 +413,49 @@ class TestByIdSpeedup:
             doc["n"] async for doc in coll.find({"n": {"$exists": True}}).sort("n", ASCENDING).skip(8)
         ] == [8, 9]
 
+    async def test_conditions_beside_the_id_answer_like_the_scan(self, coll):
+        """By-id reads answer `field: None` and ObjectId/string equality beside the `_id` themselves
+        (issue 25); each case against a stock engine, arrays and other types included."""
+        owner, other = ObjectId(), ObjectId()
+        rows = [
+            {"_id": "a", "deletedAt": None, "owner": owner, "tag": "x"},
+            {"_id": "b", "owner": [owner], "tag": ["x"]},  # arrays: equality matches an element
+            {"_id": "c", "deletedAt": [None], "owner": str(owner), "tag": 1},  # null in an array
+            {"_id": "d", "deletedAt": datetime(2026, 1, 1, tzinfo=UTC), "owner": other, "tag": True},
+            {"_id": ObjectId("64d15f9e2e6c8f4d5a654321"), "deletedAt": None, "n": 1},
+        ]
+        await coll.insert_many([dict(row) for row in rows])
+        stock = mongomock_ng.MongoClient(tz_aware=True)["db"]["things"]  # no speed-ups
+        stock.insert_many([dict(row) for row in rows])
+        ids = ["a", "b", "c", "d", ObjectId("64d15f9e2e6c8f4d5a654321"), "zz"]
+        conditions: list[dict[str, Any]] = [
+            {"deletedAt": None}, {"owner": owner}, {"owner": str(owner)}, {"tag": "x"}, {"tag": "1"},
+            {"deletedAt": None, "owner": owner}, {"n": 1}, {"n": None}, {"owner": None},
+        ]  # fmt: skip
+        for condition in conditions:
+            for _id in ids:
+                query = {"_id": _id, **condition}
+                assert await coll.find_one(query) == stock.find_one(query), query
+            query = {"_id": {"$in": ids}, **condition}
+            found = await coll.find(query).to_list()
+            assert sorted(map(str, (d["_id"] for d in found))) == sorted(
+                str(d["_id"]) for d in stock.find(query)
+            ), query
+
+    async def test_upserted_documents_read_back_as_independent_copies(self, embedded):
+        coll = embedded["db"]["upserted"]  # an upsert stores an OrderedDict: copied as a plain dict
+        at = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
+        await coll.update_one(
+            {"_id": "n"}, {"$set": {"pairs": [[ObjectId(), 1]], "at": at, "meta": {"at": at}}}, upsert=True
+        )
+        first = await coll.find_one({"_id": "n"})
+        assert type(first) is dict and type(first["meta"]) is dict
+        assert first["at"].tzinfo is not None and first["meta"]["at"].tzinfo is not None
+        first["pairs"][0].append(2)
+        first["meta"]["k"] = 1
+        again = await coll.find_one({"_id": "n"})
+        assert again["pairs"][0][1:] == [1] and "k" not in again["meta"]
+
     async def test_same_answers_as_a_stock_engine(self, coll):
         stock = mongomock_ng.MongoClient()["db"]["things"]  # no speed-ups: not one of our clients
         stock.insert_many(await coll.find({}).to_list())

@@ -12,7 +12,8 @@ hands them this adapter instead. Rules (docs/decisions.md, "Embedded engine"):
 * sessions are causally consistent (trivially: one copy of the data, every operation in order) and
   refuse what PyMongo refuses (an ended session, another client's); transactions and change streams
   raise instead of silently doing nothing;
-* every call first passes `embedded_rules.check_call` (what mongod 7.0 refuses is refused, with its
+* every call first passes `embedded_rules.check_call` on the engine's thread, as a server judges the
+  commands it receives (what mongod 7.0 refuses is refused, with its
   code), and `embedded_fidelity` makes the engine answer like mongod where mongomock-ng does not;
 * `$$NOW` in pipeline updates is the client's server clock (app.core.embedded_now).
 """
@@ -124,6 +125,13 @@ class _InlineWorker:
 Worker = _Worker | _InlineWorker  # what runs the engine's calls: its thread, or the event loop's
 
 
+def _judged(op: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """On the engine's thread: the call judged by mongod's rules (what mongod refuses, refused, as the
+    server itself judges a command: not the client's event loop), then run."""
+    embedded_rules.check_call(op, args, kwargs)
+    return fn(*args, **kwargs)
+
+
 def _on_worker(*names: str) -> Callable[[type], type]:
     """Class decorator adding `async def name(...)` that runs `self._sync.name(...)` on the worker."""
 
@@ -134,8 +142,7 @@ def _on_worker(*names: str) -> Callable[[type], type]:
                 async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
                     if "session" in kwargs:
                         use_session(self.database.client, kwargs.pop("session"))
-                    embedded_rules.check_call(name, args, kwargs)  # what mongod refuses, refused
-                    return await self._worker.run(getattr(self._sync, name), *args, **kwargs)
+                    return await self._worker.run(_judged, name, getattr(self._sync, name), args, kwargs)
 
                 method.__name__ = method.__qualname__ = name
                 return method
@@ -243,8 +250,12 @@ class EmbeddedCollection:
     async def aggregate(self, pipeline: list[Document], **kwargs: Any) -> EmbeddedCursor:
         if "session" in kwargs:
             use_session(self.database.client, kwargs.pop("session"))
-        embedded_rules.check_call("aggregate", (pipeline,), kwargs)
-        return EmbeddedCursor(self._worker, docs=await self._worker.run(self._aggregate, pipeline))
+        docs = await self._worker.run(self._judged_aggregate, pipeline, kwargs)
+        return EmbeddedCursor(self._worker, docs=docs)
+
+    def _judged_aggregate(self, pipeline: list[Document], kwargs: dict[str, Any]) -> list[Document]:
+        embedded_rules.check_call("aggregate", (pipeline,), kwargs)  # on the engine's thread, as mongod
+        return self._aggregate(pipeline)
 
     def _aggregate(self, pipeline: list[Document]) -> list[Document]:
         # mongomock-ng copies the whole collection before the first stage; a leading $match is a find().
@@ -496,29 +507,41 @@ _IMMUTABLE_VALUES = frozenset(
 )
 
 
+# The same without `datetime`: leaves an aware copy hands out as they are (its datetimes get a zone).
+_PLAIN_VALUES = _IMMUTABLE_VALUES - {datetime}
+_DICTS = frozenset({dict, collections.OrderedDict})  # upserts store OrderedDicts: copied as dicts
+
+
+# The three below test each value's type inline before recursing: most values are leaves, and a call
+# per leaf was most of the cost of copying a document (the ranking snapshot: 100 [id, count] pairs).
 def _copy_document(value: Any) -> Any:
     """mongomock-ng's `_copy_field(value, dict)` without `copy.copy` on every immutable leaf."""
     kind = type(value)
-    if kind is dict:
-        return {key: _copy_document(item) for key, item in value.items()}
+    if kind in _DICTS:
+        return {
+            key: item if type(item) in _IMMUTABLE_VALUES else _copy_document(item)
+            for key, item in value.items()
+        }
     if kind in _IMMUTABLE_VALUES:
         return value
     if kind is list:
-        return [_copy_document(item) for item in value]
+        return [item if type(item) in _IMMUTABLE_VALUES else _copy_document(item) for item in value]
     return _copy_field(value, dict)
 
 
 def _aware_document(value: Any) -> Any:
     """mongomock-ng's `make_datetime_timezone_aware_in_document`, dispatching on the exact type first."""
     kind = type(value)
-    if kind is dict:
-        return {key: _aware_document(item) for key, item in value.items()}
+    if kind in _DICTS:
+        return {
+            key: item if type(item) in _PLAIN_VALUES else _aware_document(item) for key, item in value.items()
+        }
     if kind is datetime:
         return value.replace(tzinfo=_helpers.utc)
     if kind in _IMMUTABLE_VALUES:
         return value
     if kind is list:
-        return [_aware_document(item) for item in value]
+        return [item if type(item) in _PLAIN_VALUES else _aware_document(item) for item in value]
     return _STOCK_AWARE(value)
 
 
@@ -528,14 +551,16 @@ _STOCK_AWARE: Callable[[Any], Any] = _helpers.make_datetime_timezone_aware_in_do
 def _copy_aware(value: Any) -> Any:
     """`_aware_document(_copy_document(value))` in one pass: a fresh copy with aware datetimes."""
     kind = type(value)
-    if kind is dict:
-        return {key: _copy_aware(item) for key, item in value.items()}
+    if kind in _DICTS:
+        return {
+            key: item if type(item) in _PLAIN_VALUES else _copy_aware(item) for key, item in value.items()
+        }
     if kind is datetime:
         return value.replace(tzinfo=_helpers.utc)
     if kind in _IMMUTABLE_VALUES:
         return value
     if kind is list:
-        return [_copy_aware(item) for item in value]
+        return [item if type(item) in _PLAIN_VALUES else _copy_aware(item) for item in value]
     return _STOCK_AWARE(_copy_field(value, dict))
 
 
@@ -565,6 +590,25 @@ def _plain_projection(fields: Any) -> tuple[bool, bool] | None:
     return include, keep_id
 
 
+# (the projection, its items, its verdict) of the last projection judged: a cursor hands the same one
+# for every document. Swapped as one tuple (engines of two clients may run on two threads); the items
+# are compared too, since a caller could change a projection it reuses.
+_last_projection: list[tuple[Any, Any, tuple[bool, bool] | None]] = [(None, None, None)]
+
+
+def _plain_projection_of(fields: Any) -> tuple[bool, bool] | None:
+    """`_plain_projection(fields)`, remembered for the last projection (one per cursor read)."""
+    if type(fields) is not dict:
+        return _plain_projection(fields)
+    items = tuple(fields.items())
+    last = _last_projection[0]
+    if last[0] is fields and last[1] == items:
+        return last[2]
+    verdict = _plain_projection(fields)
+    _last_projection[0] = (fields, items, verdict)
+    return verdict
+
+
 def _project(
     doc: Any, fields: dict[str, Any], include: bool, keep_id: bool, copy: Callable[[Any], Any]
 ) -> Any:
@@ -579,6 +623,36 @@ def _project(
     if not keep_id:
         projected.pop("_id", None)
     return projected
+
+
+# Ids whose dict look-up in the store is exactly BSON equality with the stored `_id` (Python's `True == 1`
+# and `1 == 1.0` are why numbers are not here).
+_KEY_TYPES = frozenset({bson.ObjectId, str})
+
+
+def _keyed_only(ids: Any) -> bool:
+    """`_id: {$in: ids}` found by key answers the `_id` condition exactly: a list of ObjectIds or strings."""
+    return type(ids) is list and all(type(i) in _KEY_TYPES for i in ids)
+
+
+def _rest_matches(filter: dict[str, Any], doc: Any) -> bool:
+    """Whether `doc`, found by its `_id`, meets the filter's other conditions, answered here only when
+    each is a top-level `field: None` met by a missing or null value (the soft-delete scope `deletedAt:
+    None` of every by-id read), or `field: <ObjectId or string>` met by an equal value of the same type
+    (a shard key beside the `_id`). Anything else: False, and the caller asks mongomock's
+    `filter_applies` (False means "not known here", never "no match": arrays, operators, other types)."""
+    for field, wanted in filter.items():
+        if field == "_id":
+            continue
+        if "." in field or field.startswith("$"):
+            return False
+        stored = doc.get(field)
+        if wanted is None:
+            if stored is not None:
+                return False
+        elif type(wanted) not in _KEY_TYPES or type(stored) is not type(wanted) or stored != wanted:
+            return False
+    return True
 
 
 def _install_speedups() -> None:
@@ -613,10 +687,18 @@ def _install_speedups() -> None:
     def _iter_documents(self: Any, filter: Any) -> Any:
         _id = filter.get("_id", _MISSING) if isinstance(filter, dict) else _MISSING
         if isinstance(_id, dict) and list(_id) == ["$in"] and enabled(self):
+            store = self._store
+            store._remove_expired_documents()  # once, not once per id and probe
             try:
-                found = [self._store[i] for i in dict.fromkeys(_id["$in"]) if i in self._store]
+                with store._rwlock.reader():
+                    stored = store._documents
+                    found = [doc for i in dict.fromkeys(_id["$in"]) if (doc := stored.get(i)) is not None]
             except TypeError:  # unhashable ids: fall back to the scan
                 return scan(self, filter)
+            if _keyed_only(_id["$in"]):
+                return iter(
+                    [doc for doc in found if _rest_matches(filter, doc) or filter_applies(filter, doc)]
+                )
             return iter([doc for doc in found if filter_applies(filter, doc)])
         if (
             _id is _MISSING
@@ -628,7 +710,8 @@ def _install_speedups() -> None:
             doc = self._store[_id]
         except (KeyError, TypeError):
             return iter(())
-        return iter([doc] if filter_applies(filter, doc) else [])
+        keyed = type(_id) in _KEY_TYPES and _rest_matches(filter, doc)
+        return iter([doc] if keyed or filter_applies(filter, doc) else [])
 
     def __next__(self: Any) -> Any:
         if not enabled(self.collection):
@@ -678,7 +761,7 @@ def _install_speedups() -> None:
             copy = _copy_aware if aware else _copy_document
             if not fields:  # no projection: the whole document
                 return copy(doc)
-            plain = _plain_projection(fields) if enabled(self) else None  # stock for other clients
+            plain = _plain_projection_of(fields) if enabled(self) else None  # stock for other clients
             if plain is not None:
                 return _project(doc, fields, *plain, copy)
         if aware:  # mongomock's own projection, then aware as its cursor makes it

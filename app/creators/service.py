@@ -165,23 +165,31 @@ class RankingService:
                 if ids is None:
                     ranked = await publish_most_watched(self.db, utcnow())
                     ids = [creator_id for creator_id, _ in ranked[:limit]]
-        users = await self.users.summaries(ids, extra=("expertise",))
-        following = await self.follows.followed_among(caller.id, ids) if caller else set()
+        users = await self.users.summary_docs(ids, extra=("expertise",))
+        # Keyed by the ids' bytes: bson's `ObjectId.__hash__`/`__eq__` are Python, ~4 look-ups per creator.
+        by_key = {user["_id"].binary: user for user in users}
+        followed = (
+            {user_id.binary for user_id in await self.follows.followed_among(caller.id, ids)}
+            if caller
+            else None
+        )
         result = []
         for creator_id in ids:
-            user = users.get(creator_id)
+            key = creator_id.binary
+            user = by_key.get(key)
             if user is None:
                 continue  # deleted accounts drop out of the ranking
+            get = user.get
             result.append(
                 {
-                    "_id": user["_id"],
+                    "_id": key.hex(),  # the id's text, as the encoder writes an ObjectId (same bytes)
                     "username": user["username"],
-                    "name": user.get("name", ""),
-                    "surname": user.get("surname", ""),
-                    "availabilityStatus": user.get("availabilityStatus", "available"),
-                    "profilePhoto": user.get("profilePhoto"),
-                    "expertise": user.get("expertise"),
-                    "isFollowing": (creator_id in following) if caller else None,
+                    "name": get("name", ""),
+                    "surname": get("surname", ""),
+                    "availabilityStatus": get("availabilityStatus", "available"),
+                    "profilePhoto": get("profilePhoto"),
+                    "expertise": get("expertise"),
+                    "isFollowing": None if followed is None else key in followed,
                 }
             )
         return result

@@ -64,11 +64,21 @@ class UserRepository(OnceHolder, Repository[UserDocument]):
         self, ids: list[ObjectId], *, extra: tuple[str, ...] = (), include_deleted: bool = False
     ) -> dict[ObjectId, UserDocument]:
         """Batch load of users for presenting them: `SUMMARY_FIELDS` (+ `extra`) only."""
+        return {
+            doc["_id"]: doc
+            for doc in await self.summary_docs(ids, extra=extra, include_deleted=include_deleted)
+        }
+
+    async def summary_docs(
+        self, ids: list[ObjectId], *, extra: tuple[str, ...] = (), include_deleted: bool = False
+    ) -> list[UserDocument]:
+        """`summaries` as a list in no particular order, for callers that key the users themselves."""
         if not ids:
-            return {}
-        query = self.scoped({"_id": {"$in": list(set(ids))}}, include_deleted)
-        docs = await self._all(self.collection.find(query, dict.fromkeys((*SUMMARY_FIELDS, *extra), 1)))
-        return {doc["_id"]: doc for doc in docs}
+            return []
+        # Distinct by the ids' bytes: hashing bytes is C, bson's `ObjectId.__hash__` is Python.
+        distinct = list({user_id.binary: user_id for user_id in ids}.values())
+        query = self.scoped({"_id": {"$in": distinct}}, include_deleted)
+        return await self._all(self.collection.find(query, dict.fromkeys((*SUMMARY_FIELDS, *extra), 1)))
 
     async def any_exist(self) -> bool:
         """Whether the collection holds any user (deleted ones included): the demo seed runs on an empty one."""
@@ -135,8 +145,10 @@ class FollowRepository(Repository):
     async def followed_among(self, follower_id: ObjectId, candidate_ids: list[ObjectId]) -> set[ObjectId]:
         if not candidate_ids:
             return set()
-        prefix = f"{follower_id}:"  # `key()` of each candidate, the follower's half formatted once
-        keys = [prefix + str(candidate) for candidate in candidate_ids]
+        # `key()` of each candidate: the follower's half formatted once, each id's hex in C (`str()` of
+        # an ObjectId is a Python call).
+        prefix = f"{follower_id}:"
+        keys = [prefix + candidate.binary.hex() for candidate in candidate_ids]
         query = {"followerId": follower_id, "_id": {"$in": keys}}  # targeted once sharded on followerId
         docs = await self.collection.find(query, {"followeeId": 1}).to_list()
         return {doc["followeeId"] for doc in docs}
