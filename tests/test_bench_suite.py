@@ -53,7 +53,12 @@ def test_a_run_within_the_target_is_met_and_no_record_is_not_judged(tmp_path: Pa
 
 
 def _inner_run(project: Path, record: Path, *args: str) -> None:
-    env = {**os.environ, "TEST_RUN_RECORD": str(record), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "TEST_RUN_RECORD": str(record),
+        "PYTHONPATH": str(ROOT),
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
     for knob in (
         "MONEY_POINTS",
         "MONEY_SAMPLE",
