@@ -649,7 +649,11 @@ def iter_documents(collection: Any, filter: Any) -> list[dict[str, Any]] | None:
     if planned is None:
         return None
     indexes, plan = planned
-    found = [doc for doc in indexes.candidates(plan) if filter_applies(filter, doc)]
+    candidates = indexes.candidates(plan)
+    if plan.covered:  # the bounds are the whole filter: every candidate matches (as a covered count says)
+        filter_applies(filter, candidates[0] if candidates else {})  # an invalid filter still raises
+        return candidates
+    found = [doc for doc in candidates if filter_applies(filter, doc)]
     if not found:
         filter_applies(filter, {})  # an invalid filter raises as mongomock's scan would
     return found
@@ -673,7 +677,11 @@ def sorted_documents(collection: Any, filter: Any, sort: Any) -> Iterator[dict[s
         return None
     indexes, plan = planned
     documents = indexes.documents
-    return _matching(filter, (documents[doc_id] for doc_id in plan.ordered_ids()))
+    ordered = (documents[doc_id] for doc_id in plan.ordered_ids())
+    if plan.covered:  # the bounds are the whole filter: every document in them matches
+        filter_applies(filter, {})  # an invalid filter still raises
+        return ordered
+    return _matching(filter, ordered)
 
 
 def _matching(filter: Any, documents: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
