@@ -143,7 +143,7 @@ async def run(args: argparse.Namespace) -> Run:
     curve.sort(key=lambda point: point.scale)
     options = {k: v for k, v in vars(args).items() if k != "output"}
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])
-    return Run(command, started, options, ready, load, curve, plans)
+    return Run(command, started, options, ready, load, curve, plans, suite_line())
 
 
 def main() -> None:
@@ -157,7 +157,7 @@ def main() -> None:
     result = asyncio.run(run(args))
     write_all(result, args.output, ROOT / "bench" / "results")
     print(f"wrote {args.output} and {args.output.with_name('benchmarks-scale.png')}")
-    lines = [*target_lines(result), suite_line()]
+    lines = [*target_lines(result), result.suite]
     if args.realtime_target:  # a fresh process pair after the load servers have exited
         from bench import realtime
 

@@ -23,7 +23,6 @@ from bench.scenarios import (
     WRITE_LOOP_TARGET,
     scenarios,
 )
-from bench.suite import suite_line
 from bench.verdicts import (
     CURVE_TARGET,
     as_json,
@@ -63,6 +62,7 @@ class Run:
     load: list[LoadResult]
     curve: list[CurvePoint]
     plans: dict[int, list[dict[str, Any]]]
+    suite: str  # issue 25 item 4's verdict, from the last whole-suite `make test` (bench.suite)
 
 
 def machine() -> dict[str, str]:
@@ -281,7 +281,7 @@ def markdown(run: Run, plot_name: str) -> str:
         "",
         "## Targets",
         "",
-        *[f"- {line}" for line in [*target_lines(run), suite_line()]],
+        *[f"- {line}" for line in [*target_lines(run), run.suite]],
         "",
         "## Throughput and latency: app vs bare Starlette baseline",
         "",

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from bench.suite import RECORD as DEFAULT_RECORD
+
 # TEST_RUN_RECORD: another file (tests/test_bench_suite.py records an inner run there)
-RECORD = Path(
-    os.environ.get("TEST_RUN_RECORD") or Path(__file__).resolve().parent.parent / "var" / "test-run.json"
-)
+RECORD = Path(os.environ.get("TEST_RUN_RECORD") or DEFAULT_RECORD)
 # Environment variables that change what `make test` runs: a run with any of them set is not recorded.
 PROFILE_KNOBS = (
     "MONEY_POINTS",

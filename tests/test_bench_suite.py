@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench.suite import SUITE_TARGET_SECONDS, suite_line
+from tests.run_record import PROFILE_KNOBS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,13 +60,7 @@ def _inner_run(project: Path, record: Path, *args: str) -> None:
         "PYTHONPATH": str(ROOT),
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
-    for knob in (
-        "MONEY_POINTS",
-        "MONEY_SAMPLE",
-        "FUZZ_MAX_EXAMPLES",
-        "INDEX_MAX_EXAMPLES",
-        "MONGODB_TEST_URL",
-    ):
+    for knob in PROFILE_KNOBS:  # a run with any of them set is not recorded
         env.pop(knob, None)
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
